@@ -1,0 +1,292 @@
+"""Architectures as data: immutable, JSON-serializable specs (Zoph & Le 2017, §3.1-3.4).
+
+A spec is the value that flows from the controller (or random search) to the child
+builder and into every results record. It knows nothing about tokens (that is
+``search_space``) nor about TensorFlow (that is ``children`` and ``cells``): it is plain,
+hashable Python data that validates itself and round-trips through JSON.
+
+Two kinds exist:
+
+* :class:`CNNSpec` -- a stack of :class:`ConvLayer` (paper §3.1 and §3.3): filter height,
+  filter width, number of filters, stride, and the set of earlier layers feeding each
+  layer (skip connections chosen by anchor points). A layer with no inputs reads the image.
+* :class:`RNNCellSpec` -- a tree-shaped recurrent cell (paper §3.4): a complete binary
+  tree with ``base`` leaves; every node has a combination and an activation; "cell
+  inject" combines ``c_{t-1}`` into one node's output and "cell index" picks the node
+  whose pre-activation value becomes ``c_t``.
+
+Operation names are stable strings; their implementations live in :mod:`nas_tf.ops`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Union
+
+# Stable operation names. The search spaces pick subsets of these; the paper's default
+# RNN space uses {add, elem_mult} x {identity, tanh, sigmoid, relu}, and its control
+# experiment (§4.2) adds "max" and "sin".
+COMBINATIONS = ("add", "elem_mult", "max")
+ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "sin")
+# Layer operations of the CNN space. "conv" is the paper's main space; the pooling ops
+# are the "v3" extension of §4.1 (the layer pools with window filter_height x
+# filter_width and keeps the channel count of its input, so num_filters is unused).
+LAYER_OPS = ("conv", "max_pool", "avg_pool")
+
+SPEC_FORMAT_VERSION = 1
+
+
+class SpecError(ValueError):
+  """A spec is invalid; the message names the bad field and value."""
+
+
+def _check(condition: bool, message: str) -> None:
+  if not condition:
+    raise SpecError(message)
+
+
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvLayer:
+  """One layer of a convolutional child (paper §3.1, Figure 2; skips §3.3, Figure 7).
+
+  Attributes:
+    filter_height: Kernel (or pooling window) height, > 0.
+    filter_width: Kernel (or pooling window) width, > 0.
+    num_filters: Output channels of a conv layer, > 0. Unused by pooling ops.
+    stride: Stride in both spatial dimensions, > 0.
+    inputs: Sorted indices of earlier layers whose outputs are concatenated (along
+      depth, smaller maps zero-padded) to form this layer's input. Empty means the
+      layer reads the image.
+    op: One of :data:`LAYER_OPS`.
+  """
+
+  filter_height: int
+  filter_width: int
+  num_filters: int
+  stride: int = 1
+  inputs: tuple[int, ...] = ()
+  op: str = "conv"
+
+  def __post_init__(self):
+    # Accept lists (e.g. from JSON) but store a canonical sorted tuple so that equal
+    # architectures are equal values (and hash equal in the evaluation cache).
+    object.__setattr__(self, "inputs", tuple(sorted(self.inputs)))
+    for name in ("filter_height", "filter_width", "num_filters", "stride"):
+      value = getattr(self, name)
+      _check(_is_int(value) and value > 0,
+             f"ConvLayer.{name} must be a positive int, got {value!r}")
+    _check(self.op in LAYER_OPS,
+           f"ConvLayer.op must be one of {LAYER_OPS}, got {self.op!r}")
+    for j in self.inputs:
+      _check(_is_int(j) and j >= 0,
+             f"ConvLayer.inputs must hold non-negative layer indices, got {self.inputs!r}")
+    _check(len(set(self.inputs)) == len(self.inputs),
+           f"ConvLayer.inputs has duplicates: {self.inputs!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNSpec:
+  """A convolutional child network: an ordered stack of :class:`ConvLayer`."""
+
+  layers: tuple[ConvLayer, ...]
+
+  kind = "cnn"
+
+  def __post_init__(self):
+    layers = tuple(l if isinstance(l, ConvLayer) else ConvLayer(**l) for l in self.layers)
+    object.__setattr__(self, "layers", layers)
+    _check(len(layers) > 0, "CNNSpec.layers must not be empty")
+    for i, layer in enumerate(layers):
+      for j in layer.inputs:
+        _check(j < i, f"CNNSpec.layers[{i}].inputs may only name earlier layers "
+               f"(indices < {i}), got {layer.inputs!r}")
+
+  @property
+  def num_layers(self) -> int:
+    return len(self.layers)
+
+  def outputs_used(self) -> set[int]:
+    """Indices of layers whose output feeds some later layer."""
+    return {j for layer in self.layers for j in layer.inputs}
+
+  def dangling(self) -> list[int]:
+    """Layers whose output feeds nothing; they all go to the classifier (§3.3)."""
+    used = self.outputs_used()
+    return [i for i in range(len(self.layers)) if i not in used]
+
+  def to_dict(self) -> dict:
+    return {"kind": self.kind, "version": SPEC_FORMAT_VERSION,
+            "layers": [dataclasses.asdict(l) | {"inputs": list(l.inputs)}
+                       for l in self.layers]}
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), sort_keys=True)
+
+  def describe(self) -> str:
+    """A one-line human-readable summary, e.g. ``[3x5/36 s1 <-(0,2)] ...``."""
+    parts = []
+    for i, l in enumerate(self.layers):
+      src = ",".join(map(str, l.inputs)) if l.inputs else "img"
+      what = (f"{l.filter_height}x{l.filter_width}/{l.num_filters}" if l.op == "conv"
+              else f"{l.op}{l.filter_height}x{l.filter_width}")
+      stride = f" s{l.stride}" if l.stride != 1 else ""
+      parts.append(f"L{i}:{what}{stride}<-{src}")
+    return " ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class TreeNode:
+  """One node of the recurrent-cell tree: ``activation(combination(a, b))``."""
+
+  combination: str
+  activation: str
+
+  def __post_init__(self):
+    _check(self.combination in COMBINATIONS,
+           f"TreeNode.combination must be one of {COMBINATIONS}, got {self.combination!r}")
+    _check(self.activation in ACTIVATIONS,
+           f"TreeNode.activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNCellSpec:
+  """A tree-shaped recurrent cell (paper §3.4, Figure 5).
+
+  Nodes are stored in level order, leaves first: for base 8, nodes 0-7 are the leaves
+  (each combines its own projections ``W x_t`` and ``W h_{t-1}``), 8-11 combine the
+  pairs (0,1), (2,3), (4,5), (6,7); 12-13 combine (8,9), (10,11); node 14 is the root,
+  whose output is ``h_t``. In general internal node ``base + k`` combines the two nodes
+  ``2k`` and ``2k + 1``.
+
+  Attributes:
+    nodes: ``2 * base - 1`` :class:`TreeNode` in level order.
+    inject_node: The node whose output ``a`` is replaced by
+      ``inject_activation(inject_combination(a, c_{t-1}))`` ("cell inject").
+    inject_combination: Combination used to inject ``c_{t-1}``.
+    inject_activation: Activation applied after the injection.
+    cell_index: The node whose pre-activation value becomes ``c_t`` ("cell index").
+  """
+
+  nodes: tuple[TreeNode, ...]
+  inject_node: int
+  inject_combination: str
+  inject_activation: str
+  cell_index: int
+
+  kind = "rnn"
+
+  def __post_init__(self):
+    nodes = tuple(n if isinstance(n, TreeNode) else TreeNode(**n) for n in self.nodes)
+    object.__setattr__(self, "nodes", nodes)
+    n = len(nodes)
+    base = (n + 1) // 2
+    _check(n >= 3 and 2 * base - 1 == n and base & (base - 1) == 0,
+           f"RNNCellSpec.nodes must hold 2*base-1 nodes with base a power of two >= 2, "
+           f"got {n} nodes")
+    for name in ("inject_node", "cell_index"):
+      value = getattr(self, name)
+      _check(_is_int(value) and 0 <= value < n,
+             f"RNNCellSpec.{name} must be a node index in [0, {n}), got {value!r}")
+    _check(self.inject_combination in COMBINATIONS,
+           f"RNNCellSpec.inject_combination must be one of {COMBINATIONS}, "
+           f"got {self.inject_combination!r}")
+    _check(self.inject_activation in ACTIVATIONS,
+           f"RNNCellSpec.inject_activation must be one of {ACTIVATIONS}, "
+           f"got {self.inject_activation!r}")
+
+  @property
+  def base(self) -> int:
+    return (len(self.nodes) + 1) // 2
+
+  @property
+  def num_nodes(self) -> int:
+    return len(self.nodes)
+
+  @property
+  def root(self) -> int:
+    return len(self.nodes) - 1
+
+  def children_of(self, node: int) -> tuple[int, int] | None:
+    """The two nodes combined by internal ``node``; None for a leaf."""
+    if node < self.base:
+      return None
+    k = node - self.base
+    return 2 * k, 2 * k + 1
+
+  def to_dict(self) -> dict:
+    return {"kind": self.kind, "version": SPEC_FORMAT_VERSION,
+            "nodes": [dataclasses.asdict(n) for n in self.nodes],
+            "inject_node": self.inject_node,
+            "inject_combination": self.inject_combination,
+            "inject_activation": self.inject_activation,
+            "cell_index": self.cell_index}
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), sort_keys=True)
+
+  def describe(self) -> str:
+    """A readable multi-node summary, e.g. ``n0=tanh(add) ... inject@8 add/tanh c=12``."""
+    short = {"add": "+", "elem_mult": "*", "max": "max"}
+    parts = [f"n{i}={n.activation}({short[n.combination]})" for i, n in enumerate(self.nodes)]
+    parts.append(f"inject@n{self.inject_node}:{self.inject_activation}"
+                 f"({short[self.inject_combination]}c)")
+    parts.append(f"c=pre(n{self.cell_index})")
+    return " ".join(parts)
+
+
+Spec = Union[CNNSpec, RNNCellSpec]
+_KINDS = {"cnn": CNNSpec, "rnn": RNNCellSpec}
+
+
+def from_dict(data: dict) -> Spec:
+  """Rebuilds a spec from :meth:`to_dict` output; raises SpecError on bad input."""
+  _check(isinstance(data, dict), f"a spec must be a JSON object, got {type(data).__name__}")
+  kind = data.get("kind")
+  _check(kind in _KINDS, f"spec 'kind' must be one of {sorted(_KINDS)}, got {kind!r}")
+  version = data.get("version", SPEC_FORMAT_VERSION)
+  _check(version == SPEC_FORMAT_VERSION,
+         f"spec format version {version!r} is not supported (expected {SPEC_FORMAT_VERSION})")
+  fields = {k: v for k, v in data.items() if k not in ("kind", "version")}
+  try:
+    if kind == "cnn":
+      return CNNSpec(layers=tuple(ConvLayer(**l) for l in fields.pop("layers")), **fields)
+    return RNNCellSpec(nodes=tuple(TreeNode(**n) for n in fields.pop("nodes")), **fields)
+  except (TypeError, KeyError) as e:
+    raise SpecError(f"malformed {kind} spec {data!r}: {e}") from e
+
+
+def from_json(text: str) -> Spec:
+  """Parses a spec written by ``spec.to_json()``."""
+  try:
+    data = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise SpecError(f"spec is not valid JSON: {e}") from e
+  return from_dict(data)
+
+
+def nascell_spec() -> RNNCellSpec:
+  """The cell found on Penn Treebank in the paper (Figure 8), as shipped in TensorFlow.
+
+  Matches ``tf.contrib.rnn.NASCell`` / ``tfa.rnn.NASCell`` node for node.
+  """
+  leaves = [("add", "sigmoid"), ("add", "relu"), ("add", "sigmoid"), ("elem_mult", "relu"),
+            ("add", "tanh"), ("add", "sigmoid"), ("add", "tanh"), ("add", "sigmoid")]
+  level2 = [("elem_mult", "tanh"), ("add", "tanh"), ("elem_mult", "tanh"), ("add", "sigmoid")]
+  level3 = [("elem_mult", "identity"), ("add", "tanh")]
+  root = [("elem_mult", "tanh")]
+  nodes = tuple(TreeNode(c, a) for c, a in leaves + level2 + level3 + root)
+  return RNNCellSpec(nodes=nodes, inject_node=8, inject_combination="add",
+                     inject_activation="tanh", cell_index=12)
+
+
+def lstm_like_base2_spec() -> RNNCellSpec:
+  """The base-2 example of the paper's Figure 5 (useful in docs and tests)."""
+  nodes = (TreeNode("add", "tanh"), TreeNode("elem_mult", "relu"),
+           TreeNode("elem_mult", "sigmoid"))
+  return RNNCellSpec(nodes=nodes, inject_node=0, inject_combination="add",
+                     inject_activation="relu", cell_index=1)

@@ -1,0 +1,34 @@
+"""Packaging for nas_tf: `pip install -e ".[test]"` installs the library, its binaries and test deps."""
+
+import pathlib
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+BINARIES = ("nas_search", "nas_export", "nas_train", "nas_worker")
+
+setuptools.setup(
+    name="nas_tf",
+    version="0.1.0",
+    description="Neural Architecture Search with Reinforcement Learning (Zoph & Le 2017) "
+                "on TensorFlow 2 / Keras 3",
+    long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["nas_tf", "nas_tf.*", "bin"]),
+    install_requires=[
+        "tensorflow>=2.16,<3",
+        "keras>=3",
+        "tensorflow-datasets",
+        "absl-py",
+        "numpy",
+    ],
+    extras_require={
+        "test": ["pytest", "portpicker"],
+    },
+    # The bin/ apps are importable modules (bin/nas_search.py) wrapped by thin executable
+    # scripts (bin/nas_search), so they run from a checkout and as installed entry points.
+    entry_points={"console_scripts": [
+        f"{name}=bin.{name}:run" for name in BINARIES
+        if (HERE / "bin" / f"{name}.py").exists()]},
+)

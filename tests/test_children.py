@@ -1,0 +1,164 @@
+"""Tests for nas_tf.children: the child networks of Zoph & Le 2017 (§3.3, §4.1, §4.2)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from nas_tf import children
+from nas_tf import search_space
+from nas_tf import specs
+
+L = specs.ConvLayer
+
+
+def _spec(*layers):
+  return specs.CNNSpec(tuple(layers))
+
+
+def _submodel(model, layer_names):
+  return keras.Model(model.input, [model.get_layer(n).output for n in layer_names])
+
+
+def _random_specs(n, seed=0, **space_kwargs):
+  space = search_space.CNNSearchSpace(**space_kwargs)
+  rng = np.random.default_rng(seed)
+  return [space.sample(rng) for _ in range(n)]
+
+
+# ---------------------------------------------------------------------------------------
+# CNN children (§3.3).
+
+
+def test_cnn_output_shape_and_logits():
+  spec = _random_specs(1, seed=1, strides=(1, 2))[0]
+  model = children.build_cnn(spec, input_shape=(20, 16, 1), num_classes=7)
+  out = model(np.random.rand(2, 20, 16, 1).astype("float32"))
+  assert out.shape == (2, 7)
+  assert model.get_layer("logits").activation is keras.activations.linear
+
+
+def test_cnn_skip_wiring_concat_widths_and_dangling_layers_reach_classifier():
+  spec = _spec(L(3, 3, 8),                    # 0 <- image
+               L(3, 3, 16, inputs=(0,)),      # 1 <- 0, feeds nothing: dangling.
+               L(1, 1, 4, inputs=(0,)),       # 2 <- 0
+               L(3, 1, 5, inputs=(0, 2)),     # 3 <- 0, 2: concat 8 + 4.
+               L(1, 3, 6, inputs=(0, 2, 3)))  # 4 <- 0, 2, 3: concat 8 + 4 + 5.
+  assert spec.dangling() == [1, 4]
+  model = children.build_cnn(spec)
+  names = {l.name for l in model.layers}
+  # One input: no concat op at all (lean graph).
+  assert "layer_1_concat" not in names and "layer_2_concat" not in names
+  assert model.get_layer("layer_3_concat").output.shape == (None, 32, 32, 12)
+  assert model.get_layer("layer_4_concat").output.shape == (None, 32, 32, 17)
+  assert model.get_layer("layer_3_conv").kernel.shape == (3, 1, 12, 5)
+  # Dangling layers 1 (16 ch) and 4 (6 ch) form the classifier input.
+  assert model.get_layer("final_concat").output.shape == (None, 32, 32, 22)
+  assert model.get_layer("logits").kernel.shape == (22, 10)
+  # And layer 1 really influences the logits.
+  x = tf.random.normal((2, 32, 32, 3))
+  kernel = model.get_layer("layer_1_conv").kernel
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(model(x, training=True) ** 2)
+  assert float(tf.reduce_max(tf.abs(tape.gradient(loss, kernel)))) > 0
+
+
+def test_cnn_layer_without_inputs_reads_the_image():
+  spec = _spec(L(3, 3, 8), L(3, 3, 8, inputs=(0,)), L(5, 5, 4), L(1, 1, 4, inputs=(1, 2)))
+  model = children.build_cnn(spec, input_shape=(16, 16, 3))
+  assert model.get_layer("layer_2_conv").kernel.shape == (5, 5, 3, 4)
+  assert model.get_layer("layer_2_conv").input is model.inputs[0]
+  assert model.get_layer("layer_3_concat").output.shape == (None, 16, 16, 12)
+
+
+def test_cnn_zero_pads_smaller_maps_bottom_right():
+  # Layer 0: stride 3 -> 11x11x4; layer 1: stride 1 -> 32x32x3; layer 2 concatenates them.
+  spec = _spec(L(3, 3, 4, stride=3), L(3, 3, 3), L(1, 1, 2, inputs=(0, 1)))
+  model = children.build_cnn(spec)
+  sub = _submodel(model, ["layer_0_relu", "layer_1_relu", "layer_2_concat"])
+  x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+  small, big, merged = (np.asarray(t) for t in sub(x, training=True))
+  assert small.shape == (2, 11, 11, 4) and merged.shape == (2, 32, 32, 7)
+  np.testing.assert_array_equal(merged[:, :11, :11, :4], small)
+  assert np.all(merged[:, 11:, :, :4] == 0) and np.all(merged[:, :, 11:, :4] == 0)
+  np.testing.assert_array_equal(merged[..., 4:], big)
+  assert model.get_layer("pad_0_to_32x32").output.shape == (None, 32, 32, 4)
+
+
+def test_cnn_pad_shared_and_skipped_when_sizes_match():
+  # Layer 0 is padded to 32x32 for layers 2 and 3 (and the head): one pad op serves all.
+  spec = _spec(L(3, 3, 4, stride=2), L(3, 3, 3), L(1, 1, 2, inputs=(0, 1)),
+               L(1, 1, 2, inputs=(0, 1, 2)))
+  model = children.build_cnn(spec)
+  pads = [l.name for l in model.layers if isinstance(l, keras.layers.ZeroPadding2D)]
+  assert pads == ["pad_0_to_32x32"]
+  chain = _spec(L(3, 3, 4), L(3, 3, 4, inputs=(0,)), L(3, 3, 4, inputs=(1,)))
+  model = children.build_cnn(chain)
+  kinds = {type(l) for l in model.layers}
+  assert keras.layers.ZeroPadding2D not in kinds and keras.layers.Concatenate not in kinds
+  assert len(model.layers) == 1 + 3 * 3 + 2  # Input, 3 x (conv, bn, relu), pool, logits.
+
+
+def test_cnn_pooling_layers():
+  spec = _spec(L(3, 3, 8), L(3, 3, 99, stride=2, inputs=(0,), op="max_pool"),
+               L(5, 1, 99, inputs=(0, 1), op="avg_pool"))
+  model = children.build_cnn(spec)
+  sub = _submodel(model, ["layer_0_relu", "layer_1_max_pool", "layer_2_avg_pool"])
+  x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+  l0, l1, l2 = (np.asarray(t) for t in sub(x, training=True))
+  assert l1.shape == (2, 16, 16, 8)  # Channel count unchanged, num_filters ignored.
+  assert l2.shape == (2, 32, 32, 16)
+  expected = tf.nn.max_pool2d(l0, ksize=(3, 3), strides=2, padding="SAME")
+  np.testing.assert_allclose(l1, expected, rtol=1e-6)
+
+
+def test_estimate_cnn_cost_matches_built_model():
+  rand = (_random_specs(4, seed=3, strides=(1, 2, 3)) +
+          _random_specs(3, seed=4, num_layers=5, strides=(1, 2, 3),
+                        layer_ops=specs.LAYER_OPS))
+  for spec in rand:
+    for shape, classes in (((32, 32, 3), 10), ((28, 24, 1), 4)):
+      model = children.build_cnn(spec, input_shape=shape, num_classes=classes)
+      params, elements = children.estimate_cnn_cost(spec, shape, classes)
+      assert params == model.count_params(), spec.describe()
+      produced = sum(int(np.prod(l.output.shape[1:])) for l in model.layers[1:])
+      assert elements == produced, spec.describe()
+
+
+def test_guard_raises_before_building(monkeypatch):
+  spec = _spec(L(7, 7, 64), L(7, 7, 64, inputs=(0,)))
+  params, elements = children.estimate_cnn_cost(spec)
+
+  def must_not_build(*args, **kwargs):
+    raise AssertionError("a layer was built before the size check")
+
+  monkeypatch.setattr(children.keras, "Input", must_not_build)
+  with pytest.raises(children.ChildTooLargeError, match=f"{params:,}.*max_params=1,000"):
+    children.build_cnn(spec, max_params=1000)
+  with pytest.raises(children.ChildTooLargeError, match="max_activation_elements=10"):
+    children.build_cnn(spec, max_activation_elements=10)
+  monkeypatch.undo()
+  model = children.build_cnn(spec, max_params=params, max_activation_elements=elements)
+  assert model.count_params() == params
+
+
+def test_weight_decay_regularizes_every_kernel():
+  spec = _spec(L(3, 3, 4), L(3, 3, 4, inputs=(0,)), L(3, 3, 4, inputs=(0,), op="max_pool"))
+  model = children.build_cnn(spec, weight_decay=1e-4)
+  model(np.zeros((1, 32, 32, 3), "float32"))
+  assert len(model.losses) == 3  # Two conv kernels and the logits kernel.
+  assert not children.build_cnn(spec).losses
+
+
+def test_random_cnn_child_learns():
+  keras.utils.set_random_seed(0)
+  spec = _random_specs(1, seed=7, num_layers=4, num_filters=(8, 12), strides=(1, 2))[0]
+  model = children.build_cnn(spec, input_shape=(12, 12, 3), num_classes=3)
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(128, 12, 12, 3)).astype("float32")
+  x += rng.normal(size=(128, 1, 1, 3)).astype("float32")  # Per-image colour shift.
+  y = np.argmax(x.mean(axis=(1, 2)), axis=-1)  # Label: the dominant channel.
+  model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  history = model.fit(x, y, batch_size=64, epochs=12, verbose=0).history["loss"]
+  assert history[-1] < 0.6 * history[0], history

@@ -106,6 +106,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
       ("numpy", "ndarray"), ("numpy", "dtype"),
       ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
       ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+      # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(str, "latin1").
+      ("_codecs", "encode"),
   }
 
   def find_class(self, module, name):

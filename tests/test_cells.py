@@ -25,7 +25,8 @@ def _seed():
 # Independent numpy references.
 
 _NP_COMB = {"add": np.add, "elem_mult": np.multiply, "max": np.maximum}
-_NP_ACT = {"identity": lambda v: v, "tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+_NP_ACT = {"identity": lambda v: v, "tanh": np.tanh,
+           "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
            "relu": lambda v: np.maximum(v, 0), "sin": np.sin}
 
 

@@ -162,3 +162,136 @@ def test_random_cnn_child_learns():
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
   history = model.fit(x, y, batch_size=64, epochs=12, verbose=0).history["loss"]
   assert history[-1] < 0.6 * history[0], history
+
+
+# ---------------------------------------------------------------------------------------
+# Language-model children (§4.2).
+
+VOCAB = 12
+LM_CELLS = {"lstm": "lstm", "nascell": "nascell", "tree": specs.nascell_spec(),
+            "tree_base2": specs.lstm_like_base2_spec()}
+
+
+@pytest.mark.parametrize("cell", list(LM_CELLS.values()), ids=list(LM_CELLS))
+def test_lm_shapes_for_every_cell_kind(cell):
+  model = children.build_language_model(cell, VOCAB, 6, num_layers=2, embedding_dim=5,
+                                        input_dropout=0.2, hidden_dropout=0.2,
+                                        output_dropout=0.2)
+  tokens = np.random.default_rng(0).integers(0, VOCAB, size=(3, 7))
+  assert model(tokens).shape == (3, 7, VOCAB)
+  assert model(tokens, training=True).shape == (3, 7, VOCAB)
+  assert model.get_layer("rnn_1").output.shape == (None, None, 6)
+  names = {l.name for l in model.layers}
+  assert {"input_dropout", "hidden_dropout_1", "output_dropout", "logits"} <= names
+
+
+def test_lm_cell_choices():
+  from nas_tf import cells
+  model = children.build_language_model("nascell", VOCAB, 4, num_layers=1)
+  assert isinstance(model.get_layer("rnn_0").cell, cells.NASCell)
+  model = children.build_language_model(specs.lstm_like_base2_spec(), VOCAB, 4)
+  assert isinstance(model.get_layer("rnn_1").cell, cells.TreeCell)
+  model = children.build_language_model(keras.layers.GRUCell, VOCAB, 4)
+  assert isinstance(model.get_layer("rnn_0").cell, keras.layers.GRUCell)
+  assert model.get_layer("rnn_0").cell is not model.get_layer("rnn_1").cell
+  # No dropout layers at rate 0.
+  assert not any(isinstance(l, keras.layers.Dropout) for l in model.layers)
+  with pytest.raises(ValueError, match="unknown cell"):
+    children.build_language_model("gru", VOCAB, 4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", specs.nascell_spec()], ids=["lstm", "tree"])
+def test_lm_tied_embeddings_share_one_variable(cell):
+  units = 8
+  untied = children.build_language_model(cell, VOCAB, units)
+  tied = children.build_language_model(cell, VOCAB, units, tie_embeddings=True)
+  assert untied.count_params() - tied.count_params() == VOCAB * units
+  matrices = [w for w in tied.weights if w.shape == (VOCAB, units)]
+  assert len(matrices) == 1
+  # The one matrix gets gradient through both the lookup and the logits.
+  layer = tied.get_layer("tied_embedding")
+  tokens = np.array([[1, 2, 3]])
+  with tf.GradientTape() as tape:
+    logit0 = tied(tokens)[..., 0]  # Only token 0's logit.
+  grad = tf.convert_to_tensor(tape.gradient(logit0, layer.embeddings))
+  assert float(tf.reduce_sum(tf.abs(grad[0]))) > 0  # Row 0: output side only.
+  assert float(tf.reduce_sum(tf.abs(grad[1]))) > 0  # Row 1: input side.
+  assert float(tf.reduce_sum(tf.abs(grad[5]))) == 0  # Unused token.
+
+
+def test_lm_tied_embeddings_with_projection_when_widths_differ():
+  from nas_tf import cells
+  model = children.build_language_model(lambda u: cells.NASCell(u, projection=3), VOCAB,
+                                        8, embedding_dim=5, tie_embeddings=True)
+  assert model.get_layer("tie_projection").kernel.shape == (3, 5)
+  assert model(np.zeros((2, 4), "int32")).shape == (2, 4, VOCAB)
+
+
+def test_lm_keras_save_and_reload(tmp_path):
+  model = children.build_language_model(specs.nascell_spec(), VOCAB, 6, tie_embeddings=True,
+                                        input_dropout=0.3, output_dropout=0.3)
+  model.compile(optimizer="adam", metrics=[children.Perplexity()],
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  tokens = np.random.default_rng(1).integers(0, VOCAB, size=(2, 5))
+  model.train_on_batch(tokens, tokens)  # Builds the optimizer so it is saved too.
+  path = tmp_path / "lm.keras"
+  model.save(path)
+  loaded = keras.models.load_model(path)
+  np.testing.assert_allclose(loaded(tokens), model(tokens), atol=1e-6)
+  assert loaded.count_params() == model.count_params()
+  assert len(loaded.weights) == len(model.weights)
+  result = loaded.evaluate(tokens, tokens, verbose=0, return_dict=True)
+  np.testing.assert_allclose(result["perplexity"], np.exp(result["loss"]), rtol=1e-4)
+
+
+def test_perplexity_metric_maths():
+  logits = np.random.default_rng(2).normal(size=(2, 3, 4)).astype("float32")
+  labels = np.array([[0, 1, 2], [3, 0, 1]])
+  weights = np.array([[1, 1, 0], [1, 0, 1]], "float32")
+  logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  nll = -np.take_along_axis(logp, labels[..., None], -1)[..., 0]
+  metric = children.Perplexity()
+  metric.update_state(labels[:1], logits[:1])
+  metric.update_state(labels[1:], logits[1:])
+  np.testing.assert_allclose(float(metric.result()), np.exp(nll.mean()), rtol=1e-5)
+  metric.reset_state()
+  metric.update_state(labels, logits, sample_weight=weights)
+  np.testing.assert_allclose(float(metric.result()),
+                             np.exp((nll * weights).sum() / weights.sum()), rtol=1e-5)
+  assert children.Perplexity.from_config(metric.get_config()).name == "perplexity"
+
+
+@pytest.mark.parametrize("cell,tie,lr,epochs", [
+    ("lstm", False, 2e-2, 25), ("nascell", False, 2e-2, 25),
+    (specs.nascell_spec(), False, 2e-2, 25),
+    # Tied embeddings start from a plateau (small uniform init on both sides of the
+    # logits), so they need a larger step to leave it within a test's budget.
+    ("lstm", True, 5e-2, 60)], ids=["lstm", "nascell", "tree", "lstm_tied"])
+def test_lm_learns_a_repeating_sequence(cell, tie, lr, epochs):
+  keras.utils.set_random_seed(0)
+  period = 5
+  stream = np.tile(np.arange(period), 40)
+  starts = np.arange(0, len(stream) - 11, 3)
+  x = np.stack([stream[s:s + 10] for s in starts])
+  y = np.stack([stream[s + 1:s + 11] for s in starts])
+  model = children.build_language_model(cell, VOCAB, 16, num_layers=1, tie_embeddings=tie)
+  model.compile(optimizer=keras.optimizers.Adam(lr),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[children.Perplexity()])
+  history = model.fit(x, y, batch_size=len(x), epochs=epochs, verbose=0).history
+  assert history["perplexity"][0] > 6
+  assert history["perplexity"][-1] < 2.0, history["perplexity"]
+  assert history["loss"][-1] < 0.3 * history["loss"][0]
+
+
+def test_lm_param_guard_and_budget():
+  params = children.count_params_lm("lstm", VOCAB, 8)
+  with pytest.raises(children.ChildTooLargeError, match=f"{params:,} parameters"):
+    children.build_language_model("lstm", VOCAB, 8, max_params=params - 1)
+  children.build_language_model("lstm", VOCAB, 8, max_params=params)
+  for cell, kwargs in (("lstm", {}), (specs.lstm_like_base2_spec(), {"tie_embeddings": True})):
+    target = 5000
+    units = children.units_for_param_budget(cell, 100, target, **kwargs)
+    err = [abs(children.count_params_lm(cell, 100, u, **kwargs) - target)
+           for u in (units - 1, units, units + 1)]
+    assert err[1] <= err[0] and err[1] <= err[2], (units, err)

@@ -186,7 +186,9 @@ class CNNSearchSpace(_Space):
               CategoricalSlot("num_filters", self.num_filters)]
     if len(self.strides) > 1:
       slots.append(CategoricalSlot("stride", self.strides))
-    if self.skip_connections and i > 0:
+    if self.skip_connections:
+      # Layer 0 has an anchor too (zero decisions): the controller still takes a step
+      # there, and its hidden state is what later layers attend to.
       slots.append(AnchorSlot(i))
     return slots
 

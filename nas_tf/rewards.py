@@ -1,0 +1,58 @@
+"""Rewards that turn a child's validation metric into the controller's signal (paper §4).
+
+* CIFAR-10 (§4.1): the maximum validation accuracy over the last 5 epochs, cubed.
+* Penn Treebank (§4.2): ``c / (validation perplexity)^2`` with ``c = 80``.
+
+A child that fails (does not build, is too large, diverges to NaN) gets
+:data:`FAILURE_REWARD`, the worst reward either formula can give, so the search can
+go on and the controller learns to avoid such children.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+FAILURE_REWARD = 0.0
+PTB_REWARD_CONSTANT = 80.0
+
+
+def _finite(x) -> bool:
+  return x is not None and math.isfinite(float(x))
+
+
+def cifar_reward(val_accuracies: Sequence[float], last_n: int = 5) -> float:
+  """``max(val_accuracies[-last_n:]) ** 3`` (§4.1); failure reward if none is finite.
+
+  Args:
+    val_accuracies: Validation accuracy (in [0, 1]) after each epoch, in order.
+    last_n: How many final epochs to take the maximum over (paper: 5).
+  """
+  if last_n < 1:
+    raise ValueError(f"last_n must be >= 1, got {last_n!r}")
+  tail = [float(a) for a in list(val_accuracies)[-last_n:] if _finite(a)]
+  if not tail:
+    return FAILURE_REWARD
+  best = max(tail)
+  if not 0.0 <= best <= 1.0:
+    raise ValueError(f"validation accuracy must lie in [0, 1], got {best!r}")
+  return best ** 3
+
+
+def ptb_reward(val_perplexity: float, c: float = PTB_REWARD_CONSTANT) -> float:
+  """``c / val_perplexity**2`` (§4.2); failure reward for NaN/inf/non-positive perplexity."""
+  if not _finite(val_perplexity) or float(val_perplexity) <= 0:
+    return FAILURE_REWARD
+  return c / float(val_perplexity) ** 2
+
+
+def reward_for(task: str, metrics: dict) -> float:
+  """The reward of a child of ``task`` ('cifar10' or 'ptb') from its metrics dict.
+
+  ``metrics`` holds ``val_accuracy_history`` (CIFAR-10) or ``val_perplexity`` (PTB).
+  """
+  if task == "cifar10":
+    return cifar_reward(metrics.get("val_accuracy_history", []))
+  if task == "ptb":
+    return ptb_reward(metrics.get("val_perplexity", float("nan")))
+  raise ValueError(f"task must be 'cifar10' or 'ptb', got {task!r}")

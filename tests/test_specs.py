@@ -1,0 +1,130 @@
+"""Specs and search spaces: round trips, validation, token schema."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nas_tf import search_space as ss
+from nas_tf import specs
+
+SPACES = [
+    ss.CNNSearchSpace(),
+    ss.CNNSearchSpace(num_layers=9, strides=(1, 2, 3)),
+    ss.CNNSearchSpace(num_layers=4, layer_ops=("conv", "max_pool", "avg_pool")),
+    ss.CNNSearchSpace(num_layers=3, skip_connections=False),
+    ss.RNNCellSearchSpace(),
+    ss.RNNCellSearchSpace(base=2),
+    ss.RNNCellSearchSpace(base=4, combinations=("add", "elem_mult", "max"),
+                          activations=("identity", "tanh", "sigmoid", "relu", "sin")),
+]
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: repr(s)[:40])
+def test_tokens_json_round_trip(space):
+  rng = np.random.default_rng(0)
+  for _ in range(100):
+    tokens = space.sample_tokens(rng)
+    assert len(tokens) == space.num_tokens
+    spec = space.decode(tokens)
+    assert space.encode(spec) == tokens
+    again = specs.from_json(spec.to_json())
+    assert again == spec and hash(again) == hash(spec)
+    assert space.encode(again) == tokens
+
+
+def test_cnn_token_order_and_anchor_widths():
+  space = ss.CNNSearchSpace(num_layers=3, strides=(1, 2, 3))
+  keys = [(s.key, s.width) for s in space.schema()]
+  per_layer = [("filter_height", 1), ("filter_width", 1), ("num_filters", 1), ("stride", 1)]
+  assert keys == (per_layer + [("anchor", 0)] + per_layer + [("anchor", 1)]
+                  + per_layer + [("anchor", 2)])
+  # layer 2 reads layer 0 only; layer 1 reads nothing (the image).
+  tokens = (1, 2, 3, 0) + (0, 0, 0, 1, 0) + (3, 3, 1, 2, 1, 0)
+  spec = space.decode(tokens)
+  assert spec.layers[0] == specs.ConvLayer(3, 5, 64, 1, ())
+  assert spec.layers[1] == specs.ConvLayer(1, 1, 24, 2, ())
+  assert spec.layers[2] == specs.ConvLayer(7, 7, 36, 3, (0,))
+  assert spec.dangling() == [1, 2]
+
+
+def test_space_counts_match_paper():
+  space = ss.CNNSearchSpace()  # 6 layers, 4x4x4 choices, anchors 0+1+...+5 bits
+  assert space.log_num_architectures() == pytest.approx(6 * np.log(64) + 15 * np.log(2))
+  rnn = ss.RNNCellSearchSpace()
+  assert rnn.num_tokens == 2 * 15 + 4
+
+
+def test_nascell_spec_is_in_default_space():
+  space = ss.RNNCellSearchSpace()
+  spec = specs.nascell_spec()
+  assert space.decode(space.encode(spec)) == spec
+  assert spec.children_of(8) == (0, 1) and spec.children_of(14) == (12, 13)
+  assert spec.children_of(3) is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(filter_height=0, filter_width=3, num_filters=24), "filter_height"),
+    (dict(filter_height=3, filter_width=3, num_filters=-1), "num_filters"),
+    (dict(filter_height=3, filter_width=3, num_filters=24, op="dilated"), "op"),
+    (dict(filter_height=3, filter_width=3, num_filters=24, inputs=(1, 1)), "duplicates"),
+    (dict(filter_height=3.0, filter_width=3, num_filters=24), "3.0"),
+])
+def test_invalid_conv_layer(kwargs, match):
+  with pytest.raises(specs.SpecError, match=match):
+    specs.ConvLayer(**kwargs)
+
+
+def test_invalid_specs():
+  with pytest.raises(specs.SpecError, match="earlier layers"):
+    specs.CNNSpec((specs.ConvLayer(3, 3, 24, inputs=(0,)),))
+  with pytest.raises(specs.SpecError, match="empty"):
+    specs.CNNSpec(())
+  nodes = specs.nascell_spec().nodes
+  with pytest.raises(specs.SpecError, match="2\\*base-1"):
+    specs.RNNCellSpec(nodes[:5], 0, "add", "tanh", 1)
+  with pytest.raises(specs.SpecError, match="cell_index"):
+    specs.RNNCellSpec(nodes, 0, "add", "tanh", 15)
+  with pytest.raises(specs.SpecError, match="'cos'"):
+    specs.TreeNode("add", "cos")
+  with pytest.raises(specs.SpecError, match="kind"):
+    specs.from_json(json.dumps({"kind": "transformer"}))
+  with pytest.raises(specs.SpecError, match="not valid JSON"):
+    specs.from_json("{nope")
+
+
+def test_encode_rejects_specs_outside_space():
+  space = ss.RNNCellSearchSpace(activations=("tanh", "relu"))
+  with pytest.raises(specs.SpecError, match="nodes\\[0\\].activation='sigmoid'"):
+    space.encode(specs.nascell_spec())
+  cnn = ss.CNNSearchSpace(num_layers=1)
+  with pytest.raises(specs.SpecError, match="num_filters=25"):
+    cnn.encode(specs.CNNSpec((specs.ConvLayer(3, 3, 25),)))
+  with pytest.raises(specs.SpecError, match="stride=2"):
+    cnn.encode(specs.CNNSpec((specs.ConvLayer(3, 3, 24, stride=2),)))
+  with pytest.raises(specs.SpecError, match="cannot encode"):
+    cnn.encode(specs.nascell_spec())
+  with pytest.raises(specs.SpecError, match="expected 3 tokens"):
+    cnn.decode((0, 0))
+  with pytest.raises(specs.SpecError, match="out of range"):
+    cnn.decode((0, 0, 9))
+
+
+def test_invalid_spaces():
+  with pytest.raises(ValueError, match="power of two"):
+    ss.RNNCellSearchSpace(base=6)
+  with pytest.raises(ValueError, match="'conv3d'"):
+    ss.CNNSearchSpace(layer_ops=("conv", "conv3d"))
+  with pytest.raises(ValueError, match="num_layers"):
+    ss.CNNSearchSpace(num_layers=0)
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: repr(s)[:40])
+def test_space_dict_round_trip(space):
+  assert ss.space_from_dict(json.loads(json.dumps(space.to_dict()))) == space
+
+
+def test_describe_is_readable():
+  text = ss.CNNSearchSpace(num_layers=2).decode((1, 1, 0, 1, 1, 1, 1)).describe()
+  assert text == "L0:3x3/24<-img L1:3x3/36<-0"
+  assert "inject@n8:tanh(+c) c=pre(n12)" in specs.nascell_spec().describe()

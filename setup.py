@@ -15,20 +15,21 @@ setuptools.setup(
     long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["nas_tf", "nas_tf.*", "bin"]),
+    packages=setuptools.find_packages(include=["nas_tf", "nas_tf.*"]),
     install_requires=[
         "tensorflow>=2.16,<3",
         "keras>=3",
         "tensorflow-datasets",
         "absl-py",
         "numpy",
+        # TF 2.21 no longer pulls TensorBoard in; tf.summary needs it for the search's
+        # reward/entropy/baseline curves.
+        "tensorboard",
     ],
     extras_require={
         "test": ["pytest", "portpicker"],
     },
-    # The bin/ apps are importable modules (bin/nas_search.py) wrapped by thin executable
-    # scripts (bin/nas_search), so they run from a checkout and as installed entry points.
-    entry_points={"console_scripts": [
-        f"{name}=bin.{name}:run" for name in BINARIES
-        if (HERE / "bin" / f"{name}.py").exists()]},
+    # bin/NAME is a link to the absl app bin/NAME.py: it runs from a checkout, and pip
+    # installs it on PATH as the command NAME.
+    scripts=[f"bin/{name}" for name in BINARIES if (HERE / "bin" / name).exists()],
 )

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Neural Architecture Search with RL (Zoph & Le 2017): `nas_search --task=ptb|cifar10`.
+
+Without --data_dir it runs a tiny search on the bundled testdata/ (a minute or two on a
+laptop CPU) so the first command works; point --data_dir at real data for a real search.
+Rerunning the same command with the same --output_dir resumes an interrupted search.
+"""
+
+import dataclasses
+import os
+import pathlib
+import sys
+
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
+if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
+  sys.path.insert(0, str(_ROOT))  # running from a checkout
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+
+from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+
+_TASK = flags.DEFINE_enum("task", None, config_lib.TASKS, "Benchmark: 'ptb' searches a "
+                          "recurrent cell (§4.2), 'cifar10' a conv network (§4.1).")
+_SEARCH = flags.DEFINE_enum("search", "rl", config_lib.SEARCH_METHODS,
+                            "'rl': controller + REINFORCE; 'random': the random-search baseline.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "PTB dir with ptb.{train,valid,test}.txt, or "
+                                "CIFAR-10 dir / .tar.gz / 'tfds'. Unset: tiny bundled testdata.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Results dir (default runs/TASK-SEARCH-"
+                                  "seedN). Rerun with the same dir to resume.")
+_MAX_CHILDREN = flags.DEFINE_integer("max_children", None, "Budget: architectures sampled.")
+_M = flags.DEFINE_integer("children_per_step", None, "m: architectures per controller step.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of sampling, data split and child init.")
+_EPOCHS = flags.DEFINE_integer("child_epochs", None, "Training epochs per child.")
+_BATCH = flags.DEFINE_integer("child_batch_size", None, "Child minibatch size.")
+_OPT = flags.DEFINE_enum("child_optimizer", None, ["momentum", "sgd", "adam"],
+                         "Child optimizer (paper CIFAR-10: Nesterov momentum).")
+_LR = flags.DEFINE_float("child_lr", None, "Child learning rate.")
+_WD = flags.DEFINE_float("child_weight_decay", None, "Child L2 weight decay (paper: 1e-4).")
+_TRAIN_N = flags.DEFINE_integer("max_train_examples", None, "Train children on a subset "
+                                "(CIFAR images / PTB tokens).")
+_EVAL_N = flags.DEFINE_integer("max_eval_examples", None, "Reward on a validation subset.")
+_SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on child steps per epoch.")
+_LM_UNITS = flags.DEFINE_integer("lm_units", None, "PTB child hidden size.")
+_BPTT = flags.DEFINE_integer("num_steps", None, "PTB child truncated-BPTT length.")
+_DROPOUT = flags.DEFINE_float("dropout", None, "PTB child dropout (non-recurrent).")
+_TIE = flags.DEFINE_boolean("tie_embeddings", False, "PTB: share input/output embeddings.")
+_BASE = flags.DEFINE_integer("rnn_base", 8, "PTB: leaves of the cell tree (power of 2).")
+_LAYERS = flags.DEFINE_integer("start_layers", None, "CIFAR: starting depth (paper: 6).")
+_INC = flags.DEFINE_integer("layer_increment", 2, "CIFAR: layers added per depth increase.")
+_EVERY = flags.DEFINE_integer("increment_every", 1600, "CIFAR: architectures per increase.")
+_STRIDES = flags.DEFINE_list("strides", ["1"], "CIFAR stride choices, e.g. 1,2,3.")
+_POOL = flags.DEFINE_boolean("pooling", False, "CIFAR: allow max/avg pooling layers (v3).")
+_CTRL_LR = flags.DEFINE_float("controller_lr", None, "Adam lr (paper: 6e-4 CIFAR, 5e-4 PTB).")
+_ENTROPY = flags.DEFINE_float("entropy_weight", 0.0, "Controller entropy bonus.")
+_DECAY = flags.DEFINE_float("baseline_decay", 0.95, "EMA reward-baseline decay.")
+_ACCUM = flags.DEFINE_integer("grad_accumulation", 1, "Controller grads summed per apply.")
+_ISOLATION = flags.DEFINE_enum("isolation", "process", config_lib.ISOLATION_MODES,
+                               "'process': children in recycled workers; 'inline': in-process.")
+_PARALLEL = flags.DEFINE_integer("parallel_children", 1, "Children trained at once.")
+_THREADS = flags.DEFINE_integer("intra_op_threads", 0, "TF threads per child (0 = default).")
+_VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR held-out images (5000).")
+_CACHE = flags.DEFINE_string("cache_dir", None, "Where a CIFAR .tar.gz is extracted.")
+
+# Tiny settings used when --data_dir is unset, so the first run finishes in minutes.
+_TINY = {
+    "ptb": dict(max_children=4, children_per_step=2, child_epochs=1, child_batch_size=8,
+                child_optimizer="adam", child_lr=3e-3, lm_units=16, num_steps=10),
+    "cifar10": dict(max_children=4, children_per_step=2, child_epochs=2,
+                    child_batch_size=8, start_layers=3, validation_size=10),
+}
+# Real-data defaults: a small but meaningful CPU search; scale up with the flags.
+_REAL = {
+    "ptb": dict(max_children=40, children_per_step=4, child_epochs=1, child_batch_size=20,
+                child_optimizer="adam", child_lr=2e-3, lm_units=64, num_steps=20,
+                controller_lr=5e-4, max_train_examples=200_000, max_eval_examples=20_000,
+                dropout=0.0, child_weight_decay=0.0),
+    "cifar10": dict(max_children=40, children_per_step=4, child_epochs=5, child_batch_size=64,
+                    child_optimizer="momentum", child_lr=0.1, child_weight_decay=1e-4,
+                    start_layers=6, controller_lr=6e-4, max_train_examples=5000,
+                    max_eval_examples=2000, validation_size=5000),
+}
+
+
+def _value(name):
+  """The flag's value if set on the command line, else the task's default."""
+  if flags.FLAGS[name].value is not None:
+    return flags.FLAGS[name].value
+  table = _TINY if _DATA_DIR.value is None else _REAL
+  return table[_TASK.value].get(name, _REAL[_TASK.value].get(name))
+
+
+def make_config() -> config_lib.SearchConfig:
+  """Converts the flags, once, into a SearchConfig."""
+  task, tiny = _TASK.value, _DATA_DIR.value is None
+  data_dir = _DATA_DIR.value or str(_ROOT / "testdata" / ("ptb" if task == "ptb"
+                                                          else "cifar10/png"))
+  child = dataclasses.replace(config_lib.ChildTrainingConfig(), **{k: v for k, v in dict(
+      epochs=_value("child_epochs"), batch_size=_value("child_batch_size"),
+      optimizer=_value("child_optimizer"), learning_rate=_value("child_lr"),
+      weight_decay=_value("child_weight_decay"), max_train_examples=_value("max_train_examples"),
+      max_eval_examples=_value("max_eval_examples"), steps_per_epoch=_value("steps_per_epoch"),
+      lm_units=_value("lm_units"), num_steps=_value("num_steps"), dropout=_value("dropout"),
+      tie_embeddings=_TIE.value).items() if v is not None})
+  if task == "ptb":
+    space = {"kind": "rnn", "base": _BASE.value, "combinations": ["add", "elem_mult"],
+             "activations": ["identity", "tanh", "sigmoid", "relu"]}
+  else:
+    ops = ["conv", "max_pool", "avg_pool"] if _POOL.value else ["conv"]
+    space = {"kind": "cnn", "strides": [int(s) for s in _STRIDES.value], "layer_ops": ops}
+  lr = _value("controller_lr") or (5e-4 if task == "ptb" else 6e-4)
+  seed = _SEED.value
+  return config_lib.SearchConfig(
+      task=task, data_dir=data_dir, search=_SEARCH.value, seed=seed,
+      output_dir=_OUTPUT_DIR.value or f"runs/{task}-{_SEARCH.value}-seed{seed}"
+      + ("-tiny" if tiny else ""),
+      max_children=_value("max_children"), children_per_step=_value("children_per_step"),
+      validation_size=_value("validation_size"), cache_dir=_CACHE.value, space=space,
+      depth=config_lib.DepthSchedule(start=_value("start_layers") or 6,
+                                     increment=_INC.value, every=_EVERY.value),
+      controller=config_lib.ControllerConfig(
+          learning_rate=lr, baseline_decay=_DECAY.value, entropy_weight=_ENTROPY.value,
+          grad_accumulation=_ACCUM.value),
+      child=child,
+      runtime=config_lib.RuntimeConfig(isolation=_ISOLATION.value,
+                                       parallel_children=_PARALLEL.value,
+                                       intra_op_threads=_THREADS.value))
+
+
+def main(argv):
+  del argv
+  try:
+    config = make_config()
+    from nas_tf import child_training, search  # pylint: disable=g-import-not-at-top
+    child_training.check_data_source(config.task, config.data_dir)
+    if _DATA_DIR.value is None:
+      logging.info("No --data_dir: running a TINY search on the bundled %s (for a first "
+                   "look only; see README for real data).", config.data_dir)
+    logging.info("Search config: %s", config.to_json())
+    summary = search.run(config)
+  except (ValueError, OSError) as e:
+    sys.exit(f"nas_search: error: {e}")
+  best = summary["best"]
+  logging.info("Results in %s (results.jsonl, summary.txt, best.json).", config.output_dir)
+  if best:
+    logging.info("Best: reward %.5f  %s", best["reward"], best["describe"])
+
+
+def run():
+  flags.mark_flag_as_required("task")
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

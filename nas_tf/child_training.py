@@ -1,0 +1,170 @@
+"""Train one child network and measure it (paper §4.1 CIFAR-10, §4.2 Penn Treebank).
+
+``train_and_evaluate`` is a pure function of (spec, data, config, seed): it builds the
+child, trains it, and returns a plain dict of metrics. It never raises for a bad child:
+a child that cannot be built, is over the size caps, or diverges comes back with a
+``status`` other than ``"ok"``, which the search turns into the failure reward.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from typing import Any
+
+from absl import logging
+import keras
+import numpy as np
+
+from nas_tf import children
+from nas_tf import specs as specs_lib
+from nas_tf.config import ChildTrainingConfig
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"        # the builder or training raised
+STATUS_TOO_LARGE = "too_large"  # over max_params / max_activation_elements
+STATUS_NAN = "nan"              # the loss diverged
+
+
+def load_task_data(task: str, data_dir: str, seed: int = 0, cache_dir: str | None = None,
+                   validation_size: int | None = None):
+  """Loads the data a task's children train on (imported lazily: a PTB run needs no images)."""
+  from nas_tf import data  # pylint: disable=g-import-not-at-top
+  if task == "ptb":
+    return data.load_ptb(data_dir)
+  if task == "cifar10":
+    kwargs = {} if validation_size is None else {"validation_size": validation_size}
+    return data.load_cifar10(data_dir, seed=seed, cache_dir=cache_dir, **kwargs)
+  raise ValueError(f"task must be 'ptb' or 'cifar10', got {task!r}")
+
+
+def check_data_source(task: str, data_dir: str) -> None:
+  """Fails fast, with the path and what was expected, before any worker starts."""
+  if task == "cifar10" and data_dir == "tfds":
+    return
+  if not os.path.exists(data_dir):
+    raise FileNotFoundError(f"--data_dir {data_dir!r} does not exist; expected "
+                            + ("a directory with ptb.train.txt, ptb.valid.txt, ptb.test.txt"
+                               if task == "ptb" else
+                               "a CIFAR-10 directory (python/binary release or image "
+                               "folder), a .tar.gz of one, or 'tfds'"))
+  if task == "ptb":
+    for split in ("train", "valid", "test"):
+      path = os.path.join(data_dir, f"ptb.{split}.txt")
+      if not os.path.isfile(path):
+        raise FileNotFoundError(f"missing {path}; a PTB --data_dir holds "
+                                "ptb.train.txt, ptb.valid.txt and ptb.test.txt")
+
+
+def make_optimizer(config: ChildTrainingConfig) -> keras.optimizers.Optimizer:
+  """The child optimiser; CIFAR-10 in the paper: Nesterov momentum 0.9, lr 0.1."""
+  clip = {"global_clipnorm": config.clipnorm} if config.clipnorm else {}
+  if config.optimizer == "momentum":
+    return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum,
+                                nesterov=True, **clip)
+  if config.optimizer == "sgd":
+    return keras.optimizers.SGD(config.learning_rate, **clip)
+  return keras.optimizers.Adam(config.learning_rate, **clip)
+
+
+def _finite_history(history: dict) -> bool:
+  return all(math.isfinite(v) for values in history.values() for v in values)
+
+
+def _fit(model, train, validation, config: ChildTrainingConfig) -> dict:
+  if config.steps_per_epoch is not None:
+    train = train.repeat()
+  history = model.fit(train, validation_data=validation, epochs=config.epochs,
+                      steps_per_epoch=config.steps_per_epoch, verbose=0, shuffle=False,
+                      callbacks=[keras.callbacks.TerminateOnNaN()])
+  return {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def _train_cnn(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig, seed: int) -> dict:
+  image_shape = tuple(int(d) for d in data.train.element_spec[0].shape)
+  model = children.build_cnn(spec, input_shape=image_shape, num_classes=len(data.class_names),
+                             weight_decay=config.weight_decay, max_params=config.max_params,
+                             max_activation_elements=config.max_activation_elements)
+  model.compile(optimizer=make_optimizer(config),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  train = data.batched("train", config.batch_size, seed=seed,
+                       num_examples=config.max_train_examples)
+  validation = data.batched("validation", config.batch_size,
+                            num_examples=config.max_eval_examples)
+  history = _fit(model, train, validation, config)
+  out = {"num_params": int(model.count_params()), "history": history}
+  val = history.get("val_accuracy", [])
+  out["val_accuracy_history"] = val
+  out["val_accuracy"] = max(val[-config.reward_epochs:]) if val else float("nan")
+  return out
+
+
+def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, seed: int) -> dict:
+  del seed  # initialisation is seeded by the caller; PTB batches are deterministic
+  model = children.build_language_model(
+      spec, vocab_size=len(data.vocab), units=config.lm_units, num_layers=config.lm_layers,
+      input_dropout=config.dropout, hidden_dropout=config.dropout,
+      output_dropout=config.dropout, tie_embeddings=config.tie_embeddings,
+      max_params=config.max_params)
+  model.compile(optimizer=make_optimizer(config),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  per_batch = config.batch_size * config.num_steps
+
+  def limited(split, max_tokens):
+    ds = data.batches(split, config.batch_size, config.num_steps)
+    if max_tokens is not None:
+      ds = ds.take(max(1, -(-max_tokens // per_batch)))
+    return ds
+
+  train = limited("train", config.max_train_examples)
+  validation = limited("valid", config.max_eval_examples)
+  history = _fit(model, train, validation, config)
+  val_loss = history.get("val_loss", [float("nan")])[-1]
+  return {"num_params": int(model.count_params()), "history": history,
+          "val_loss": val_loss,
+          "val_perplexity": float(np.exp(val_loss)) if math.isfinite(val_loss) else float("nan")}
+
+
+def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -> dict[str, Any]:
+  """Builds, trains and validates one child; never raises for a bad architecture.
+
+  Args:
+    spec: A ``CNNSpec`` (trained on CIFAR-10 data) or ``RNNCellSpec`` (PTB data).
+    data: ``load_task_data`` output of the matching task.
+    config: Child training settings.
+    seed: Seeds weight initialisation, shuffling and augmentation.
+
+  Returns:
+    A dict with ``status`` (ok / failed / too_large / nan), ``train_seconds``,
+    ``num_params`` (when built), ``error`` (text, when not ok) and the task's validation
+    metrics: ``val_accuracy_history`` and ``val_accuracy`` (CIFAR-10) or
+    ``val_perplexity`` (PTB).
+  """
+  start = time.monotonic()
+  keras.utils.set_random_seed(seed)
+  out: dict[str, Any] = {"status": STATUS_OK, "error": None}
+  try:
+    if isinstance(spec, specs_lib.CNNSpec):
+      out.update(_train_cnn(spec, data, config, seed))
+    elif isinstance(spec, specs_lib.RNNCellSpec):
+      out.update(_train_lm(spec, data, config, seed))
+    else:
+      raise TypeError(f"spec must be a CNNSpec or RNNCellSpec, got {type(spec).__name__}")
+    if not _finite_history(out["history"]):
+      out["status"] = STATUS_NAN
+      out["error"] = "loss became NaN or inf during training"
+  except children.ChildTooLargeError as e:
+    out.update(status=STATUS_TOO_LARGE, error=str(e))
+  except Exception as e:  # pylint: disable=broad-except
+    # A child that breaks must not stop a search of hundreds; keep the traceback in the
+    # record so that a bug in the builder is visible, not silently scored.
+    logging.warning("child failed: %s\n%s", e, traceback.format_exc())
+    out.update(status=STATUS_FAILED, error=f"{type(e).__name__}: {e}")
+  finally:
+    keras.backend.clear_session()
+  out["train_seconds"] = time.monotonic() - start
+  out.pop("history", None)
+  return out

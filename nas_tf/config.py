@@ -1,0 +1,233 @@
+"""Configuration dataclasses: everything a search needs, saved as ``config.json``.
+
+Flags are read only in ``bin/``; they are converted once into a :class:`SearchConfig`,
+which is written next to the results and read back on resume. Library code takes these
+values as explicit arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Optional
+
+TASKS = ("ptb", "cifar10")
+SEARCH_METHODS = ("rl", "random")
+ISOLATION_MODES = ("process", "inline")
+
+
+def _check(condition: bool, message: str) -> None:
+  if not condition:
+    raise ValueError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class ControllerConfig:
+  """The controller RNN and its REINFORCE optimiser (paper §3.2, §4.1).
+
+  Attributes:
+    units: LSTM hidden size (paper: 35).
+    num_lstm_layers: Stacked LSTM layers (paper: 2).
+    init_range: Uniform initialisation range (paper: 0.08).
+    learning_rate: Adam learning rate (paper: 6e-4 CIFAR-10, 5e-4 PTB).
+    baseline_decay: Decay of the exponential-moving-average reward baseline.
+    entropy_weight: Weight of the optional entropy bonus (0 = the paper's plain REINFORCE).
+    temperature: Softmax temperature of the controller's logits.
+    tanh_constant: Optional ``C * tanh(logits)`` squashing (None = off).
+    grad_accumulation: Controller steps whose gradients are summed before one Adam apply
+      (the paper applies PTB gradients after 10 accumulate).
+  """
+
+  units: int = 35
+  num_lstm_layers: int = 2
+  init_range: float = 0.08
+  learning_rate: float = 6e-4
+  baseline_decay: float = 0.95
+  entropy_weight: float = 0.0
+  temperature: float = 1.0
+  tanh_constant: Optional[float] = None
+  grad_accumulation: int = 1
+
+  def __post_init__(self):
+    _check(self.learning_rate > 0, f"controller learning_rate must be > 0, got {self.learning_rate!r}")
+    _check(0 <= self.baseline_decay < 1,
+           f"baseline_decay must lie in [0, 1), got {self.baseline_decay!r}")
+    _check(self.entropy_weight >= 0, f"entropy_weight must be >= 0, got {self.entropy_weight!r}")
+    _check(self.grad_accumulation >= 1,
+           f"grad_accumulation must be >= 1, got {self.grad_accumulation!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildTrainingConfig:
+  """How each child is trained to get its reward (paper §4.1, §4.2), scaled by budget.
+
+  Attributes:
+    epochs: Training epochs per child (paper: 50 CIFAR-10, 35 PTB).
+    batch_size: Minibatch size.
+    optimizer: 'momentum' (Nesterov), 'sgd' or 'adam'.
+    learning_rate: Child learning rate (paper CIFAR-10: 0.1).
+    momentum: Momentum for 'momentum' (paper: 0.9).
+    weight_decay: L2 weight decay on kernels (paper CIFAR-10: 1e-4).
+    clipnorm: Global gradient-norm clip (LM training; 0 = off).
+    max_train_examples: Train on a subset of the training split (CIFAR-10), or the first
+      tokens of it (PTB); None = all.
+    max_eval_examples: Evaluate the reward on a subset of validation (None = all).
+    steps_per_epoch: Cap on optimiser steps per epoch (None = one full pass).
+    reward_epochs: CIFAR-10 reward: max validation accuracy over the last N epochs.
+    lm_units: Hidden size of the PTB child's recurrent layers.
+    lm_layers: Recurrent layers of the PTB child (paper: 2).
+    num_steps: Truncated-BPTT length for PTB.
+    dropout: Dropout on the LM's non-recurrent connections (Zaremba et al.).
+    tie_embeddings: Share input and output embeddings in the LM (paper's "shared embeddings").
+    max_params: Children with more parameters fail as 'too_large'.
+    max_activation_elements: CNN children whose activations exceed this fail as 'too_large'.
+  """
+
+  epochs: int = 1
+  batch_size: int = 32
+  optimizer: str = "momentum"
+  learning_rate: float = 0.1
+  momentum: float = 0.9
+  weight_decay: float = 1e-4
+  clipnorm: float = 0.0
+  max_train_examples: Optional[int] = None
+  max_eval_examples: Optional[int] = None
+  steps_per_epoch: Optional[int] = None
+  reward_epochs: int = 5
+  lm_units: int = 64
+  lm_layers: int = 2
+  num_steps: int = 20
+  dropout: float = 0.0
+  tie_embeddings: bool = False
+  max_params: Optional[int] = 5_000_000
+  max_activation_elements: Optional[int] = 20_000_000
+
+  def __post_init__(self):
+    _check(self.epochs >= 1, f"child epochs must be >= 1, got {self.epochs!r}")
+    _check(self.batch_size >= 1, f"child batch_size must be >= 1, got {self.batch_size!r}")
+    _check(self.optimizer in ("momentum", "sgd", "adam"),
+           f"child optimizer must be 'momentum', 'sgd' or 'adam', got {self.optimizer!r}")
+    _check(self.learning_rate > 0, f"child learning_rate must be > 0, got {self.learning_rate!r}")
+    _check(0 <= self.dropout < 1, f"dropout must lie in [0, 1), got {self.dropout!r}")
+    for name in ("max_train_examples", "max_eval_examples", "steps_per_epoch"):
+      value = getattr(self, name)
+      _check(value is None or value >= 1, f"{name} must be >= 1 or None, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthSchedule:
+  """CNN depth growth (paper §4.1: start at 6 layers, +2 every 1,600 architectures)."""
+
+  start: int = 6
+  increment: int = 2
+  every: int = 1600
+  maximum: Optional[int] = None
+
+  def __post_init__(self):
+    _check(self.start >= 1, f"depth start must be >= 1, got {self.start!r}")
+    _check(self.increment >= 0, f"depth increment must be >= 0, got {self.increment!r}")
+    _check(self.every >= 1, f"depth 'every' must be >= 1, got {self.every!r}")
+
+  def depth_at(self, num_sampled: int) -> int:
+    """Depth for the batch sampled after ``num_sampled`` architectures."""
+    depth = self.start + self.increment * (num_sampled // self.every)
+    return depth if self.maximum is None else min(depth, self.maximum)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+  """Where and how children run.
+
+  Attributes:
+    isolation: 'process' trains children in a recycled worker process (memory stays
+      flat over hundreds of children); 'inline' trains them in the search process
+      (fast start-up; for tests and debugging).
+    children_per_process: Recycle a worker process after this many children.
+    parallel_children: Worker processes training children at once.
+    intra_op_threads: TensorFlow intra-op threads per worker (0 = TF default).
+  """
+
+  isolation: str = "process"
+  children_per_process: int = 25
+  parallel_children: int = 1
+  intra_op_threads: int = 0
+
+  def __post_init__(self):
+    _check(self.isolation in ISOLATION_MODES,
+           f"isolation must be one of {ISOLATION_MODES}, got {self.isolation!r}")
+    _check(self.children_per_process >= 1,
+           f"children_per_process must be >= 1, got {self.children_per_process!r}")
+    _check(self.parallel_children >= 1,
+           f"parallel_children must be >= 1, got {self.parallel_children!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+  """One search run (paper §3): what is searched, how, with what budget, and where.
+
+  Attributes:
+    task: 'ptb' (recurrent cell, §4.2) or 'cifar10' (conv network, §4.1).
+    data_dir: Data location (PTB directory; CIFAR-10 directory, .tar.gz or 'tfds').
+    output_dir: Where config.json, results.jsonl, checkpoints and summaries go.
+    search: 'rl' (the controller + REINFORCE) or 'random' (uniform sampling baseline).
+    max_children: Budget: architectures sampled in total (both methods count the same).
+    children_per_step: m, architectures sampled per controller step.
+    seed: Seeds sampling, the validation split and child initialisation.
+    validation_size: CIFAR-10 images held out for the reward (None = the paper's 5,000).
+    cache_dir: Where a CIFAR-10 .tar.gz is extracted (None = the loader's default).
+    space: The search space as ``space.to_dict()``.
+    depth: CNN depth schedule (ignored for PTB).
+    controller, child, runtime: See their classes.
+  """
+
+  task: str
+  data_dir: str
+  output_dir: str
+  search: str = "rl"
+  max_children: int = 8
+  children_per_step: int = 2
+  seed: int = 0
+  validation_size: Optional[int] = None
+  cache_dir: Optional[str] = None
+  space: dict = dataclasses.field(default_factory=dict)
+  depth: DepthSchedule = dataclasses.field(default_factory=DepthSchedule)
+  controller: ControllerConfig = dataclasses.field(default_factory=ControllerConfig)
+  child: ChildTrainingConfig = dataclasses.field(default_factory=ChildTrainingConfig)
+  runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+
+  def __post_init__(self):
+    _check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
+    _check(self.search in SEARCH_METHODS,
+           f"search must be one of {SEARCH_METHODS}, got {self.search!r}")
+    _check(self.max_children >= 1, f"max_children must be >= 1, got {self.max_children!r}")
+    _check(self.children_per_step >= 1,
+           f"children_per_step must be >= 1, got {self.children_per_step!r}")
+    expected = {"ptb": "rnn", "cifar10": "cnn"}[self.task]
+    if self.space:
+      _check(self.space.get("kind") == expected,
+             f"task {self.task!r} needs a {expected!r} search space, got {self.space!r}")
+
+  @property
+  def num_steps(self) -> int:
+    """Controller steps: ceil(max_children / children_per_step)."""
+    return -(-self.max_children // self.children_per_step)
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
+    data = dict(data)
+    nested = {"depth": DepthSchedule, "controller": ControllerConfig,
+              "child": ChildTrainingConfig, "runtime": RuntimeConfig}
+    for key, sub in nested.items():
+      if key in data and isinstance(data[key], dict):
+        data[key] = sub(**data[key])
+    return cls(**data)
+
+  @classmethod
+  def from_json(cls, text: str) -> "SearchConfig":
+    return cls.from_dict(json.loads(text))

@@ -1,0 +1,138 @@
+"""Child evaluators: where children train, so that a long search keeps flat memory.
+
+Two evaluators share one interface, ``evaluate(specs) -> list[metrics dict]``:
+
+* :class:`InlineEvaluator` trains children in the calling process (fast start; tests).
+* :class:`ProcessEvaluator` trains them in spawned worker processes that load the data
+  once and are recycled after ``children_per_process`` children, so whatever TensorFlow
+  keeps per model (graphs, caches, allocator pools) is returned to the OS with the
+  process. ``parallel_children`` workers train children of one step side by side.
+
+Specs cross the process boundary as JSON strings; metrics come back as plain dicts.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import multiprocessing
+from typing import Sequence
+
+from nas_tf import child_training
+from nas_tf import specs as specs_lib
+from nas_tf.config import ChildTrainingConfig
+
+
+@functools.lru_cache(maxsize=2)
+def _task_data(task: str, data_dir: str, seed: int, cache_dir: str | None,
+               validation_size: int | None):
+  # Per-process cache: a worker loads its data once, not once per child.
+  return child_training.load_task_data(task, data_dir, seed=seed, cache_dir=cache_dir,
+                                       validation_size=validation_size)
+
+
+class InlineEvaluator:
+  """Trains children one after another in this process.
+
+  Args:
+    task: 'ptb' or 'cifar10'.
+    data_dir: Data source for :func:`child_training.load_task_data`.
+    child_config: How each child trains.
+    seed: Data split seed and child initialisation seed.
+    cache_dir: Where archives are extracted.
+    validation_size: CIFAR-10 held-out images (None = the paper's 5,000).
+  """
+
+  def __init__(self, task: str, data_dir: str, child_config: ChildTrainingConfig,
+               seed: int = 0, cache_dir: str | None = None,
+               validation_size: int | None = None):
+    self.task = task
+    self.data_dir = data_dir
+    self.child_config = child_config
+    self.seed = seed
+    self.cache_dir = cache_dir
+    self.validation_size = validation_size
+
+  def _data(self):
+    return _task_data(self.task, self.data_dir, self.seed, self.cache_dir,
+                      self.validation_size)
+
+  def evaluate(self, specs: Sequence) -> list[dict]:
+    data = self._data()
+    return [child_training.train_and_evaluate(s, data, self.child_config, seed=self.seed)
+            for s in specs]
+
+  def close(self) -> None:
+    pass
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
+
+def _worker_init(intra_op_threads: int) -> None:
+  if intra_op_threads:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _worker_evaluate(spec_json: str, task: str, data_dir: str, child_config: dict,
+                     seed: int, cache_dir: str | None, validation_size: int | None) -> dict:
+  data = _task_data(task, data_dir, seed, cache_dir, validation_size)
+  spec = specs_lib.from_json(spec_json)
+  return child_training.train_and_evaluate(spec, data, ChildTrainingConfig(**child_config),
+                                           seed=seed)
+
+
+class ProcessEvaluator(InlineEvaluator):
+  """Trains children in recycled, spawned worker processes (see module docstring).
+
+  Extra args:
+    children_per_process: A worker exits after this many children (memory stays flat).
+    parallel_children: Number of worker processes.
+    intra_op_threads: TensorFlow intra-op threads per worker (0 = default).
+  """
+
+  def __init__(self, *args, children_per_process: int = 25, parallel_children: int = 1,
+               intra_op_threads: int = 0, **kwargs):
+    super().__init__(*args, **kwargs)
+    self.children_per_process = children_per_process
+    self.parallel_children = parallel_children
+    self.intra_op_threads = intra_op_threads
+    self._pool = self._make_pool()
+
+  def _make_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+    # 'spawn', not 'fork': forking a process that already runs TensorFlow threads can
+    # deadlock, and a fresh interpreter is the point of the isolation.
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=self.parallel_children, mp_context=multiprocessing.get_context("spawn"),
+        max_tasks_per_child=self.children_per_process, initializer=_worker_init,
+        initargs=(self.intra_op_threads,))
+
+  def evaluate(self, specs: Sequence) -> list[dict]:
+    child = dataclasses.asdict(self.child_config)
+    futures = [self._pool.submit(_worker_evaluate, s.to_json(), self.task, self.data_dir,
+                                 child, self.seed, self.cache_dir, self.validation_size)
+               for s in specs]
+    results = []
+    for f in futures:
+      try:
+        results.append(f.result())
+      except concurrent.futures.process.BrokenProcessPool as e:
+        # A worker died (out of memory, killed): the child gets a failed record, and the
+        # pool is rebuilt so that the search goes on.
+        results.append({"status": child_training.STATUS_FAILED,
+                        "error": f"worker process died: {e}", "train_seconds": 0.0})
+        self._restart()
+    return results
+
+  def _restart(self) -> None:
+    self._pool.shutdown(wait=False, cancel_futures=True)
+    self._pool = self._make_pool()
+
+  def close(self) -> None:
+    self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,155 @@
+"""The search's results log (``results.jsonl``), its evaluation cache, and summaries.
+
+One JSON record per sampled child, appended and flushed to disk as soon as the child is
+done, so a crash loses at most the child in training. A half-written last line (the
+process died mid-write) is cut off on load; anything else malformed is an error that
+names the file and line, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Iterator, Optional
+
+from absl import logging
+
+CACHEABLE_STATUSES = ("ok", "failed", "too_large", "nan")
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """Writes ``text`` to ``path`` so that readers see the old or the new file, never half."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-" + os.path.basename(path))
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def read_records(path: str) -> list[dict]:
+  """Reads a results.jsonl written by :class:`ResultsLog` (read-only; for tools)."""
+  return ResultsLog(path, repair=False).records
+
+
+class ResultsLog:
+  """Append-only log of child records with lookups by (step, index) and by spec.
+
+  Args:
+    path: The ``results.jsonl`` file (created if missing).
+    repair: Cut off a half-written last line (True for the search; False to only read).
+  """
+
+  def __init__(self, path: str, repair: bool = True):
+    self.path = path
+    self.records: list[dict] = []
+    self._by_key: dict[tuple[int, int], dict] = {}
+    self._by_spec: dict[str, dict] = {}
+    if os.path.exists(path):
+      self._load(repair)
+
+  def _load(self, repair: bool) -> None:
+    with open(self.path, "rb") as f:
+      raw = f.read()
+    lines = raw.split(b"\n")
+    good_bytes = 0
+    for number, line in enumerate(lines, start=1):
+      is_last = number == len(lines)
+      if not line.strip():
+        good_bytes += len(line) + (0 if is_last else 1)
+        continue
+      try:
+        record = json.loads(line)
+        if is_last:  # a complete record always ends with a newline
+          raise ValueError("no trailing newline")
+      except ValueError as e:
+        if is_last or (number == len(lines) - 1 and not lines[-1]):
+          logging.warning("%s: dropping a half-written last record (%d bytes): %s",
+                          self.path, len(line), e)
+          break
+        raise ValueError(f"{self.path}:{number} is not a valid JSON record: {e}") from e
+      self._index(record)
+      good_bytes += len(line) + 1
+    if repair and good_bytes < len(raw):
+      with open(self.path, "r+b") as f:
+        f.truncate(good_bytes)
+
+  def _index(self, record: dict) -> None:
+    self.records.append(record)
+    self._by_key[(record["step"], record["index"])] = record
+    if not record.get("cached") and record.get("status") in CACHEABLE_STATUSES:
+      self._by_spec.setdefault(_spec_key(record["spec"]), record)
+
+  def __len__(self) -> int:
+    return len(self.records)
+
+  def __iter__(self) -> Iterator[dict]:
+    return iter(self.records)
+
+  def get(self, step: int, index: int) -> Optional[dict]:
+    """The record of child ``index`` of controller step ``step``, if logged."""
+    return self._by_key.get((step, index))
+
+  def cached(self, spec_json: str) -> Optional[dict]:
+    """The first trained record of an identical spec, if any."""
+    return self._by_spec.get(_spec_key(json.loads(spec_json)))
+
+  def append(self, record: dict) -> None:
+    if (record["step"], record["index"]) in self._by_key:
+      raise ValueError(f"child {record['step']}/{record['index']} is already logged")
+    line = json.dumps(record, sort_keys=True) + "\n"
+    with open(self.path, "a") as f:
+      f.write(line)
+      f.flush()
+      os.fsync(f.fileno())
+    self._index(record)
+
+  def best(self, n: int = 1):
+    """Top-``n`` distinct specs by reward (one record if n == 1, else a list)."""
+    ranked = self.ranking()
+    if n == 1:
+      return ranked[0] if ranked else None
+    return ranked[:n]
+
+  def ranking(self) -> list[dict]:
+    """Distinct specs, best reward first (ties: the earlier child first)."""
+    seen, out = set(), []
+    for r in sorted(self.records, key=lambda r: (-r["reward"], r["step"], r["index"])):
+      key = _spec_key(r["spec"])
+      if key not in seen:
+        seen.add(key)
+        out.append(r)
+    return out
+
+
+def _spec_key(spec_dict: dict) -> str:
+  return json.dumps(spec_dict, sort_keys=True)
+
+
+def write_summary(output_dir: str, log: ResultsLog, task: str, top: int = 10) -> None:
+  """Writes ``best.json`` (the best record) and ``summary.txt`` (a readable top list)."""
+  ranked = log.ranking()
+  if not ranked:
+    return
+  atomic_write_text(os.path.join(output_dir, "best.json"),
+                    json.dumps(ranked[0], indent=2, sort_keys=True))
+  metric = "val_acc" if task == "cifar10" else "val_ppl"
+  statuses = {}
+  for r in log:
+    statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+  lines = [f"{len(log)} children sampled, {len(ranked)} distinct; status counts: "
+           + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())), "",
+           f"rank  reward    {metric:>9}  params     step/idx  architecture"]
+  for rank, r in enumerate(ranked[:top], start=1):
+    val = "-" if r["val_metric"] is None else f"{r['val_metric']:.4g}"
+    params = "-" if r["num_params"] is None else str(r["num_params"])
+    lines.append(f"{rank:>4}  {r['reward']:.5f}  {val:>9}  {params:>9}  "
+                 f"{r['step']:>4}/{r['index']:<3}  {r['describe']}")
+  atomic_write_text(os.path.join(output_dir, "summary.txt"), "\n".join(lines) + "\n")

@@ -1,0 +1,348 @@
+"""The search loop: sample -> train children -> reward -> REINFORCE update (paper §3.2).
+
+One controller step samples ``m`` architectures, trains each child, turns its validation
+metric into a reward, and moves the controller with REINFORCE against an
+exponential-moving-average baseline. ``search='random'`` replaces the controller with
+uniform sampling over the same space and the same budget (the paper's sanity check).
+
+Everything a run produces lives in ``output_dir``:
+
+* ``config.json`` -- the :class:`SearchConfig` (a rerun must match it to resume);
+* ``results.jsonl`` -- one record per sampled child (spec, tokens, reward, metrics,
+  status, step); the source of truth for the evaluation cache and for resuming;
+* ``state.json`` + ``checkpoints/`` -- controller, optimiser, gradient accumulators,
+  baseline and step, written atomically after every step;
+* ``best.json``, ``summary.txt`` -- the best architecture and a readable ranking;
+* ``tensorboard/`` -- reward, baseline, entropy, best-so-far and depth per step.
+
+Resuming: sampling at step ``s`` is a pure function of (controller weights after step
+``s-1``, seed, ``s``), so a rerun after a crash re-samples exactly the children of the
+interrupted step; those already in ``results.jsonl`` are reused, none is trained twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from typing import Any, Optional
+
+from absl import logging
+import numpy as np
+
+from nas_tf import rewards as rewards_lib
+from nas_tf import search_space as search_space_lib
+from nas_tf import specs as specs_lib
+from nas_tf.config import SearchConfig
+from nas_tf.results import ResultsLog, atomic_write_text, write_summary
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+CHECKPOINT_DIR = "checkpoints"
+# Fields that may change between a run and its resume (a larger budget, another machine).
+_RESUMABLE_CHANGES = ("max_children", "runtime", "output_dir", "data_dir", "cache_dir")
+
+
+class ConfigMismatchError(ValueError):
+  """The output directory holds a search with a different configuration."""
+
+
+def make_space(config: SearchConfig) -> search_space_lib.SearchSpace:
+  """The search space of ``config`` (the paper's defaults when ``config.space`` is empty)."""
+  if config.space:
+    space = search_space_lib.space_from_dict(config.space)
+  elif config.task == "ptb":
+    space = search_space_lib.RNNCellSearchSpace()
+  else:
+    space = search_space_lib.CNNSearchSpace()
+  if isinstance(space, search_space_lib.CNNSearchSpace):
+    space = space.with_num_layers(config.depth.start)
+  return space
+
+
+def prepare_output_dir(config: SearchConfig) -> None:
+  """Creates ``output_dir`` and writes ``config.json``, or checks it matches on resume."""
+  try:
+    os.makedirs(config.output_dir, exist_ok=True)
+    probe = os.path.join(config.output_dir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise PermissionError(f"cannot write to output_dir {config.output_dir!r}: {e}") from e
+  path = os.path.join(config.output_dir, CONFIG_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    new = config.to_dict()
+    diff = sorted(k for k in set(old) | set(new)
+                  if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    if diff:
+      raise ConfigMismatchError(
+          f"{config.output_dir} holds a search with different settings ({', '.join(diff)}); "
+          "rerun with the same flags to resume, or choose a new --output_dir")
+  atomic_write_text(path, config.to_json())
+
+
+class RandomSampler:
+  """Uniform sampling over the space: the random-search baseline (paper §4, Figure 6)."""
+
+  def __init__(self, space, seed: int):
+    self.space = space
+    self.seed = seed
+
+  def sample(self, step: int, m: int, depth: Optional[int]):
+    space = self.space if depth is None else self.space.with_num_layers(depth)
+    rng = np.random.default_rng([self.seed, step])  # a pure function of (seed, step)
+    tokens = [space.sample_tokens(rng) for _ in range(m)]
+    return tokens, [space.decode(t) for t in tokens]
+
+  def update(self, step, tokens, rewards, depth) -> dict:
+    return {}
+
+  def save(self, directory: str, step: int) -> Optional[str]:
+    return None
+
+  def restore(self, path: Optional[str]) -> None:
+    pass
+
+
+class RLSampler:
+  """The controller RNN trained by REINFORCE with an EMA baseline (paper §3.2)."""
+
+  def __init__(self, space, config: SearchConfig, baseline_value: Optional[float] = None):
+    # TensorFlow is imported only when the controller is used: random search on a
+    # process-isolated evaluator never needs it in the search process.
+    import keras  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from nas_tf import controller as controller_lib  # pylint: disable=g-import-not-at-top
+    from nas_tf import reinforce  # pylint: disable=g-import-not-at-top
+    self._tf, self._reinforce = tf, reinforce
+    c = config.controller
+    self.config = config
+    self.controller = controller_lib.Controller(
+        space, units=c.units, num_lstm_layers=c.num_lstm_layers, init_range=c.init_range,
+        temperature=c.temperature, tanh_constant=c.tanh_constant, name="controller")
+    self.optimizer = keras.optimizers.Adam(c.learning_rate)
+    variables = self.controller.trainable_variables
+    self.optimizer.build(variables)
+    self.accumulators = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+    self.accumulated = tf.Variable(0, dtype=tf.int64, trainable=False)
+    self.baseline = reinforce.EMABaseline(decay=c.baseline_decay, value=baseline_value)
+    self._checkpoint = tf.train.Checkpoint(
+        controller=self.controller, optimizer=self.optimizer,
+        accumulators=self.accumulators, accumulated=self.accumulated)
+
+  def sample(self, step: int, m: int, depth: Optional[int]):
+    tokens, _, _ = self.controller.sample_tokens(
+        m, seed=(self.config.seed, step), num_layers=depth)
+    space = self.controller._space_at(depth)  # pylint: disable=protected-access
+    tokens = [tuple(t) for t in tokens.numpy().tolist()]
+    return tokens, [space.decode(t) for t in tokens]
+
+  def update(self, step, tokens, rewards, depth) -> dict:
+    tf = self._tf
+    advantages = self.baseline.advantages(rewards)
+    baseline_before = self.baseline.value
+    self.baseline.update(rewards)
+    token_matrix = tf.constant(np.asarray(tokens, dtype=np.int32))
+    variables = self.controller.trainable_variables
+    entropies = []
+
+    def log_prob_fn():
+      lp, ent = self.controller.log_prob_tokens(token_matrix, num_layers=depth)
+      entropies.append(ent)
+      return lp, ent
+
+    loss, grads = self._reinforce.reinforce_step(
+        log_prob_fn, variables, self.optimizer, advantages,
+        entropy_weight=self.config.controller.entropy_weight, apply=False)
+    for acc, g in zip(self.accumulators, grads):
+      acc.assign_add(g)
+    self.accumulated.assign_add(1)
+    applied = int(self.accumulated.numpy()) >= self.config.controller.grad_accumulation
+    if applied:
+      n = float(self.accumulated.numpy())
+      self.optimizer.apply([acc / n for acc in self.accumulators], variables)
+      for acc in self.accumulators:
+        acc.assign(tf.zeros_like(acc))
+      self.accumulated.assign(0)
+    return {"loss": loss, "baseline": self.baseline.value,
+            "baseline_before": baseline_before, "applied": applied,
+            "entropy": float(np.mean(entropies[-1].numpy()))}
+
+  def save(self, directory: str, step: int) -> str:
+    return self._checkpoint.write(os.path.join(directory, f"step-{step}"))
+
+  def restore(self, path: Optional[str]) -> None:
+    if path:
+      self._checkpoint.read(path).assert_existing_objects_matched()
+
+
+def _make_evaluator(config: SearchConfig):
+  from nas_tf import evaluation  # pylint: disable=g-import-not-at-top
+  args = dict(task=config.task, data_dir=config.data_dir, child_config=config.child,
+              seed=config.seed, cache_dir=config.cache_dir,
+              validation_size=config.validation_size)
+  rt = config.runtime
+  if rt.isolation == "inline":
+    return evaluation.InlineEvaluator(**args)
+  return evaluation.ProcessEvaluator(**args, children_per_process=rt.children_per_process,
+                                     parallel_children=rt.parallel_children,
+                                     intra_op_threads=rt.intra_op_threads)
+
+
+def _val_metric(task: str, metrics: dict) -> Optional[float]:
+  key = "val_accuracy" if task == "cifar10" else "val_perplexity"
+  value = metrics.get(key)
+  return None if value is None else float(value)
+
+
+class _TensorBoard:
+  """Per-step scalars; a no-op if TensorBoard summaries cannot be written."""
+
+  def __init__(self, logdir: str):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self._tf = tf
+    self._writer = tf.summary.create_file_writer(logdir)
+
+  def write(self, step: int, scalars: dict) -> None:
+    with self._writer.as_default(step=step):
+      for name, value in scalars.items():
+        if value is not None and np.isfinite(value):
+          self._tf.summary.scalar(name, float(value))
+    self._writer.flush()
+
+
+def run(config: SearchConfig, evaluator=None) -> dict[str, Any]:
+  """Runs (or resumes) a search; returns a summary dict.
+
+  Args:
+    config: The run's settings; ``config.output_dir`` receives every artifact.
+    evaluator: Optional object with ``evaluate(specs) -> list[metrics]`` (and
+      ``close()``); by default one is made from ``config.runtime``.
+
+  Returns:
+    ``{"best": record or None, "num_children": int, "num_evaluated": int,
+    "output_dir": str}``.
+  """
+  prepare_output_dir(config)
+  out = config.output_dir
+  space = make_space(config)
+  log = ResultsLog(os.path.join(out, "results.jsonl"))
+  state_path = os.path.join(out, STATE_FILE)
+  state = {"step": 0, "baseline": None, "checkpoint": None}
+  if os.path.exists(state_path):
+    with open(state_path) as f:
+      state.update(json.load(f))
+  if config.search == "rl":
+    sampler = RLSampler(space, config, baseline_value=state["baseline"])
+  else:
+    sampler = RandomSampler(space, config.seed)
+  sampler.restore(state["checkpoint"])
+  if state["step"] or len(log):
+    logging.info("Resuming %s at controller step %d with %d children already logged.",
+                 out, state["step"], len(log))
+  own_evaluator = evaluator is None
+  evaluator = evaluator or _make_evaluator(config)
+  parallel = max(1, getattr(evaluator, "parallel_children", 1))
+  tensorboard = _TensorBoard(os.path.join(out, "tensorboard"))
+  ckpt_dir = os.path.join(out, CHECKPOINT_DIR)
+  m = config.children_per_step
+  is_cnn = isinstance(space, search_space_lib.CNNSearchSpace)
+  start_time, evaluated_now = time.monotonic(), 0
+  try:
+    for step in range(state["step"], config.num_steps):
+      m_step = min(m, config.max_children - step * m)
+      depth = config.depth.depth_at(step * m) if is_cnn else None
+      tokens, specs = sampler.sample(step, m, depth)
+      step_rewards = []
+      for first in range(0, m_step, parallel):
+        chunk = range(first, min(m_step, first + parallel))
+        todo = [k for k in chunk if log.get(step, k) is None
+                and log.cached(specs[k].to_json()) is None]
+        # Identical specs within a chunk are trained once.
+        unique = list({specs[k].to_json(): k for k in todo}.values())
+        fresh = dict(zip(unique, evaluator.evaluate([specs[k] for k in unique]))) if unique else {}
+        evaluated_now += len(fresh)
+        for k in chunk:
+          record = log.get(step, k)
+          if record is None:
+            metrics = fresh.get(k)
+            cached = None if metrics is not None else log.cached(specs[k].to_json())
+            record = _record(config, step, k, tokens[k], specs[k], depth, metrics, cached)
+            log.append(record)
+            _log_child(record, log, config, step, start_time, evaluated_now)
+          step_rewards.append(record["reward"])
+      # The last step of a budget that is not a multiple of m still samples m (sampling
+      # stays a pure function of the step) but trains and learns from only m_step.
+      tokens = tokens[:m_step]
+      stats = sampler.update(step, tokens, step_rewards, depth)
+      best = log.best()
+      tensorboard.write(step, {
+          "reward/mean": float(np.mean(step_rewards)), "reward/max": float(np.max(step_rewards)),
+          "reward/best_so_far": best["reward"] if best else None,
+          "controller/baseline": stats.get("baseline"), "controller/entropy": stats.get("entropy"),
+          "controller/loss": stats.get("loss"), "search/depth": depth,
+          "search/children": float(len(log))})
+      ckpt = sampler.save(ckpt_dir, step + 1)
+      baseline = getattr(getattr(sampler, "baseline", None), "value", None)
+      atomic_write_text(state_path, json.dumps(
+          {"step": step + 1, "baseline": baseline, "checkpoint": ckpt}, indent=2))
+      _prune_checkpoints(ckpt_dir, keep=ckpt)
+      write_summary(out, log, config.task)
+  finally:
+    if own_evaluator:
+      evaluator.close()
+  best = log.best()
+  if best:
+    logging.info("Search done: %d children logged; best reward %.4f: %s", len(log),
+                 best["reward"], best["describe"])
+  return {"best": best, "num_children": len(log), "num_evaluated": evaluated_now,
+          "output_dir": out}
+
+
+def _record(config, step, index, tokens, spec, depth, metrics, cached) -> dict:
+  """The results.jsonl record of one sampled child (``cached``: an earlier identical one)."""
+  from_cache = metrics is None
+  if from_cache:
+    metrics = dict(cached["metrics"], status=cached["status"])
+  status = metrics.get("status", "failed")
+  reward = (rewards_lib.reward_for(config.task, metrics) if status == "ok"
+            else rewards_lib.FAILURE_REWARD)
+  return {
+      "step": step, "index": index, "search": config.search, "depth": depth,
+      "spec": spec.to_dict(), "describe": spec.describe(), "tokens": list(tokens),
+      "reward": reward, "status": status, "cached": from_cache,
+      "val_metric": _val_metric(config.task, metrics),
+      "num_params": metrics.get("num_params"), "train_seconds": metrics.get("train_seconds"),
+      "metrics": {k: v for k, v in metrics.items() if k != "status"},
+      "time": time.time(),
+  }
+
+
+def _log_child(record, log, config, step, start_time, evaluated_now) -> None:
+  done = len(log)
+  elapsed = time.monotonic() - start_time
+  remaining = config.max_children - done
+  eta = (elapsed / evaluated_now * remaining) if evaluated_now else float("nan")
+  best = log.best()
+  logging.info(
+      "step %d/%d child %d: reward %.4f (%s, %s%s) | %d/%d children, best %.4f, ETA %s",
+      step + 1, config.num_steps, record["index"] + 1, record["reward"], record["status"],
+      "cached" if record["cached"] else f"{record['train_seconds'] or 0:.1f}s",
+      "" if record["val_metric"] is None else f", val {record['val_metric']:.4g}",
+      done, config.max_children, best["reward"] if best else float("nan"),
+      "?" if not np.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta)))
+
+
+def _prune_checkpoints(directory: str, keep: Optional[str]) -> None:
+  """Deletes all but the latest checkpoint (the state file points at it)."""
+  if not keep or not os.path.isdir(directory):
+    return
+  keep_prefix = os.path.basename(keep)
+  for name in os.listdir(directory):
+    if name.startswith("step-") and not name.startswith(keep_prefix + "."):
+      path = os.path.join(directory, name)
+      (shutil.rmtree if os.path.isdir(path) else os.remove)(path)

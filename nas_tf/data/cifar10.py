@@ -1,11 +1,10 @@
 """CIFAR-10 image classification data (Zoph & Le 2017, §4.1).
 
-The paper searches convolutional architectures on CIFAR-10: 5,000 of the 50,000
-training images are held out at random as the validation set that produces the
-controller's reward, the children train on the remaining 45,000, and the 10,000 test
-images are used only for the final evaluation. Images are whitened (per-channel mean and
-standard deviation of the training split), then padded and randomly cropped back to
-32x32 and randomly flipped left-right.
+The paper searches CNNs on CIFAR-10: 5,000 of the 50,000 training images are held out at
+random as the validation set that produces the controller's reward, children train on the
+other 45,000, and the 10,000 test images serve only the final evaluation. Images are
+whitened (per-channel mean and std of the training split), padded, randomly cropped back
+to 32x32 and randomly flipped left-right.
 
 The loader reads every common distribution into uint8 numpy arrays kept in memory
 (60,000 images are 184 MB): ``"tfds"`` (tensorflow-datasets ``cifar10``), the python
@@ -82,8 +81,7 @@ class _TarTree:
   def __init__(self, archive: str):
     self.archive = archive
     self._files = {}
-    self._children = collections.defaultdict(set)
-    self._children[""] = set()
+    self._children = collections.defaultdict(set, {"": set()})
     try:
       with tarfile.open(archive, "r:gz") as tar:
         for member in tar:
@@ -500,8 +498,8 @@ class Cifar10Data:
     for images, labels in self._arrays.values():
       images.setflags(write=False)
       labels.setflags(write=False)
-    self.class_names, self.num_examples = CLASS_NAMES, {
-        split: len(labels) for split, (_, labels) in self._arrays.items()}
+    self.class_names = CLASS_NAMES
+    self.num_examples = {split: len(labels) for split, (_, labels) in self._arrays.items()}
     self.mean, self.std = _channel_stats(self._arrays["train"][0])
     logging.info("CIFAR-10 split (seed %d): %s; channel mean %s std %s", seed,
                  self.num_examples, self.mean, self.std)

@@ -390,8 +390,9 @@ def load_ptb(data_dir: Union[str, os.PathLike],
   """
   data_dir = os.fspath(data_dir)
   if not os.path.isdir(data_dir):
+    names = ", ".join(FILE_PATTERN.format(split=s) for s in SPLITS)
     raise FileNotFoundError(f"PTB directory {data_dir!r} does not exist; expected a "
-                            f"directory with {', '.join(FILE_PATTERN.format(split=s) for s in SPLITS)}")
+                            f"directory with {names}")
   paths = {s: os.path.join(data_dir, FILE_PATTERN.format(split=s)) for s in SPLITS}
   tokens = {s: read_tokens(p) for s, p in paths.items()}
   if vocab is None:

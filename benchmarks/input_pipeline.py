@@ -6,7 +6,7 @@ Usage (from the repository root)::
 
 Reports the split counts (45,000 / 5,000 / 10,000 images; 10,000 words and
 929,589 / 73,760 / 82,430 tokens), the time to load CIFAR-10 from the JPEG archive cold
-(extract + decode) and warm (array cache), examples/s of the augmented training pipeline,
+(read + decode) and warm (array cache), examples/s of the augmented training pipeline,
 and tokens/s of PTB batching. The numbers are for this machine's CPUs only; a training
 run overlaps the pipeline with the model, so it matters only if it is slower than the
 model's step.
@@ -46,7 +46,7 @@ def time_cifar(archive: str, cache_dir: str) -> None:
   cifar = data.load_cifar10(archive, cache_dir=cache_dir)
   warm = time.perf_counter() - start
   print(f"CIFAR-10 counts: {cifar.num_examples}")
-  print(f"CIFAR-10 load: cold (extract + decode 60,000 JPEGs) {cold:.1f} s, "
+  print(f"CIFAR-10 load: cold (read archive + decode 60,000 JPEGs) {cold:.1f} s, "
         f"warm (array cache) {warm:.1f} s")
   assert cifar.num_examples == {"train": 45000, "validation": 5000, "test": 10000}, (
       cifar.num_examples)

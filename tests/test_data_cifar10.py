@@ -104,6 +104,12 @@ def test_jpeg_tarball_is_close_and_cached(arrays, tmp_path, monkeypatch):
     np.testing.assert_array_equal(again[key], jpeg[key])
 
 
+def test_unwritable_cache_is_not_fatal(tmp_path):
+  (tmp_path / "file").write_text("a file where the cache dir should be")
+  got = load_cifar10_arrays(JPEG_TAR, cache_dir=tmp_path / "file" / "cache")
+  assert got["train_images"].shape == (NUM_TRAIN, 32, 32, 3)
+
+
 def test_parent_directory_is_accepted(tmp_path, arrays):
   shutil.copytree(PY_DIR, tmp_path / "cifar-10-batches-py")
   (tmp_path / "README").write_text("unrelated file")
@@ -210,6 +216,10 @@ def test_num_examples_truncates_deterministically(cifar):
   np.testing.assert_array_equal(labels, cifar.arrays("train")[1][:12])
   assert [int(y.shape[0]) for _, y in batches] == [5, 5, 2]
   assert len(list(cifar.batched("train", 5, num_examples=12, drop_remainder=True))) == 2
+  # Even from a class-major image folder, a prefix of the split mixes classes.
+  folder = load_cifar10(PNG_DIR, validation_size=10, seed=0)
+  assert len(set(folder.arrays("train")[1][:10])) >= 5
+  assert len(set(folder.arrays("validation")[1])) >= 5
   with pytest.raises(ValueError, match="num_examples must be in"):
     cifar.batched("train", 5, num_examples=31)
   with pytest.raises(ValueError, match="unknown CIFAR-10 split"):

@@ -145,12 +145,6 @@ def _check_labels(labels: np.ndarray, num_images: int, where: str) -> np.ndarray
   return labels.astype(np.int32)
 
 
-def _check_class_names(names, where: str) -> None:
-  if tuple(names) != CLASS_NAMES:
-    raise Cifar10FormatError(f"{where!r} lists classes {list(names)}; expected CIFAR-10's "
-                             f"{list(CLASS_NAMES)}")
-
-
 def _chw_rows_to_hwc(rows: np.ndarray) -> np.ndarray:
   # Both official releases store each image as the 1024 red, then green, then blue bytes.
   return np.ascontiguousarray(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
@@ -223,7 +217,9 @@ def _load_release(tree, root: str, layout: str) -> dict:
     # The official file pads the list with blank lines.
     names = [line.strip() for line in text.splitlines() if line.strip()]
     read_batch, suffix = _read_binary_batch, ".bin"
-  _check_class_names(names, tree.display(meta_path))
+  if tuple(names) != CLASS_NAMES:
+    raise Cifar10FormatError(f"{tree.display(meta_path)!r} lists classes {names}; expected "
+                             f"CIFAR-10's {list(CLASS_NAMES)}")
   train = [read_batch(tree, tree.join(root, name + suffix)) for name in _TRAIN_BATCHES]
   return _arrays(train, read_batch(tree, tree.join(root, "test_batch" + suffix)))
 
@@ -387,15 +383,18 @@ def _load_tarball(path: str, cache_dir: Optional[str]) -> dict:
       logging.warning("Ignoring unreadable cache %s (%s); rebuilding", cache_path, e)
   logging.info("Reading archive %s", path)
   arrays = _load_tree(_TarTree(path), "")
-  os.makedirs(cache_dir, exist_ok=True)
-  fd, tmp_path = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+  tmp_path = None
   try:
+    os.makedirs(cache_dir, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
     with os.fdopen(fd, "wb") as f:
       np.savez(f, **arrays)
     # Atomic rename: a concurrent or interrupted load never sees a partial cache.
     os.replace(tmp_path, cache_path)
+  except OSError as e:  # The cache only saves time; failing to write it is not fatal.
+    logging.warning("Could not cache CIFAR-10 arrays in %s (%s)", cache_dir, e)
   finally:
-    if os.path.exists(tmp_path):
+    if tmp_path and os.path.exists(tmp_path):
       os.remove(tmp_path)
   return arrays
 
@@ -474,7 +473,7 @@ class Cifar10Data:
     num_examples: Dict split -> number of examples.
     mean: Per-channel mean of the training split, float32 ``[3]`` in [0, 1] units.
     std: Per-channel standard deviation of the training split, float32 ``[3]``.
-    validation_indices: Positions, in the source's training order, of the held-out images.
+    validation_indices: Source positions of the validation images, in the split's order.
   """
 
   def __init__(self, arrays: dict, validation_size: int = 5000, seed: int = 0):
@@ -486,9 +485,9 @@ class Cifar10Data:
       raise ValueError(f"validation_size must be an integer in [0, {total}) for {total} "
                        f"training images, got {validation_size!r}")
     order = np.random.default_rng(seed).permutation(total)
-    # Sorted so each split keeps the source's order; randomness only picks membership.
-    self.validation_indices = np.sort(order[:validation_size])
-    train_indices = np.sort(order[validation_size:])
+    # Kept in permuted order: image folders are class-major, so a prefix (num_examples)
+    # of a split in source order would hold only the first classes.
+    self.validation_indices, train_indices = order[:validation_size], order[validation_size:]
     self._arrays = {
         "train": (train_images[train_indices], train_labels[train_indices]),
         "validation": (train_images[self.validation_indices],
@@ -539,8 +538,8 @@ class Cifar10Data:
       augment: Crop and flip; defaults to True for 'train' only.
       shuffle: Shuffle every epoch; defaults to True for 'train' only.
       seed: Seed of shuffling and augmentation.
-      num_examples: Use only the first ``num_examples`` of the split (its order is
-        already a seeded random draw), e.g. for cheap child trainings.
+      num_examples: Use only the first ``num_examples`` of the split (train/validation
+        are in seeded random order, so this is a random subset), for cheap child trainings.
       drop_remainder: Drop the last, smaller batch.
 
     Returns:

@@ -11,6 +11,7 @@ import os
 import pathlib
 import sys
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads, here and in workers
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
   sys.path.insert(0, str(_ROOT))  # running from a checkout
@@ -86,7 +87,7 @@ def _value(name):
   if flags.FLAGS[name].value is not None:
     return flags.FLAGS[name].value
   table = _TINY if _DATA_DIR.value is None else _REAL
-  return table[_TASK.value].get(name, _REAL[_TASK.value].get(name))
+  return table[_TASK.value].get(name)
 
 
 def make_config() -> config_lib.SearchConfig:
@@ -137,7 +138,7 @@ def main(argv):
                    "look only; see README for real data).", config.data_dir)
     logging.info("Search config: %s", config.to_json())
     summary = search.run(config)
-  except (ValueError, OSError) as e:
+  except (ValueError, OSError, RuntimeError) as e:
     sys.exit(f"nas_search: error: {e}")
   best = summary["best"]
   logging.info("Results in %s (results.jsonl, summary.txt, best.json).", config.output_dir)

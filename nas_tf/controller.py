@@ -44,11 +44,12 @@ class Controller(keras.layers.Layer):
     temperature: Logits are divided by this (1.0 = plain softmax).
     tanh_constant: If set, logits become ``tanh_constant * tanh(logits)``, which keeps
       the policy from collapsing early (a later refinement, off by default).
+    seed: Seeds the initial weights (None: Keras' global seeding decides).
   """
 
   def __init__(self, space, units: int = 35, num_lstm_layers: int = 2,
                init_range: float = 0.08, temperature: float = 1.0,
-               tanh_constant: float | None = None, **kwargs):
+               tanh_constant: float | None = None, seed: int | None = None, **kwargs):
     super().__init__(**kwargs)
     if isinstance(space, dict):
       space = search_space_lib.space_from_dict(space)
@@ -70,13 +71,18 @@ class Controller(keras.layers.Layer):
     self.init_range = init_range
     self.temperature = temperature
     self.tanh_constant = tanh_constant
-    self._initializer = keras.initializers.RandomUniform(-init_range, init_range)
+    self.seed = seed
+    # A seed generator (not an int) as the initializer's seed: every weight draws fresh,
+    # yet the whole set is reproducible from `seed`.
+    init_seed = None if seed is None else keras.random.SeedGenerator(seed)
+    self._initializer = initializer = keras.initializers.RandomUniform(
+        -init_range, init_range, seed=init_seed)
     # Sub-layers and weights are plain attributes (not list/dict members) because
     # tf.train.Checkpoint only follows attributes of a Keras 3 layer.
     for i in range(num_lstm_layers):
       setattr(self, f"lstm_{i}", keras.layers.LSTMCell(
-          units, kernel_initializer=self._initializer,
-          recurrent_initializer=self._initializer, bias_initializer=self._initializer,
+          units, kernel_initializer=initializer,
+          recurrent_initializer=initializer, bias_initializer=initializer,
           unit_forget_bias=False, name=f"lstm_{i}"))
     # Seeds for unseeded sampling come from a Keras seed generator, whose state is a
     # variable of this layer: it is checkpointed with the weights.
@@ -91,6 +97,7 @@ class Controller(keras.layers.Layer):
     return space.keys()
 
   def build(self, input_shape=None):
+    """Creates every weight up front (called from __init__: there is no input shape)."""
     for cell in self._lstm_cells:
       cell.build((None, self.units))
     w = lambda name, shape: self.add_weight(name=name, shape=shape,
@@ -274,5 +281,6 @@ class Controller(keras.layers.Layer):
     config = super().get_config()
     config.update({"space": self.space.to_dict(), "units": self.units,
                    "num_lstm_layers": self.num_lstm_layers, "init_range": self.init_range,
-                   "temperature": self.temperature, "tanh_constant": self.tanh_constant})
+                   "temperature": self.temperature, "tanh_constant": self.tanh_constant,
+                   "seed": self.seed})
     return config

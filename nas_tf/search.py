@@ -123,7 +123,8 @@ class RLSampler:
     self.config = config
     self.controller = controller_lib.Controller(
         space, units=c.units, num_lstm_layers=c.num_lstm_layers, init_range=c.init_range,
-        temperature=c.temperature, tanh_constant=c.tanh_constant, name="controller")
+        temperature=c.temperature, tanh_constant=c.tanh_constant, seed=config.seed,
+        name="controller")
     self.optimizer = keras.optimizers.Adam(c.learning_rate)
     variables = self.controller.trainable_variables
     self.optimizer.build(variables)
@@ -275,6 +276,7 @@ def run(config: SearchConfig, evaluator=None) -> dict[str, Any]:
             log.append(record)
             _log_child(record, log, config, step, start_time, evaluated_now)
           step_rewards.append(record["reward"])
+      _check_not_all_broken(log, config)
       # The last step of a budget that is not a multiple of m still samples m (sampling
       # stays a pure function of the step) but trains and learns from only m_step.
       tokens = tokens[:m_step]
@@ -335,6 +337,21 @@ def _log_child(record, log, config, step, start_time, evaluated_now) -> None:
       "" if record["val_metric"] is None else f", val {record['val_metric']:.4g}",
       done, config.max_children, best["reward"] if best else float("nan"),
       "?" if not np.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta)))
+
+
+def _check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
+  """Stops a search whose first children all crashed: that is a setup bug, not a search.
+
+  Bad architectures fail one by one and are scored; but when every child of the first
+  step raised (wrong data path, a subset larger than the data, a bug), carrying on
+  would only fill results.jsonl with failure rewards.
+  """
+  first = [r for r in log if r["step"] == 0]
+  if (len(first) == min(config.children_per_step, config.max_children)
+      and all(r["status"] == "failed" for r in first) and len(log) == len(first)):
+    errors = sorted({str(r["metrics"].get("error")) for r in first})
+    raise RuntimeError(f"every child of the first step failed to train; this looks like a "
+                       f"setup problem, not bad architectures. Errors: {'; '.join(errors)}")
 
 
 def _prune_checkpoints(directory: str, keep: Optional[str]) -> None:

@@ -148,3 +148,15 @@ def test_toy_reinforce_learns_target():
   assert float(lp0[0]) == pytest.approx(chance, abs=0.5)
   # From about e^-11 (chance) to well above it: at least e^5 times more likely.
   assert float(lp1[0]) > float(lp0[0]) + 5.0, (float(lp0[0]), float(lp1[0]))
+
+
+def test_seeded_initialisation_is_reproducible_and_distinct_per_weight():
+  a = controller_lib.Controller(ss.CNNSearchSpace(), seed=7)
+  b = controller_lib.Controller(ss.CNNSearchSpace(), seed=7)
+  c = controller_lib.Controller(ss.CNNSearchSpace(), seed=8)
+  for wa, wb in zip(a.weights, b.weights):
+    np.testing.assert_array_equal(wa.numpy(), wb.numpy())
+  assert not np.array_equal(a.weights[0].numpy(), c.weights[0].numpy())
+  # Weights of equal shape must not be copies of each other.
+  w = {x.path.split("/", 1)[1]: x.numpy() for x in a.weights}
+  assert not np.array_equal(w["anchor_w_prev"], w["anchor_w_curr"])

@@ -1,0 +1,211 @@
+"""The search loop: files written, budget accounting, cache, failures, resume after a kill."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nas_tf import config as config_lib
+from nas_tf import rewards
+from nas_tf import search
+from nas_tf import specs as specs_lib
+from nas_tf.results import ResultsLog
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = ROOT / "bin" / "nas_search"
+
+
+class FakeEvaluator:
+  """Deterministic metrics from the spec: tests the loop without training networks."""
+
+  def __init__(self, status_of=None):
+    self.calls = []
+    self.status_of = status_of or (lambda spec: "ok")
+
+  def evaluate(self, specs):
+    out = []
+    for s in specs:
+      self.calls.append(s.to_json())
+      status = self.status_of(s)
+      if isinstance(s, specs_lib.RNNCellSpec):
+        ppl = 40.0 + 5 * sum(n.activation == "tanh" for n in s.nodes)
+        out.append({"status": status, "val_perplexity": ppl, "num_params": 10,
+                    "train_seconds": 0.0, "error": None if status == "ok" else "boom"})
+      else:
+        acc = 0.1 + 0.1 * sum(l.filter_height == 3 for l in s.layers)
+        out.append({"status": status, "val_accuracy_history": [acc], "val_accuracy": acc,
+                    "num_params": 10, "train_seconds": 0.0, "error": None})
+    return out
+
+  def close(self):
+    pass
+
+
+def _config(tmp_path, task="ptb", **kw):
+  space = ({"kind": "rnn", "base": 2, "combinations": ["add", "elem_mult"],
+            "activations": ["identity", "tanh", "sigmoid", "relu"]} if task == "ptb"
+           else {"kind": "cnn", "strides": [1]})
+  base = dict(task=task, data_dir=str(ROOT / "testdata" / "ptb"),
+              output_dir=str(tmp_path / "out"), max_children=6, children_per_step=2,
+              space=space, depth=config_lib.DepthSchedule(start=3, increment=1, every=4),
+              runtime=config_lib.RuntimeConfig(isolation="inline"))
+  base.update(kw)
+  return config_lib.SearchConfig(**base)
+
+
+def _records(cfg):
+  return ResultsLog(os.path.join(cfg.output_dir, "results.jsonl")).records
+
+
+@pytest.mark.parametrize("method", ["rl", "random"])
+def test_same_budget_accounting_and_files(tmp_path, method):
+  cfg = _config(tmp_path, search=method, max_children=5)
+  fake = FakeEvaluator()
+  summary = search.run(cfg, evaluator=fake)
+  recs = _records(cfg)
+  assert [(r["step"], r["index"]) for r in recs] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0)]
+  assert summary["num_children"] == 5
+  out = pathlib.Path(cfg.output_dir)
+  for name in ("config.json", "results.jsonl", "state.json", "best.json", "summary.txt"):
+    assert (out / name).exists(), name
+  assert config_lib.SearchConfig.from_json((out / "config.json").read_text()) == cfg
+  assert json.loads((out / "state.json").read_text())["step"] == 3
+  assert list((out / "tensorboard").iterdir())
+  for r in recs:
+    ppl = r["val_metric"]
+    assert r["reward"] == pytest.approx(80.0 / ppl ** 2)
+    assert specs_lib.from_dict(r["spec"]).describe() == r["describe"]
+  best = json.loads((out / "best.json").read_text())
+  assert best["reward"] == max(r["reward"] for r in recs)
+  # Unique specs are trained once: evaluator calls == distinct specs.
+  assert len(fake.calls) == len({json.dumps(r["spec"], sort_keys=True) for r in recs})
+
+
+def test_rl_changes_controller_and_checkpoints(tmp_path):
+  cfg = _config(tmp_path, max_children=4)
+  search.run(cfg, evaluator=FakeEvaluator())
+  state = json.loads((pathlib.Path(cfg.output_dir) / "state.json").read_text())
+  assert state["baseline"] is not None and state["checkpoint"].endswith("step-2")
+  ckpts = os.listdir(pathlib.Path(cfg.output_dir) / "checkpoints")
+  assert all(n.startswith("step-2") for n in ckpts if n.startswith("step-")), ckpts
+
+
+def test_cnn_depth_schedule(tmp_path):
+  cfg = _config(tmp_path, task="cifar10", max_children=8, children_per_step=2)
+  search.run(cfg, evaluator=FakeEvaluator())
+  depths = [(r["depth"], len(r["spec"]["layers"])) for r in _records(cfg)]
+  # start 3, +1 every 4 sampled architectures.
+  assert depths == [(3, 3)] * 4 + [(4, 4)] * 4
+
+
+def test_failed_children_get_failure_reward_and_search_continues(tmp_path):
+  cfg = _config(tmp_path, max_children=6)
+  statuses = iter(["ok", "nan", "too_large", "ok", "failed", "ok"] * 3)
+  search.run(cfg, evaluator=FakeEvaluator(status_of=lambda s: next(statuses)))
+  recs = [r for r in _records(cfg) if not r["cached"]]
+  bad = [r for r in recs if r["status"] != "ok"]
+  assert bad and all(r["reward"] == rewards.FAILURE_REWARD for r in bad)
+  assert len(_records(cfg)) == 6
+
+
+def test_all_failing_first_step_is_a_setup_error(tmp_path):
+  cfg = _config(tmp_path)
+  with pytest.raises(RuntimeError, match="setup problem.*boom"):
+    search.run(cfg, evaluator=FakeEvaluator(status_of=lambda s: "failed"))
+
+
+def test_resume_extends_budget_without_duplicates(tmp_path):
+  cfg = _config(tmp_path, max_children=4)
+  search.run(cfg, evaluator=FakeEvaluator())
+  first = _records(cfg)
+  fake = FakeEvaluator()
+  search.run(_config(tmp_path, max_children=8), evaluator=fake)
+  recs = _records(cfg)
+  assert recs[:4] == first
+  assert len({(r["step"], r["index"]) for r in recs}) == len(recs) == 8
+  # A resumed run reproduces what an uninterrupted run samples.
+  search.run(_config(tmp_path, max_children=8, output_dir=str(tmp_path / "straight")),
+             evaluator=FakeEvaluator())
+  straight = ResultsLog(str(tmp_path / "straight" / "results.jsonl")).records
+  assert [r["spec"] for r in straight] == [r["spec"] for r in recs]
+
+
+def test_half_written_record_is_dropped_on_resume(tmp_path):
+  cfg = _config(tmp_path, max_children=4)
+  search.run(cfg, evaluator=FakeEvaluator())
+  path = pathlib.Path(cfg.output_dir) / "results.jsonl"
+  with open(path, "a") as f:
+    f.write('{"step": 2, "index": 0, "spe')
+  search.run(_config(tmp_path, max_children=6), evaluator=FakeEvaluator())
+  recs = _records(cfg)
+  assert [(r["step"], r["index"]) for r in recs][-2:] == [(2, 0), (2, 1)]
+  assert len(recs) == 6
+
+
+def test_config_mismatch_refuses_to_resume(tmp_path):
+  search.run(_config(tmp_path, max_children=2), evaluator=FakeEvaluator())
+  with pytest.raises(search.ConfigMismatchError, match="seed"):
+    search.run(_config(tmp_path, max_children=2, seed=3), evaluator=FakeEvaluator())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["ptb", "cifar10"])
+def test_real_tiny_search_end_to_end(tmp_path, task):
+  """The binary on testdata with real child training (process isolation)."""
+  out = tmp_path / task
+  proc = subprocess.run([sys.executable, str(BIN), f"--task={task}", f"--output_dir={out}",
+                         "--max_children=2"], capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  recs = ResultsLog(str(out / "results.jsonl")).records
+  assert len(recs) == 2 and all(r["status"] == "ok" for r in recs), recs
+  assert all(r["num_params"] > 0 and r["train_seconds"] > 0 for r in recs)
+  assert "TINY search" in proc.stderr
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_to_same_total(tmp_path):
+  out = tmp_path / "killed"
+  args = [sys.executable, str(BIN), "--task=ptb", f"--output_dir={out}", "--max_children=6",
+          "--children_per_step=2", "--isolation=inline"]
+  proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  results = out / "results.jsonl"
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    if results.exists() and len(results.read_text().splitlines()) >= 3:
+      break
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  before = ResultsLog(str(results), repair=False).records
+  assert 3 <= len(before) < 6, "the search finished before it could be killed"
+  done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  recs = ResultsLog(str(results)).records
+  keys = [(r["step"], r["index"]) for r in recs]
+  assert len(recs) == 6 and len(set(keys)) == 6
+  assert recs[:len(before)] == before
+
+
+def _run_bin(*args):
+  return subprocess.run([sys.executable, str(BIN), *args], capture_output=True, text=True,
+                        timeout=120)
+
+
+def test_binary_bad_flags_exit_with_one_line(tmp_path):
+  bad_task = _run_bin("--task=imagenet")
+  assert bad_task.returncode != 0 and "imagenet" in bad_task.stderr
+  assert "Traceback" not in bad_task.stderr
+  missing = _run_bin("--task=ptb", f"--data_dir={tmp_path}/nope", f"--output_dir={tmp_path}/o")
+  assert missing.returncode != 0
+  assert "nas_search: error:" in missing.stderr and "nope" in missing.stderr
+  assert "Traceback" not in missing.stderr
+  blocker = tmp_path / "file"
+  blocker.write_text("x")
+  unwritable = _run_bin("--task=ptb", f"--output_dir={blocker}/sub")
+  assert unwritable.returncode != 0 and "output_dir" in unwritable.stderr
+  assert "Traceback" not in unwritable.stderr

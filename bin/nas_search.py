@@ -19,6 +19,7 @@ if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
 from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+from nas_tf import presets  # pylint: disable=g-import-not-at-top
 
 _TASK = flags.DEFINE_enum("task", None, config_lib.TASKS, "Benchmark: 'ptb' searches a "
                           "recurrent cell (§4.2), 'cifar10' a conv network (§4.1).")
@@ -62,32 +63,11 @@ _THREADS = flags.DEFINE_integer("intra_op_threads", 0, "TF threads per child (0 
 _VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR held-out images (5000).")
 _CACHE = flags.DEFINE_string("cache_dir", None, "Where a CIFAR .tar.gz is extracted.")
 
-# Tiny settings used when --data_dir is unset, so the first run finishes in minutes.
-_TINY = {
-    "ptb": dict(max_children=4, children_per_step=2, child_epochs=1, child_batch_size=8,
-                child_optimizer="adam", child_lr=3e-3, lm_units=16, num_steps=10),
-    "cifar10": dict(max_children=4, children_per_step=2, child_epochs=2,
-                    child_batch_size=8, start_layers=3, validation_size=10),
-}
-# Real-data defaults: a small but meaningful CPU search; scale up with the flags.
-_REAL = {
-    "ptb": dict(max_children=40, children_per_step=4, child_epochs=1, child_batch_size=20,
-                child_optimizer="adam", child_lr=2e-3, lm_units=64, num_steps=20,
-                controller_lr=5e-4, max_train_examples=200_000, max_eval_examples=20_000,
-                dropout=0.0, child_weight_decay=0.0),
-    "cifar10": dict(max_children=40, children_per_step=4, child_epochs=5, child_batch_size=64,
-                    child_optimizer="momentum", child_lr=0.1, child_weight_decay=1e-4,
-                    start_layers=6, controller_lr=6e-4, max_train_examples=5000,
-                    max_eval_examples=2000, validation_size=5000),
-}
-
-
 def _value(name):
   """The flag's value if set on the command line, else the task's default."""
   if flags.FLAGS[name].value is not None:
     return flags.FLAGS[name].value
-  table = _TINY if _DATA_DIR.value is None else _REAL
-  return table[_TASK.value].get(name)
+  return presets.search_defaults(_TASK.value, tiny=_DATA_DIR.value is None).get(name)
 
 
 def make_config() -> config_lib.SearchConfig:

@@ -144,9 +144,9 @@ def check_task(spec: specs_lib.Spec, task: Optional[str]) -> str:
   """The task of ``spec``; raises ExportError if it contradicts ``task``."""
   own = TASK_OF_KIND[spec.kind]
   if task is not None and task != own:
-    raise ExportError(f"task {task!r} needs a {'cnn' if task == 'cifar10' else 'rnn'!r} "
-                      f"spec, but this is a {spec.kind!r} spec (from a {own!r} search): "
-                      f"{spec.describe()}")
+    needed = "cnn" if task == "cifar10" else "rnn"
+    raise ExportError(f"task {task!r} takes specs of kind {needed!r}, but this is a "
+                      f"{spec.kind!r} spec (from a {own!r} search): {spec.describe()}")
   return own
 
 

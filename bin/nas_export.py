@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Export a found architecture for reuse (Zoph & Le 2017, §4.1, §4.2): `nas_export`.
+
+  nas_export --results=runs/ptb-rl-seed0 --export_dir=found_cell          # the best
+  nas_export --results=runs/ptb-rl-seed0 --rank=3 --export_dir=third      # 3rd distinct
+  nas_export --spec=my_spec.json --export_dir=found_cell --units=200      # a spec file
+
+Writes spec.json, export.json (manifest with the SavedModel signatures), the SavedModel,
+a .keras model and architecture.dot/.png. A cell's directory works with
+`nas_tf.cells.load_cell(DIR, units=...)`; its SavedModel needs only TensorFlow.
+"""
+
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
+if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
+  sys.path.insert(0, str(_ROOT))  # running from a checkout
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+
+_RESULTS = flags.DEFINE_string("results", None, "A nas_search --output_dir (results.jsonl).")
+_RANK = flags.DEFINE_integer("rank", 1, "Which distinct architecture by reward; 1 = best.")
+_SPEC = flags.DEFINE_string("spec", None, "A spec JSON file (or best.json) to export "
+                            "instead of a ranked one.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Output directory.")
+_UNITS = flags.DEFINE_integer("units", None, "RNN cell width (default: the search's "
+                              "lm_units, else 64).")
+_INPUT_DIM = flags.DEFINE_integer("input_dim", None, "RNN cell input width (default: units).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the (untrained) initial weights.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"nas_export: error: unexpected arguments {argv[1:]}")
+  if not _RESULTS.value and not _SPEC.value:
+    sys.exit("nas_export: error: give --results=SEARCH_OUTPUT_DIR or --spec=FILE")
+  try:
+    from nas_tf import export  # pylint: disable=g-import-not-at-top
+    manifest = export.export_from_results(
+        _RESULTS.value, _EXPORT_DIR.value, rank=_RANK.value, spec_path=_SPEC.value,
+        units=_UNITS.value, input_dim=_INPUT_DIM.value, seed=_SEED.value)
+  except (ValueError, OSError, RuntimeError) as e:
+    sys.exit(f"nas_export: error: {e}")
+  logging.info("Exported %s architecture to %s: %s", manifest["kind"], _EXPORT_DIR.value,
+               manifest["describe"])
+  if not (manifest.get("picture") or {}).get("png"):
+    logging.warning("No PNG picture (install graphviz); architecture.dot is there.")
+
+
+def run():
+  flags.mark_flag_as_required("export_dir")
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

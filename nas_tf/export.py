@@ -27,6 +27,11 @@ Cell SavedModel endpoints (all return a dict ``{"output", "c", "m"}`` of
   ``m [batch, units]``.
 * ``sequence`` -- ``inputs [batch, time, input_dim]`` from a zero state; returns
   ``{"outputs": [batch, time, units], "c", "m"}`` (the final state).
+
+Fine-tuning a reloaded SavedModel: ``keras.layers.TFSMLayer(path, trainable=True)``
+trains with plain SGD, but in Keras 3.15 an optimizer with slots (Adam, momentum)
+fails on its variable names (``kernel:0_momentum is not a valid scope name``);
+:class:`FineTunableTFSMLayer` is a drop-in that names the variables without ``:0``.
 """
 
 from __future__ import annotations
@@ -54,6 +59,25 @@ CELL_KERAS = "cell_rnn.keras"
 CNN_SAVEDMODEL = "model_savedmodel"
 CNN_KERAS = "model.keras"
 TASK_OF_KIND = {"rnn": "ptb", "cnn": "cifar10"}
+
+
+@keras.saving.register_keras_serializable(package="nas_tf")
+class FineTunableTFSMLayer(keras.layers.TFSMLayer):
+  """``keras.layers.TFSMLayer`` whose weights any optimizer can fine-tune.
+
+  TFSMLayer names its Keras variables after the restored ``tf.Variable`` names, which
+  end in ``:0``; optimizers with slot variables (Adam, momentum) build names from them
+  and TensorFlow rejects the colon. This subclass strips the suffix; everything else
+  (arguments, config, the wrapped variables themselves) is TFSMLayer's.
+  """
+
+  def _add_existing_weight(self, weight):
+    # Same as the parent's, with a valid name; wrapping (not copying) the restored
+    # variable keeps the endpoint reading the trained values.
+    variable = keras.Variable(initializer=weight, trainable=weight.trainable,
+                              dtype=weight.dtype, shape=weight.shape,
+                              name=weight.name.split(":")[0].replace("/", "_"))
+    self._track_variable(variable)
 
 
 class ExportError(ValueError):
@@ -169,7 +193,8 @@ def _positive(name, value):
 
 def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
                 units: int, input_dim: Optional[int] = None, seed: int = 0,
-                picture: bool = True, record: Optional[dict] = None) -> dict:
+                picture: bool = True, record: Optional[dict] = None,
+                cell: Optional[cells.TreeCell] = None) -> dict:
   """Exports a recurrent cell (§3.4) for reuse without the search (§4.2).
 
   Args:
@@ -181,6 +206,8 @@ def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
     seed: Seeds the initial weights.
     picture: Write ``architecture.dot`` / ``.png``.
     record: The results record the spec came from, stored in the manifest.
+    cell: A built :class:`TreeCell` of this spec whose weights to export (e.g. taken
+      from a trained model); default: a fresh cell seeded by ``seed``.
 
   Returns:
     The manifest (also written as ``export.json``): paths and signature description.
@@ -188,9 +215,16 @@ def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
   spec = cells.coerce_spec(spec)
   units = _positive("units", units)
   input_dim = units if input_dim is None else _positive("input_dim", input_dim)
+  if cell is not None:
+    if cell.spec != spec or cell.units != units:
+      raise ExportError(f"the given cell ({cell.spec.describe()}, units {cell.units}) "
+                        f"is not this spec with units {units}")
+    if cell.built and int(cell.kernel.shape[0]) != input_dim:
+      raise ExportError(f"the given cell takes inputs of width {cell.kernel.shape[0]}, "
+                        f"not input_dim={input_dim}")
   os.makedirs(export_dir, exist_ok=True)
   keras.utils.set_random_seed(seed)
-  cell = cells.TreeCell(spec, units, name="tree_cell")
+  cell = cell or cells.TreeCell(spec, units, name="tree_cell")
   # The .keras model: the cell in an RNN over sequences, returning outputs and state;
   # building it also builds the cell, whose weights the SavedModel then shares.
   sequence = keras.Input(shape=(None, input_dim), name="inputs")
@@ -242,7 +276,6 @@ def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
     manifest["picture"] = _picture(spec, export_dir)
   _write_spec(spec, export_dir)
   _write_manifest(export_dir, manifest)
-  keras.backend.clear_session()
   logging.info("Exported cell %s to %s", spec.describe(), export_dir)
   return manifest
 
@@ -250,7 +283,8 @@ def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
 def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
                input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
                weight_decay: float = 0.0, seed: int = 0, picture: bool = True,
-               record: Optional[dict] = None) -> dict:
+               record: Optional[dict] = None,
+               model: Optional[keras.Model] = None) -> dict:
   """Exports a conv network (§3.3) as ``model.keras`` and a SavedModel.
 
   The SavedModel's ``serve`` endpoint maps whitened images ``float32 [batch, h, w, c]``
@@ -265,6 +299,8 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
     seed: Seeds the initial weights.
     picture: Write ``architecture.dot`` / ``.png``.
     record: The results record the spec came from, stored in the manifest.
+    model: A :func:`nas_tf.children.build_cnn` model of this spec whose weights to
+      export (e.g. trained); default: a fresh model seeded by ``seed``.
 
   Returns:
     The manifest (also written as ``export.json``).
@@ -276,8 +312,12 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
                       f"{spec.describe()}")
   os.makedirs(export_dir, exist_ok=True)
   keras.utils.set_random_seed(seed)
-  model = children.build_cnn(spec, input_shape=tuple(input_shape), num_classes=num_classes,
-                             weight_decay=weight_decay)
+  if model is None:
+    model = children.build_cnn(spec, input_shape=tuple(input_shape),
+                               num_classes=num_classes, weight_decay=weight_decay)
+  elif tuple(model.input_shape[1:]) != tuple(input_shape):
+    raise ExportError(f"the given model takes images of shape {model.input_shape[1:]}, "
+                      f"not input_shape={tuple(input_shape)}")
   model.save(os.path.join(export_dir, CNN_KERAS))
   model.export(os.path.join(export_dir, CNN_SAVEDMODEL), format="tf_saved_model",
                verbose=False)
@@ -293,7 +333,6 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
     manifest["picture"] = _picture(spec, export_dir, num_classes)
   _write_spec(spec, export_dir)
   _write_manifest(export_dir, manifest)
-  keras.backend.clear_session()
   logging.info("Exported CNN %s to %s", spec.describe(), export_dir)
   return manifest
 
@@ -350,5 +389,5 @@ def export_from_results(results_dir: Optional[str], export_dir: str, rank: int =
                     weight_decay=config.get("child", {}).get("weight_decay", 0.0))
 
 
-__all__ = ["ExportError", "select_record", "load_spec_file", "check_task", "export_cell",
+__all__ = ["ExportError", "FineTunableTFSMLayer", "select_record", "load_spec_file", "check_task", "export_cell",
            "export_cnn", "export_from_results", "search_task", "search_config"]

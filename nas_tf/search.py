@@ -216,24 +216,32 @@ class _TensorBoard:
     self._writer.flush()
 
 
-def run(config: SearchConfig, evaluator=None) -> dict[str, Any]:
+def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
   """Runs (or resumes) a search; returns a summary dict.
 
   Args:
     config: The run's settings; ``config.output_dir`` receives every artifact.
     evaluator: Optional object with ``evaluate(specs) -> list[metrics]`` (and
       ``close()``); by default one is made from ``config.runtime``.
+    cluster: Optional ``distributed_cluster.ClusterConfig``; a mode other than 'local'
+      runs the same search on a tf.distribute cluster (paper §3.3, ``distributed.py``).
 
   Returns:
     ``{"best": record or None, "num_children": int, "num_evaluated": int,
     "output_dir": str}``.
   """
+  if cluster is not None and cluster.mode != "local":
+    from nas_tf import distributed  # pylint: disable=g-import-not-at-top
+    return distributed.run(config, cluster)
   prepare_output_dir(config)
   out = config.output_dir
   space = make_space(config)
   log = ResultsLog(os.path.join(out, "results.jsonl"))
   state_path = os.path.join(out, STATE_FILE)
-  state = {"step": 0, "baseline": None, "checkpoint": None}
+  # "seconds" accumulates over resumes: where the search's wall time goes (controller
+  # sampling + updates vs child training vs bookkeeping), for the overhead benchmark.
+  state = {"step": 0, "baseline": None, "checkpoint": None,
+           "seconds": {"controller": 0.0, "children": 0.0, "total": 0.0}}
   if os.path.exists(state_path):
     with open(state_path) as f:
       state.update(json.load(f))
@@ -257,7 +265,9 @@ def run(config: SearchConfig, evaluator=None) -> dict[str, Any]:
     for step in range(state["step"], config.num_steps):
       m_step = min(m, config.max_children - step * m)
       depth = config.depth.depth_at(step * m) if is_cnn else None
+      step_start = time.monotonic()
       tokens, specs = sampler.sample(step, m, depth)
+      controller_s = time.monotonic() - step_start
       step_rewards = []
       for first in range(0, m_step, parallel):
         chunk = range(first, min(m_step, first + parallel))
@@ -265,7 +275,9 @@ def run(config: SearchConfig, evaluator=None) -> dict[str, Any]:
                 and log.cached(specs[k].to_json()) is None]
         # Identical specs within a chunk are trained once.
         unique = list({specs[k].to_json(): k for k in todo}.values())
+        t0 = time.monotonic()
         fresh = dict(zip(unique, evaluator.evaluate([specs[k] for k in unique]))) if unique else {}
+        state["seconds"]["children"] += time.monotonic() - t0
         evaluated_now += len(fresh)
         for k in chunk:
           record = log.get(step, k)
@@ -280,7 +292,9 @@ def run(config: SearchConfig, evaluator=None) -> dict[str, Any]:
       # The last step of a budget that is not a multiple of m still samples m (sampling
       # stays a pure function of the step) but trains and learns from only m_step.
       tokens = tokens[:m_step]
+      t0 = time.monotonic()
       stats = sampler.update(step, tokens, step_rewards, depth)
+      controller_s += time.monotonic() - t0
       best = log.best()
       tensorboard.write(step, {
           "reward/mean": float(np.mean(step_rewards)), "reward/max": float(np.max(step_rewards)),
@@ -290,8 +304,11 @@ def run(config: SearchConfig, evaluator=None) -> dict[str, Any]:
           "search/children": float(len(log))})
       ckpt = sampler.save(ckpt_dir, step + 1)
       baseline = getattr(getattr(sampler, "baseline", None), "value", None)
+      state["seconds"]["controller"] += controller_s
+      state["seconds"]["total"] += time.monotonic() - step_start
       atomic_write_text(state_path, json.dumps(
-          {"step": step + 1, "baseline": baseline, "checkpoint": ckpt}, indent=2))
+          {"step": step + 1, "baseline": baseline, "checkpoint": ckpt,
+           "seconds": state["seconds"]}, indent=2))
       _prune_checkpoints(ckpt_dir, keep=ckpt)
       write_summary(out, log, config.task)
   finally:

@@ -74,7 +74,11 @@ def test_same_budget_accounting_and_files(tmp_path, method):
   for name in ("config.json", "results.jsonl", "state.json", "best.json", "summary.txt"):
     assert (out / name).exists(), name
   assert config_lib.SearchConfig.from_json((out / "config.json").read_text()) == cfg
-  assert json.loads((out / "state.json").read_text())["step"] == 3
+  state = json.loads((out / "state.json").read_text())
+  assert state["step"] == 3
+  seconds = state["seconds"]
+  assert seconds["children"] > 0 and seconds["controller"] > 0
+  assert seconds["children"] + seconds["controller"] <= seconds["total"]
   assert list((out / "tensorboard").iterdir())
   for r in recs:
     ppl = r["val_metric"]

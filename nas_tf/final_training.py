@@ -1,0 +1,324 @@
+"""Retrain one found architecture to convergence (Zoph & Le 2017, §4.1, §4.2).
+
+During the search each child is trained briefly, only to score it. The paper then
+retrains the best architectures for longer, with tuned learning rate, weight decay,
+dropout and (for Penn Treebank) shared input/output embeddings, and reports their test
+accuracy (CIFAR-10, §4.1) or test perplexity (PTB, §4.2). :func:`train_final` does that
+for one spec: it trains with a learning-rate schedule, keeps the best-on-validation
+weights (``ModelCheckpoint``), can stop early, resumes an interrupted run
+(``BackupAndRestore``), logs to TensorBoard, and writes ``metrics.json`` with the
+validation and test metrics of the best weights.
+
+Output directory layout::
+
+  spec.json, final_config.json     what was trained, and how
+  checkpoints/best.weights.h5      best validation weights so far
+  backup/                          resume state (removed when training finishes)
+  tensorboard/                     training curves
+  model.keras                      the model with the best weights
+  metrics.json                     validation and test metrics, history, timings
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Optional
+
+from absl import logging
+import keras
+import numpy as np
+
+from nas_tf import child_training
+from nas_tf import children
+from nas_tf import results
+from nas_tf import specs as specs_lib
+
+TASKS = ("ptb", "cifar10")
+LR_SCHEDULES = ("constant", "cosine", "step")
+OPTIMIZERS = ("momentum", "sgd", "adam")
+KIND_OF_TASK = {"ptb": "rnn", "cifar10": "cnn"}
+
+# Per-task defaults. TINY runs on the bundled testdata in seconds (a smoke test, not a
+# result); REAL is a CPU-sized final training on the real data. The paper's settings
+# (§4.1: Nesterov momentum, weight decay 1e-4, long cosine-like schedules; §4.2: dropout
+# and shared embeddings on a large LM) are reached by raising epochs/units.
+TINY = {
+    "ptb": dict(epochs=2, batch_size=8, optimizer="adam", learning_rate=3e-3,
+                lr_schedule="cosine", weight_decay=0.0, dropout=0.1, tie_embeddings=True,
+                units=16, num_layers=2, num_steps=10, clipnorm=5.0),
+    "cifar10": dict(epochs=2, batch_size=8, optimizer="momentum", learning_rate=0.05,
+                    lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
+                    validation_size=10),
+}
+REAL = {
+    "ptb": dict(epochs=40, batch_size=20, optimizer="sgd", learning_rate=1.0,
+                lr_schedule="step", lr_decay_every=10, lr_decay_factor=0.5,
+                weight_decay=0.0, dropout=0.5, tie_embeddings=True, units=200,
+                num_layers=2, num_steps=35, clipnorm=5.0, early_stopping_patience=5),
+    "cifar10": dict(epochs=100, batch_size=64, optimizer="momentum", learning_rate=0.1,
+                    lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
+                    validation_size=5000, early_stopping_patience=0),
+}
+
+
+def final_defaults(task: str, tiny: bool) -> dict:
+  """FinalTrainingConfig field -> default for ``task`` (TINY for the bundled testdata)."""
+  table = TINY if tiny else REAL
+  if task not in table:
+    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+  return dict(table[task])
+
+
+def _check(condition: bool, message: str) -> None:
+  if not condition:
+    raise ValueError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalTrainingConfig:
+  """How one architecture is retrained (paper §4.1 CIFAR-10, §4.2 PTB).
+
+  Attributes:
+    task: 'ptb' (an RNN cell spec) or 'cifar10' (a CNN spec).
+    data_dir: PTB directory, or CIFAR-10 directory / .tar.gz / 'tfds'.
+    output_dir: Where checkpoints, logs, the model and metrics.json go.
+    epochs: Maximum training epochs.
+    batch_size: Minibatch size.
+    optimizer: 'momentum' (Nesterov, §4.1), 'sgd' or 'adam'.
+    learning_rate: Initial learning rate.
+    lr_schedule: 'constant', 'cosine' (decay to 0 over all epochs) or 'step'
+      (multiply by ``lr_decay_factor`` every ``lr_decay_every`` epochs).
+    lr_decay_every: Epochs between step decays.
+    lr_decay_factor: Step-decay factor.
+    momentum: Momentum for 'momentum'.
+    weight_decay: L2 on conv/dense kernels (CIFAR-10); decoupled weight decay of the
+      optimizer for PTB (the LM builder has no regulariser argument).
+    clipnorm: Global gradient-norm clip (0 = off); LMs need it with large SGD rates.
+    dropout: PTB: rate on the non-recurrent connections; CIFAR-10: before the logits.
+    tie_embeddings: PTB: share input and output embeddings ("shared embeddings", §4.2).
+    units: PTB: hidden size of each recurrent layer.
+    num_layers: PTB: stacked recurrent layers.
+    num_steps: PTB: truncated-BPTT length.
+    augment: CIFAR-10: random crops and flips (§4.1).
+    validation_size: CIFAR-10: training images held out for validation.
+    early_stopping_patience: Stop after this many epochs without a better validation
+      metric (0 = never stop early).
+    steps_per_epoch: Cap on optimiser steps per epoch (None = one full pass).
+    seed: Seeds initialisation, shuffling, augmentation and the validation split.
+    cache_dir: CIFAR-10 decoded-array cache for archives.
+  """
+
+  task: str
+  data_dir: str
+  output_dir: str
+  epochs: int = 20
+  batch_size: int = 64
+  optimizer: str = "momentum"
+  learning_rate: float = 0.1
+  lr_schedule: str = "cosine"
+  lr_decay_every: int = 10
+  lr_decay_factor: float = 0.1
+  momentum: float = 0.9
+  weight_decay: float = 1e-4
+  clipnorm: float = 0.0
+  dropout: float = 0.0
+  tie_embeddings: bool = True
+  units: int = 200
+  num_layers: int = 2
+  num_steps: int = 35
+  augment: bool = True
+  validation_size: int = 5000
+  early_stopping_patience: int = 0
+  steps_per_epoch: Optional[int] = None
+  seed: int = 0
+  cache_dir: Optional[str] = None
+
+  def __post_init__(self):
+    _check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
+    _check(self.optimizer in OPTIMIZERS,
+           f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+    _check(self.lr_schedule in LR_SCHEDULES,
+           f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+    for name in ("epochs", "batch_size", "lr_decay_every", "units", "num_layers",
+                 "num_steps"):
+      value = getattr(self, name)
+      _check(isinstance(value, int) and value >= 1, f"{name} must be an int >= 1, got "
+             f"{value!r}")
+    _check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
+    _check(0 < self.lr_decay_factor <= 1,
+           f"lr_decay_factor must lie in (0, 1], got {self.lr_decay_factor!r}")
+    _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}")
+    _check(0 <= self.dropout < 1, f"dropout must lie in [0, 1), got {self.dropout!r}")
+    _check(self.early_stopping_patience >= 0,
+           f"early_stopping_patience must be >= 0, got {self.early_stopping_patience!r}")
+    _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1,
+           f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch!r}")
+
+
+def check_spec_task(spec: specs_lib.Spec, task: str) -> None:
+  """Raises ValueError if ``spec`` was not searched for ``task``."""
+  if KIND_OF_TASK.get(task) != spec.kind:
+    other = "cifar10" if spec.kind == "cnn" else "ptb"
+    raise ValueError(f"task {task!r} trains {KIND_OF_TASK.get(task)!r} specs, but this is "
+                     f"a {spec.kind!r} spec (use --task={other}): {spec.describe()}")
+
+
+def _learning_rate(config: FinalTrainingConfig, steps_per_epoch: int):
+  """The schedule, in optimiser steps (so BackupAndRestore resumes it exactly)."""
+  if config.lr_schedule == "constant":
+    return config.learning_rate
+  total = config.epochs * steps_per_epoch
+  if config.lr_schedule == "cosine":
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
+  boundaries = list(range(config.lr_decay_every * steps_per_epoch, total,
+                          config.lr_decay_every * steps_per_epoch))
+  values = [config.learning_rate * config.lr_decay_factor ** k
+            for k in range(len(boundaries) + 1)]
+  if not boundaries:
+    return config.learning_rate
+  return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def _optimizer(config: FinalTrainingConfig, steps_per_epoch: int, decoupled_decay: float):
+  kwargs = {"learning_rate": _learning_rate(config, steps_per_epoch)}
+  if config.clipnorm:
+    kwargs["global_clipnorm"] = config.clipnorm
+  if decoupled_decay:
+    kwargs["weight_decay"] = decoupled_decay
+  if config.optimizer == "adam":
+    return keras.optimizers.Adam(**kwargs)
+  if config.optimizer == "momentum":
+    kwargs.update(momentum=config.momentum, nesterov=True)
+  return keras.optimizers.SGD(**kwargs)
+
+
+def _cnn_setup(spec, data, config):
+  images, _ = data.arrays("train")
+  base = children.build_cnn(spec, input_shape=tuple(int(d) for d in images.shape[1:]),
+                            num_classes=len(data.class_names),
+                            weight_decay=config.weight_decay, name="final_cnn")
+  model = base
+  if config.dropout > 0:
+    # Dropout before the classifier; the body is the search's child unchanged.
+    x = keras.layers.Dropout(config.dropout, name="head_dropout")(
+        base.get_layer("global_pool").output)
+    regularizer = (keras.regularizers.L2(config.weight_decay) if config.weight_decay
+                   else None)
+    logits = keras.layers.Dense(len(data.class_names), kernel_regularizer=regularizer,
+                                name="logits")(x)
+    model = keras.Model(base.input, logits, name="final_cnn")
+  spe = config.steps_per_epoch or math.ceil(len(images) / config.batch_size)
+  model.compile(optimizer=_optimizer(config, spe, 0.0),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  train = data.batched("train", config.batch_size, augment=config.augment, seed=config.seed)
+  splits = {"val": data.batched("validation", config.batch_size),
+            "test": data.batched("test", config.batch_size)}
+  return model, train, spe, splits, ("accuracy", "max")
+
+
+def _lm_setup(spec, data, config):
+  model = children.build_language_model(
+      spec, vocab_size=len(data.vocab), units=config.units, num_layers=config.num_layers,
+      input_dropout=config.dropout, hidden_dropout=config.dropout,
+      output_dropout=config.dropout, tie_embeddings=config.tie_embeddings, name="final_lm")
+  spe = data.num_batches("train", config.batch_size, config.num_steps)
+  if config.steps_per_epoch:
+    spe = min(spe, config.steps_per_epoch)
+  model.compile(optimizer=_optimizer(config, spe, config.weight_decay),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[children.Perplexity()])
+  train = data.batches("train", config.batch_size, config.num_steps)
+  splits = {s: data.batches(name, config.batch_size, config.num_steps)
+            for s, name in (("val", "valid"), ("test", "test"))}
+  return model, train, spe, splits, ("perplexity", "min")
+
+
+def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
+  """Trains ``spec`` with ``config`` and writes ``metrics.json`` (paper §4.1, §4.2).
+
+  Rerunning with the same ``output_dir`` after an interruption resumes from the last
+  finished epoch (weights, optimiser state and schedule position).
+
+  Args:
+    spec: A ``CNNSpec`` for 'cifar10' or an ``RNNCellSpec`` for 'ptb'.
+    config: The training settings.
+
+  Returns:
+    The metrics dict written to ``metrics.json``: ``val_accuracy``/``test_accuracy``
+    (CIFAR-10) or ``val_perplexity``/``test_perplexity`` (PTB) of the best-validation
+    weights, ``best_epoch``, ``epochs_run``, ``num_params``, ``history``, timings.
+
+  Raises:
+    ValueError: the spec belongs to the other task, or bad data / settings.
+    FileNotFoundError: the data is missing.
+  """
+  check_spec_task(spec, config.task)
+  child_training.check_data_source(config.task, config.data_dir)
+  start = time.monotonic()
+  os.makedirs(config.output_dir, exist_ok=True)
+  results.atomic_write_text(os.path.join(config.output_dir, "spec.json"),
+                            json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n")
+  results.atomic_write_text(os.path.join(config.output_dir, "final_config.json"),
+                            json.dumps(dataclasses.asdict(config), indent=2,
+                                       sort_keys=True) + "\n")
+  keras.utils.set_random_seed(config.seed)
+  data = child_training.load_task_data(
+      config.task, config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
+      validation_size=config.validation_size if config.task == "cifar10" else None)
+  setup = _cnn_setup if config.task == "cifar10" else _lm_setup
+  model, train, steps_per_epoch, splits, (metric, mode) = setup(spec, data, config)
+  logging.info("Final training of %s (%d params), %d steps/epoch: %s", spec.describe(),
+               model.count_params(), steps_per_epoch, config)
+  if config.steps_per_epoch:
+    train = train.repeat()
+  best_path = os.path.join(config.output_dir, "checkpoints", "best.weights.h5")
+  os.makedirs(os.path.dirname(best_path), exist_ok=True)
+  monitor = f"val_{metric}"
+  callbacks = [
+      keras.callbacks.BackupAndRestore(os.path.join(config.output_dir, "backup")),
+      keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, mode=mode,
+                                      save_best_only=True, save_weights_only=True),
+      keras.callbacks.TensorBoard(os.path.join(config.output_dir, "tensorboard"),
+                                  write_graph=False),
+      keras.callbacks.TerminateOnNaN()]
+  if config.early_stopping_patience:
+    callbacks.append(keras.callbacks.EarlyStopping(
+        monitor=monitor, mode=mode, patience=config.early_stopping_patience))
+  history = model.fit(train, validation_data=splits["val"], epochs=config.epochs,
+                      steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
+                      shuffle=False, verbose=0).history  # Datasets shuffle themselves.
+  history = {k: [float(v) for v in vs] for k, vs in history.items()}
+  if os.path.exists(best_path):
+    model.load_weights(best_path)
+  else:
+    logging.warning("No best checkpoint (validation metric never finite); evaluating "
+                    "the last weights.")
+  model.save(os.path.join(config.output_dir, "model.keras"))
+  out = {"task": config.task, "spec": spec.to_dict(), "describe": spec.describe(),
+         "num_params": int(model.count_params()), "steps_per_epoch": steps_per_epoch,
+         "epochs_run": len(history.get("loss", [])), "history": history}
+  val_history = history.get(monitor, [])
+  if val_history:
+    pick = np.nanargmax if mode == "max" else np.nanargmin
+    finite = [v if math.isfinite(v) else float("nan") for v in val_history]
+    out["best_epoch"] = (int(pick(finite)) + 1) if any(map(math.isfinite, finite)) else None
+  for split, ds in splits.items():
+    scores = model.evaluate(ds, verbose=0, return_dict=True)
+    out[f"{split}_{metric}"] = float(scores[metric])
+    out[f"{split}_loss"] = float(scores["loss"])
+  out["train_seconds"] = time.monotonic() - start
+  results.atomic_write_text(os.path.join(config.output_dir, "metrics.json"),
+                            json.dumps(out, indent=2, sort_keys=True) + "\n")
+  logging.info("Final %s: val %s %.4g, test %s %.4g (best epoch %s of %d)", config.task,
+               metric, out[f"val_{metric}"], metric, out[f"test_{metric}"],
+               out.get("best_epoch"), out["epochs_run"])
+  return out
+
+
+__all__ = ["FinalTrainingConfig", "train_final", "final_defaults", "check_spec_task",
+           "TINY", "REAL"]

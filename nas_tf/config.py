@@ -14,6 +14,9 @@ from typing import Any, Optional
 TASKS = ("ptb", "cifar10")
 SEARCH_METHODS = ("rl", "random")
 ISOLATION_MODES = ("process", "inline")
+# How a sampled child is scored: trained from scratch (the paper), or run as a
+# sub-graph of one weight-sharing model (Pham et al. 2018, ENAS; nas_tf.shared).
+EVALUATION_MODES = ("independent", "shared")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -162,6 +165,45 @@ class RuntimeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SharedTrainingConfig:
+  """Weight-sharing evaluation, ``evaluation='shared'`` (Pham et al. 2018, ENAS §2.2).
+
+  The shared model's size is the child's (``ChildTrainingConfig``: lm_units, lm_layers,
+  num_steps, batch_size, max_train_examples); these fields set how it is trained.
+
+  Attributes:
+    train_batches: Shared-weight minibatches (one sampled architecture each) before
+      every controller step.
+    optimizer: 'momentum', 'sgd' or 'adam' for the shared weights.
+    learning_rate: Learning rate of the shared weights.
+    clipnorm: Global gradient-norm clip of the shared weights (0 = off).
+    eval_batches: Validation minibatches each sampled child's reward is measured on.
+    derive_samples: Architectures sampled at the end; the best on the validation
+      subset is written to ``derived.json`` (ENAS §2.2 "deriving architectures").
+    cnn_filters: Channels of every layer of the shared CNN (ENAS macro space).
+  """
+
+  train_batches: int = 20
+  optimizer: str = "adam"
+  learning_rate: float = 2e-3
+  clipnorm: float = 5.0
+  eval_batches: int = 1
+  derive_samples: int = 8
+  cnn_filters: int = 32
+
+  def __post_init__(self):
+    for name in ("train_batches", "eval_batches", "derive_samples", "cnn_filters"):
+      value = getattr(self, name)
+      _check(isinstance(value, int) and value >= 1, f"shared {name} must be an int >= 1, "
+             f"got {value!r}")
+    _check(self.optimizer in ("momentum", "sgd", "adam"),
+           f"shared optimizer must be 'momentum', 'sgd' or 'adam', got {self.optimizer!r}")
+    _check(self.learning_rate > 0,
+           f"shared learning_rate must be > 0, got {self.learning_rate!r}")
+    _check(self.clipnorm >= 0, f"shared clipnorm must be >= 0, got {self.clipnorm!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class SearchConfig:
   """One search run (paper §3): what is searched, how, with what budget, and where.
 
@@ -178,6 +220,9 @@ class SearchConfig:
     space: The search space as ``space.to_dict()``.
     depth: CNN depth schedule (ignored for PTB).
     controller, child, runtime: See their classes.
+    evaluation: 'independent' (every child trained from scratch, the paper) or 'shared'
+      (children scored with weights shared among all of them, ENAS).
+    shared: Settings of the shared evaluation (used only with evaluation='shared').
   """
 
   task: str
@@ -194,8 +239,12 @@ class SearchConfig:
   controller: ControllerConfig = dataclasses.field(default_factory=ControllerConfig)
   child: ChildTrainingConfig = dataclasses.field(default_factory=ChildTrainingConfig)
   runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+  evaluation: str = "independent"
+  shared: SharedTrainingConfig = dataclasses.field(default_factory=SharedTrainingConfig)
 
   def __post_init__(self):
+    _check(self.evaluation in EVALUATION_MODES,
+           f"evaluation must be one of {EVALUATION_MODES}, got {self.evaluation!r}")
     _check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
     _check(self.search in SEARCH_METHODS,
            f"search must be one of {SEARCH_METHODS}, got {self.search!r}")
@@ -213,7 +262,12 @@ class SearchConfig:
     return -(-self.max_children // self.children_per_step)
 
   def to_dict(self) -> dict:
-    return dataclasses.asdict(self)
+    data = dataclasses.asdict(self)
+    if self.evaluation == "independent":
+      # Left out so that config.json of an independent search is what it was before
+      # shared evaluation existed, and older runs still resume.
+      del data["evaluation"], data["shared"]
+    return data
 
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -222,7 +276,8 @@ class SearchConfig:
   def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
     data = dict(data)
     nested = {"depth": DepthSchedule, "controller": ControllerConfig,
-              "child": ChildTrainingConfig, "runtime": RuntimeConfig}
+              "child": ChildTrainingConfig, "runtime": RuntimeConfig,
+              "shared": SharedTrainingConfig}
     for key, sub in nested.items():
       if key in data and isinstance(data[key], dict):
         data[key] = sub(**data[key])

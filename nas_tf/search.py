@@ -233,6 +233,10 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
   if cluster is not None and cluster.mode != "local":
     from nas_tf import distributed  # pylint: disable=g-import-not-at-top
     return distributed.run(config, cluster)
+  if config.evaluation == "shared":
+    # Weight-sharing evaluation (Pham et al. 2018, ENAS): its own loop, same outputs.
+    from nas_tf.shared import search as shared_search  # pylint: disable=g-import-not-at-top
+    return shared_search.run(config)
   prepare_output_dir(config)
   out = config.output_dir
   space = make_space(config)

@@ -174,8 +174,10 @@ def _learning_rate(config: FinalTrainingConfig, steps_per_epoch: int):
   total = config.epochs * steps_per_epoch
   if config.lr_schedule == "cosine":
     return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
-  boundaries = list(range(config.lr_decay_every * steps_per_epoch, total,
-                          config.lr_decay_every * steps_per_epoch))
+  # PiecewiseConstantDecay switches after a boundary (step > b), hence the -1: the
+  # first step of epoch lr_decay_every + 1 already uses the decayed rate.
+  every = config.lr_decay_every * steps_per_epoch
+  boundaries = [b - 1 for b in range(every, total, every)]
   values = [config.learning_rate * config.lr_decay_factor ** k
             for k in range(len(boundaries) + 1)]
   if not boundaries:

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Retrain a found architecture (Zoph & Le 2017, §4.1, §4.2): `nas_train`.
+
+  nas_train --spec=runs/ptb-rl-seed0 --output_dir=final/ptb          # a search's best
+  nas_train --spec=found_cell/spec.json --task=ptb --data_dir=ptb_data --output_dir=...
+
+--spec is a spec JSON file (spec.json, best.json, an export dir) or a search output dir
+(its --rank-th best). Without --data_dir it trains briefly on the bundled testdata/.
+Writes metrics.json (validation and test accuracy or perplexity), checkpoints,
+TensorBoard logs and model.keras; rerun the same command to resume.
+"""
+
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
+if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
+  sys.path.insert(0, str(_ROOT))  # running from a checkout
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+
+_SPEC = flags.DEFINE_string("spec", None, "Spec JSON file, export dir or search output dir.")
+_RANK = flags.DEFINE_integer("rank", 1, "With a search dir: which distinct architecture.")
+_TASK = flags.DEFINE_enum("task", None, ["ptb", "cifar10"], "Default: the spec's task.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "PTB dir or CIFAR-10 dir/.tar.gz/'tfds'. "
+                                "Unset: tiny bundled testdata.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go (resumable).")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Maximum epochs.")
+_BATCH = flags.DEFINE_integer("batch_size", None, "Minibatch size.")
+_OPT = flags.DEFINE_enum("optimizer", None, ["momentum", "sgd", "adam"], "Optimizer.")
+_LR = flags.DEFINE_float("learning_rate", None, "Initial learning rate.")
+_SCHEDULE = flags.DEFINE_enum("lr_schedule", None, ["constant", "cosine", "step"],
+                              "Learning-rate schedule.")
+_DECAY_EVERY = flags.DEFINE_integer("lr_decay_every", None, "Step schedule: epochs per decay.")
+_DECAY_FACTOR = flags.DEFINE_float("lr_decay_factor", None, "Step schedule: decay factor.")
+_WD = flags.DEFINE_float("weight_decay", None, "Weight decay (paper CIFAR-10: 1e-4).")
+_CLIP = flags.DEFINE_float("clipnorm", None, "Global gradient-norm clip (0 = off).")
+_DROPOUT = flags.DEFINE_float("dropout", None, "Dropout (PTB: non-recurrent; CIFAR: head).")
+_TIE = flags.DEFINE_boolean("tie_embeddings", None, "PTB: shared input/output embeddings.")
+_UNITS = flags.DEFINE_integer("units", None, "PTB: hidden size.")
+_LAYERS = flags.DEFINE_integer("num_layers", None, "PTB: recurrent layers.")
+_BPTT = flags.DEFINE_integer("num_steps", None, "PTB: truncated-BPTT length.")
+_AUGMENT = flags.DEFINE_boolean("augment", None, "CIFAR-10: random crops and flips.")
+_VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR-10 held-out images.")
+_PATIENCE = flags.DEFINE_integer("early_stopping_patience", None, "0 = no early stopping.")
+_SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of init, shuffling, augmentation, split.")
+_CACHE = flags.DEFINE_string("cache_dir", None, "CIFAR-10 decoded-array cache.")
+
+_FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
+           "lr_decay_every", "lr_decay_factor", "weight_decay", "clipnorm", "dropout",
+           "tie_embeddings", "units", "num_layers", "num_steps", "augment",
+           "validation_size", "early_stopping_patience", "steps_per_epoch")
+
+
+def _load_spec():
+  """The spec from --spec (file, export dir or search dir) and the search's task, if any."""
+  from nas_tf import export, specs  # pylint: disable=g-import-not-at-top
+  path = _SPEC.value
+  if os.path.isdir(path) and os.path.exists(os.path.join(path, export.RESULTS_FILENAME)):
+    record = export.select_record(path, _RANK.value)
+    return specs.from_dict(record["spec"]), export.search_task(path)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"--spec {path!r} does not exist")
+  return export.load_spec_file(path), None
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"nas_train: error: unexpected arguments {argv[1:]}")
+  try:
+    spec, search_task = _load_spec()
+    from nas_tf import final_training as ft  # pylint: disable=g-import-not-at-top
+    task = _TASK.value or search_task or {"rnn": "ptb", "cnn": "cifar10"}[spec.kind]
+    ft.check_spec_task(spec, task)
+    tiny = _DATA_DIR.value is None
+    data_dir = _DATA_DIR.value or str(_ROOT / "testdata" / ("ptb" if task == "ptb"
+                                                            else "cifar10/png"))
+    settings = ft.final_defaults(task, tiny)
+    settings.update({k: flags.FLAGS[k].value for k in _FIELDS
+                     if flags.FLAGS[k].value is not None})
+    output_dir = _OUTPUT_DIR.value or f"runs/final-{task}-seed{_SEED.value}"
+    config = ft.FinalTrainingConfig(task=task, data_dir=data_dir, output_dir=output_dir,
+                                    seed=_SEED.value, cache_dir=_CACHE.value, **settings)
+    if tiny:
+      logging.info("No --data_dir: a TINY final training on the bundled %s (a smoke "
+                   "test, not a result).", data_dir)
+    metrics = ft.train_final(spec, config)
+  except (ValueError, OSError, RuntimeError, KeyError) as e:
+    sys.exit(f"nas_train: error: {e}")
+  metric = "accuracy" if task == "cifar10" else "perplexity"
+  logging.info("%s: validation %s %.4g, test %s %.4g; metrics in %s/metrics.json",
+               metrics["describe"], metric, metrics[f"val_{metric}"], metric,
+               metrics[f"test_{metric}"], output_dir)
+
+
+def run():
+  flags.mark_flag_as_required("spec")
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,105 @@
+"""Final training of a found architecture on the bundled testdata (both tasks)."""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from nas_tf import final_training as ft
+from nas_tf import specs as specs_lib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = ROOT / "bin" / "nas_train"
+CNN = specs_lib.CNNSpec(layers=(specs_lib.ConvLayer(3, 3, 8),
+                                specs_lib.ConvLayer(3, 3, 8, stride=2, inputs=(0,)),
+                                specs_lib.ConvLayer(1, 1, 8, inputs=(0, 1))))
+
+
+def _config(task, tmp_path, **overrides):
+  settings = ft.final_defaults(task, tiny=True)
+  settings.update(overrides)
+  data = ROOT / "testdata" / ("ptb" if task == "ptb" else "cifar10/png")
+  return ft.FinalTrainingConfig(task=task, data_dir=str(data),
+                                output_dir=str(tmp_path / task), **settings)
+
+
+def _check_outputs(config, metric):
+  metrics = json.loads((pathlib.Path(config.output_dir) / "metrics.json").read_text())
+  for split in ("val", "test"):
+    assert math.isfinite(metrics[f"{split}_{metric}"]), metrics
+  assert metrics["epochs_run"] == config.epochs and metrics["best_epoch"] >= 1
+  out = pathlib.Path(config.output_dir)
+  assert (out / "checkpoints" / "best.weights.h5").is_file()
+  assert (out / "model.keras").is_file() and (out / "tensorboard").is_dir()
+  assert not (out / "backup").exists()  # Removed once training completes.
+  return metrics
+
+
+def test_ptb_final_training_writes_finite_perplexities(tmp_path):
+  config = _config("ptb", tmp_path, units=8, steps_per_epoch=8, lr_schedule="step",
+                   lr_decay_every=1, lr_decay_factor=0.5, early_stopping_patience=3)
+  metrics = ft.train_final(specs_lib.nascell_spec(), config)
+  assert metrics == _check_outputs(config, "perplexity")
+  assert 1 < metrics["val_perplexity"] < 10_000
+  model = keras.saving.load_model(os.path.join(config.output_dir, "model.keras"))
+  assert model.get_layer("tied_embedding") is not None  # Shared embeddings (§4.2).
+
+
+def test_cifar10_final_training_writes_finite_accuracies(tmp_path):
+  config = _config("cifar10", tmp_path, dropout=0.2)
+  metrics = ft.train_final(CNN, config)
+  _check_outputs(config, "accuracy")
+  assert 0 <= metrics["val_accuracy"] <= 1 and 0 <= metrics["test_accuracy"] <= 1
+  assert metrics["num_params"] > 0 and len(metrics["history"]["val_accuracy"]) == 2
+
+
+def test_learning_rate_schedules():
+  config = ft.FinalTrainingConfig(task="ptb", data_dir="x", output_dir="y", epochs=5,
+                                  learning_rate=1.0, lr_schedule="step", lr_decay_every=2,
+                                  lr_decay_factor=0.5)
+  step = ft._learning_rate(config, steps_per_epoch=10)  # pylint: disable=protected-access
+  assert [float(step(s)) for s in (0, 19, 20, 39, 40, 49)] == [1, 1, .5, .5, .25, .25]
+  cosine = ft._learning_rate(  # pylint: disable=protected-access
+      ft.FinalTrainingConfig(task="ptb", data_dir="x", output_dir="y", epochs=5,
+                             learning_rate=1.0), steps_per_epoch=10)
+  assert float(cosine(0)) == 1.0 and float(cosine(50)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+  with pytest.raises(ValueError, match="task 'ptb' trains 'rnn' specs.*--task=cifar10"):
+    ft.train_final(CNN, _config("ptb", tmp_path))
+  with pytest.raises(ValueError, match="task 'cifar10' trains 'cnn' specs"):
+    ft.train_final(specs_lib.nascell_spec(), _config("cifar10", tmp_path))
+  with pytest.raises(ValueError, match="lr_schedule must be one of.*'linear'"):
+    _config("ptb", tmp_path, lr_schedule="linear")
+  with pytest.raises(FileNotFoundError, match="does not exist"):
+    ft.train_final(CNN, dataclasses_replace(_config("cifar10", tmp_path),
+                                            data_dir=str(tmp_path / "none")))
+
+
+def dataclasses_replace(config, **changes):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  return dataclasses.replace(config, **changes)
+
+
+def test_binary_trains_a_search_result_and_rejects_the_other_task(tmp_path):
+  spec_file = tmp_path / "cnn.json"
+  spec_file.write_text(CNN.to_json())
+  ok = subprocess.Popen(
+      [sys.executable, str(BIN), f"--spec={spec_file}", f"--output_dir={tmp_path / 'ok'}",
+       "--epochs=1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  bad = subprocess.run([sys.executable, str(BIN), f"--spec={spec_file}", "--task=ptb",
+                        f"--output_dir={tmp_path / 'bad'}"], capture_output=True,
+                       text=True, timeout=120)
+  stderr = ok.communicate(timeout=180)[1]
+  assert ok.returncode == 0, stderr[-2000:]
+  metrics = json.loads((tmp_path / "ok" / "metrics.json").read_text())
+  assert metrics["task"] == "cifar10" and math.isfinite(metrics["test_accuracy"])
+  assert bad.returncode != 0 and "Traceback" not in bad.stderr
+  last = bad.stderr.strip().splitlines()[-1]
+  assert last.startswith("nas_train: error: task 'ptb' trains 'rnn' specs"), last

@@ -158,6 +158,12 @@ def _space(config: SearchConfig):
   return space
 
 
+def _sampler_space(sampler, depth):
+  space = (sampler.controller.space if isinstance(sampler, search_lib.RLSampler)
+           else sampler.space)
+  return space if depth is None else space.with_num_layers(depth)
+
+
 def _training_archs(sampler, config: SearchConfig, step: int, depth) -> np.ndarray:
   """Architectures of one shared-weight phase, a pure function of (seed, step)."""
   n = config.shared.train_batches
@@ -166,7 +172,7 @@ def _training_archs(sampler, config: SearchConfig, step: int, depth) -> np.ndarr
     tokens, _, _ = sampler.controller.sample_tokens(n, seed=(config.seed, -1 - step),
                                                     num_layers=depth)
     return tokens.numpy()
-  space = sampler.space if depth is None else sampler.space.with_num_layers(depth)
+  space = _sampler_space(sampler, depth)
   rng = np.random.default_rng([config.seed, step, 1])
   return np.asarray([space.sample_tokens(rng) for _ in range(n)], dtype=np.int32)
 
@@ -182,15 +188,14 @@ def _checkpoint(trainer, sampler) -> tf.train.Checkpoint:
 def derive(trainer, sampler, config: SearchConfig, depth, out: str) -> dict:
   """Samples ``derive_samples`` architectures; keeps the best on validation (ENAS §2.2)."""
   n = config.shared.derive_samples
+  space = _sampler_space(sampler, depth)
   if isinstance(sampler, search_lib.RLSampler):
     tokens, _, _ = sampler.controller.sample_tokens(n, seed=(config.seed, -(10**6)),
                                                     num_layers=depth)
     tokens = tokens.numpy()
   else:
-    space = sampler.space if depth is None else sampler.space.with_num_layers(depth)
     rng = np.random.default_rng([config.seed, 10**6])
     tokens = np.asarray([space.sample_tokens(rng) for _ in range(n)], dtype=np.int32)
-  space = sampler.space if depth is None else sampler.space.with_num_layers(depth)
   candidates = []
   for t in tokens:
     metrics = trainer.evaluate(t, 0, None)

@@ -25,6 +25,8 @@ _TASK = flags.DEFINE_enum("task", None, config_lib.TASKS, "Benchmark: 'ptb' sear
                           "recurrent cell (§4.2), 'cifar10' a conv network (§4.1).")
 _SEARCH = flags.DEFINE_enum("search", "rl", config_lib.SEARCH_METHODS,
                             "'rl': controller + REINFORCE; 'random': the random-search baseline.")
+_EVAL = flags.DEFINE_enum("evaluation", "independent", config_lib.EVALUATION_MODES, "Children "
+                          "trained from scratch (paper), or 'shared' weights (ENAS, Pham 2018).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "PTB dir with ptb.{train,valid,test}.txt, or "
                                 "CIFAR-10 dir / .tar.gz / 'tfds'. Unset: tiny bundled testdata.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Results dir (default runs/TASK-SEARCH-"
@@ -91,7 +93,7 @@ def make_config() -> config_lib.SearchConfig:
   lr = _value("controller_lr") or (5e-4 if task == "ptb" else 6e-4)
   seed = _SEED.value
   return config_lib.SearchConfig(
-      task=task, data_dir=data_dir, search=_SEARCH.value, seed=seed,
+      task=task, data_dir=data_dir, search=_SEARCH.value, seed=seed, evaluation=_EVAL.value,
       output_dir=_OUTPUT_DIR.value or f"runs/{task}-{_SEARCH.value}-seed{seed}"
       + ("-tiny" if tiny else ""),
       max_children=_value("max_children"), children_per_step=_value("children_per_step"),

@@ -7,6 +7,7 @@ Rerunning the same command with the same --output_dir resumes an interrupted sea
 """
 
 import dataclasses
+import json
 import os
 import pathlib
 import sys
@@ -64,6 +65,11 @@ _PARALLEL = flags.DEFINE_integer("parallel_children", 1, "Children trained at on
 _THREADS = flags.DEFINE_integer("intra_op_threads", 0, "TF threads per child (0 = default).")
 _VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR held-out images (5000).")
 _CACHE = flags.DEFINE_string("cache_dir", None, "Where a CIFAR .tar.gz is extracted.")
+_CLUSTER = flags.DEFINE_string("cluster", "local", "'local', 'localhost:N' (N worker processes "
+                               "here) or 'tf_config' (chief of a TF_CONFIG cluster); §3.3.")
+_NUM_PS = flags.DEFINE_integer("num_ps", 2, "S: parameter servers (localhost:N).")
+_REPLICAS = flags.DEFINE_integer("num_replicas", 1, "K: controller replicas, m children each.")
+_WORKER_THREADS = flags.DEFINE_integer("worker_threads", 1, "TF threads per server (localhost).")
 
 def _value(name):
   """The flag's value if set on the command line, else the task's default."""
@@ -119,7 +125,12 @@ def main(argv):
       logging.info("No --data_dir: running a TINY search on the bundled %s (for a first "
                    "look only; see README for real data).", config.data_dir)
     logging.info("Search config: %s", config.to_json())
-    summary = search.run(config)
+    from nas_tf import distributed_cluster  # pylint: disable=g-import-not-at-top
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster = distributed_cluster.ClusterConfig.parse(
+        _CLUSTER.value, num_ps=_NUM_PS.value, num_replicas=_REPLICAS.value,
+        worker_threads=_WORKER_THREADS.value, tf_config=tf_config or None)
+    summary = search.run(config, cluster=cluster)
   except (ValueError, OSError, RuntimeError) as e:
     sys.exit(f"nas_search: error: {e}")
   best = summary["best"]

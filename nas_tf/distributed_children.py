@@ -1,0 +1,324 @@
+"""Children trained inside one scheduled closure each, weights carried as tensors (paper §3.3).
+
+The paper trains the ``m`` children of each controller replica in parallel on separate
+machines. Here a child is one ``ClusterCoordinator.schedule`` closure: its Keras model is
+built on the coordinator (so the architecture's cost caps apply before anything runs),
+its initial weights are read out as tensors and passed in, and the whole training loop
+runs on whichever worker picks the closure up via ``model.stateless_call``. Nothing of a
+child lives on the parameter servers or in worker-side variables, so when a worker dies
+the coordinator re-runs the closure elsewhere from the same initial weights and data:
+the retry is an exact re-run and the reward is well defined.
+
+Keras 3's TensorFlow optimizers refuse ``stateless_apply`` (it clashes with
+``tf.distribute``), so the child optimisers here are a few lines of tensor maths with the
+same update rules as Keras' SGD (Nesterov momentum) and Adam.
+
+The training data is materialised once per search as fixed batch arrays and sent to each
+worker once as a per-worker dataset whose single element repeats forever: every
+``next()`` yields the same arrays, so a child's batches do not depend on which worker
+or which retry runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nas_tf import children
+from nas_tf import specs as specs_lib
+from nas_tf.config import ChildTrainingConfig
+
+# Keras model building touches process-wide state (the global seed, layer-name counters);
+# replica threads build their children one at a time.
+_BUILD_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass
+class BatchArrays:
+  """A task's training and validation batches as fixed arrays (one epoch each).
+
+  Attributes:
+    train_x, train_y: ``[num_batches, batch, ...]`` inputs and targets.
+    train_w: ``[num_batches, batch]`` 1 for real examples, 0 for the padding of the
+      last, short batch.
+    val_x, val_y, val_w: The same for validation.
+    task: 'cifar10' or 'ptb'.
+    input_shape: One example's shape (CIFAR-10 images).
+    num_classes: Classes (CIFAR-10) or vocabulary size (PTB).
+  """
+
+  train_x: np.ndarray
+  train_y: np.ndarray
+  train_w: np.ndarray
+  val_x: np.ndarray
+  val_y: np.ndarray
+  val_w: np.ndarray
+  task: str
+  input_shape: tuple
+  num_classes: int
+
+  def tensors(self) -> tuple:
+    return (self.train_x, self.train_y, self.train_w, self.val_x, self.val_y, self.val_w)
+
+
+def _stack(dataset: tf.data.Dataset, batch_size: int):
+  """Stacks a dataset of ``(x, y)`` batches, padding the last batch with weight 0."""
+  xs, ys, ws = [], [], []
+  for x, y in dataset.as_numpy_iterator():
+    n = len(x)
+    w = np.zeros([batch_size], np.float32)
+    w[:n] = 1.0
+    if n < batch_size:
+      x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:], x.dtype)])
+      y = np.concatenate([y, np.zeros((batch_size - n,) + y.shape[1:], y.dtype)])
+    xs.append(x), ys.append(y), ws.append(w)
+  if not xs:
+    raise ValueError("no batches: the data split is smaller than one batch")
+  return np.stack(xs), np.stack(ys), np.stack(ws)
+
+
+def materialize(task: str, data, config: ChildTrainingConfig, seed: int) -> BatchArrays:
+  """One epoch of the batches ``child_training`` would use, as arrays.
+
+  Unlike the one-machine trainer, every epoch reuses the first epoch's shuffling and
+  augmentation: a closure must be a pure function of its inputs to be retried exactly.
+  """
+  b = config.batch_size
+  if task == "cifar10":
+    train = data.batched("train", b, seed=seed, num_examples=config.max_train_examples)
+    val = data.batched("validation", b, num_examples=config.max_eval_examples)
+    shape = tuple(int(d) for d in data.train.element_spec[0].shape)
+    num_classes = len(data.class_names)
+  else:
+    per_batch = b * config.num_steps
+
+    def limited(split, max_tokens):
+      ds = data.batches(split, b, config.num_steps)
+      return ds if max_tokens is None else ds.take(max(1, -(-max_tokens // per_batch)))
+
+    train, val = limited("train", config.max_train_examples), limited(
+        "valid", config.max_eval_examples)
+    shape, num_classes = (config.num_steps,), len(data.vocab)
+  return BatchArrays(*_stack(train, b), *_stack(val, b), task=task, input_shape=shape,
+                     num_classes=num_classes)
+
+
+# -- functional optimisers (the Keras update rules, as pure tensor maths) ---------------
+
+def _optimizer(config: ChildTrainingConfig):
+  """``(init(weights) -> state, apply(state, grads, weights, step) -> (weights, state))``."""
+  lr, mom = config.learning_rate, config.momentum
+
+  def init(weights):
+    if config.optimizer == "sgd":
+      return []
+    slots = [tf.zeros_like(w) for w in weights]
+    return slots if config.optimizer == "momentum" else slots + [tf.zeros_like(w)
+                                                                 for w in weights]
+
+  def apply(state, grads, weights, step):
+    if config.clipnorm:
+      grads, _ = tf.clip_by_global_norm(grads, config.clipnorm)
+    if config.optimizer == "sgd":
+      return [w - lr * g for w, g in zip(weights, grads)], state
+    if config.optimizer == "momentum":
+      # Keras SGD(nesterov=True): m <- mom*m - lr*g; w <- w + mom*m - lr*g.
+      new_m = [mom * m - lr * g for m, g in zip(state, grads)]
+      return [w + mom * m - lr * g for w, m, g in zip(weights, new_m, grads)], new_m
+    n = len(weights)
+    b1, b2, eps = 0.9, 0.999, 1e-7
+    t = tf.cast(step + 1, tf.float32)
+    lr_t = lr * tf.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+    ms = [b1 * m + (1 - b1) * g for m, g in zip(state[:n], grads)]
+    vs = [b2 * v + (1 - b2) * tf.square(g) for v, g in zip(state[n:], grads)]
+    new_w = [w - lr_t * m / (tf.sqrt(v) + eps) for w, m, v in zip(weights, ms, vs)]
+    return new_w, ms + vs
+
+  return init, apply
+
+
+# -- one child -------------------------------------------------------------------------
+
+def build_child(spec, arrays: BatchArrays, config: ChildTrainingConfig) -> keras.Model:
+  """The child's Keras model, with the same builders and caps as ``child_training``."""
+  if isinstance(spec, specs_lib.CNNSpec):
+    return children.build_cnn(spec, input_shape=arrays.input_shape,
+                              num_classes=arrays.num_classes,
+                              weight_decay=config.weight_decay, max_params=config.max_params,
+                              max_activation_elements=config.max_activation_elements)
+  if isinstance(spec, specs_lib.RNNCellSpec):
+    return children.build_language_model(
+        spec, vocab_size=arrays.num_classes, units=config.lm_units,
+        num_layers=config.lm_layers, input_dropout=config.dropout,
+        hidden_dropout=config.dropout, output_dropout=config.dropout,
+        tie_embeddings=config.tie_embeddings, max_params=config.max_params)
+  raise TypeError(f"spec must be a CNNSpec or RNNCellSpec, got {type(spec).__name__}")
+
+
+def make_train_fn(model: keras.Model, arrays: BatchArrays,
+                  config: ChildTrainingConfig) -> Callable:
+  """A ``tf.function(iterator, trainable, non_trainable)`` that trains and validates.
+
+  Returns per epoch the mean training loss and the validation metric (accuracy for
+  CIFAR-10, mean token cross-entropy for PTB), plus start and end timestamps.
+  """
+  is_lm = arrays.task == "ptb"
+  num_train = arrays.train_x.shape[0]
+  steps = config.steps_per_epoch or num_train
+  opt_init, opt_apply = _optimizer(config)
+  ce = tf.nn.sparse_softmax_cross_entropy_with_logits
+
+  def example_loss(y, logits):  # [batch]
+    loss = ce(labels=tf.cast(y, tf.int32), logits=logits)
+    return tf.reduce_mean(loss, axis=-1) if is_lm else loss
+
+  def train_step(i, trainable, non_trainable, opt_state, step, tx, ty, tw):
+    with tf.GradientTape() as tape:
+      tape.watch(trainable)
+      logits, non_trainable, losses = model.stateless_call(
+          trainable, non_trainable, tx[i], training=True, return_losses=True)
+      w = tw[i]
+      loss = tf.reduce_sum(example_loss(ty[i], logits) * w) / tf.reduce_sum(w)
+      if losses:
+        loss += tf.add_n(losses)
+    grads = tape.gradient(loss, trainable)
+    # Dense gradients: embedding gradients arrive as IndexedSlices.
+    grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+             for g, v in zip(grads, trainable)]
+    trainable, opt_state = opt_apply(opt_state, grads, trainable, step)
+    return trainable, non_trainable, opt_state, loss
+
+  def validate(trainable, non_trainable, vx, vy, vw):
+    def body(j, num, den):
+      logits, _ = model.stateless_call(trainable, non_trainable, vx[j], training=False)
+      if is_lm:
+        num += tf.reduce_sum(example_loss(vy[j], logits) * vw[j])
+      else:
+        hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                               tf.cast(vy[j], tf.int32)), tf.float32)
+        num += tf.reduce_sum(hit * vw[j])
+      return j + 1, num, den + tf.reduce_sum(vw[j])
+    _, num, den = tf.while_loop(lambda j, *_: j < tf.shape(vx)[0], body,
+                                (0, tf.constant(0.0), tf.constant(0.0)))
+    return num / den
+
+  # Explicit while loops and no AutoGraph: AutoGraph would convert the Keras layers'
+  # code too, and tracing (serial, on the coordinator) is what bounds how fast children
+  # can be handed to the workers.
+  @tf.function(autograph=False)
+  def train(iterator, trainable, non_trainable):
+    tx, ty, tw, vx, vy, vw = next(iterator)
+    with tf.control_dependencies([tx]):
+      start = tf.timestamp()
+
+    def epoch_body(epoch, trainable, non_trainable, opt_state, step, losses_ta, val_ta):
+      def step_body(k, trainable, non_trainable, opt_state, step, total):
+        trainable, non_trainable, opt_state, loss = train_step(
+            step % num_train, trainable, non_trainable, opt_state, step, tx, ty, tw)
+        return k + 1, trainable, non_trainable, opt_state, step + 1, total + loss
+      _, trainable, non_trainable, opt_state, step, total = tf.while_loop(
+          lambda k, *_: k < steps, step_body,
+          (0, trainable, non_trainable, opt_state, step, tf.constant(0.0)))
+      losses_ta = losses_ta.write(epoch, total / steps)
+      val_ta = val_ta.write(epoch, validate(trainable, non_trainable, vx, vy, vw))
+      return epoch + 1, trainable, non_trainable, opt_state, step, losses_ta, val_ta
+
+    loop_vars = (0, list(trainable), list(non_trainable), opt_init(trainable),
+                 tf.constant(0, tf.int64), tf.TensorArray(tf.float32, size=config.epochs),
+                 tf.TensorArray(tf.float32, size=config.epochs))
+    out = tf.while_loop(lambda e, *_: e < config.epochs, epoch_body, loop_vars)
+    train_losses, val_metrics = out[-2].stack(), out[-1].stack()
+    with tf.control_dependencies([train_losses, val_metrics]):
+      end = tf.timestamp()
+    return train_losses, val_metrics, start, end
+
+  return train
+
+
+class ScheduledChild:
+  """One child: built here, trained on a worker; ``result()`` is its metrics dict."""
+
+  def __init__(self, remote, num_params: int, config: ChildTrainingConfig, task: str,
+               started: float, failed: dict | None = None):
+    self._remote, self._failed = remote, failed
+    self.num_params, self.config, self.task, self.started = num_params, config, task, started
+
+  def result(self) -> dict[str, Any]:
+    """Blocks until the closure is done (retried on another worker if one died)."""
+    if self._failed is not None:
+      return self._failed
+    train_losses, val_metrics, start, end = self._remote.fetch()
+    out: dict[str, Any] = {"status": "ok", "error": None, "num_params": self.num_params,
+                           "worker_start": float(start), "worker_end": float(end)}
+    values = [float(v) for v in np.concatenate([train_losses, val_metrics])]
+    if self.task == "cifar10":
+      history = [float(v) for v in val_metrics]
+      out["val_accuracy_history"] = history
+      out["val_accuracy"] = max(history[-self.config.reward_epochs:])
+    else:
+      val_loss = float(val_metrics[-1])
+      out["val_loss"] = val_loss
+      out["val_perplexity"] = math.exp(val_loss) if math.isfinite(val_loss) else float("nan")
+    if not all(math.isfinite(v) for v in values):
+      out.update(status="nan", error="loss became NaN or inf during training")
+    out["train_seconds"] = time.monotonic() - self.started
+    return out
+
+
+def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int):
+  """Builds ``spec``'s model and traces its closure: ``(fn, args, num_params)`` or a failure.
+
+  A child that cannot be built (over the caps, or the builder raises) never reaches a
+  worker: it comes back at once with status 'too_large' or 'failed', as in
+  ``child_training.train_and_evaluate``.
+  """
+  with _BUILD_LOCK:
+    try:
+      keras.utils.set_random_seed(seed)  # the same initial weights on every (re)try
+      model = build_child(spec, arrays, config)
+    except children.ChildTooLargeError as e:
+      return {"status": "too_large", "error": str(e), "train_seconds": 0.0}
+    except Exception as e:  # pylint: disable=broad-except
+      return {"status": "failed", "error": f"{type(e).__name__}: {e}", "train_seconds": 0.0}
+    trainable = [tf.convert_to_tensor(v.value) for v in model.trainable_variables]
+    non_trainable = [tf.convert_to_tensor(v.value) for v in model.non_trainable_variables]
+    # Traced here, before anything is scheduled, so that the m children of a step are
+    # handed to the workers together instead of one trace apart.
+    iterator_spec = tf.data.IteratorSpec(tuple(
+        tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in arrays.tensors()))
+    fn = make_train_fn(model, arrays, config).get_concrete_function(
+        iterator_spec, trainable, non_trainable)
+  return fn, (trainable, non_trainable), int(model.count_params())
+
+
+def schedule_children(coordinator, iterator, specs, arrays: BatchArrays,
+                      config: ChildTrainingConfig, seed: int) -> list[ScheduledChild]:
+  """Builds the children of ``specs`` here and schedules one closure each on the workers."""
+  started = time.monotonic()
+  prepared = [_prepare(s, arrays, config, seed) for s in specs]
+  out = []
+  for p in prepared:
+    if isinstance(p, dict):
+      out.append(ScheduledChild(None, 0, config, arrays.task, started, failed=p))
+    else:
+      fn, (trainable, non_trainable), num_params = p
+      remote = coordinator.schedule(fn, args=(iterator, trainable, non_trainable))
+      out.append(ScheduledChild(remote, num_params, config, arrays.task, started))
+  return out
+
+
+def per_worker_iterator(coordinator, arrays: BatchArrays):
+  """Ships the batch arrays to every worker once; ``next()`` always yields all of them."""
+  tensors = arrays.tensors()
+
+  def dataset_fn():
+    return tf.data.Dataset.from_tensors(tensors).repeat()
+
+  return iter(coordinator.create_per_worker_dataset(dataset_fn))

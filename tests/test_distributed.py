@@ -1,0 +1,299 @@
+"""Distributed search on tf.distribute (paper §3.3): PS placement, parallel children, K
+replicas with ordered commits, resume, a killed worker, and the localhost launcher."""
+
+import json
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import portpicker
+import pytest
+import tensorflow as tf
+
+from nas_tf import config as config_lib
+from nas_tf import distributed
+from nas_tf import distributed_children as dc
+from nas_tf import distributed_cluster as dcl
+from nas_tf import search
+from nas_tf import search_space
+from nas_tf.results import ResultsLog
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PTB_SPACE = {"kind": "rnn", "base": 2, "combinations": ["add", "elem_mult"],
+             "activations": ["identity", "tanh", "sigmoid", "relu"]}
+CNN_SPACE = {"kind": "cnn", "strides": [1], "num_filters": [4, 8],
+             "filter_heights": [1, 3], "filter_widths": [1, 3]}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+  """2 PS + 2 worker servers in this process, one strategy + coordinator for the module."""
+  spec = {"worker": [f"localhost:{portpicker.pick_unused_port()}" for _ in range(2)],
+          "ps": [f"localhost:{portpicker.pick_unused_port()}" for _ in range(2)]}
+  servers = [tf.distribute.Server(tf.train.ClusterSpec(spec), job_name=job, task_index=i,
+                                  protocol="grpc", start=True)
+             for job in ("worker", "ps") for i in range(2)]
+  yield dcl.connect(spec)
+  del servers
+
+
+def _ptb_config(tmp_path, **kw):
+  base = dict(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
+              output_dir=str(tmp_path / "out"), max_children=10, children_per_step=2,
+              space=PTB_SPACE, runtime=config_lib.RuntimeConfig(isolation="inline"))
+  base.update(kw)
+  return config_lib.SearchConfig(**base)
+
+
+def _fake_metrics(spec):
+  """Deterministic perplexity from the spec: tests the replica logic without training."""
+  return {"status": "ok", "val_perplexity": 40.0 + 5 * sum(n.activation == "tanh"
+                                                           for n in spec.nodes),
+          "num_params": 10, "train_seconds": 0.0, "error": None}
+
+
+def _fake_scheduler(seed, fail_at_step=None):
+  """Children that finish after random delays, so replicas commit out of arrival order."""
+  rng = random.Random(seed)
+
+  def schedule(step, specs):
+    if step == fail_at_step:
+      raise RuntimeError("simulated crash")
+    delays = [rng.uniform(0, 0.05) for _ in specs]
+    return [lambda s=s, d=d: (time.sleep(d), _fake_metrics(s))[1]
+            for s, d in zip(specs, delays)]
+
+  return schedule
+
+
+class _FakeEvaluator:
+
+  def evaluate(self, specs):
+    return [_fake_metrics(s) for s in specs]
+
+  def close(self):
+    pass
+
+
+def _weights(cfg):
+  """The controller weights in ``cfg``'s last checkpoint."""
+  state = json.loads((pathlib.Path(cfg.output_dir) / "state.json").read_text())
+  sampler = search.RLSampler(search.make_space(cfg), cfg)
+  sampler.restore(state["checkpoint"])
+  return [v.numpy() for v in sampler.controller.trainable_variables], sampler
+
+
+def _keys(cfg):
+  recs = ResultsLog(os.path.join(cfg.output_dir, "results.jsonl")).records
+  return sorted((r["step"], r["index"], tuple(r["tokens"]), r["reward"]) for r in recs)
+
+
+def test_one_replica_is_the_one_machine_search(tmp_path):
+  local = _ptb_config(tmp_path / "local")
+  search.run(local, evaluator=_FakeEvaluator())
+  dist = _ptb_config(tmp_path / "dist")
+  distributed.run_on_cluster(dist, None, num_replicas=1, schedule_children=_fake_scheduler(0))
+  assert _keys(local) == _keys(dist)
+  for a, b in zip(_weights(local)[0], _weights(dist)[0]):
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_replicas_commit_in_order_under_concurrency(tmp_path):
+  """K=3 threads finishing in random order: every update applied once, deterministically."""
+  runs = []
+  for seed in (0, 1):
+    cfg = _ptb_config(tmp_path / str(seed), max_children=16)
+    summary = distributed.run_on_cluster(cfg, None, num_replicas=3,
+                                         schedule_children=_fake_scheduler(seed))
+    assert summary["num_children"] == 16
+    weights, sampler = _weights(cfg)
+    assert int(sampler.optimizer.iterations.numpy()) == cfg.num_steps  # no lost increment
+    runs.append((_keys(cfg), weights))
+  assert runs[0][0] == runs[1][0]
+  for a, b in zip(runs[0][1], runs[1][1]):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_resume_retrains_only_missing_children_of_pending_steps(tmp_path):
+  full = _ptb_config(tmp_path / "full", max_children=12)
+  distributed.run_on_cluster(full, None, num_replicas=2, schedule_children=_fake_scheduler(0))
+  cut = _ptb_config(tmp_path / "cut", max_children=12)
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    distributed.run_on_cluster(cut, None, num_replicas=2,
+                               schedule_children=_fake_scheduler(0, fail_at_step=3))
+  state = json.loads((pathlib.Path(cut.output_dir) / "state.json").read_text())
+  assert state["pending"]  # sampled but uncommitted steps are saved with their tokens
+  before = len(_keys(cut))
+  summary = distributed.run_on_cluster(cut, None, num_replicas=2,
+                                       schedule_children=_fake_scheduler(1))
+  assert summary["num_evaluated"] == 12 - before
+  assert _keys(cut) == _keys(full)
+  for a, b in zip(_weights(full)[0], _weights(cut)[0]):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_controller_variables_spread_over_ps_tasks(cluster, tmp_path):
+  cfg = _ptb_config(tmp_path)
+  with cluster.strategy.scope():
+    sampler = search.RLSampler(search.make_space(cfg), cfg)
+  devices = {v.value.device for v in sampler.controller.trainable_variables}
+  devices |= {v.value.device for v in sampler.optimizer.variables}
+  devices |= {v.device for v in sampler.accumulators}
+  assert {d.split("/device")[0] for d in devices} == {"/job:ps/replica:0/task:0",
+                                                      "/job:ps/replica:0/task:1"}
+
+
+def _random_images(n_batches=2, batch=8):
+  rng = np.random.default_rng(0)
+  x = rng.random((n_batches, batch, 8, 8, 3), dtype=np.float32)
+  y = rng.integers(0, 10, (n_batches, batch)).astype(np.int32)
+  w = np.ones((n_batches, batch), np.float32)
+  return dc.BatchArrays(x, y, w, x[:1], y[:1], w[:1], task="cifar10", input_shape=(8, 8, 3),
+                        num_classes=10)
+
+
+def test_different_children_train_concurrently_and_retries_are_exact(cluster):
+  arrays = _random_images()
+  child = config_lib.ChildTrainingConfig(epochs=2, batch_size=8, steps_per_epoch=200)
+  space = search_space.space_from_dict(CNN_SPACE).with_num_layers(2)
+  rng = np.random.default_rng(1)
+  specs = {}
+  while len(specs) < 4:
+    spec = space.decode(space.sample_tokens(rng))
+    specs.setdefault(spec.to_json(), spec)
+  specs = list(specs.values()) + [list(specs.values())[0]]  # the last one is a re-run
+  iterator = dc.per_worker_iterator(cluster.coordinator, arrays)
+  handles = dc.schedule_children(cluster.coordinator, iterator, specs, arrays, child, seed=0)
+  results = [h.result() for h in handles]
+  assert all(r["status"] == "ok" for r in results), results
+  assert len({r["num_params"] for r in results[:4]}) > 1  # different architectures
+  assert results[0]["val_accuracy_history"] == results[4]["val_accuracy_history"]
+  spans = sorted((r["worker_start"], r["worker_end"]) for r in results)
+  overlaps = sum(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+  assert overlaps >= 1, spans  # two workers: some children ran at the same time
+
+
+def test_two_replica_search_on_cluster(cluster, tmp_path):
+  cfg = config_lib.SearchConfig(
+      task="cifar10", data_dir=str(ROOT / "testdata" / "cifar10" / "png"),
+      output_dir=str(tmp_path / "out"), max_children=6, children_per_step=2,
+      validation_size=10, space=CNN_SPACE, depth=config_lib.DepthSchedule(start=1),
+      controller=config_lib.ControllerConfig(learning_rate=0.05),
+      child=config_lib.ChildTrainingConfig(epochs=1, batch_size=8, max_train_examples=16))
+  initial = [v.numpy() for v in search.RLSampler(search.make_space(cfg), cfg)
+             .controller.trainable_variables]
+  summary = distributed.run_on_cluster(cfg, cluster, num_replicas=2)
+  recs = ResultsLog(os.path.join(cfg.output_dir, "results.jsonl")).records
+  assert sorted((r["step"], r["index"]) for r in recs) == [(s, k) for s in range(3)
+                                                           for k in range(2)]
+  assert all(r["status"] == "ok" for r in recs), [r["metrics"] for r in recs]
+  assert summary["num_children"] == 6
+  final, _ = _weights(cfg)
+  assert any(not np.allclose(a, b) for a, b in zip(initial, final))
+  state = json.loads((pathlib.Path(cfg.output_dir) / "state.json").read_text())
+  assert state["step"] == 3 and state["pending"] == {}
+
+
+# -- subprocess clusters ------------------------------------------------------------------
+
+def _env(**extra):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
+  env.update(extra)
+  return env
+
+
+def _search_args(out, max_children=8):
+  return [sys.executable, str(ROOT / "bin" / "nas_search"), "--task=ptb",
+          f"--output_dir={out}", f"--max_children={max_children}", "--children_per_step=2",
+          "--rnn_base=2", "--lm_units=8", "--num_steps=5", "--max_train_examples=400",
+          "--max_eval_examples=100"]
+
+
+def _wait_for_records(path, n, proc, timeout=120):
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline and proc.poll() is None:
+    if path.exists() and path.read_text().count("\n") >= n:
+      return
+    time.sleep(0.2)
+  raise AssertionError(f"no {n} records in {path} (chief exit code {proc.poll()})")
+
+
+@pytest.mark.slow
+def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
+  ports = [portpicker.pick_unused_port() for _ in range(5)]
+  cluster = {"chief": [f"localhost:{ports[0]}"], "ps": [f"localhost:{p}" for p in ports[1:3]],
+             "worker": [f"localhost:{p}" for p in ports[3:]]}
+  tasks = [("ps", 0), ("ps", 1), ("worker", 0), ("worker", 1)]
+  servers = {t: subprocess.Popen(
+      [sys.executable, str(ROOT / "bin" / "nas_worker"), "--threads=1"],
+      env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": t[0],
+                                                                   "index": t[1]}})))
+      for t in tasks}
+  out = tmp_path / "out"
+  chief = subprocess.Popen(
+      _search_args(out) + ["--cluster=tf_config", "--num_replicas=2"],
+      env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "chief",
+                                                                   "index": 0}})),
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  try:
+    _wait_for_records(out / "results.jsonl", 1, chief)
+    servers[("worker", 0)].kill()  # mid-run: its closures must re-run on worker 1
+    output, _ = chief.communicate(timeout=240)
+    assert chief.returncode == 0, output[-3000:]
+  finally:
+    for p in [chief, *servers.values()]:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+  recs = ResultsLog(str(out / "results.jsonl")).records
+  assert sorted((r["step"], r["index"]) for r in recs) == [(s, k) for s in range(4)
+                                                           for k in range(2)]
+  assert all(r["status"] == "ok" and np.isfinite(r["reward"]) for r in recs), recs
+
+
+def _children_of(pid):
+  try:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True, check=False).stdout
+  except FileNotFoundError:
+    pytest.skip("no ps command")
+  return [int(p) for p in out.split()]
+
+
+@pytest.mark.slow
+def test_localhost_cluster_stops_its_servers_on_ctrl_c_and_resumes(tmp_path):
+  out = tmp_path / "out"
+  args = _search_args(out, max_children=6) + ["--cluster=localhost:2", "--num_replicas=2"]
+  proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+  try:
+    _wait_for_records(out / "results.jsonl", 1, proc)
+    servers = _children_of(proc.pid)
+    assert len(servers) >= 4, servers  # 2 ps + 2 workers (+ multiprocessing's tracker)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+  deadline = time.monotonic() + 15
+  while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") and
+                                            _state(p) != "Z" for p in servers):
+    time.sleep(0.2)
+  assert not [p for p in servers if os.path.exists(f"/proc/{p}") and _state(p) != "Z"]
+  done = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=240)
+  assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+  recs = ResultsLog(str(out / "results.jsonl")).records
+  assert sorted((r["step"], r["index"]) for r in recs) == [(s, k) for s in range(3)
+                                                           for k in range(2)]
+
+
+def _state(pid):
+  try:
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2]
+  except OSError:
+    return "Z"

@@ -226,7 +226,7 @@ def _load_state(out: str) -> dict:
   return state
 
 
-def run_on_cluster(config: SearchConfig, cluster: Cluster, num_replicas: int = 1,
+def run_on_cluster(config: SearchConfig, cluster: Optional[Cluster], num_replicas: int = 1,
                    data=None, schedule_children=None) -> dict[str, Any]:
   """Runs (or resumes) a search on a connected cluster; returns what ``search.run`` does.
 
@@ -239,6 +239,9 @@ def run_on_cluster(config: SearchConfig, cluster: Cluster, num_replicas: int = 1
     schedule_children: Override of how children are trained (tests); by default one
       closure per child on the cluster's workers.
   """
+  if getattr(config, "evaluation", "independent") != "independent":
+    raise ValueError("a distributed search trains every child on its own (paper §3.3); "
+                     f"evaluation={config.evaluation!r} runs only with --cluster=local")
   search.prepare_output_dir(config)
   out = config.output_dir
   log = ResultsLog(os.path.join(out, "results.jsonl"))

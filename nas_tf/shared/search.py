@@ -44,6 +44,14 @@ from nas_tf.config import SearchConfig
 from nas_tf.results import ResultsLog, atomic_write_text, write_summary
 
 DERIVED_FILE = "derived.json"
+# The independent loop's record format and helpers, shared so both write the same files.
+# pylint: disable=protected-access
+_record = search_lib._record
+_val_metric = search_lib._val_metric
+_log_child = search_lib._log_child
+_prune_checkpoints = search_lib._prune_checkpoints
+_TensorBoard = search_lib._TensorBoard
+# pylint: enable=protected-access
 
 
 def make_shared_optimizer(config: SearchConfig):
@@ -83,9 +91,14 @@ class RNNSharedTrainer:
     self.model.build()
     self.optimizer = make_shared_optimizer(config)
     self.optimizer.build(self.model.trainable_variables)
-    self.num_params = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+    self.shared_params = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
     self._train_step = tf.function(self._train_step_fn)
     self._eval_step = tf.function(self._eval_step_fn)
+
+  def num_params(self, spec) -> int:
+    """Parameters of the standalone child: every cell shares the whole model's."""
+    del spec  # only the leaves have weights, and every cell has all of them
+    return self.shared_params
 
   @property
   def num_train_batches(self) -> int:
@@ -200,11 +213,10 @@ def derive(trainer, sampler, config: SearchConfig, depth, out: str) -> dict:
   for t in tokens:
     metrics = trainer.evaluate(t, 0, None)
     spec = space.decode(t)
-    reward = search_lib._record(config, -1, 0, t.tolist(), spec, depth, metrics,  # pylint: disable=protected-access
-                                None)["reward"]
+    reward = _record(config, -1, 0, t.tolist(), spec, depth, metrics, None)["reward"]
     candidates.append({"spec": spec.to_dict(), "describe": spec.describe(),
                        "tokens": t.tolist(), "reward": reward,
-                       "val_metric": search_lib._val_metric(config.task, metrics)})  # pylint: disable=protected-access
+                       "val_metric": _val_metric(config.task, metrics)})
   best = max(candidates, key=lambda r: r["reward"])
   result = dict(best, evaluation="shared", candidates=candidates)
   atomic_write_text(os.path.join(out, DERIVED_FILE), json.dumps(result, indent=2))
@@ -238,7 +250,7 @@ def run(config: SearchConfig) -> dict[str, Any]:
     checkpoint.read(state["checkpoint"]).assert_existing_objects_matched()
     logging.info("Resuming shared search %s at step %d (%d children logged).", out,
                  state["step"], len(log))
-  tensorboard = search_lib._TensorBoard(os.path.join(out, "tensorboard"))  # pylint: disable=protected-access
+  tensorboard = _TensorBoard(os.path.join(out, "tensorboard"))
   ckpt_dir = os.path.join(out, search_lib.CHECKPOINT_DIR)
   m, s = config.children_per_step, config.shared
   depth = getattr(space, "num_layers", None)  # the shared CNN has a fixed depth
@@ -258,14 +270,14 @@ def run(config: SearchConfig) -> dict[str, Any]:
         t0 = time.monotonic()
         metrics = trainer.evaluate(np.asarray(tokens[k], np.int32), step * s.eval_batches,
                                    s.eval_batches)
-        metrics.update(num_params=trainer.num_params, train_seconds=time.monotonic() - t0,
-                       shared_train_loss=train_loss)
-        record = search_lib._record(config, step, k, tokens[k], specs[k], depth, metrics,  # pylint: disable=protected-access
-                                    None)
+        metrics.update(num_params=trainer.num_params(specs[k]),
+                       train_seconds=time.monotonic() - t0, shared_train_loss=train_loss,
+                       shared_params=trainer.shared_params)
+        record = _record(config, step, k, tokens[k], specs[k], depth, metrics, None)
         record["evaluation"] = "shared"
         log.append(record)
         evaluated_now += 1
-        search_lib._log_child(record, log, config, step, start_time, evaluated_now)  # pylint: disable=protected-access
+        _log_child(record, log, config, step, start_time, evaluated_now)
       step_rewards.append(record["reward"])
     t0 = time.monotonic()
     stats = sampler.update(step, list(tokens[:m_step]), step_rewards, depth)
@@ -283,7 +295,7 @@ def run(config: SearchConfig) -> dict[str, Any]:
     atomic_write_text(state_path, json.dumps(
         {"step": step + 1, "baseline": baseline, "checkpoint": ckpt,
          "seconds": state["seconds"]}, indent=2))
-    search_lib._prune_checkpoints(ckpt_dir, keep=ckpt)  # pylint: disable=protected-access
+    _prune_checkpoints(ckpt_dir, keep=ckpt)
     write_summary(out, log, config.task)
   derived_path = os.path.join(out, DERIVED_FILE)
   if os.path.exists(derived_path) and state["step"] >= config.num_steps:

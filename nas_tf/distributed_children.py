@@ -268,7 +268,9 @@ class ScheduledChild:
       out["val_perplexity"] = math.exp(val_loss) if math.isfinite(val_loss) else float("nan")
     if not all(math.isfinite(v) for v in values):
       out.update(status="nan", error="loss became NaN or inf during training")
-    out["train_seconds"] = time.monotonic() - self.started
+    # Time on the worker (the last, successful try); queueing shows in wall_seconds.
+    out["train_seconds"] = float(end - start)
+    out["wall_seconds"] = time.monotonic() - self.started
     return out
 
 

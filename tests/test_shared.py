@@ -160,3 +160,17 @@ def test_shared_search_end_to_end_and_resume(tmp_path):
   assert json.loads((out / "state.json").read_text())["step"] == 4
   # Rerunning a finished search does nothing.
   assert search.run(_search_config(out, max_children=8))["num_evaluated"] == 0
+
+
+def test_non_finite_shared_step_is_skipped():
+  """One diverging cell must not poison the weights all children share."""
+  from nas_tf.shared import search as shared_search  # pylint: disable=g-import-not-at-top
+  v = tf.Variable([1.0, 2.0])
+  optimizer = keras.optimizers.SGD(0.1)
+  optimizer.build([v])
+  step = tf.function(lambda loss, g: shared_search.apply_if_finite(optimizer, loss, [g], [v]))
+  step(tf.constant(float("nan")), tf.constant([1.0, 1.0]))
+  step(tf.constant(1.0), tf.constant([float("inf"), 1.0]))
+  np.testing.assert_allclose(v.numpy(), [1.0, 2.0])
+  step(tf.constant(1.0), tf.constant([1.0, 1.0]))
+  np.testing.assert_allclose(v.numpy(), [0.9, 1.9])

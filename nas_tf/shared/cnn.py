@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from nas_tf import search_space as search_space_lib
 from nas_tf import specs as specs_lib
+from nas_tf.shared import search as shared_search
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default, as in the children
 
@@ -198,7 +199,6 @@ class CNNSharedTrainer:
 
   def __init__(self, config, space: search_space_lib.CNNSearchSpace, data=None):
     from nas_tf import child_training  # pylint: disable=g-import-not-at-top
-    from nas_tf.shared import search as shared_search  # pylint: disable=g-import-not-at-top
     c = config.child
     self.config = config
     self.data = data or child_training.load_task_data(
@@ -232,8 +232,8 @@ class CNNSharedTrainer:
       if self.config.child.weight_decay:
         loss += self.config.child.weight_decay * tf.add_n(
             [tf.nn.l2_loss(v) for v in variables if "kernel" in v.name]) * 2.0
-    self.optimizer.apply(tape.gradient(loss, variables), variables)
-    return loss
+    return shared_search.apply_if_finite(self.optimizer, loss,
+                                         tape.gradient(loss, variables), variables)
 
   def _eval_step_fn(self, x, y, arch):
     predictions = tf.argmax(self.model(x, arch), axis=-1, output_type=tf.int32)
@@ -255,7 +255,7 @@ class CNNSharedTrainer:
       x, y = next(it)
       losses.append(float(self._train_step(x, y, tf.constant(arch, tf.int32))))
     self._position = first_batch + len(archs)
-    return float(np.mean(losses))
+    return shared_search._mean_finite(losses)  # pylint: disable=protected-access
 
   def evaluate(self, arch, first_batch: int, num_batches: Optional[int]) -> dict:
     n = len(self.valid) if num_batches is None else min(num_batches, len(self.valid))

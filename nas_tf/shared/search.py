@@ -62,6 +62,24 @@ def make_shared_optimizer(config: SearchConfig):
       clipnorm=s.clipnorm))
 
 
+def apply_if_finite(optimizer, loss, grads, variables):
+  """Applies ``grads`` unless the loss or a gradient is NaN/inf; returns the loss.
+
+  Some cells of the space are unstable (unbounded ``identity``/``relu`` chains of
+  ``elem_mult``); trained alone such a child just fails, but one NaN step would poison
+  the weights every other child shares. So the batch is skipped instead; the returned
+  loss stays non-finite, which the caller counts.
+  """
+  finite = tf.math.is_finite(loss) & tf.math.is_finite(tf.linalg.global_norm(grads))
+
+  def apply():
+    optimizer.apply(grads, variables)
+    return tf.constant(True)
+
+  tf.cond(finite, apply, lambda: tf.constant(False))
+  return loss
+
+
 class RNNSharedTrainer:
   """The shared PTB language model, its optimiser and data positions (ENAS §2.1-2.2).
 
@@ -114,8 +132,8 @@ class RNNSharedTrainer:
     variables = self.model.trainable_variables
     with tf.GradientTape() as tape:
       loss, states = self._loss(x, y, arch, states)
-    self.optimizer.apply(tape.gradient(loss, variables), variables)
-    return loss, states
+    grads = tape.gradient(loss, variables)
+    return apply_if_finite(self.optimizer, loss, grads, variables), states
 
   def _eval_step_fn(self, x, y, arch, states):
     return self._loss(x, y, arch, states)
@@ -130,8 +148,11 @@ class RNNSharedTrainer:
         states = self.model.initial_states(self.config.child.batch_size)
       loss, states = self._train_step(self.train_x[b], self.train_y[b],
                                       tf.constant(arch, tf.int32), states)
+      if not math.isfinite(float(loss)):
+        # The carried state of a diverged cell would poison the next batch.
+        states = self.model.initial_states(self.config.child.batch_size)
       losses.append(float(loss))
-    return float(np.mean(losses))
+    return _mean_finite(losses)
 
   def evaluate(self, arch, first_batch: int, num_batches: Optional[int]) -> dict:
     """Metrics of one architecture with the shared weights on validation batches.
@@ -154,6 +175,15 @@ class RNNSharedTrainer:
     return {"status": "ok" if ok else "nan", "val_loss": val_loss,
             "val_perplexity": float(np.exp(val_loss)) if ok else float("nan"),
             "error": None if ok else "shared-weight loss is NaN or inf"}
+
+
+def _mean_finite(losses) -> float:
+  """Mean over the batches that were applied; logs how many were skipped."""
+  finite = [l for l in losses if math.isfinite(l)]
+  if len(finite) < len(losses):
+    logging.info("Skipped %d of %d shared batches with a non-finite loss.",
+                 len(losses) - len(finite), len(losses))
+  return float(np.mean(finite)) if finite else float("nan")
 
 
 def _make_trainer(config: SearchConfig, space):

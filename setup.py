@@ -25,9 +25,11 @@ setuptools.setup(
         # TF 2.21 no longer pulls TensorBoard in; tf.summary needs it for the search's
         # reward/entropy/baseline curves.
         "tensorboard",
+        # Free ports for the localhost:N parameter-server cluster (distributed search).
+        "portpicker",
     ],
     extras_require={
-        "test": ["pytest", "portpicker"],
+        "test": ["pytest", "matplotlib"],
     },
     # bin/NAME is a link to the absl app bin/NAME.py: it runs from a checkout, and pip
     # installs it on PATH as the command NAME.

@@ -101,7 +101,7 @@ def make_config() -> config_lib.SearchConfig:
   return config_lib.SearchConfig(
       task=task, data_dir=data_dir, search=_SEARCH.value, seed=seed, evaluation=_EVAL.value,
       output_dir=_OUTPUT_DIR.value or f"runs/{task}-{_SEARCH.value}-seed{seed}"
-      + ("-tiny" if tiny else ""),
+      + ("-shared" if _EVAL.value == "shared" else "") + ("-tiny" if tiny else ""),
       max_children=_value("max_children"), children_per_step=_value("children_per_step"),
       validation_size=_value("validation_size"), cache_dir=_CACHE.value, space=space,
       depth=config_lib.DepthSchedule(start=_value("start_layers") or 6,

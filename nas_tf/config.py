@@ -19,9 +19,13 @@ ISOLATION_MODES = ("process", "inline")
 EVALUATION_MODES = ("independent", "shared")
 
 
-def _check(condition: bool, message: str) -> None:
+def check_arg(condition: bool, message: str) -> None:
+  """Raises ValueError(message) unless condition; messages show the bad value."""
   if not condition:
     raise ValueError(message)
+
+
+_check = check_arg
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,13 +40,12 @@ import time
 from typing import Any, Callable, Optional
 
 from absl import logging
-import numpy as np
 
 from nas_tf import search
 from nas_tf import search_space as search_space_lib
 from nas_tf.config import SearchConfig
 from nas_tf.distributed_cluster import Cluster, ClusterConfig, open_cluster
-from nas_tf.results import ResultsLog, atomic_write_text, write_summary
+from nas_tf.results import ResultsLog
 
 # (step, tokens, specs, depth, m_step) -> one metrics dict per child, in order.
 TrainFn = Callable[[int, list, list, Optional[int], int], list]
@@ -177,23 +176,14 @@ class ReplicaSearch:
       self.samples[nxt] = self._sample(nxt)
     del self.samples[step]
     with self.log_lock:
-      best = self.log.best()
-      num_logged = len(self.log)
-    self.tensorboard.write(step, {
-        "reward/mean": float(np.mean(rewards)), "reward/max": float(np.max(rewards)),
-        "reward/best_so_far": best["reward"] if best else None,
-        "controller/baseline": stats.get("baseline"),
-        "controller/entropy": stats.get("entropy"), "controller/loss": stats.get("loss"),
-        "search/depth": depth, "search/children": float(num_logged)})
+      scalars = search.step_scalars(rewards, stats, self.log, **{"search/depth": depth})
+    self.tensorboard.write(step, scalars)
     ckpt = self.sampler.save(self.ckpt_dir, step + 1)
-    baseline = getattr(getattr(self.sampler, "baseline", None), "value", None)
     pending = {str(s): [list(t) for t in v[0]] for s, v in sorted(self.samples.items())}
-    atomic_write_text(self.state_path, json.dumps(dict(
-        self.extra_state, step=step + 1, baseline=baseline, checkpoint=ckpt, pending=pending,
-        num_replicas=self.num_replicas), indent=2))
-    search._prune_checkpoints(self.ckpt_dir, keep=ckpt)  # pylint: disable=protected-access
     with self.log_lock:
-      write_summary(config.output_dir, self.log, config.task)
+      search.commit_step(config.output_dir, self.log, config.task, ckpt, dict(
+          self.extra_state, step=step + 1, baseline=search.sampler_baseline(self.sampler),
+          checkpoint=ckpt, pending=pending, num_replicas=self.num_replicas))
     self.committed = step + 1
     logging.info("committed controller step %d/%d (replica %d)", step + 1, config.num_steps,
                  step % self.num_replicas)

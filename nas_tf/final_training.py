@@ -36,6 +36,7 @@ from nas_tf import child_training
 from nas_tf import children
 from nas_tf import results
 from nas_tf import specs as specs_lib
+from nas_tf.config import check_arg as _check
 
 TASKS = ("ptb", "cifar10")
 LR_SCHEDULES = ("constant", "cosine", "step")
@@ -71,11 +72,6 @@ def final_defaults(task: str, tiny: bool) -> dict:
   if task not in table:
     raise ValueError(f"task must be one of {TASKS}, got {task!r}")
   return dict(table[task])
-
-
-def _check(condition: bool, message: str) -> None:
-  if not condition:
-    raise ValueError(message)
 
 
 @dataclasses.dataclass(frozen=True)

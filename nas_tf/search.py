@@ -33,7 +33,6 @@ import numpy as np
 
 from nas_tf import rewards as rewards_lib
 from nas_tf import search_space as search_space_lib
-from nas_tf import specs as specs_lib
 from nas_tf.config import SearchConfig
 from nas_tf.results import ResultsLog, atomic_write_text, write_summary
 
@@ -299,22 +298,13 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
       t0 = time.monotonic()
       stats = sampler.update(step, tokens, step_rewards, depth)
       controller_s += time.monotonic() - t0
-      best = log.best()
-      tensorboard.write(step, {
-          "reward/mean": float(np.mean(step_rewards)), "reward/max": float(np.max(step_rewards)),
-          "reward/best_so_far": best["reward"] if best else None,
-          "controller/baseline": stats.get("baseline"), "controller/entropy": stats.get("entropy"),
-          "controller/loss": stats.get("loss"), "search/depth": depth,
-          "search/children": float(len(log))})
+      tensorboard.write(step, step_scalars(step_rewards, stats, log, **{"search/depth": depth}))
       ckpt = sampler.save(ckpt_dir, step + 1)
-      baseline = getattr(getattr(sampler, "baseline", None), "value", None)
       state["seconds"]["controller"] += controller_s
       state["seconds"]["total"] += time.monotonic() - step_start
-      atomic_write_text(state_path, json.dumps(
-          {"step": step + 1, "baseline": baseline, "checkpoint": ckpt,
-           "seconds": state["seconds"]}, indent=2))
-      _prune_checkpoints(ckpt_dir, keep=ckpt)
-      write_summary(out, log, config.task)
+      commit_step(out, log, config.task, ckpt, {
+          "step": step + 1, "baseline": sampler_baseline(sampler), "checkpoint": ckpt,
+          "seconds": state["seconds"]})
   finally:
     if own_evaluator:
       evaluator.close()
@@ -358,6 +348,30 @@ def _log_child(record, log, config, step, start_time, evaluated_now) -> None:
       "" if record["val_metric"] is None else f", val {record['val_metric']:.4g}",
       done, config.max_children, best["reward"] if best else float("nan"),
       "?" if not np.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta)))
+
+
+def step_scalars(rewards, stats: dict, log: ResultsLog, **extra) -> dict:
+  """The TensorBoard scalars every search loop writes after a controller step."""
+  best = log.best()
+  return {"reward/mean": float(np.mean(rewards)), "reward/max": float(np.max(rewards)),
+          "reward/best_so_far": best["reward"] if best else None,
+          "controller/baseline": stats.get("baseline"),
+          "controller/entropy": stats.get("entropy"), "controller/loss": stats.get("loss"),
+          "search/children": float(len(log)), **extra}
+
+
+def sampler_baseline(sampler) -> Optional[float]:
+  """The EMA baseline of an RL sampler (None for random search)."""
+  return getattr(getattr(sampler, "baseline", None), "value", None)
+
+
+def commit_step(output_dir: str, log: ResultsLog, task: str, checkpoint: Optional[str],
+                state: dict) -> None:
+  """Ends a controller step: state.json (atomically, pointing at ``checkpoint``), then
+  drops older checkpoints and refreshes best.json / summary.txt."""
+  atomic_write_text(os.path.join(output_dir, STATE_FILE), json.dumps(state, indent=2))
+  _prune_checkpoints(os.path.join(output_dir, CHECKPOINT_DIR), keep=checkpoint)
+  write_summary(output_dir, log, task)
 
 
 def _check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:

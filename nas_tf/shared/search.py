@@ -41,7 +41,7 @@ from nas_tf import child_training
 from nas_tf import search as search_lib
 from nas_tf import search_space as search_space_lib
 from nas_tf.config import SearchConfig
-from nas_tf.results import ResultsLog, atomic_write_text, write_summary
+from nas_tf.results import ResultsLog, atomic_write_text
 
 DERIVED_FILE = "derived.json"
 # The independent loop's record format and helpers, shared so both write the same files.
@@ -312,21 +312,13 @@ def run(config: SearchConfig) -> dict[str, Any]:
     t0 = time.monotonic()
     stats = sampler.update(step, list(tokens[:m_step]), step_rewards, depth)
     state["seconds"]["controller"] += time.monotonic() - t0
-    best = log.best()
-    tensorboard.write(step, {
-        "reward/mean": float(np.mean(step_rewards)), "reward/max": float(np.max(step_rewards)),
-        "reward/best_so_far": best["reward"] if best else None,
-        "controller/baseline": stats.get("baseline"), "controller/entropy": stats.get("entropy"),
-        "controller/loss": stats.get("loss"), "shared/train_loss": train_loss,
-        "search/children": float(len(log))})
+    tensorboard.write(step, search_lib.step_scalars(
+        step_rewards, stats, log, **{"shared/train_loss": train_loss}))
     ckpt = checkpoint.write(os.path.join(ckpt_dir, f"step-{step + 1}"))
     state["seconds"]["total"] += time.monotonic() - step_start
-    baseline = getattr(getattr(sampler, "baseline", None), "value", None)
-    atomic_write_text(state_path, json.dumps(
-        {"step": step + 1, "baseline": baseline, "checkpoint": ckpt,
-         "seconds": state["seconds"]}, indent=2))
-    _prune_checkpoints(ckpt_dir, keep=ckpt)
-    write_summary(out, log, config.task)
+    search_lib.commit_step(out, log, config.task, ckpt, {
+        "step": step + 1, "baseline": search_lib.sampler_baseline(sampler),
+        "checkpoint": ckpt, "seconds": state["seconds"]})
   derived_path = os.path.join(out, DERIVED_FILE)
   if os.path.exists(derived_path) and state["step"] >= config.num_steps:
     with open(derived_path) as f:

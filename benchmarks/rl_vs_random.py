@@ -110,7 +110,7 @@ def analyze(task):
   out.write_text(json.dumps(summary, indent=1))
   print(f"\n| method | seeds | best reward | mean top-5 | mean top-15 |\n|---|---|---|---|---|")
   for method, s in summary["methods"].items():
-    cell = lambda k: f"{s[k]['mean'][-1]:.5f} ± {s[k]['std'][-1]:.5f}"
+    cell = lambda k: f"{s[k]['mean'][-1]:.3g} ± {s[k]['std'][-1]:.2g}"
     print(f"| {method} | {s['num_seeds']} | {cell('best')} | {cell('top5')} | {cell('top15')} |")
   _plot(summary, out.with_suffix(".png"))
   return summary

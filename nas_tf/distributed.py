@@ -256,10 +256,11 @@ def run_on_cluster(config: SearchConfig, cluster: Optional[Cluster], num_replica
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     if isinstance(e, (tf.errors.UnavailableError, tf.errors.CancelledError,
                       tf.errors.AbortedError)):
+      detail = " ".join(str(e).split())[:300]  # one line: gRPC errors span many
       raise RuntimeError(
           f"distributed search stopped at controller step {replicas.committed}: a parameter "
-          f"server or the cluster is unreachable ({type(e).__name__}: {str(e)[:300]}); rerun "
-          "the same command to resume from the last checkpoint") from e
+          "server or the cluster is unreachable; rerun the same command to resume from the "
+          f"last checkpoint ({type(e).__name__}: {detail})") from e
     raise
   best = log.best()
   if best:

@@ -295,3 +295,51 @@ def _state(pid):
     return pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2]
   except OSError:
     return "Z"
+
+
+@pytest.mark.slow
+def test_dead_ps_stops_the_run_and_a_rerun_resumes(tmp_path):
+  """Paper §3.3's PS holds the controller: losing it must stop cleanly, then resume."""
+  ports = [portpicker.pick_unused_port() for _ in range(4)]
+  cluster = {"chief": [f"localhost:{ports[0]}"], "ps": [f"localhost:{ports[1]}"],
+             "worker": [f"localhost:{p}" for p in ports[2:]]}
+
+  def start(kind, index):
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "bin" / "nas_worker"), "--threads=1"],
+        env=_env(TF_CONFIG=json.dumps({"cluster": cluster,
+                                       "task": {"type": kind, "index": index}})))
+
+  def chief():
+    return subprocess.Popen(
+        _search_args(out, max_children=6) + ["--cluster=tf_config", "--num_replicas=1"],
+        env=_env(TF_CONFIG=json.dumps({"cluster": cluster,
+                                       "task": {"type": "chief", "index": 0}})),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+  out = tmp_path / "out"
+  servers = [start("ps", 0), start("worker", 0), start("worker", 1)]
+  first = chief()
+  try:
+    _wait_for_records(out / "results.jsonl", 3, first)
+    servers[0].kill()  # the parameter server dies mid-search
+    servers[0].wait()
+    output, _ = first.communicate(timeout=180)
+    assert first.returncode != 0, "the search must stop when its PS is gone"
+    # One clear line (TensorFlow's own shutdown logging may follow it).
+    errors = [l for l in output.splitlines() if l.startswith("nas_search: error:")]
+    assert len(errors) == 1 and "rerun" in errors[0], output[-2000:]
+    before = ResultsLog(str(out / "results.jsonl")).records
+    servers[0] = start("ps", 0)  # a fresh PS; the controller comes from the checkpoint
+    second = chief()
+    output, _ = second.communicate(timeout=240)
+    assert second.returncode == 0, output[-3000:]
+  finally:
+    for p in [first, *servers] + ([second] if "second" in locals() else []):
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+  recs = ResultsLog(str(out / "results.jsonl")).records
+  keys = [(r["step"], r["index"]) for r in recs]
+  assert sorted(keys) == [(s, k) for s in range(3) for k in range(2)]
+  assert recs[:len(before)] == before

@@ -33,7 +33,6 @@ same command resumes from the last checkpoint.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -207,15 +206,6 @@ class ReplicaSearch:
       raise self.error
 
 
-def _load_state(out: str) -> dict:
-  state = {"step": 0, "baseline": None, "checkpoint": None, "pending": {}}
-  path = os.path.join(out, search.STATE_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      state.update(json.load(f))
-  return state
-
-
 def run_on_cluster(config: SearchConfig, cluster: Optional[Cluster], num_replicas: int = 1,
                    data=None, schedule_children=None) -> dict[str, Any]:
   """Runs (or resumes) a search on a connected cluster; returns what ``search.run`` does.
@@ -235,14 +225,11 @@ def run_on_cluster(config: SearchConfig, cluster: Optional[Cluster], num_replica
   search.prepare_output_dir(config)
   out = config.output_dir
   log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state = _load_state(out)
+  state = {"pending": {}, **search.load_state(out, phases=())}
   space = search.make_space(config)
-  if config.search == "rl":
-    # Under the scope the controller, Adam slots and accumulators go to the ps tasks.
-    with cluster.strategy.scope() if cluster else contextlib.nullcontext():
-      sampler = search.RLSampler(space, config, baseline_value=state["baseline"])
-  else:
-    sampler = search.RandomSampler(space, config.seed)
+  # Under the scope the controller, Adam slots and accumulators go to the ps tasks.
+  with cluster.strategy.scope() if cluster else contextlib.nullcontext():
+    sampler = search.make_sampler(space, config, state)
   sampler.restore(state["checkpoint"])
   if state["step"] or len(log):
     logging.info("Resuming %s at controller step %d with %d children already logged.",

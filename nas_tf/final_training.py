@@ -37,42 +37,12 @@ from nas_tf import children
 from nas_tf import results
 from nas_tf import specs as specs_lib
 from nas_tf.config import check_arg as _check
+from nas_tf.presets import final_defaults  # pylint: disable=unused-import  (re-export)
 
 TASKS = ("ptb", "cifar10")
 LR_SCHEDULES = ("constant", "cosine", "step")
 OPTIMIZERS = ("momentum", "sgd", "adam")
 KIND_OF_TASK = {"ptb": "rnn", "cifar10": "cnn"}
-
-# Per-task defaults. TINY runs on the bundled testdata in seconds (a smoke test, not a
-# result); REAL is a CPU-sized final training on the real data. The paper's settings
-# (§4.1: Nesterov momentum, weight decay 1e-4, long cosine-like schedules; §4.2: dropout
-# and shared embeddings on a large LM) are reached by raising epochs/units.
-TINY = {
-    "ptb": dict(epochs=2, batch_size=8, optimizer="adam", learning_rate=3e-3,
-                lr_schedule="cosine", weight_decay=0.0, dropout=0.1, tie_embeddings=True,
-                units=16, num_layers=2, num_steps=10, clipnorm=5.0),
-    "cifar10": dict(epochs=2, batch_size=8, optimizer="momentum", learning_rate=0.05,
-                    lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
-                    validation_size=10),
-}
-REAL = {
-    "ptb": dict(epochs=40, batch_size=20, optimizer="sgd", learning_rate=1.0,
-                lr_schedule="step", lr_decay_every=10, lr_decay_factor=0.5,
-                weight_decay=0.0, dropout=0.5, tie_embeddings=True, units=200,
-                num_layers=2, num_steps=35, clipnorm=5.0, early_stopping_patience=5),
-    "cifar10": dict(epochs=100, batch_size=64, optimizer="momentum", learning_rate=0.1,
-                    lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
-                    validation_size=5000, early_stopping_patience=0),
-}
-
-
-def final_defaults(task: str, tiny: bool) -> dict:
-  """FinalTrainingConfig field -> default for ``task`` (TINY for the bundled testdata)."""
-  table = TINY if tiny else REAL
-  if task not in table:
-    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-  return dict(table[task])
-
 
 @dataclasses.dataclass(frozen=True)
 class FinalTrainingConfig:
@@ -318,5 +288,4 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
   return out
 
 
-__all__ = ["FinalTrainingConfig", "train_final", "final_defaults", "check_spec_task",
-           "TINY", "REAL"]
+__all__ = ["FinalTrainingConfig", "train_final", "final_defaults", "check_spec_task"]

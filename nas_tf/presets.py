@@ -1,6 +1,6 @@
-"""Default search settings per task, as data: a tiny run on testdata and a CPU-sized real run.
+"""Default settings per task, as data: searches (nas_search) and final training (nas_train).
 
-``bin/nas_search`` uses these for flags the user did not set. TINY (no --data_dir) is
+The binaries use these for flags the user did not set. TINY (no --data_dir) is
 sized so that the first command a newcomer types finishes in a minute or two on a laptop
 CPU; REAL is a small but meaningful search on the real data that a 2-core machine runs
 in about an hour. The paper's full-scale settings are in the README.
@@ -27,9 +27,40 @@ REAL = {
 }
 
 
-def search_defaults(task: str, tiny: bool) -> dict:
-  """Flag-name -> default value for ``task`` ('ptb' or 'cifar10')."""
-  table = TINY if tiny else REAL
+# Final-training (bin/nas_train) defaults. FINAL_TINY runs on the bundled testdata in seconds (a smoke test, not a
+# result); FINAL_REAL is a CPU-sized final training on the real data. The paper's settings
+# (§4.1: Nesterov momentum, weight decay 1e-4, long cosine-like schedules; §4.2: dropout
+# and shared embeddings on a large LM) are reached by raising epochs/units.
+FINAL_TINY = {
+    "ptb": dict(epochs=2, batch_size=8, optimizer="adam", learning_rate=3e-3,
+                lr_schedule="cosine", weight_decay=0.0, dropout=0.1, tie_embeddings=True,
+                units=16, num_layers=2, num_steps=10, clipnorm=5.0),
+    "cifar10": dict(epochs=2, batch_size=8, optimizer="momentum", learning_rate=0.05,
+                    lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
+                    validation_size=10),
+}
+FINAL_REAL = {
+    "ptb": dict(epochs=40, batch_size=20, optimizer="sgd", learning_rate=1.0,
+                lr_schedule="step", lr_decay_every=10, lr_decay_factor=0.5,
+                weight_decay=0.0, dropout=0.5, tie_embeddings=True, units=200,
+                num_layers=2, num_steps=35, clipnorm=5.0, early_stopping_patience=5),
+    "cifar10": dict(epochs=100, batch_size=64, optimizer="momentum", learning_rate=0.1,
+                    lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
+                    validation_size=5000, early_stopping_patience=0),
+}
+
+
+def _pick(table: dict, task: str) -> dict:
   if task not in table:
     raise ValueError(f"task must be one of {sorted(table)}, got {task!r}")
   return dict(table[task])
+
+
+def search_defaults(task: str, tiny: bool) -> dict:
+  """nas_search flag name -> default value for ``task`` ('ptb' or 'cifar10')."""
+  return _pick(TINY if tiny else REAL, task)
+
+
+def final_defaults(task: str, tiny: bool) -> dict:
+  """FinalTrainingConfig field -> default for ``task`` (tiny: the bundled testdata)."""
+  return _pick(FINAL_TINY if tiny else FINAL_REAL, task)

@@ -180,6 +180,28 @@ class RLSampler:
       self._checkpoint.read(path).assert_existing_objects_matched()
 
 
+def load_state(output_dir: str, phases: tuple[str, ...]) -> dict:
+  """state.json of a run (fresh defaults if none yet).
+
+  ``seconds`` accumulates over resumes: where the wall time goes (``phases``, e.g.
+  controller vs children, plus ``total``), for the overhead benchmarks.
+  """
+  state = {"step": 0, "baseline": None, "checkpoint": None,
+           "seconds": {**{p: 0.0 for p in phases}, "total": 0.0}}
+  path = os.path.join(output_dir, STATE_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      state.update(json.load(f))
+  return state
+
+
+def make_sampler(space, config: SearchConfig, state: dict):
+  """The controller (``search='rl'``) or uniform sampler, with the saved baseline."""
+  if config.search == "rl":
+    return RLSampler(space, config, baseline_value=state["baseline"])
+  return RandomSampler(space, config.seed)
+
+
 def _make_evaluator(config: SearchConfig):
   from nas_tf import evaluation  # pylint: disable=g-import-not-at-top
   args = dict(task=config.task, data_dir=config.data_dir, child_config=config.child,
@@ -240,18 +262,8 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
   out = config.output_dir
   space = make_space(config)
   log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state_path = os.path.join(out, STATE_FILE)
-  # "seconds" accumulates over resumes: where the search's wall time goes (controller
-  # sampling + updates vs child training vs bookkeeping), for the overhead benchmark.
-  state = {"step": 0, "baseline": None, "checkpoint": None,
-           "seconds": {"controller": 0.0, "children": 0.0, "total": 0.0}}
-  if os.path.exists(state_path):
-    with open(state_path) as f:
-      state.update(json.load(f))
-  if config.search == "rl":
-    sampler = RLSampler(space, config, baseline_value=state["baseline"])
-  else:
-    sampler = RandomSampler(space, config.seed)
+  state = load_state(out, phases=("controller", "children"))
+  sampler = make_sampler(space, config, state)
   sampler.restore(state["checkpoint"])
   if state["step"] or len(log):
     logging.info("Resuming %s at controller step %d with %d children already logged.",

@@ -264,16 +264,8 @@ def run(config: SearchConfig) -> dict[str, Any]:
   out = config.output_dir
   space = _space(config)
   log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state_path = os.path.join(out, search_lib.STATE_FILE)
-  state = {"step": 0, "baseline": None, "checkpoint": None,
-           "seconds": {"shared": 0.0, "controller": 0.0, "total": 0.0}}
-  if os.path.exists(state_path):
-    with open(state_path) as f:
-      state.update(json.load(f))
-  if config.search == "rl":
-    sampler = search_lib.RLSampler(space, config, baseline_value=state["baseline"])
-  else:
-    sampler = search_lib.RandomSampler(space, config.seed)
+  state = search_lib.load_state(out, phases=("shared", "controller"))
+  sampler = search_lib.make_sampler(space, config, state)
   trainer = _make_trainer(config, space)
   checkpoint = _checkpoint(trainer, sampler)
   if state["checkpoint"]:

@@ -96,8 +96,7 @@ def make_config() -> config_lib.SearchConfig:
   else:
     ops = ["conv", "max_pool", "avg_pool"] if _POOL.value else ["conv"]
     space = {"kind": "cnn", "strides": [int(s) for s in _STRIDES.value], "layer_ops": ops}
-  lr = _value("controller_lr") or (5e-4 if task == "ptb" else 6e-4)
-  seed = _SEED.value
+  lr, seed = _value("controller_lr") or (5e-4 if task == "ptb" else 6e-4), _SEED.value
   return config_lib.SearchConfig(
       task=task, data_dir=data_dir, search=_SEARCH.value, seed=seed, evaluation=_EVAL.value,
       output_dir=_OUTPUT_DIR.value or f"runs/{task}-{_SEARCH.value}-seed{seed}"
@@ -109,10 +108,9 @@ def make_config() -> config_lib.SearchConfig:
       controller=config_lib.ControllerConfig(
           learning_rate=lr, baseline_decay=_DECAY.value, entropy_weight=_ENTROPY.value,
           grad_accumulation=_ACCUM.value),
-      child=child,
-      runtime=config_lib.RuntimeConfig(isolation=_ISOLATION.value,
-                                       parallel_children=_PARALLEL.value,
-                                       intra_op_threads=_THREADS.value))
+      child=child, runtime=config_lib.RuntimeConfig(
+          isolation=_ISOLATION.value, parallel_children=_PARALLEL.value,
+          intra_op_threads=_THREADS.value))
 
 
 def main(argv):
@@ -120,6 +118,9 @@ def main(argv):
   try:
     config = make_config()
     from nas_tf import child_training, search  # pylint: disable=g-import-not-at-top
+    if _DATA_DIR.value is None and not os.path.exists(config.data_dir):
+      raise FileNotFoundError("no --data_dir, and no bundled testdata/ beside this program "
+                              "(it comes with a source checkout): pass --data_dir=PATH")
     child_training.check_data_source(config.task, config.data_dir)
     if _DATA_DIR.value is None:
       logging.info("No --data_dir: running a TINY search on the bundled %s (for a first "

@@ -58,15 +58,29 @@ def check_data_source(task: str, data_dir: str) -> None:
                                 "ptb.train.txt, ptb.valid.txt and ptb.test.txt")
 
 
+def build_optimizer(name: str, learning_rate, momentum: float = 0.9, clipnorm: float = 0.0,
+                    weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+  """'momentum' (Nesterov, the paper's CIFAR-10 choice), 'sgd' or 'adam'.
+
+  ``learning_rate`` may be a float or a Keras schedule; ``weight_decay`` is the
+  optimiser's decoupled decay (0 = none; kernels can carry L2 regularisers instead).
+  """
+  kwargs = {"learning_rate": learning_rate}
+  if clipnorm:
+    kwargs["global_clipnorm"] = clipnorm
+  if weight_decay:
+    kwargs["weight_decay"] = weight_decay
+  if name == "adam":
+    return keras.optimizers.Adam(**kwargs)
+  if name == "momentum":
+    kwargs.update(momentum=momentum, nesterov=True)
+  return keras.optimizers.SGD(**kwargs)
+
+
 def make_optimizer(config: ChildTrainingConfig) -> keras.optimizers.Optimizer:
   """The child optimiser; CIFAR-10 in the paper: Nesterov momentum 0.9, lr 0.1."""
-  clip = {"global_clipnorm": config.clipnorm} if config.clipnorm else {}
-  if config.optimizer == "momentum":
-    return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum,
-                                nesterov=True, **clip)
-  if config.optimizer == "sgd":
-    return keras.optimizers.SGD(config.learning_rate, **clip)
-  return keras.optimizers.Adam(config.learning_rate, **clip)
+  return build_optimizer(config.optimizer, config.learning_rate, config.momentum,
+                         config.clipnorm)
 
 
 def _finite_history(history: dict) -> bool:

@@ -152,16 +152,9 @@ def _learning_rate(config: FinalTrainingConfig, steps_per_epoch: int):
 
 
 def _optimizer(config: FinalTrainingConfig, steps_per_epoch: int, decoupled_decay: float):
-  kwargs = {"learning_rate": _learning_rate(config, steps_per_epoch)}
-  if config.clipnorm:
-    kwargs["global_clipnorm"] = config.clipnorm
-  if decoupled_decay:
-    kwargs["weight_decay"] = decoupled_decay
-  if config.optimizer == "adam":
-    return keras.optimizers.Adam(**kwargs)
-  if config.optimizer == "momentum":
-    kwargs.update(momentum=config.momentum, nesterov=True)
-  return keras.optimizers.SGD(**kwargs)
+  return child_training.build_optimizer(
+      config.optimizer, _learning_rate(config, steps_per_epoch), config.momentum,
+      config.clipnorm, decoupled_decay)
 
 
 def _cnn_setup(spec, data, config):

@@ -41,6 +41,8 @@ _OPT = flags.DEFINE_enum("child_optimizer", None, ["momentum", "sgd", "adam"],
                          "Child optimizer (paper CIFAR-10: Nesterov momentum).")
 _LR = flags.DEFINE_float("child_lr", None, "Child learning rate.")
 _WD = flags.DEFINE_float("child_weight_decay", None, "Child L2 weight decay (paper: 1e-4).")
+_CLIP = flags.DEFINE_float("child_clipnorm", None, "Child global gradient-norm clip (PTB: 5).")
+_INIT = flags.DEFINE_float("init_scale", None, "PTB child: U(-s, s) init (0.1; 0 = Keras').")
 _TRAIN_N = flags.DEFINE_integer("max_train_examples", None, "Train children on a subset "
                                 "(CIFAR images / PTB tokens).")
 _EVAL_N = flags.DEFINE_integer("max_eval_examples", None, "Reward on a validation subset.")
@@ -86,10 +88,12 @@ def make_config() -> config_lib.SearchConfig:
   child = dataclasses.replace(config_lib.ChildTrainingConfig(), **{k: v for k, v in dict(
       epochs=_value("child_epochs"), batch_size=_value("child_batch_size"),
       optimizer=_value("child_optimizer"), learning_rate=_value("child_lr"),
+      clipnorm=_value("child_clipnorm"), init_scale=_value("init_scale"),
       weight_decay=_value("child_weight_decay"), max_train_examples=_value("max_train_examples"),
       max_eval_examples=_value("max_eval_examples"), steps_per_epoch=_value("steps_per_epoch"),
       lm_units=_value("lm_units"), num_steps=_value("num_steps"), dropout=_value("dropout"),
       tie_embeddings=_TIE.value).items() if v is not None})
+  child = dataclasses.replace(child, init_scale=child.init_scale or None)  # 0: Keras init
   if task == "ptb":
     space = {"kind": "rnn", "base": _BASE.value, "combinations": ["add", "elem_mult"],
              "activations": ["identity", "tanh", "sigmoid", "relu"]}

@@ -22,6 +22,8 @@ if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
 _SPEC = flags.DEFINE_string("spec", None, "Spec JSON file, export dir or search output dir.")
+_CELL = flags.DEFINE_enum("cell", None, ["lstm", "nascell"], "Instead of --spec: train a "
+                          "baseline cell (PTB) with exactly the same recipe, to compare.")
 _RANK = flags.DEFINE_integer("rank", 1, "With a search dir: which distinct architecture.")
 _TASK = flags.DEFINE_enum("task", None, ["ptb", "cifar10"], "Default: the spec's task.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "PTB dir or CIFAR-10 dir/.tar.gz/'tfds'. "
@@ -31,8 +33,17 @@ _EPOCHS = flags.DEFINE_integer("epochs", None, "Maximum epochs.")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Minibatch size.")
 _OPT = flags.DEFINE_enum("optimizer", None, ["momentum", "sgd", "adam"], "Optimizer.")
 _LR = flags.DEFINE_float("learning_rate", None, "Initial learning rate.")
-_SCHEDULE = flags.DEFINE_enum("lr_schedule", None, ["constant", "cosine", "step"],
-                              "Learning-rate schedule.")
+_SCHEDULE = flags.DEFINE_enum("lr_schedule", None, ["constant", "cosine", "step",
+                                                    "decay_after"],
+                              "Learning-rate schedule; 'decay_after' is Zaremba et al.'s PTB "
+                              "one (constant for --lr_decay_start epochs, then x factor "
+                              "per epoch).")
+_DECAY_START = flags.DEFINE_integer("lr_decay_start", None, "decay_after: epochs at full lr.")
+_INIT = flags.DEFINE_float("init_scale", None, "PTB: uniform init range (0.1; 0 = Keras "
+                           "default initialisers).")
+_REDUCTION = flags.DEFINE_enum("loss_reduction", None, ["sum", "mean"], "PTB: loss summed "
+                               "over the BPTT window (Zaremba) or averaged over tokens.")
+_CARRY = flags.DEFINE_boolean("carry_state", None, "PTB: carry the state across windows.")
 _DECAY_EVERY = flags.DEFINE_integer("lr_decay_every", None, "Step schedule: epochs per decay.")
 _DECAY_FACTOR = flags.DEFINE_float("lr_decay_factor", None, "Step schedule: decay factor.")
 _WD = flags.DEFINE_float("weight_decay", None, "Weight decay (paper CIFAR-10: 1e-4).")
@@ -52,12 +63,15 @@ _CACHE = flags.DEFINE_string("cache_dir", None, "CIFAR-10 decoded-array cache.")
 _FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
            "lr_decay_every", "lr_decay_factor", "weight_decay", "clipnorm", "dropout",
            "tie_embeddings", "units", "num_layers", "num_steps", "augment",
-           "validation_size", "early_stopping_patience", "steps_per_epoch")
+           "validation_size", "early_stopping_patience", "steps_per_epoch", "lr_decay_start",
+           "init_scale", "loss_reduction", "carry_state")
 
 
 def _load_spec():
   """The spec from --spec (file, export dir or search dir) and the search's task, if any."""
   from nas_tf import export, specs  # pylint: disable=g-import-not-at-top
+  if _CELL.value:
+    return _CELL.value, "ptb"
   path = _SPEC.value
   if os.path.isdir(path) and os.path.exists(os.path.join(path, export.RESULTS_FILENAME)):
     record = export.select_record(path, _RANK.value)
@@ -81,7 +95,10 @@ def main(argv):
     settings = ft.final_defaults(task, tiny)
     settings.update({k: flags.FLAGS[k].value for k in _FIELDS
                      if flags.FLAGS[k].value is not None})
-    output_dir = _OUTPUT_DIR.value or f"runs/final-{task}-seed{_SEED.value}"
+    if settings.get("init_scale") == 0:
+      settings["init_scale"] = None  # --init_scale=0: Keras' default initialisers
+    name = f"{task}-{_CELL.value}" if _CELL.value else task
+    output_dir = _OUTPUT_DIR.value or f"runs/final-{name}-seed{_SEED.value}"
     config = ft.FinalTrainingConfig(task=task, data_dir=data_dir, output_dir=output_dir,
                                     seed=_SEED.value, cache_dir=_CACHE.value, **settings)
     if tiny:
@@ -97,7 +114,7 @@ def main(argv):
 
 
 def run():
-  flags.mark_flag_as_required("spec")
+  flags.mark_flags_as_mutual_exclusive(["spec", "cell"], required=True)
   app.run(main)
 
 

@@ -19,13 +19,18 @@ import keras
 import numpy as np
 
 from nas_tf import children
+from nas_tf import lm_training
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
+from nas_tf.optimizers import build_optimizer  # pylint: disable=unused-import  (re-export)
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"        # the builder or training raised
 STATUS_TOO_LARGE = "too_large"  # over max_params / max_activation_elements
 STATUS_NAN = "nan"              # the loss diverged
+
+# Named recurrent cells trained like a searched one, for comparisons (§4.2).
+BASELINE_CELLS = ("lstm", "nascell")
 
 
 def load_task_data(task: str, data_dir: str, seed: int = 0, cache_dir: str | None = None,
@@ -56,25 +61,6 @@ def check_data_source(task: str, data_dir: str) -> None:
       if not os.path.isfile(path):
         raise FileNotFoundError(f"missing {path}; a PTB --data_dir holds "
                                 "ptb.train.txt, ptb.valid.txt and ptb.test.txt")
-
-
-def build_optimizer(name: str, learning_rate, momentum: float = 0.9, clipnorm: float = 0.0,
-                    weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
-  """'momentum' (Nesterov, the paper's CIFAR-10 choice), 'sgd' or 'adam'.
-
-  ``learning_rate`` may be a float or a Keras schedule; ``weight_decay`` is the
-  optimiser's decoupled decay (0 = none; kernels can carry L2 regularisers instead).
-  """
-  kwargs = {"learning_rate": learning_rate}
-  if clipnorm:
-    kwargs["global_clipnorm"] = clipnorm
-  if weight_decay:
-    kwargs["weight_decay"] = weight_decay
-  if name == "adam":
-    return keras.optimizers.Adam(**kwargs)
-  if name == "momentum":
-    kwargs.update(momentum=momentum, nesterov=True)
-  return keras.optimizers.SGD(**kwargs)
 
 
 def make_optimizer(config: ChildTrainingConfig) -> keras.optimizers.Optimizer:
@@ -116,37 +102,65 @@ def _train_cnn(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig, seed:
   return out
 
 
+def lm_recipe(config: ChildTrainingConfig) -> lm_training.LMRecipe:
+  """The language-model recipe (§4.2, Zaremba et al. 2014) a child config asks for."""
+  return lm_training.LMRecipe(
+      optimizer=config.optimizer, learning_rate=config.learning_rate,
+      momentum=config.momentum, clipnorm=config.clipnorm,
+      lr_decay_start=config.lr_decay_start, lr_decay_factor=config.lr_decay_factor,
+      loss_reduction=config.loss_reduction, carry_state=config.carry_state,
+      divergence_retries=config.divergence_retries)
+
+
+def lm_windows(data, split: str, batch_size: int, num_steps: int,
+               max_tokens: int | None = None):
+  """``(inputs, targets)`` windows of a PTB split, the first ``max_tokens`` worth of them."""
+  inputs, targets = data.batch_arrays(split, batch_size, num_steps)
+  if max_tokens is not None:
+    keep = max(1, -(-max_tokens // (batch_size * num_steps)))
+    inputs, targets = inputs[:keep], targets[:keep]
+  return inputs, targets
+
+
 def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, seed: int) -> dict:
-  del seed  # initialisation is seeded by the caller; PTB batches are deterministic
-  model = children.build_language_model(
-      spec, vocab_size=len(data.vocab), units=config.lm_units, num_layers=config.lm_layers,
-      input_dropout=config.dropout, hidden_dropout=config.dropout,
-      output_dropout=config.dropout, tie_embeddings=config.tie_embeddings,
-      max_params=config.max_params)
-  model.compile(optimizer=make_optimizer(config),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-  per_batch = config.batch_size * config.num_steps
+  vocab_size = len(data.vocab)
 
-  def limited(split, max_tokens):
-    ds = data.batches(split, config.batch_size, config.num_steps)
-    if max_tokens is not None:
-      ds = ds.take(max(1, -(-max_tokens // per_batch)))
-    return ds
+  def model_fn():
+    keras.utils.set_random_seed(seed)  # every restart starts from the same weights
+    return children.build_language_model(
+        spec, vocab_size=vocab_size, units=config.lm_units, num_layers=config.lm_layers,
+        input_dropout=config.dropout, hidden_dropout=config.dropout,
+        output_dropout=config.dropout, tie_embeddings=config.tie_embeddings,
+        max_params=config.max_params, init_scale=config.init_scale, return_state=True)
 
-  train = limited("train", config.max_train_examples)
-  validation = limited("valid", config.max_eval_examples)
-  history = _fit(model, train, validation, config)
-  val_loss = history.get("val_loss", [float("nan")])[-1]
-  return {"num_params": int(model.count_params()), "history": history,
-          "val_loss": val_loss,
-          "val_perplexity": float(np.exp(val_loss)) if math.isfinite(val_loss) else float("nan")}
+  train = lm_windows(data, "train", config.batch_size, config.num_steps,
+                     config.max_train_examples)
+  validation = lm_windows(data, "valid", config.batch_size, config.num_steps,
+                          config.max_eval_examples)
+  out = lm_training.train_lm(model_fn, train, {"val": validation}, config.epochs,
+                             lm_recipe(config), vocab_size,
+                             steps_per_epoch=config.steps_per_epoch, log_prefix="child: ")
+  metrics = {"attempts": out["attempts"], "lr_used": out["learning_rate"]}
+  if out["model"] is None:
+    # Every attempt diverged: the record says so and gets the failure reward.
+    metrics.update(history={"loss": [float("nan")]}, val_loss=float("nan"),
+                   val_perplexity=float("nan"), diverged=out["diverged"])
+    return metrics
+  history = out["history"]
+  val_loss = history["val_loss"][-1]
+  metrics.update(num_params=int(out["model"].count_params()), history=history,
+                 val_loss=val_loss, val_perplexity=lm_training.perplexity(val_loss),
+                 val_perplexity_history=[lm_training.perplexity(v)
+                                         for v in history["val_loss"]])
+  return metrics
 
 
 def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -> dict[str, Any]:
   """Builds, trains and validates one child; never raises for a bad architecture.
 
   Args:
-    spec: A ``CNNSpec`` (trained on CIFAR-10 data) or ``RNNCellSpec`` (PTB data).
+    spec: A ``CNNSpec`` (trained on CIFAR-10 data), an ``RNNCellSpec`` or the name of a
+      baseline cell, :data:`BASELINE_CELLS` (PTB data).
     data: ``load_task_data`` output of the matching task.
     config: Child training settings.
     seed: Seeds weight initialisation, shuffling and augmentation.
@@ -163,13 +177,14 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -
   try:
     if isinstance(spec, specs_lib.CNNSpec):
       out.update(_train_cnn(spec, data, config, seed))
-    elif isinstance(spec, specs_lib.RNNCellSpec):
+    elif isinstance(spec, specs_lib.RNNCellSpec) or spec in BASELINE_CELLS:
       out.update(_train_lm(spec, data, config, seed))
     else:
-      raise TypeError(f"spec must be a CNNSpec or RNNCellSpec, got {type(spec).__name__}")
+      raise TypeError(f"spec must be a CNNSpec, an RNNCellSpec or one of {BASELINE_CELLS}, "
+                      f"got {spec!r}")
     if not _finite_history(out["history"]):
       out["status"] = STATUS_NAN
-      out["error"] = "loss became NaN or inf during training"
+      out["error"] = out.pop("diverged", None) or "loss became NaN or inf during training"
   except children.ChildTooLargeError as e:
     out.update(status=STATUS_TOO_LARGE, error=str(e))
   except Exception as e:  # pylint: disable=broad-except

@@ -265,7 +265,7 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
 CellLike = Union[specs.RNNCellSpec, str, Callable[[int], Any]]
 
 
-def make_cell(cell: CellLike, units: int):
+def make_cell(cell: CellLike, units: int, initializer=None):
   """A fresh Keras RNN cell of width ``units`` for one recurrent layer (§4.2).
 
   Args:
@@ -273,18 +273,23 @@ def make_cell(cell: CellLike, units: int):
       ``"lstm"`` (``keras.layers.LSTMCell``, the paper's baseline), ``"nascell"`` (the
       published cell, ``cells.NASCell``) or a callable ``units -> cell``.
     units: Hidden size.
+    initializer: Optional initializer of the cell's input and recurrent kernels (e.g.
+      Zaremba et al.'s uniform +-0.1); None keeps each cell's own defaults. Ignored for a
+      callable ``cell``, which builds its cell as it likes.
 
   Returns:
     A new, unbuilt cell (every layer of a stack needs its own weights).
   """
+  init = ({} if initializer is None else
+          {"kernel_initializer": initializer, "recurrent_initializer": initializer})
   if isinstance(cell, specs.RNNCellSpec) or cell == "nascell":
     # Imported here so the CNN children never pull in the recurrent-cell module.
     from nas_tf import cells  # pylint: disable=g-import-not-at-top
     if isinstance(cell, specs.RNNCellSpec):
-      return cells.TreeCell(cell, units)
-    return cells.NASCell(units)
+      return cells.TreeCell(cell, units, **init)
+    return cells.NASCell(units, **init)
   if cell == "lstm":
-    return keras.layers.LSTMCell(units)
+    return keras.layers.LSTMCell(units, **init)
   if isinstance(cell, str):
     raise ValueError(f"unknown cell name {cell!r}; use 'lstm', 'nascell', an RNNCellSpec "
                      "or a callable units -> cell")
@@ -388,7 +393,8 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
                          embedding_dim: Optional[int] = None, input_dropout: float = 0.0,
                          hidden_dropout: float = 0.0, output_dropout: float = 0.0,
                          tie_embeddings: bool = False, max_params: Optional[int] = None,
-                         name: str = "lm_child") -> keras.Model:
+                         name: str = "lm_child", init_scale: Optional[float] = None,
+                         return_state: bool = False) -> keras.Model:
   """Builds a word- or character-level language model around ``cell`` (paper §4.2).
 
   tokens ``[batch, time]`` -> embedding -> dropout -> ``num_layers`` x
@@ -415,6 +421,14 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
     max_params: Optional cap on ``model.count_params()``; checked after the (cheap)
       symbolic build, before any training.
     name: Model name.
+    init_scale: If set, every weight matrix (embeddings, cell kernels, output layer) is
+      drawn from ``U(-init_scale, init_scale)``, Zaremba et al.'s (2014) initialisation
+      (0.1 for their small PTB model); None keeps the Keras defaults.
+    return_state: If True the model takes ``[tokens, *initial_states]`` and returns
+      ``[logits, *final_states]`` (the states of every layer in order, each layer's in
+      its cell's ``state_size`` order), so a trainer can carry the state across
+      truncated-BPTT windows. Layer names and weights are the same as without it, so
+      weights move between the two variants with ``set_weights``.
 
   Returns:
     A functional ``keras.Model`` returning logits (train with ``from_logits=True``).
@@ -425,24 +439,51 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
   if num_layers < 1:
     raise ValueError(f"num_layers must be >= 1, got {num_layers!r}")
   embedding_dim = embedding_dim or units
+
+  def init(default):
+    # A fresh initializer per weight: one shared instance would be one random stream.
+    if init_scale is None:
+      return default
+    return keras.initializers.RandomUniform(-init_scale, init_scale)
+
   tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
   if tie_embeddings:
-    embed = TiedEmbedding(vocab_size, embedding_dim, name="tied_embedding")
+    embed = TiedEmbedding(vocab_size, embedding_dim, name="tied_embedding",
+                          embeddings_initializer=init("uniform"))
   else:
-    embed = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+    embed = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding",
+                                   embeddings_initializer=init("uniform"))
   x = _dropout(embed(tokens), input_dropout, "input_dropout")
+  state_inputs, state_outputs = [], []
   for i in range(num_layers):
     if i > 0:
       x = _dropout(x, hidden_dropout, f"hidden_dropout_{i}")
-    x = keras.layers.RNN(make_cell(cell, units), return_sequences=True, name=f"rnn_{i}")(x)
+    layer_cell = make_cell(cell, units, init(None))
+    rnn = keras.layers.RNN(layer_cell, return_sequences=True, return_state=return_state,
+                           name=f"rnn_{i}")
+    if return_state:
+      sizes = layer_cell.state_size
+      sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+      initial = [keras.Input(shape=(int(d),), name=f"state_{i}_{j}")
+                 for j, d in enumerate(sizes)]
+      x, *final = rnn(x, initial_state=initial)
+      state_inputs += initial
+      state_outputs += final
+    else:
+      x = rnn(x)
   x = _dropout(x, output_dropout, "output_dropout")
   if tie_embeddings:
     if x.shape[-1] != embedding_dim:
-      x = keras.layers.Dense(embedding_dim, use_bias=False, name="tie_projection")(x)
+      x = keras.layers.Dense(embedding_dim, use_bias=False, name="tie_projection",
+                             kernel_initializer=init("glorot_uniform"))(x)
     logits = embed(x, mode="logits")
   else:
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
-  model = keras.Model(tokens, logits, name=name)
+    logits = keras.layers.Dense(vocab_size, name="logits",
+                                kernel_initializer=init("glorot_uniform"))(x)
+  if return_state:
+    model = keras.Model([tokens, *state_inputs], [logits, *state_outputs], name=name)
+  else:
+    model = keras.Model(tokens, logits, name=name)
   if max_params is not None and model.count_params() > max_params:
     raise ChildTooLargeError(
         f"child too large: {model.count_params():,} parameters > max_params="

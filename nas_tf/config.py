@@ -88,6 +88,15 @@ class ChildTrainingConfig:
     tie_embeddings: Share input and output embeddings in the LM (paper's "shared embeddings").
     max_params: Children with more parameters fail as 'too_large'.
     max_activation_elements: CNN children whose activations exceed this fail as 'too_large'.
+    init_scale: LM: every weight from ``U(-init_scale, init_scale)`` (Zaremba et al.:
+      0.1); None = Keras' default initialisers.
+    lr_decay_start: LM: epochs at the initial rate before it decays.
+    lr_decay_factor: LM: rate multiplier per epoch after ``lr_decay_start``.
+    loss_reduction: LM: 'sum' (cross-entropy summed over the BPTT window, averaged over
+      the batch, as Zaremba et al.) or 'mean' (over all tokens).
+    carry_state: LM: carry the recurrent state across BPTT windows (reset per epoch and
+      per evaluation pass).
+    divergence_retries: LM: restarts at a 4x lower rate after the loss diverges.
   """
 
   epochs: int = 1
@@ -108,9 +117,17 @@ class ChildTrainingConfig:
   tie_embeddings: bool = False
   max_params: Optional[int] = 5_000_000
   max_activation_elements: Optional[int] = 20_000_000
+  init_scale: Optional[float] = 0.1
+  lr_decay_start: int = 4
+  lr_decay_factor: float = 0.5
+  loss_reduction: str = "sum"
+  carry_state: bool = True
+  divergence_retries: int = 2
 
   def __post_init__(self):
     _check(self.epochs >= 1, f"child epochs must be >= 1, got {self.epochs!r}")
+    _check(self.init_scale is None or self.init_scale > 0,
+           f"init_scale must be > 0 or None, got {self.init_scale!r}")
     _check(self.batch_size >= 1, f"child batch_size must be >= 1, got {self.batch_size!r}")
     _check(self.optimizer in ("momentum", "sgd", "adam"),
            f"child optimizer must be 'momentum', 'sgd' or 'adam', got {self.optimizer!r}")

@@ -25,22 +25,25 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 from typing import Optional
 
 from absl import logging
 import keras
 import numpy as np
+import tensorflow as tf
 
 from nas_tf import child_training
 from nas_tf import children
+from nas_tf import lm_training
 from nas_tf import results
 from nas_tf import specs as specs_lib
 from nas_tf.config import check_arg as _check
 from nas_tf.presets import final_defaults  # pylint: disable=unused-import  (re-export)
 
 TASKS = ("ptb", "cifar10")
-LR_SCHEDULES = ("constant", "cosine", "step")
+LR_SCHEDULES = ("constant", "cosine", "step", "decay_after")
 OPTIMIZERS = ("momentum", "sgd", "adam")
 KIND_OF_TASK = {"ptb": "rnn", "cifar10": "cnn"}
 
@@ -56,10 +59,13 @@ class FinalTrainingConfig:
     batch_size: Minibatch size.
     optimizer: 'momentum' (Nesterov, §4.1), 'sgd' or 'adam'.
     learning_rate: Initial learning rate.
-    lr_schedule: 'constant', 'cosine' (decay to 0 over all epochs) or 'step'
-      (multiply by ``lr_decay_factor`` every ``lr_decay_every`` epochs).
+    lr_schedule: 'constant', 'cosine' (decay to 0 over all epochs), 'step' (multiply by
+      ``lr_decay_factor`` every ``lr_decay_every`` epochs) or 'decay_after' (Zaremba et
+      al.'s PTB schedule: constant for ``lr_decay_start`` epochs, then multiplied by
+      ``lr_decay_factor`` at every epoch).
     lr_decay_every: Epochs between step decays.
     lr_decay_factor: Step-decay factor.
+    lr_decay_start: 'decay_after': epochs at the initial rate.
     momentum: Momentum for 'momentum'.
     weight_decay: L2 on conv/dense kernels (CIFAR-10); decoupled weight decay of the
       optimizer for PTB (the LM builder has no regulariser argument).
@@ -76,6 +82,9 @@ class FinalTrainingConfig:
     steps_per_epoch: Cap on optimiser steps per epoch (None = one full pass).
     seed: Seeds initialisation, shuffling, augmentation and the validation split.
     cache_dir: CIFAR-10 decoded-array cache for archives.
+    init_scale: PTB: weights from ``U(-init_scale, init_scale)`` (None = Keras defaults).
+    loss_reduction: PTB: 'sum' over the BPTT window (Zaremba et al.) or 'mean'.
+    carry_state: PTB: carry the recurrent state across BPTT windows.
   """
 
   task: str
@@ -102,6 +111,10 @@ class FinalTrainingConfig:
   steps_per_epoch: Optional[int] = None
   seed: int = 0
   cache_dir: Optional[str] = None
+  lr_decay_start: int = 4
+  init_scale: Optional[float] = 0.1
+  loss_reduction: str = "sum"
+  carry_state: bool = True
 
   def __post_init__(self):
     _check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
@@ -125,8 +138,30 @@ class FinalTrainingConfig:
            f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch!r}")
 
 
-def check_spec_task(spec: specs_lib.Spec, task: str) -> None:
-  """Raises ValueError if ``spec`` was not searched for ``task``."""
+# Named baseline cells nas_train trains with exactly the recipe of a found cell (§4.2
+# compares the found cell against the LSTM; 'nascell' is the paper's published cell).
+BASELINE_CELLS = child_training.BASELINE_CELLS
+
+
+def _describe(spec) -> str:
+  return f"baseline cell {spec!r}" if isinstance(spec, str) else spec.describe()
+
+
+def _spec_dict(spec) -> dict:
+  return {"cell": spec} if isinstance(spec, str) else spec.to_dict()
+
+
+def check_spec_task(spec, task: str) -> None:
+  """Raises ValueError if ``spec`` was not searched for ``task``.
+
+  ``spec`` is a spec or the name of a baseline cell (:data:`BASELINE_CELLS`, PTB only).
+  """
+  if isinstance(spec, str):
+    if spec not in BASELINE_CELLS:
+      raise ValueError(f"unknown baseline cell {spec!r}; use one of {BASELINE_CELLS}")
+    if task != "ptb":
+      raise ValueError(f"baseline cell {spec!r} is a recurrent cell: use --task=ptb")
+    return
   if KIND_OF_TASK.get(task) != spec.kind:
     other = "cifar10" if spec.kind == "cnn" else "ptb"
     raise ValueError(f"task {task!r} trains {KIND_OF_TASK.get(task)!r} specs, but this is "
@@ -182,21 +217,121 @@ def _cnn_setup(spec, data, config):
   return model, train, spe, splits, ("accuracy", "max")
 
 
-def _lm_setup(spec, data, config):
-  model = children.build_language_model(
-      spec, vocab_size=len(data.vocab), units=config.units, num_layers=config.num_layers,
-      input_dropout=config.dropout, hidden_dropout=config.dropout,
-      output_dropout=config.dropout, tie_embeddings=config.tie_embeddings, name="final_lm")
-  spe = data.num_batches("train", config.batch_size, config.num_steps)
-  if config.steps_per_epoch:
-    spe = min(spe, config.steps_per_epoch)
-  model.compile(optimizer=_optimizer(config, spe, config.weight_decay),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=[children.Perplexity()])
-  train = data.batches("train", config.batch_size, config.num_steps)
-  splits = {s: data.batches(name, config.batch_size, config.num_steps)
-            for s, name in (("val", "valid"), ("test", "test"))}
-  return model, train, spe, splits, ("perplexity", "min")
+def epoch_learning_rate(config: FinalTrainingConfig, epoch: int, base: float) -> float:
+  """The language model's rate in 0-based ``epoch`` (it changes only between epochs)."""
+  if config.lr_schedule == "constant":
+    return base
+  if config.lr_schedule == "cosine":
+    return base * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+  if config.lr_schedule == "step":
+    return base * config.lr_decay_factor ** (epoch // config.lr_decay_every)
+  return base * config.lr_decay_factor ** max(0, epoch + 1 - config.lr_decay_start)
+
+
+class _LMBackup:
+  """Per-epoch resume state of a language model: weights, optimiser, history (backup/)."""
+
+  def __init__(self, directory: str):
+    self.directory = directory
+    self.weights = os.path.join(directory, "model.weights.h5")
+    self.optimizer = os.path.join(directory, "optimizer.npz")
+    self.state = os.path.join(directory, "state.json")
+
+  def restore(self, model, optimizer):
+    if not os.path.exists(self.state):
+      return 0, None
+    state = json.loads(open(self.state).read())
+    model.load_weights(self.weights)
+    with np.load(self.optimizer) as saved:
+      for k, variable in enumerate(optimizer.variables):
+        variable.assign(saved[f"v{k}"])
+    logging.info("Resuming final training after epoch %d from %s", state["epoch"],
+                 self.directory)
+    return state["epoch"], state["history"]
+
+  def save(self, epoch, model, optimizer, history):
+    os.makedirs(self.directory, exist_ok=True)
+    model.save_weights(self.weights)
+    np.savez(self.optimizer, **{f"v{k}": np.asarray(v) for k, v in
+                                enumerate(optimizer.variables)})
+    # The state file is written last and atomically: it names a complete backup.
+    results.atomic_write_text(self.state, json.dumps({"epoch": epoch + 1,
+                                                      "history": history}))
+
+
+def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
+  """Trains the PTB language model with the recipe of §4.2 (``nas_tf.lm_training``)."""
+  vocab_size = len(data.vocab)
+
+  def build(return_state):
+    return children.build_language_model(
+        spec, vocab_size=vocab_size, units=config.units, num_layers=config.num_layers,
+        input_dropout=config.dropout, hidden_dropout=config.dropout,
+        output_dropout=config.dropout, tie_embeddings=config.tie_embeddings,
+        name="final_lm", init_scale=config.init_scale, return_state=return_state)
+
+  def model_fn():
+    keras.utils.set_random_seed(config.seed)
+    return build(True)
+
+  windows = {s: child_training.lm_windows(data, name, config.batch_size, config.num_steps)
+             for s, name in (("train", "train"), ("val", "valid"), ("test", "test"))}
+  recipe = lm_training.LMRecipe(
+      optimizer=config.optimizer, learning_rate=config.learning_rate,
+      momentum=config.momentum, clipnorm=config.clipnorm,
+      loss_reduction=config.loss_reduction, carry_state=config.carry_state,
+      weight_decay=config.weight_decay, divergence_retries=0)
+  backup = _LMBackup(os.path.join(config.output_dir, "backup"))
+  best_path = os.path.join(config.output_dir, "checkpoints", "best.weights.h5")
+  os.makedirs(os.path.dirname(best_path), exist_ok=True)
+  writer = tf.summary.create_file_writer(os.path.join(config.output_dir, "tensorboard"))
+
+  def on_epoch_end(epoch, model, optimizer, history):
+    val = history["val_loss"]
+    with writer.as_default(step=epoch + 1):
+      for key, values in history.items():
+        tf.summary.scalar(key, values[-1])
+      tf.summary.scalar("val_perplexity", lm_training.perplexity(val[-1]))
+    if math.isfinite(val[-1]) and val[-1] <= min(v for v in val if math.isfinite(v)):
+      model.save_weights(best_path)
+    backup.save(epoch, model, optimizer, history)
+    patience = config.early_stopping_patience
+    best_epoch = int(np.nanargmin(np.asarray(val, dtype=float)))
+    return bool(patience) and epoch - best_epoch >= patience
+
+  logging.info("Final training of %s, %d windows/epoch: %s", _describe(spec),
+               windows["train"][0].shape[0], config)
+  out = lm_training.train_lm(
+      model_fn, windows["train"], {"val": windows["val"]}, config.epochs, recipe,
+      vocab_size, steps_per_epoch=config.steps_per_epoch, on_epoch_end=on_epoch_end,
+      on_start=backup.restore, lr_for_epoch=lambda e, b: epoch_learning_rate(config, e, b))
+  model, history = out["model"], out["history"]
+  if model is None:
+    raise RuntimeError(f"final training diverged ({out['diverged']}); rerun with a lower "
+                       f"--learning_rate or a smaller --clipnorm")
+  if os.path.exists(best_path):
+    model.load_weights(best_path)
+  metrics = {"task": config.task, "spec": _spec_dict(spec), "describe": _describe(spec),
+             "num_params": int(model.count_params()),
+             "steps_per_epoch": min(windows["train"][0].shape[0],
+                                    config.steps_per_epoch or 1 << 62),
+             "epochs_run": len(history["loss"]),
+             "history": {"loss": history["loss"], "lr": history["lr"],
+                         "val_loss": history["val_loss"],
+                         "val_perplexity": [lm_training.perplexity(v)
+                                            for v in history["val_loss"]]}}
+  val = np.asarray(history["val_loss"], dtype=float)
+  metrics["best_epoch"] = int(np.nanargmin(val)) + 1 if np.isfinite(val).any() else None
+  for split in ("val", "test"):
+    xent = lm_training.evaluate_model(model, windows[split], config.carry_state)
+    metrics[f"{split}_loss"] = xent
+    metrics[f"{split}_perplexity"] = lm_training.perplexity(xent)
+  # The saved model is the plain tokens -> logits one (what export and users expect),
+  # with the trained weights: both variants have the same layers in the same order.
+  plain = build(False)
+  plain.set_weights(model.get_weights())
+  plain.save(os.path.join(config.output_dir, "model.keras"))
+  return metrics
 
 
 def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
@@ -206,7 +341,8 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
   finished epoch (weights, optimiser state and schedule position).
 
   Args:
-    spec: A ``CNNSpec`` for 'cifar10' or an ``RNNCellSpec`` for 'ptb'.
+    spec: A ``CNNSpec`` for 'cifar10', an ``RNNCellSpec`` for 'ptb', or the name of a
+      baseline cell for 'ptb' (:data:`BASELINE_CELLS`).
     config: The training settings.
 
   Returns:
@@ -223,7 +359,7 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
   start = time.monotonic()
   os.makedirs(config.output_dir, exist_ok=True)
   results.atomic_write_text(os.path.join(config.output_dir, "spec.json"),
-                            json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n")
+                            json.dumps(_spec_dict(spec), indent=2, sort_keys=True) + "\n")
   results.atomic_write_text(os.path.join(config.output_dir, "final_config.json"),
                             json.dumps(dataclasses.asdict(config), indent=2,
                                        sort_keys=True) + "\n")
@@ -231,8 +367,10 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
   data = child_training.load_task_data(
       config.task, config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
       validation_size=config.validation_size if config.task == "cifar10" else None)
-  setup = _cnn_setup if config.task == "cifar10" else _lm_setup
-  model, train, steps_per_epoch, splits, (metric, mode) = setup(spec, data, config)
+  if config.task == "ptb":
+    out = _train_final_lm(spec, data, config)
+    return _finish(config, out, "perplexity", start)
+  model, train, steps_per_epoch, splits, (metric, mode) = _cnn_setup(spec, data, config)
   logging.info("Final training of %s (%d params), %d steps/epoch: %s", spec.describe(),
                model.count_params(), steps_per_epoch, config)
   if config.steps_per_epoch:
@@ -272,9 +410,15 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
     scores = model.evaluate(ds, verbose=0, return_dict=True)
     out[f"{split}_{metric}"] = float(scores[metric])
     out[f"{split}_loss"] = float(scores["loss"])
+  return _finish(config, out, metric, start)
+
+
+def _finish(config: FinalTrainingConfig, out: dict, metric: str, start: float) -> dict:
+  """Writes metrics.json, drops the resume backup, logs the result."""
   out["train_seconds"] = time.monotonic() - start
   results.atomic_write_text(os.path.join(config.output_dir, "metrics.json"),
                             json.dumps(out, indent=2, sort_keys=True) + "\n")
+  shutil.rmtree(os.path.join(config.output_dir, "backup"), ignore_errors=True)
   logging.info("Final %s: val %s %.4g, test %s %.4g (best epoch %s of %d)", config.task,
                metric, out[f"val_{metric}"], metric, out[f"test_{metric}"],
                out.get("best_epoch"), out["epochs_run"])

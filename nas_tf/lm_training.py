@@ -1,0 +1,306 @@
+"""Language-model training as in the literature the paper follows (§4.2; Zaremba et al. 2014).
+
+The paper trains its Penn Treebank children the way Zaremba et al. (2014) train their LSTM
+language models, and that recipe is what makes gated cells learn at all in a short run:
+
+* every weight matrix drawn from ``U(-0.1, 0.1)`` (``init_scale``);
+* plain SGD at learning rate 1, kept for ``lr_decay_start`` epochs, then multiplied by
+  ``lr_decay_factor`` at every further epoch;
+* the loss of a window is the cross-entropy **summed over its time steps** and averaged
+  over the batch (``loss_reduction='sum'``), i.e. an effective rate of ``lr * num_steps``
+  per token-mean gradient;
+* the global gradient norm clipped at 5;
+* the recurrent state **carried** from one truncated-BPTT window to the next within an
+  epoch (the batches of :meth:`nas_tf.data.PTBData.batches` are laid out for that), and
+  reset to zero at the start of every epoch and of every evaluation pass. Evaluation
+  carries the state too, so validation perplexity is that of the whole split read in order.
+
+With Keras' defaults instead (Adam, Glorot/orthogonal initialisers, zero state per window)
+a 2x200 LSTM sits on the unigram plateau (validation perplexity ~830) for a whole epoch;
+with this recipe it reaches the published small-config curve (see ``docs/RESULTS.md``).
+
+Searched cells are less tame than the LSTM: some diverge at lr 1. :func:`train_lm`
+therefore watches the training loss and, on divergence (a non-finite loss, or a window
+loss far above that of the uniform distribution), restarts the child from its initial
+weights at a lower learning rate (``divergence_retries`` times, each ``retry_lr_factor``
+lower). The metrics record how many attempts were needed and the rate that worked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable, Optional
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nas_tf.optimizers import build_optimizer
+
+LOSS_REDUCTIONS = ("sum", "mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class LMRecipe:
+  """How a language-model child is optimised (paper §4.2, after Zaremba et al. 2014).
+
+  Attributes:
+    optimizer: 'sgd' (the recipe), 'momentum' (Nesterov) or 'adam'.
+    learning_rate: Initial rate (recipe: 1.0 for SGD with ``loss_reduction='sum'``).
+    momentum: For 'momentum'.
+    clipnorm: Global gradient-norm clip (recipe: 5; 0 = off).
+    lr_decay_start: Epochs trained at the initial rate before decay starts (Zaremba small: 4).
+    lr_decay_factor: Rate multiplier applied at every epoch after ``lr_decay_start``.
+    loss_reduction: 'sum' (cross-entropy summed over time steps, mean over the batch: the
+      recipe) or 'mean' (mean over all tokens, what Keras' ``fit`` does).
+    carry_state: Carry the recurrent state across BPTT windows (reset per epoch and per
+      evaluation pass); False starts every window from zero.
+    weight_decay: Decoupled weight decay of the optimiser (0 = none).
+    divergence_retries: Restarts, from the same initial weights, at a lower rate after a
+      divergence; 0 = report the divergence.
+    retry_lr_factor: Rate multiplier per restart.
+    divergence_margin: A window whose mean token cross-entropy exceeds
+      ``log(vocab_size) + divergence_margin`` nats (worse than guessing uniformly, by far)
+      counts as diverged.
+  """
+
+  optimizer: str = "sgd"
+  learning_rate: float = 1.0
+  momentum: float = 0.9
+  clipnorm: float = 5.0
+  lr_decay_start: int = 4
+  lr_decay_factor: float = 0.5
+  loss_reduction: str = "sum"
+  carry_state: bool = True
+  weight_decay: float = 0.0
+  divergence_retries: int = 2
+  retry_lr_factor: float = 0.25
+  divergence_margin: float = 3.0
+
+  def __post_init__(self):
+    if self.optimizer not in ("sgd", "momentum", "adam"):
+      raise ValueError(f"optimizer must be 'sgd', 'momentum' or 'adam', got {self.optimizer!r}")
+    if not self.learning_rate > 0:
+      raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+    if self.clipnorm < 0:
+      raise ValueError(f"clipnorm must be >= 0, got {self.clipnorm!r}")
+    if self.lr_decay_start < 0:
+      raise ValueError(f"lr_decay_start must be >= 0, got {self.lr_decay_start!r}")
+    if not 0 < self.lr_decay_factor <= 1:
+      raise ValueError(f"lr_decay_factor must lie in (0, 1], got {self.lr_decay_factor!r}")
+    if self.loss_reduction not in LOSS_REDUCTIONS:
+      raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got "
+                       f"{self.loss_reduction!r}")
+    if self.divergence_retries < 0:
+      raise ValueError(f"divergence_retries must be >= 0, got {self.divergence_retries!r}")
+    if not 0 < self.retry_lr_factor < 1:
+      raise ValueError(f"retry_lr_factor must lie in (0, 1), got {self.retry_lr_factor!r}")
+
+  def learning_rate_at(self, epoch: int, base: Optional[float] = None) -> float:
+    """The rate of 0-based ``epoch``: ``base * factor ** max(0, epoch + 1 - decay_start)``."""
+    base = self.learning_rate if base is None else base
+    return base * self.lr_decay_factor ** max(0, epoch + 1 - self.lr_decay_start)
+
+
+class Diverged(RuntimeError):
+  """Training loss became non-finite or far worse than uniform guessing."""
+
+
+def zero_states(model: keras.Model, batch_size: int) -> list[tf.Tensor]:
+  """Zero initial states for a ``return_state=True`` language model (one per state input)."""
+  return [tf.zeros((batch_size, int(t.shape[-1])), dtype=tf.float32)
+          for t in model.inputs[1:]]
+
+
+class _Steps:
+  """The traced train and evaluation steps of one model (built once per model)."""
+
+  def __init__(self, model: keras.Model, optimizer, recipe: LMRecipe):
+    self.model = model
+    self.optimizer = optimizer
+    variables = model.trainable_variables
+    clip = float(recipe.clipnorm)
+    sum_over_time = recipe.loss_reduction == "sum"
+
+    def xent(targets, logits):
+      return tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels=targets, logits=tf.cast(logits, tf.float32))
+
+    @tf.function(reduce_retracing=True)
+    def train_step(inputs, targets, states):
+      with tf.GradientTape() as tape:
+        logits, *new_states = model([inputs, *states], training=True)
+        token_xent = xent(targets, logits)
+        mean_xent = tf.reduce_mean(token_xent)
+        # Summed over time, averaged over the batch (Zaremba et al.): the gradient is
+        # num_steps times the token-mean one, which is what lr 1 is tuned for.
+        loss = (tf.reduce_sum(token_xent) / tf.cast(tf.shape(targets)[0], tf.float32)
+                if sum_over_time else mean_xent)
+      grads = tape.gradient(loss, variables)
+      if clip > 0:
+        grads, norm = tf.clip_by_global_norm(grads, clip)
+      else:
+        norm = tf.linalg.global_norm(grads)
+      optimizer.apply_gradients(zip(grads, variables))
+      return mean_xent, [tf.stop_gradient(s) for s in new_states], norm
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(inputs, targets, states):
+      logits, *new_states = model([inputs, *states], training=False)
+      return tf.reduce_sum(xent(targets, logits)), new_states
+
+    self.train_step = train_step
+    self.eval_step = eval_step
+
+
+def evaluate_model(model: keras.Model, windows, carry_state: bool = True) -> float:
+  """Mean token cross-entropy (nats) of a ``return_state=True`` model over ``windows``."""
+  return evaluate(_Steps(model, None, LMRecipe()), windows, carry_state)
+
+
+def evaluate(steps: _Steps, windows: tuple[np.ndarray, np.ndarray], carry_state: bool) -> float:
+  """Mean token cross-entropy over ``windows`` read in order, state reset at the start."""
+  inputs, targets = windows
+  total, count = 0.0, 0
+  states = zero_states(steps.model, inputs.shape[1])
+  for k in range(inputs.shape[0]):
+    if not carry_state:
+      states = zero_states(steps.model, inputs.shape[1])
+    s, states = steps.eval_step(tf.constant(inputs[k]), tf.constant(targets[k]), states)
+    total += float(s)
+    count += targets[k].size
+  return total / max(count, 1)
+
+
+def _ppl(xent: float) -> float:
+  # exp overflows to inf above ~709 nats; keep the value a float either way.
+  return float(math.exp(xent)) if xent < 700 else float("inf")
+
+
+def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: dict,
+              epochs: int, recipe: LMRecipe, base_lr: float, vocab_size: int,
+              steps_per_epoch: Optional[int], on_epoch_end, log_prefix: str,
+              progress_seconds: float, on_start, lr_for_epoch) -> dict[str, Any]:
+  model = model_fn()
+  optimizer = build_optimizer(recipe.optimizer, base_lr, recipe.momentum,
+                              weight_decay=recipe.weight_decay)
+  optimizer.build(model.trainable_variables)
+  steps = _Steps(model, optimizer, recipe)
+  inputs, targets = train_windows
+  n = inputs.shape[0]
+  spe = n if steps_per_epoch is None else min(steps_per_epoch, n)
+  limit = math.log(vocab_size) + recipe.divergence_margin
+  history: dict[str, list] = {"loss": [], "lr": [], "epoch_seconds": []}
+  history.update({f"{name}_loss": [] for name in eval_windows})
+  first = 0
+  if on_start is not None:
+    first, restored = on_start(model, optimizer)
+    if restored:
+      history = {k: list(v) for k, v in restored.items()}
+  cursor = (first * spe) % n
+  last_log = time.monotonic()
+  for epoch in range(first, epochs):
+    start = time.monotonic()
+    lr = (lr_for_epoch(epoch, base_lr) if lr_for_epoch is not None
+          else recipe.learning_rate_at(epoch, base_lr))
+    optimizer.learning_rate = lr
+    states = zero_states(model, inputs.shape[1])
+    total = 0.0
+    for k in range(spe):
+      i = (cursor + k) % n
+      if not recipe.carry_state:
+        states = zero_states(model, inputs.shape[1])
+      xent, states, _ = steps.train_step(tf.constant(inputs[i]), tf.constant(targets[i]),
+                                         states)
+      xent = float(xent)
+      if not math.isfinite(xent) or xent > limit:
+        raise Diverged(f"training loss {xent:.4g} nats/token at epoch {epoch + 1} step "
+                       f"{k + 1} (limit {limit:.3g}) with lr {lr:.4g}")
+      total += xent
+      if progress_seconds and time.monotonic() - last_log > progress_seconds:
+        last_log = time.monotonic()
+        logging.info("%sepoch %d/%d step %d/%d: train perplexity %.1f (lr %.3g)",
+                     log_prefix, epoch + 1, epochs, k + 1, spe, _ppl(total / (k + 1)), lr)
+    cursor = (cursor + spe) % n
+    history["loss"].append(total / spe)
+    history["lr"].append(lr)
+    for name, windows in eval_windows.items():
+      history[f"{name}_loss"].append(evaluate(steps, windows, recipe.carry_state))
+    history["epoch_seconds"].append(time.monotonic() - start)
+    logs = {k: v[-1] for k, v in history.items()}
+    logging.info("%sepoch %d/%d: train ppl %.1f, %s (lr %.3g, %.0f s)", log_prefix,
+                 epoch + 1, epochs, _ppl(logs["loss"]),
+                 ", ".join(f"{name} ppl {_ppl(logs[name + '_loss']):.1f}"
+                           for name in eval_windows), lr, logs["epoch_seconds"])
+    if on_epoch_end is not None and on_epoch_end(epoch, model, optimizer, history):
+      break
+  return {"model": model, "history": history}
+
+
+def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: dict,
+             epochs: int, recipe: LMRecipe, vocab_size: int,
+             steps_per_epoch: Optional[int] = None,
+             on_epoch_end: Optional[Callable[..., bool]] = None,
+             log_prefix: str = "", progress_seconds: float = 30.0,
+             on_start: Optional[Callable[..., tuple[int, Optional[dict]]]] = None,
+             lr_for_epoch: Optional[Callable[[int, float], float]] = None) -> dict[str, Any]:
+  """Trains a language model with ``recipe``, restarting at a lower rate on divergence.
+
+  Args:
+    model_fn: Builds a fresh ``return_state=True`` model from
+      :func:`nas_tf.children.build_language_model`; called again for each restart (seed
+      the caller's RNG before, so each attempt starts from the same weights).
+    train_windows: ``(inputs, targets)`` int32 ``[num_windows, batch, num_steps]``, in
+      stream order (:meth:`nas_tf.data.PTBData.batch_arrays`).
+    eval_windows: Split name -> windows, evaluated after every epoch (e.g. ``{"val": ...}``).
+    epochs: Epochs; an epoch is ``steps_per_epoch`` windows (default all), continuing
+      where the previous epoch stopped when that is fewer than all.
+    recipe: The optimisation recipe.
+    vocab_size: For the divergence threshold ``log(vocab_size) + margin``.
+    steps_per_epoch: Cap on windows per epoch.
+    on_epoch_end: ``fn(epoch, model, optimizer, history) -> stop`` after each epoch
+      (checkpoints, early stopping); ``history`` as returned, up to this epoch.
+    log_prefix: Put before progress lines (e.g. the child's id).
+    progress_seconds: A progress line at most this often during an epoch (0 = none).
+    on_start: ``fn(model, optimizer) -> (first_epoch, history or None)`` once the model
+      and the (built) optimiser exist: restores a backup to resume from.
+    lr_for_epoch: ``fn(epoch, base_lr) -> lr`` replacing the recipe's decay schedule.
+
+  Returns:
+    ``{"model", "history", "attempts", "learning_rate", "diverged"}``: the trained model,
+    per-epoch lists (``loss``, ``lr``, ``epoch_seconds``, ``<split>_loss``), how many
+    attempts ran, the initial rate of the last one, and the last divergence message
+    (None if the last attempt trained to the end).
+  """
+  base_lr = recipe.learning_rate
+  error = None
+  for attempt in range(recipe.divergence_retries + 1):
+    try:
+      out = _fit_once(model_fn, train_windows, eval_windows, epochs, recipe, base_lr,
+                      vocab_size, steps_per_epoch, on_epoch_end, log_prefix,
+                      progress_seconds, on_start, lr_for_epoch)
+      out.update(attempts=attempt + 1, learning_rate=base_lr, diverged=None)
+      return out
+    except Diverged as e:
+      error = str(e)
+      logging.info("%sdiverged (%s); %s", log_prefix, error,
+                   "restarting at lr %.3g" % (base_lr * recipe.retry_lr_factor)
+                   if attempt < recipe.divergence_retries else "giving up")
+      base_lr *= recipe.retry_lr_factor
+      keras.backend.clear_session(free_memory=False)
+  return {"model": None, "history": None, "attempts": recipe.divergence_retries + 1,
+          "learning_rate": base_lr / recipe.retry_lr_factor, "diverged": error}
+
+
+def perplexity(xent: float) -> float:
+  """``exp(xent)`` as a float (inf above the float range, NaN stays NaN)."""
+  if not math.isfinite(xent):
+    return float("nan") if math.isnan(xent) else float("inf")
+  return _ppl(xent)
+
+
+__all__ = ["LMRecipe", "Diverged", "train_lm", "evaluate_model", "zero_states",
+           "perplexity"]

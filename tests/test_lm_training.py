@@ -1,0 +1,170 @@
+"""The language-model recipe of §4.2 (Zaremba et al. 2014): state, schedule, init, loss."""
+
+import json
+import math
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+from nas_tf import child_training
+from nas_tf import children
+from nas_tf import config as config_lib
+from nas_tf import final_training as ft
+from nas_tf import lm_training
+from nas_tf import specs as specs_lib
+from nas_tf.data import ptb
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VOCAB = 50
+
+
+def _model(cell="lstm", units=8, seed=0, init_scale=0.1, **kwargs):
+  keras.utils.set_random_seed(seed)
+  return children.build_language_model(cell, VOCAB, units, num_layers=2,
+                                       init_scale=init_scale, return_state=True, **kwargs)
+
+
+def _stream(n=2000, seed=0):
+  return np.random.default_rng(seed).integers(0, VOCAB, size=n).astype(np.int32)
+
+
+def test_carried_state_equals_one_long_window():
+  """Evaluating windows in order with the state carried == one window per row."""
+  ids = _stream()
+  model = _model(init_scale=1.0)  # wide weights: the state visibly changes the outputs
+  short = ptb.make_lm_windows(ids, batch_size=4, num_steps=5)
+  n = short[0].shape[0]
+  # The same tokens as one window of n * 5 steps per row.
+  long = (np.concatenate(list(short[0]), axis=1)[None],
+          np.concatenate(list(short[1]), axis=1)[None])
+  carried = lm_training.evaluate_model(model, short, carry_state=True)
+  whole = lm_training.evaluate_model(model, long, carry_state=True)
+  reset = lm_training.evaluate_model(model, short, carry_state=False)
+  assert carried == pytest.approx(whole, rel=1e-5)
+  assert abs(carried - reset) > 1e-3  # the state matters, so the test can tell
+  # Each evaluation pass starts from zero state: a second pass gives the same value.
+  assert lm_training.evaluate_model(model, short, carry_state=True) == pytest.approx(carried)
+
+
+def test_return_state_model_has_the_plain_models_weights_and_outputs():
+  plain = children.build_language_model("lstm", VOCAB, 8, init_scale=0.1)
+  stateful = _model()
+  assert [w.shape for w in plain.get_weights()] == [w.shape for w in stateful.get_weights()]
+  plain.set_weights(stateful.get_weights())
+  tokens = keras.ops.convert_to_tensor(_stream(30).reshape(3, 10))
+  zeros = lm_training.zero_states(stateful, 3)
+  assert len(zeros) == 4  # two layers x [h, c]
+  np.testing.assert_allclose(plain(tokens), stateful([tokens, *zeros])[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "nascell", specs_lib.nascell_spec()])
+def test_uniform_init_bounds_every_matrix(cell):
+  model = _model(cell)
+  for w in model.weights:
+    values = np.asarray(w)
+    if values.ndim == 2:  # embeddings, kernels, softmax
+      assert np.abs(values).max() <= 0.1 + 1e-7, w.path
+      assert values.std() > 0.03, w.path  # really U(-0.1, 0.1), not zeros
+  # None keeps Keras' defaults (Glorot kernels are wider than 0.1 here).
+  keras.utils.set_random_seed(0)
+  default = children.build_language_model("lstm", VOCAB, 8)
+  assert max(np.abs(np.asarray(w)).max() for w in default.weights if w.ndim == 2) > 0.1
+
+
+def test_decay_schedules():
+  recipe = lm_training.LMRecipe(lr_decay_start=2, lr_decay_factor=0.5)
+  assert [recipe.learning_rate_at(e) for e in range(5)] == [1, 1, 0.5, 0.25, 0.125]
+  assert recipe.learning_rate_at(3, base=0.25) == 0.25 * 0.25
+  config = ft.FinalTrainingConfig(task="ptb", data_dir="x", output_dir="y", epochs=4,
+                                  lr_schedule="decay_after", lr_decay_start=1,
+                                  lr_decay_factor=0.8)
+  assert [ft.epoch_learning_rate(config, e, 1.0) for e in range(3)] == pytest.approx(
+      [1, 0.8, 0.64])
+  step = ft.FinalTrainingConfig(task="ptb", data_dir="x", output_dir="y", epochs=4,
+                                lr_schedule="step", lr_decay_every=2, lr_decay_factor=0.1)
+  assert [ft.epoch_learning_rate(step, e, 1.0) for e in range(4)] == pytest.approx(
+      [1, 1, 0.1, 0.1])
+
+
+def _one_update(reduction):
+  model = _model()
+  before = [np.asarray(w) for w in model.trainable_weights]
+  windows = ptb.make_lm_windows(_stream(200), batch_size=2, num_steps=6)
+  windows = (windows[0][:1], windows[1][:1])
+  recipe = lm_training.LMRecipe(learning_rate=0.05, clipnorm=0.0, loss_reduction=reduction)
+  out = lm_training.train_lm(lambda: _model(), windows, {}, 1, recipe, VOCAB,
+                             progress_seconds=0)
+  return [np.asarray(w) - b for w, b in zip(out["model"].trainable_weights, before)]
+
+
+def test_summed_loss_is_num_steps_times_the_mean_gradient():
+  """Zaremba's loss sums over the window: one SGD step moves num_steps times further."""
+  summed, mean = _one_update("sum"), _one_update("mean")
+  moved = [k for k, d in enumerate(mean) if np.abs(d).max() > 1e-9]
+  assert moved
+  for k in moved:
+    # float32 weights near 0.1 resolve steps to ~1e-8: compare at that resolution.
+    np.testing.assert_allclose(summed[k], 6 * mean[k], rtol=1e-3,
+                               atol=2e-7 + 1e-3 * np.abs(summed[k]).max())
+
+
+def test_divergence_restarts_at_a_lower_rate_then_gives_up():
+  windows = ptb.make_lm_windows(_stream(400), batch_size=2, num_steps=5)
+  # A huge rate with no clipping blows the loss up; each restart is 1e-3 x lower.
+  recipe = lm_training.LMRecipe(learning_rate=1e6, clipnorm=0.0, divergence_retries=2,
+                                retry_lr_factor=1e-3, divergence_margin=0.5)
+  out = lm_training.train_lm(lambda: _model(), windows, {"val": windows}, 1, recipe, VOCAB,
+                             progress_seconds=0)
+  assert out["diverged"] is None and out["model"] is not None
+  assert out["attempts"] >= 2 and out["learning_rate"] == pytest.approx(
+      1e6 * 1e-3 ** (out["attempts"] - 1))
+  assert math.isfinite(out["history"]["val_loss"][-1])
+  stubborn = lm_training.LMRecipe(learning_rate=1e6, clipnorm=0.0, divergence_retries=0,
+                                  divergence_margin=0.5)
+  out = lm_training.train_lm(lambda: _model(), windows, {}, 1, stubborn, VOCAB,
+                             progress_seconds=0)
+  assert out["model"] is None and out["attempts"] == 1 and "training loss" in out["diverged"]
+
+
+def test_recipe_learns_and_child_metrics_report_it():
+  """On the PTB excerpt the recipe beats the unigram model of the same text."""
+  data = ptb.load_ptb(ROOT / "testdata" / "ptb")
+  config = config_lib.ChildTrainingConfig(epochs=2, batch_size=8, optimizer="sgd",
+                                          learning_rate=1.0, clipnorm=5.0, lm_units=16,
+                                          num_steps=10, weight_decay=0.0)
+  out = child_training.train_and_evaluate("lstm", data, config, seed=0)
+  assert out["status"] == "ok", out
+  assert out["attempts"] == 1 and out["lr_used"] == 1.0
+  assert len(out["val_perplexity_history"]) == 2
+  valid = data.split("valid")
+  counts = np.bincount(data.split("train"), minlength=len(data.vocab)) + 1.0
+  unigram = float(np.exp(-np.mean(np.log(counts[valid] / counts.sum()))))
+  assert out["val_perplexity"] < unigram, (out, unigram)
+
+
+def test_final_lm_training_resumes_after_an_interruption(tmp_path, monkeypatch):
+  settings = ft.final_defaults("ptb", tiny=True)
+  settings.update(units=8, steps_per_epoch=4, epochs=2)
+  config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
+                                  output_dir=str(tmp_path / "lm"), **settings)
+  save = ft._LMBackup.save  # pylint: disable=protected-access
+
+  def save_then_die(self, epoch, *args):
+    save(self, epoch, *args)
+    raise KeyboardInterrupt("killed after the first epoch")
+
+  monkeypatch.setattr(ft._LMBackup, "save", save_then_die)  # pylint: disable=protected-access
+  with pytest.raises(KeyboardInterrupt):
+    ft.train_final("lstm", config)
+  state = json.loads((tmp_path / "lm" / "backup" / "state.json").read_text())
+  assert state["epoch"] == 1
+  monkeypatch.setattr(ft._LMBackup, "save", save)  # pylint: disable=protected-access
+  metrics = ft.train_final("lstm", config)
+  assert metrics["epochs_run"] == 2 and metrics["history"]["loss"][0] == state["history"][
+      "loss"][0]
+  assert metrics["history"]["lr"] == [1.0, 0.5]  # decay_after 1 epoch (tiny preset)
+  assert metrics["spec"] == {"cell": "lstm"} and not (tmp_path / "lm" / "backup").exists()
+  model = keras.saving.load_model(tmp_path / "lm" / "model.keras")
+  assert len(model.inputs) == 1  # the plain tokens -> logits model is what is saved

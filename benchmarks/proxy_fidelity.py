@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Does the search's cheap proxy rank architectures like a thorough training? (paper §4)
+
+Samples ``--num_archs`` architectures uniformly from the paper's space (plus the LSTM and
+the published NASCell for PTB, a plain hand-written convnet for CIFAR-10), trains each
+(a) with the proxy the search uses and (b) with a reference budget several times
+larger, and reports Kendall's tau and Spearman's rho between proxy reward and reference
+metric, over all architectures and over those that learn (beat the unigram model on
+PTB, a 10%-accuracy guess on CIFAR-10), with the per-architecture table and a scatter
+plot. Each side appends one JSON line per architecture, so an interrupted run resumes
+and the two sides can run on different machines.
+
+  python benchmarks/proxy_fidelity.py --task=ptb --data_dir=../shared/data/ptb --only=proxy
+  python benchmarks/proxy_fidelity.py --task=ptb --data_dir=../shared/data/ptb --only=reference
+  python benchmarks/proxy_fidelity.py --task=ptb --analyze        # table, tau, plot
+  # another proxy over the same architectures, named so it sits beside the default:
+  python benchmarks/proxy_fidelity.py --task=ptb --data_dir=... --only=proxy \
+      --proxy='{"lm_units": 32, "max_train_examples": 100000}' --proxy_name=u32_100k
+  # your own cells, one spec JSON per line:
+  python benchmarks/proxy_fidelity.py --task=ptb --data_dir=... --specs=my_cells.jsonl
+
+Outputs go to ``--output_dir`` (default ``benchmarks/results/proxy_fidelity_<task>/``):
+``archs.jsonl``, ``proxy[-NAME].jsonl``, ``reference.jsonl``, ``summary.json``, ``scatter.png``.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+from nas_tf import fidelity  # pylint: disable=g-import-not-at-top
+from nas_tf import presets  # pylint: disable=g-import-not-at-top
+from nas_tf import rewards  # pylint: disable=g-import-not-at-top
+from nas_tf import search_space  # pylint: disable=g-import-not-at-top
+from nas_tf import specs  # pylint: disable=g-import-not-at-top
+
+_TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Benchmark task.")
+_DATA = flags.DEFINE_string("data_dir", None, "Real data (PTB dir or CIFAR-10 source).")
+_N = flags.DEFINE_integer("num_archs", 20, "Architectures sampled uniformly from the space.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the architecture sample and of training.")
+_SPECS = flags.DEFINE_string("specs", None, "File with one spec JSON per line: evaluate these "
+                             "instead of a uniform sample.")
+_ONLY = flags.DEFINE_enum("only", None, ["proxy", "reference"], "Run one side only.")
+_ANALYZE = flags.DEFINE_boolean("analyze", False, "Only summarise what has been run.")
+_PROXY = flags.DEFINE_string("proxy", "{}", "JSON overrides of the proxy ChildTrainingConfig "
+                             "(default: the search preset for real data).")
+_PROXY_NAME = flags.DEFINE_string("proxy_name", "", "Name of this proxy variant (file suffix).")
+_REFERENCE = flags.DEFINE_string("reference", "{}", "JSON overrides of the reference config.")
+_OUT = flags.DEFINE_string("output_dir", None, "Default benchmarks/results/proxy_fidelity_TASK.")
+
+# Architectures that always join the sample: the paper's baselines.
+_BASELINES = {"ptb": ("lstm", "nascell"), "cifar10": ("plain_convnet",)}
+# Learning is judged against these: the unigram model of PTB's training split on its
+# validation split (perplexity 687, measured here on Mikolov's files), and a 10-class guess.
+_PTB_UNIGRAM_PPL = 687.0
+_CIFAR_CHANCE = 0.10
+
+
+def _output_dir():
+  return pathlib.Path(_OUT.value or _ROOT / "benchmarks" / "results"
+                      / f"proxy_fidelity_{_TASK.value}")
+
+
+def _plain_convnet():
+  # Six 3x3 conv layers of 36 filters in a chain: the hand-written baseline of §4.1.
+  return specs.CNNSpec(layers=tuple(
+      specs.ConvLayer(3, 3, 36, inputs=(i - 1,) if i else ()) for i in range(6)))
+
+
+def _space(task):
+  if task == "ptb":
+    return search_space.RNNCellSearchSpace(base=8)
+  return search_space.CNNSearchSpace(num_layers=6, strides=(1, 2, 3))
+
+
+def architectures(task, num_archs, seed, specs_file):
+  """[(id, spec or baseline name)] in a fixed order."""
+  if specs_file:
+    lines = [l for l in pathlib.Path(specs_file).read_text().splitlines() if l.strip()]
+    return [(f"spec{k:03d}", specs.from_json(l)) for k, l in enumerate(lines)]
+  rng = np.random.default_rng(seed)
+  space = _space(task)
+  archs = [(name, name) for name in _BASELINES[task]]
+  archs += [(f"rand{k:03d}", space.sample(rng)) for k in range(num_archs)]
+  return [(i, _plain_convnet() if a == "plain_convnet" else a) for i, a in archs]
+
+
+def proxy_config(task, overrides):
+  """The search preset for real data (what nas_search trains children with) + overrides."""
+  d = presets.search_defaults(task, tiny=False)
+  base = dict(epochs=d["child_epochs"], batch_size=d["child_batch_size"],
+              optimizer=d["child_optimizer"], learning_rate=d["child_lr"],
+              weight_decay=d.get("child_weight_decay", 0.0),
+              clipnorm=d.get("child_clipnorm", 0.0),
+              max_train_examples=d.get("max_train_examples"),
+              max_eval_examples=d.get("max_eval_examples"))
+  if task == "ptb":
+    base.update(lm_units=d["lm_units"], num_steps=d["num_steps"], dropout=d["dropout"])
+  else:
+    base.update(reward_epochs=min(5, d["child_epochs"]))
+  base.update(overrides)
+  return config_lib.ChildTrainingConfig(**base)
+
+
+def reference_config(task, overrides):
+  """At least 5x the proxy's budget: PTB one full epoch at 128 units; CIFAR 10 epochs, 20k images."""
+  if task == "ptb":
+    base = dict(epochs=1, batch_size=20, optimizer="sgd", learning_rate=1.0, clipnorm=5.0,
+                weight_decay=0.0, lm_units=128, num_steps=20, max_train_examples=None,
+                max_eval_examples=None)
+  else:
+    base = dict(epochs=10, batch_size=64, optimizer="momentum", learning_rate=0.05,
+                weight_decay=5e-5, max_train_examples=20_000, max_eval_examples=5_000,
+                reward_epochs=5)
+  base.update(overrides)
+  return config_lib.ChildTrainingConfig(**base)
+
+
+def _metric(task, m):
+  """Higher-is-better score of a record: -perplexity or accuracy (failures: worst)."""
+  if task == "ptb":
+    ppl = m.get("val_perplexity")
+    return -float(ppl) if m.get("status") == "ok" and ppl and np.isfinite(ppl) else -1e9
+  acc = m.get("val_accuracy")
+  return float(acc) if m.get("status") == "ok" and acc is not None and np.isfinite(acc) else 0.0
+
+
+def _read(path):
+  if not path.exists():
+    return {}
+  out = {}
+  for line in path.read_text().splitlines():
+    try:
+      r = json.loads(line)
+    except json.JSONDecodeError:
+      continue  # a half-written last line after a kill
+    out[r["id"]] = r
+  return out
+
+
+def run_side(side, archs, config, path, data):
+  from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+  done = _read(path)
+  todo = [(i, a) for i, a in archs if i not in done]
+  logging.info("%s: %d architectures, %d done, config %s", path.name, len(archs),
+               len(done), config)
+  for k, (arch_id, arch) in enumerate(todo):
+    m = child_training.train_and_evaluate(arch, data, config, seed=_SEED.value)
+    metrics = {key: v for key, v in m.items() if key != "error" or v}
+    if _TASK.value == "ptb":
+      metrics["reward"] = rewards.ptb_reward(m.get("val_perplexity", float("nan")))
+    else:
+      metrics["reward"] = rewards.cifar_reward(m.get("val_accuracy_history", []),
+                                               config.reward_epochs)
+    record = {"id": arch_id, "side": side, **metrics}
+    with open(path, "a") as f:
+      f.write(json.dumps(record, allow_nan=True) + "\n")
+    logging.info("%s %d/%d %s: %s %s in %.0f s (attempts %s)", side, k + 1, len(todo),
+                 arch_id, m["status"],
+                 {key: m.get(key) for key in ("val_perplexity", "val_accuracy")
+                  if key in m}, m["train_seconds"], m.get("attempts"))
+
+
+def analyze(task, archs, out_dir):
+  reference = _read(out_dir / "reference.jsonl")
+  summary = {"task": task, "proxies": {}}
+  for proxy_path in sorted(out_dir.glob("proxy*.jsonl")):
+    proxy = _read(proxy_path)
+    ids = [i for i, _ in archs if i in proxy and i in reference]
+    if len(ids) < 3:
+      continue
+    p = [proxy[i]["reward"] for i in ids]
+    r = [_metric(task, reference[i]) for i in ids]
+    learners = [k for k, i in enumerate(ids) if (
+        -r[k] < _PTB_UNIGRAM_PPL if task == "ptb" else r[k] > _CIFAR_CHANCE)]
+    name = proxy_path.stem
+    seconds = [proxy[i].get("train_seconds", 0.0) for i in ids]
+    failed = [i for i in ids if proxy[i].get("status") != "ok"]
+    entry = {
+        "n": len(ids), "kendall_tau": fidelity.kendall_tau(p, r),
+        "spearman_rho": fidelity.spearman_rho(p, r), "n_learners": len(learners),
+        "kendall_tau_learners": (fidelity.kendall_tau([p[k] for k in learners],
+                                                      [r[k] for k in learners])
+                                 if len(learners) >= 3 else None),
+        "spearman_rho_learners": (fidelity.spearman_rho([p[k] for k in learners],
+                                                        [r[k] for k in learners])
+                                  if len(learners) >= 3 else None),
+        "proxy_failed": len(failed),
+        "proxy_restarted": sum(1 for i in ids if (proxy[i].get("attempts") or 1) > 1),
+        "reference_failed": sum(1 for i in ids if reference[i].get("status") != "ok"),
+        "mean_proxy_seconds": float(np.mean(seconds)),
+        "mean_reference_seconds": float(np.mean([reference[i].get("train_seconds", 0.0)
+                                                 for i in ids])),
+        "table": [{"id": i, "proxy_reward": proxy[i]["reward"],
+                   "proxy_status": proxy[i].get("status"),
+                   "proxy_metric": proxy[i].get("val_perplexity", proxy[i].get("val_accuracy")),
+                   "reference_metric": reference[i].get("val_perplexity",
+                                                        reference[i].get("val_accuracy")),
+                   "reference_status": reference[i].get("status")} for i in ids]}
+    entry["tau_per_proxy_second"] = entry["kendall_tau"] / max(entry["mean_proxy_seconds"], 1e-9)
+    summary["proxies"][name] = entry
+    print(f"\n### {task} {name}: n={entry['n']}, Kendall tau {entry['kendall_tau']:.3f}, "
+          f"Spearman rho {entry['spearman_rho']:.3f}; among {entry['n_learners']} learners "
+          f"tau {entry['kendall_tau_learners']}, rho {entry['spearman_rho_learners']}; "
+          f"proxy {entry['mean_proxy_seconds']:.0f} s/child, reference "
+          f"{entry['mean_reference_seconds']:.0f} s/child; proxy failed "
+          f"{entry['proxy_failed']}, restarted {entry['proxy_restarted']}")
+    print("\n| arch | proxy status | proxy metric | proxy reward | reference metric |\n"
+          "|---|---|---|---|---|")
+    for row in sorted(entry["table"], key=lambda t: -t["proxy_reward"]):
+      print(f"| {row['id']} | {row['proxy_status']} | {_fmt(row['proxy_metric'])} | "
+            f"{row['proxy_reward']:.3g} | {_fmt(row['reference_metric'])} |")
+    _scatter(task, name, entry, out_dir / f"scatter-{name}.png")
+  (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True))
+  return summary
+
+
+def _fmt(x):
+  return "—" if x is None or not np.isfinite(x) else f"{x:.4g}"
+
+
+def _scatter(task, name, entry, path):
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    logging.warning("matplotlib is not installed: no plot written")
+    return
+  rows = [t for t in entry["table"] if t["proxy_metric"] is not None and
+          t["reference_metric"] is not None and np.isfinite(t["proxy_metric"]) and
+          np.isfinite(t["reference_metric"])]
+  fig, ax = plt.subplots(figsize=(5.2, 4.4))
+  ax.scatter([t["proxy_metric"] for t in rows], [t["reference_metric"] for t in rows], s=18)
+  for t in rows:
+    if not t["id"].startswith(("rand", "spec")):
+      ax.annotate(t["id"], (t["proxy_metric"], t["reference_metric"]), fontsize=8)
+  if task == "ptb":
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+  what = "validation perplexity" if task == "ptb" else "validation accuracy"
+  ax.set_xlabel(f"proxy {what}")
+  ax.set_ylabel(f"reference {what}")
+  ax.set_title(f"{task} {name}: tau {entry['kendall_tau']:.2f}, rho "
+               f"{entry['spearman_rho']:.2f} (n={entry['n']}, "
+               f"{len(entry['table']) - len(rows)} failed not shown)", fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def main(argv):
+  del argv
+  task = _TASK.value
+  out_dir = _output_dir()
+  out_dir.mkdir(parents=True, exist_ok=True)
+  archs = architectures(task, _N.value, _SEED.value, _SPECS.value)
+  with open(out_dir / "archs.jsonl", "w") as f:
+    for arch_id, arch in archs:
+      f.write(json.dumps({"id": arch_id, "spec": arch if isinstance(arch, str) else
+                          arch.to_dict(), "describe": arch if isinstance(arch, str) else
+                          arch.describe()}) + "\n")
+  if not _ANALYZE.value:
+    if not _DATA.value:
+      sys.exit("proxy_fidelity: error: --data_dir is required to train (or use --analyze)")
+    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+    data = child_training.load_task_data(task, _DATA.value, seed=_SEED.value)
+    suffix = f"-{_PROXY_NAME.value}" if _PROXY_NAME.value else ""
+    sides = [("proxy", proxy_config(task, json.loads(_PROXY.value)),
+              out_dir / f"proxy{suffix}.jsonl"),
+             ("reference", reference_config(task, json.loads(_REFERENCE.value)),
+              out_dir / "reference.jsonl")]
+    for side, config, path in sides:
+      if _ONLY.value in (None, side):
+        (out_dir / f"{path.stem}.config.json").write_text(
+            json.dumps(dataclasses.asdict(config), indent=1))
+        run_side(side, archs, config, path, data)
+  analyze(task, archs, out_dir)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -45,6 +45,17 @@ class ChildTooLargeError(ValueError):
   """A child exceeds a size cap; the search records the trial as failed."""
 
 
+def l2_weight_decay(weight_decay: float):
+  """A Keras regulariser whose gradient is ``weight_decay * w`` (None for 0).
+
+  The paper's weight decay 1e-4 (§4.1) is TensorFlow's ``1e-4 * tf.nn.l2_loss(w)`` =
+  ``1e-4 * sum(w**2) / 2``; ``keras.regularizers.L2(1e-4)`` would double it.
+  """
+  if weight_decay < 0:
+    raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+  return keras.regularizers.L2(weight_decay / 2) if weight_decay > 0 else None
+
+
 @dataclasses.dataclass(frozen=True)
 class _LayerPlan:
   """Shapes of one layer, computed without TensorFlow.
@@ -196,7 +207,10 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
     spec: The architecture.
     input_shape: ``(height, width, channels)`` of one image.
     num_classes: Number of logits.
-    weight_decay: L2 factor on every conv and Dense kernel; 0 disables it.
+    weight_decay: Weight decay of every conv and Dense kernel as the paper (and TF's
+      ``weight_decay * tf.nn.l2_loss(w)``) means it: the gradient gains
+      ``weight_decay * w``. Keras' ``L2(l)`` adds ``l * sum(w**2)``, whose gradient is
+      ``2 l w``, so the regulariser is ``L2(weight_decay / 2)``. 0 disables it.
     max_params: Optional cap on :func:`estimate_cnn_cost`'s parameter count.
     max_activation_elements: Optional cap on its per-example activation count.
     name: Model name.
@@ -213,7 +227,7 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
   plan = _plan_cnn(spec, input_shape)
 
   def regularizer():
-    return keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
+    return l2_weight_decay(weight_decay)
 
   image = keras.Input(shape=input_shape, name="image")
   outputs: list = []

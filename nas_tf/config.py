@@ -41,8 +41,10 @@ class ControllerConfig:
     entropy_weight: Weight of the optional entropy bonus (0 = the paper's plain REINFORCE).
     temperature: Softmax temperature of the controller's logits.
     tanh_constant: Optional ``C * tanh(logits)`` squashing (None = off).
-    grad_accumulation: Controller steps whose gradients are summed before one Adam apply
-      (the paper applies PTB gradients after 10 accumulate).
+    grad_accumulation: Controller steps whose gradients are accumulated before one Adam
+      apply (the paper applies PTB gradients after 10 accumulate). The applied gradient
+      is their mean, not their sum: Adam's step hardly depends on the scale, and the mean
+      keeps one apply comparable to an unaccumulated step.
   """
 
   units: int = 35

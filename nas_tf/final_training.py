@@ -202,8 +202,7 @@ def _cnn_setup(spec, data, config):
     # Dropout before the classifier; the body is the search's child unchanged.
     x = keras.layers.Dropout(config.dropout, name="head_dropout")(
         base.get_layer("global_pool").output)
-    regularizer = (keras.regularizers.L2(config.weight_decay) if config.weight_decay
-                   else None)
+    regularizer = children.l2_weight_decay(config.weight_decay)
     logits = keras.layers.Dense(len(data.class_names), kernel_regularizer=regularizer,
                                 name="logits")(x)
     model = keras.Model(base.input, logits, name="final_cnn")

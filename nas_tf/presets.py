@@ -50,7 +50,7 @@ FINAL_REAL = {
     "ptb": dict(epochs=13, batch_size=20, optimizer="sgd", learning_rate=1.0,
                 lr_schedule="decay_after", lr_decay_start=4, lr_decay_factor=0.5,
                 weight_decay=0.0, dropout=0.0, tie_embeddings=False, units=200,
-                num_layers=2, num_steps=35, clipnorm=5.0, init_scale=0.1,
+                num_layers=2, num_steps=20, clipnorm=5.0, init_scale=0.1,
                 early_stopping_patience=0),
     "cifar10": dict(epochs=100, batch_size=64, optimizer="momentum", learning_rate=0.1,
                     lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,

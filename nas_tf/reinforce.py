@@ -22,6 +22,10 @@ import tensorflow as tf
 class EMABaseline:
   """``b <- decay * b + (1 - decay) * mean(rewards)``; the first batch initialises ``b``.
 
+  Before the first update there is no baseline yet, so the first controller step uses
+  its own batch's mean reward as ``b``: its advantages are centred, not zero (with m = 1
+  they are zero and the first step does not move the controller).
+
   Attributes:
     decay: Weight of the old value (the paper's setting is not given; 0.95 is common).
     value: Current baseline, ``None`` before the first update.
@@ -35,7 +39,7 @@ class EMABaseline:
       raise ValueError(f"decay must lie in [0, 1), got {self.decay!r}")
 
   def advantages(self, rewards: Sequence[float]) -> np.ndarray:
-    """``R_k - b`` with the baseline as it stands (zero advantage before any update)."""
+    """``R_k - b`` with the baseline as it stands (the batch mean before any update)."""
     r = np.asarray(rewards, dtype=np.float64)
     b = float(np.mean(r)) if self.value is None else self.value
     return r - b

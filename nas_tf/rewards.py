@@ -40,19 +40,25 @@ def cifar_reward(val_accuracies: Sequence[float], last_n: int = 5) -> float:
 
 
 def ptb_reward(val_perplexity: float, c: float = PTB_REWARD_CONSTANT) -> float:
-  """``c / val_perplexity**2`` (§4.2); failure reward for NaN/inf/non-positive perplexity."""
+  """``c / val_perplexity**2`` (§4.2); failure reward for NaN/inf/non-positive perplexity.
+
+  Computed as ``c / p / p``: ``p ** 2`` raises OverflowError for a finite ``p`` above
+  ~1e154 (a diverged child), whereas the quotient just underflows towards 0.
+  """
   if not _finite(val_perplexity) or float(val_perplexity) <= 0:
     return FAILURE_REWARD
-  return c / float(val_perplexity) ** 2
+  p = float(val_perplexity)
+  return c / p / p
 
 
-def reward_for(task: str, metrics: dict) -> float:
+def reward_for(task: str, metrics: dict, reward_epochs: int = 5) -> float:
   """The reward of a child of ``task`` ('cifar10' or 'ptb') from its metrics dict.
 
-  ``metrics`` holds ``val_accuracy_history`` (CIFAR-10) or ``val_perplexity`` (PTB).
+  ``metrics`` holds ``val_accuracy_history`` (CIFAR-10) or ``val_perplexity`` (PTB);
+  ``reward_epochs`` is the CIFAR-10 window (max over the last N epochs, paper: 5).
   """
   if task == "cifar10":
-    return cifar_reward(metrics.get("val_accuracy_history", []))
+    return cifar_reward(metrics.get("val_accuracy_history", []), reward_epochs)
   if task == "ptb":
     return ptb_reward(metrics.get("val_perplexity", float("nan")))
   raise ValueError(f"task must be 'cifar10' or 'ptb', got {task!r}")

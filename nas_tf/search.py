@@ -334,7 +334,8 @@ def _record(config, step, index, tokens, spec, depth, metrics, cached) -> dict:
   if from_cache:
     metrics = dict(cached["metrics"], status=cached["status"])
   status = metrics.get("status", "failed")
-  reward = (rewards_lib.reward_for(config.task, metrics) if status == "ok"
+  reward = (rewards_lib.reward_for(config.task, metrics, config.child.reward_epochs)
+            if status == "ok"
             else rewards_lib.FAILURE_REWARD)
   return {
       "step": step, "index": index, "search": config.search, "depth": depth,

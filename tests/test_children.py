@@ -148,6 +148,11 @@ def test_weight_decay_regularizes_every_kernel():
   model(np.zeros((1, 32, 32, 3), "float32"))
   assert len(model.losses) == 3  # Two conv kernels and the logits kernel.
   assert not children.build_cnn(spec).losses
+  # The paper's weight decay: the penalty is wd * sum(w^2) / 2, so its gradient is wd * w
+  # (TF's wd * l2_loss(w)), not Keras' L2(wd) with gradient 2 wd w.
+  kernels = [w for w in model.weights if w.path.endswith("kernel")]
+  expected = 1e-4 * sum(float(np.sum(np.square(np.asarray(w)))) for w in kernels) / 2
+  assert float(sum(float(l) for l in model.losses)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_random_cnn_child_learns():

@@ -28,6 +28,12 @@ def test_ptb_reward():
   assert rewards.reward_for("ptb", {"val_perplexity": 40.0}) == pytest.approx(0.05)
   assert rewards.reward_for("cifar10", {"val_accuracy_history": [0.5]}) == 0.125
   assert rewards.reward_for("ptb", {}) == rewards.FAILURE_REWARD
+  # A diverged child with a huge but finite perplexity: p ** 2 would overflow.
+  assert 0.0 <= rewards.ptb_reward(6.5e200) < 1e-300
+  # reward_epochs is the CIFAR-10 window: max of the last N epochs, cubed.
+  history = {"val_accuracy_history": [0.9, 0.5, 0.6]}
+  assert rewards.reward_for("cifar10", history, reward_epochs=2) == pytest.approx(0.6 ** 3)
+  assert rewards.reward_for("cifar10", history, reward_epochs=3) == pytest.approx(0.9 ** 3)
   with pytest.raises(ValueError, match="'imagenet'"):
     rewards.reward_for("imagenet", {})
 

@@ -230,8 +230,10 @@ class CNNSharedTrainer:
       loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
           y, self.model(x, arch), from_logits=True))
       if self.config.child.weight_decay:
+        # wd * l2_loss(w) = wd * sum(w^2) / 2: gradient wd * w, as the independent
+        # children (children.l2_weight_decay) and the paper mean weight decay.
         loss += self.config.child.weight_decay * tf.add_n(
-            [tf.nn.l2_loss(v) for v in variables if "kernel" in v.name]) * 2.0
+            [tf.nn.l2_loss(v) for v in variables if "kernel" in v.name])
     return shared_search.apply_if_finite(self.optimizer, loss,
                                          tape.gradient(loss, variables), variables)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Neural Architecture Search with RL (Zoph & Le 2017): `nas_search --task=ptb|cifar10`.
 
-Without --data_dir it runs a tiny search on the bundled testdata/ (a minute or two on a
-laptop CPU) so the first command works; point --data_dir at real data for a real search.
-Rerunning the same command with the same --output_dir resumes an interrupted search.
+Without --data_dir: a tiny search on the bundled testdata/ (a minute or two on a laptop).
+Rerun the same command with the same --output_dir to resume. The paper's recipes:
+--flagfile=examples/paper_{ptb,cifar10}.flags (README).
 """
 
 import dataclasses
@@ -40,12 +40,14 @@ _BATCH = flags.DEFINE_integer("child_batch_size", None, "Child minibatch size.")
 _OPT = flags.DEFINE_enum("child_optimizer", None, ["momentum", "sgd", "adam"],
                          "Child optimizer (paper CIFAR-10: Nesterov momentum).")
 _LR = flags.DEFINE_float("child_lr", None, "Child learning rate.")
-_WD = flags.DEFINE_float("child_weight_decay", None, "Child L2 weight decay (paper: 1e-4).")
+_WD = flags.DEFINE_float("child_weight_decay", None, "Child weight decay (paper: 1e-4).")
 _CLIP = flags.DEFINE_float("child_clipnorm", None, "Child global gradient-norm clip (PTB: 5).")
-_INIT = flags.DEFINE_float("init_scale", None, "PTB child: U(-s, s) init (0.1; 0 = Keras').")
-_TRAIN_N = flags.DEFINE_integer("max_train_examples", None, "Train children on a subset "
-                                "(CIFAR images / PTB tokens).")
-_EVAL_N = flags.DEFINE_integer("max_eval_examples", None, "Reward on a validation subset.")
+_SET = flags.DEFINE_multi_string("set", [], "SECTION.FIELD=VALUE: any config field, e.g. "
+                                 "child.max_params=25e6 (repeatable; README lists them).")
+_DRY = flags.DEFINE_boolean("dry_run", False, "Print the resolved config.json and exit.")
+_TRAIN_N = flags.DEFINE_string("max_train_examples", None,
+                               "CIFAR images / PTB tokens each child trains on, or all.")
+_EVAL_N = flags.DEFINE_string("max_eval_examples", None, "Reward on this many, or all.")
 _SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on child steps per epoch.")
 _LM_UNITS = flags.DEFINE_integer("lm_units", None, "PTB child hidden size.")
 _BPTT = flags.DEFINE_integer("num_steps", None, "PTB child truncated-BPTT length.")
@@ -75,36 +77,35 @@ _WORKER_THREADS = flags.DEFINE_integer("worker_threads", 1, "TF threads per serv
 
 def _value(name):
   """The flag's value if set on the command line, else the task's default."""
-  if flags.FLAGS[name].value is not None:
-    return flags.FLAGS[name].value
-  return presets.search_defaults(_TASK.value, tiny=_DATA_DIR.value is None).get(name)
+  value = flags.FLAGS[name].value
+  if value is None:
+    return presets.search_defaults(_TASK.value, tiny=_DATA_DIR.value is None).get(name)
+  if name.endswith("_examples"):  # counts that also take 'all' (the whole split)
+    return "all" if value.lower() == "all" else int(float(value))
+  return value
 
 
 def make_config() -> config_lib.SearchConfig:
   """Converts the flags, once, into a SearchConfig."""
   task, tiny = _TASK.value, _DATA_DIR.value is None
-  data_dir = _DATA_DIR.value or str(_ROOT / "testdata" / ("ptb" if task == "ptb"
-                                                          else "cifar10/png"))
+  data_dir = _DATA_DIR.value or str(_ROOT / "testdata" / presets.TESTDATA[task])
   child = dataclasses.replace(config_lib.ChildTrainingConfig(), **{k: v for k, v in dict(
       epochs=_value("child_epochs"), batch_size=_value("child_batch_size"),
       optimizer=_value("child_optimizer"), learning_rate=_value("child_lr"),
-      clipnorm=_value("child_clipnorm"), init_scale=_value("init_scale"),
-      weight_decay=_value("child_weight_decay"), max_train_examples=_value("max_train_examples"),
+      clipnorm=_value("child_clipnorm"), weight_decay=_value("child_weight_decay"),
+      max_train_examples=_value("max_train_examples"),
       max_eval_examples=_value("max_eval_examples"), steps_per_epoch=_value("steps_per_epoch"),
       lm_units=_value("lm_units"), num_steps=_value("num_steps"), dropout=_value("dropout"),
-      tie_embeddings=_TIE.value).items() if v is not None})
-  child = dataclasses.replace(child, init_scale=child.init_scale or None)  # 0: Keras init
-  if task == "ptb":
-    space = {"kind": "rnn", "base": _BASE.value, "combinations": ["add", "elem_mult"],
-             "activations": ["identity", "tanh", "sigmoid", "relu"]}
-  else:
-    ops = ["conv", "max_pool", "avg_pool"] if _POOL.value else ["conv"]
-    space = {"kind": "cnn", "strides": [int(s) for s in _STRIDES.value], "layer_ops": ops}
+      tie_embeddings=_TIE.value).items() if v is not None and v != "all"})
+  child = dataclasses.replace(child, **{k: None for k in ("max_train_examples", "max_eval_examples")
+                                        if _value(k) == "all"})
+  space = presets.search_space(task, rnn_base=_BASE.value, pooling=_POOL.value,
+                                strides=[int(s) for s in _STRIDES.value])
   lr, seed = _value("controller_lr") or (5e-4 if task == "ptb" else 6e-4), _SEED.value
-  return config_lib.SearchConfig(
+  return config_lib.apply_overrides(config_lib.SearchConfig(
       task=task, data_dir=data_dir, search=_SEARCH.value, seed=seed, evaluation=_EVAL.value,
-      output_dir=_OUTPUT_DIR.value or f"runs/{task}-{_SEARCH.value}-seed{seed}"
-      + ("-shared" if _EVAL.value == "shared" else "") + ("-tiny" if tiny else ""),
+      output_dir=_OUTPUT_DIR.value or presets.default_output_dir(task, _SEARCH.value, seed,
+                                                                 _EVAL.value, tiny),
       max_children=_value("max_children"), children_per_step=_value("children_per_step"),
       validation_size=_value("validation_size"), cache_dir=_CACHE.value, space=space,
       depth=config_lib.DepthSchedule(start=_value("start_layers") or 6,
@@ -114,21 +115,17 @@ def make_config() -> config_lib.SearchConfig:
           grad_accumulation=_ACCUM.value),
       child=child, runtime=config_lib.RuntimeConfig(
           isolation=_ISOLATION.value, parallel_children=_PARALLEL.value,
-          intra_op_threads=_THREADS.value))
+          intra_op_threads=_THREADS.value)), _SET.value)
 
 
-def main(argv):
-  del argv
+def main(_):
   try:
     config = make_config()
+    if _DRY.value:
+      return print(config.to_json())
     from nas_tf import child_training, search  # pylint: disable=g-import-not-at-top
-    if _DATA_DIR.value is None and not os.path.exists(config.data_dir):
-      raise FileNotFoundError("no --data_dir, and no bundled testdata/ beside this program "
-                              "(it comes with a source checkout): pass --data_dir=PATH")
-    child_training.check_data_source(config.task, config.data_dir)
-    if _DATA_DIR.value is None:
-      logging.info("No --data_dir: running a TINY search on the bundled %s (for a first "
-                   "look only; see README for real data).", config.data_dir)
+    child_training.check_data_source(config.task, config.data_dir,
+                                     bundled=_DATA_DIR.value is None)
     logging.info("Search config: %s", config.to_json())
     from nas_tf import distributed_cluster  # pylint: disable=g-import-not-at-top
     tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
@@ -138,10 +135,9 @@ def main(argv):
     summary = search.run(config, cluster=cluster)
   except (ValueError, OSError, RuntimeError) as e:
     sys.exit(f"nas_search: error: {e}")
-  best = summary["best"]
-  logging.info("Results in %s (results.jsonl, summary.txt, best.json).", config.output_dir)
-  if best:
-    logging.info("Best: reward %.5f  %s", best["reward"], best["describe"])
+  best = summary["best"] or {"reward": float("nan"), "describe": "none"}
+  logging.info("Results in %s (results.jsonl, summary.txt, best.json). Best: reward %.5f  %s",
+               config.output_dir, best["reward"], best["describe"])
 
 
 def run():

@@ -45,8 +45,18 @@ def load_task_data(task: str, data_dir: str, seed: int = 0, cache_dir: str | Non
   raise ValueError(f"task must be 'ptb' or 'cifar10', got {task!r}")
 
 
-def check_data_source(task: str, data_dir: str) -> None:
-  """Fails fast, with the path and what was expected, before any worker starts."""
+def check_data_source(task: str, data_dir: str, bundled: bool = False) -> None:
+  """Fails fast, with the path and what was expected, before any worker starts.
+
+  ``bundled``: ``data_dir`` is the testdata/ of a source checkout, chosen because the user
+  gave no --data_dir; its absence means an installed copy without the checkout.
+  """
+  if bundled:
+    if not os.path.exists(data_dir):
+      raise FileNotFoundError("no --data_dir, and no bundled testdata/ beside this program "
+                              "(it comes with a source checkout): pass --data_dir=PATH")
+    logging.info("No --data_dir: a TINY run on the bundled %s (for a first look only; see "
+                 "the README for real data).", data_dir)
   if task == "cifar10" and data_dir == "tfds":
     return
   if not os.path.exists(data_dir):
@@ -63,10 +73,16 @@ def check_data_source(task: str, data_dir: str) -> None:
                                 "ptb.train.txt, ptb.valid.txt and ptb.test.txt")
 
 
-def make_optimizer(config: ChildTrainingConfig) -> keras.optimizers.Optimizer:
-  """The child optimiser; CIFAR-10 in the paper: Nesterov momentum 0.9, lr 0.1."""
-  return build_optimizer(config.optimizer, config.learning_rate, config.momentum,
-                         config.clipnorm)
+def make_optimizer(config: ChildTrainingConfig,
+                   total_steps: int | None = None) -> keras.optimizers.Optimizer:
+  """The child optimiser; CIFAR-10 in the paper: Nesterov momentum 0.9, lr 0.1.
+
+  With ``config.lr_schedule == 'cosine'`` the rate decays to 0 over ``total_steps``.
+  """
+  lr = config.learning_rate
+  if config.lr_schedule == "cosine" and total_steps:
+    lr = keras.optimizers.schedules.CosineDecay(lr, total_steps)
+  return build_optimizer(config.optimizer, lr, config.momentum, config.clipnorm)
 
 
 def _finite_history(history: dict) -> bool:
@@ -87,7 +103,11 @@ def _train_cnn(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig, seed:
   model = children.build_cnn(spec, input_shape=image_shape, num_classes=len(data.class_names),
                              weight_decay=config.weight_decay, max_params=config.max_params,
                              max_activation_elements=config.max_activation_elements)
-  model.compile(optimizer=make_optimizer(config),
+  num_train = len(data.arrays("train")[1])
+  if config.max_train_examples is not None:
+    num_train = min(num_train, config.max_train_examples)
+  steps = config.steps_per_epoch or math.ceil(num_train / config.batch_size)
+  model.compile(optimizer=make_optimizer(config, config.epochs * steps),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"])
   train = data.batched("train", config.batch_size, seed=seed,

@@ -99,6 +99,7 @@ class ChildTrainingConfig:
     carry_state: LM: carry the recurrent state across BPTT windows (reset per epoch and
       per evaluation pass).
     divergence_retries: LM: restarts at a 4x lower rate after the loss diverges.
+    lr_schedule: CNN: 'constant' or 'cosine' (decay to 0 over the child's training).
   """
 
   epochs: int = 1
@@ -125,11 +126,16 @@ class ChildTrainingConfig:
   loss_reduction: str = "sum"
   carry_state: bool = True
   divergence_retries: int = 2
+  lr_schedule: str = "constant"
 
   def __post_init__(self):
     _check(self.epochs >= 1, f"child epochs must be >= 1, got {self.epochs!r}")
     _check(self.init_scale is None or self.init_scale > 0,
            f"init_scale must be > 0 or None, got {self.init_scale!r}")
+    _check(self.lr_schedule in ("constant", "cosine"),
+           f"child lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+    _check(self.loss_reduction in ("sum", "mean"),
+           f"loss_reduction must be 'sum' or 'mean', got {self.loss_reduction!r}")
     _check(self.batch_size >= 1, f"child batch_size must be >= 1, got {self.batch_size!r}")
     _check(self.optimizer in ("momentum", "sgd", "adam"),
            f"child optimizer must be 'momentum', 'sgd' or 'adam', got {self.optimizer!r}")
@@ -309,3 +315,64 @@ class SearchConfig:
   @classmethod
   def from_json(cls, text: str) -> "SearchConfig":
     return cls.from_dict(json.loads(text))
+
+
+def _parse_value(text: str, current: Any, field_type: str, where: str) -> Any:
+  """``text`` as the type of a config field (its current value, else its annotation)."""
+  lowered = text.strip().lower()
+  if lowered in ("none", "null", "all") and "Optional" in field_type:
+    return None
+  if isinstance(current, bool) or field_type == "bool":
+    if lowered in ("true", "1", "yes"):
+      return True
+    if lowered in ("false", "0", "no"):
+      return False
+    raise ValueError(f"{where}: expected true/false, got {text!r}")
+  try:
+    if isinstance(current, int) or "int" in field_type:
+      return int(float(text)) if float(text).is_integer() else int(text)
+    if isinstance(current, float) or "float" in field_type:
+      return float(text)
+  except ValueError:
+    raise ValueError(f"{where}: expected a number, got {text!r}") from None
+  if isinstance(current, (dict, list, tuple)):
+    try:
+      return json.loads(text)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{where}: expected JSON, got {text!r} ({e})") from None
+  return text
+
+
+def apply_overrides(config: SearchConfig, overrides: list[str]) -> SearchConfig:
+  """A copy of ``config`` with ``section.field=value`` (or ``field=value``) settings applied.
+
+  Reaches every setting of every section by its dataclass field name, e.g.
+  ``child.max_params=25e6``, ``child.init_scale=none``, ``controller.temperature=2``,
+  ``shared.train_batches=50``, ``max_children=100``; ``all``/``none`` set an optional field
+  to None (e.g. ``child.max_train_examples=all``). Values are checked by the dataclasses.
+
+  Raises:
+    ValueError: an unknown section or field, or a value of the wrong type.
+  """
+  for item in overrides:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+      raise ValueError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. "
+                       "child.max_params=25e6")
+    path = key.strip().split(".")
+    if len(path) > 2:
+      raise ValueError(f"--set {item!r}: at most one dot (SECTION.FIELD)")
+    holder = getattr(config, path[0], None) if len(path) == 2 else config
+    if len(path) == 2 and not dataclasses.is_dataclass(holder):
+      sections = [f.name for f in dataclasses.fields(config)
+                  if dataclasses.is_dataclass(getattr(config, f.name))]
+      raise ValueError(f"--set {item!r}: unknown section {path[0]!r}; sections: {sections}")
+    fields = {f.name: f for f in dataclasses.fields(holder)}
+    name = path[-1]
+    if name not in fields:
+      raise ValueError(f"--set {item!r}: {type(holder).__name__} has no field {name!r}; "
+                       f"fields: {sorted(fields)}")
+    value = _parse_value(text, getattr(holder, name), str(fields[name].type), f"--set {item!r}")
+    holder = dataclasses.replace(holder, **{name: value})
+    config = holder if len(path) == 1 else dataclasses.replace(config, **{path[0]: holder})
+  return config

@@ -168,7 +168,7 @@ class ReplicaSearch:
     """The REINFORCE update of ``step``, then sampling ``step + K``; one at a time, in order."""
     config = self.config
     with self.log_lock:
-      search._check_not_all_broken(self.log, config)  # pylint: disable=protected-access
+      search.check_not_all_broken(self.log, config)
     stats = self.sampler.update(step, list(tokens[:len(rewards)]), rewards, depth)
     nxt = step + self.num_replicas
     if nxt < config.num_steps:

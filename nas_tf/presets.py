@@ -58,6 +58,26 @@ FINAL_REAL = {
 }
 
 
+# Where the bundled testdata of each task lives, relative to a source checkout.
+TESTDATA = {"ptb": "ptb", "cifar10": "cifar10/png"}
+
+
+def default_output_dir(task: str, search: str, seed: int, evaluation: str = "independent",
+                       tiny: bool = False) -> str:
+  """runs/TASK-SEARCH-seedN[-shared][-tiny]: runs of different settings never collide."""
+  return (f"runs/{task}-{search}-seed{seed}" + ("-shared" if evaluation == "shared" else "")
+          + ("-tiny" if tiny else ""))
+
+
+def search_space(task: str, rnn_base: int = 8, strides=(1,), pooling: bool = False) -> dict:
+  """The paper's search space of ``task`` as ``space.to_dict()`` (§3.1-3.4, §4.1 pooling)."""
+  if task == "ptb":
+    return {"kind": "rnn", "base": rnn_base, "combinations": ["add", "elem_mult"],
+            "activations": ["identity", "tanh", "sigmoid", "relu"]}
+  ops = ["conv", "max_pool", "avg_pool"] if pooling else ["conv"]
+  return {"kind": "cnn", "strides": [int(s) for s in strides], "layer_ops": ops}
+
+
 def _pick(table: dict, task: str) -> dict:
   if task not in table:
     raise ValueError(f"task must be one of {sorted(table)}, got {task!r}")

@@ -303,7 +303,7 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
             log.append(record)
             _log_child(record, log, config, step, start_time, evaluated_now)
           step_rewards.append(record["reward"])
-      _check_not_all_broken(log, config)
+      check_not_all_broken(log, config)
       # The last step of a budget that is not a multiple of m still samples m (sampling
       # stays a pure function of the step) but trains and learns from only m_step.
       tokens = tokens[:m_step]
@@ -387,12 +387,14 @@ def commit_step(output_dir: str, log: ResultsLog, task: str, checkpoint: Optiona
   write_summary(output_dir, log, task)
 
 
-def _check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
-  """Stops a search whose first children all crashed: that is a setup bug, not a search.
+def check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
+  """Stops a search whose children break for a reason the user must fix, with one line.
 
   Bad architectures fail one by one and are scored; but when every child of the first
-  step raised (wrong data path, a subset larger than the data, a bug), carrying on
-  would only fill results.jsonl with failure rewards.
+  step raised (wrong data path, a subset larger than the data, a bug), or most children
+  of the latest step are over the size caps (a child size the caps do not allow, e.g.
+  the paper's ~20M-parameter LM under the default 5M cap), carrying on would only fill
+  results.jsonl with failure rewards that teach the controller nothing.
   """
   first = [r for r in log if r["step"] == 0]
   if (len(first) == min(config.children_per_step, config.max_children)
@@ -400,6 +402,18 @@ def _check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
     errors = sorted({str(r["metrics"].get("error")) for r in first})
     raise RuntimeError(f"every child of the first step failed to train; this looks like a "
                        f"setup problem, not bad architectures. Errors: {'; '.join(errors)}")
+  if not len(log):
+    return
+  last = max(r["step"] for r in log)
+  step = [r for r in log if r["step"] == last]
+  large = [r for r in step if r["status"] == "too_large"]
+  if len(large) * 2 > len(step):
+    error = str(large[0]["metrics"].get("error"))[:300]
+    raise RuntimeError(
+        f"{len(large)} of the {len(step)} children of step {last + 1} are over the size caps "
+        f"({error}); raise the cap with --set=child.max_params=N (CNNs also "
+        f"--set=child.max_activation_elements=N) or make children smaller (--lm_units, "
+        f"--start_layers), then rerun the same command to resume")
 
 
 def _prune_checkpoints(directory: str, keep: Optional[str]) -> None:

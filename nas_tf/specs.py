@@ -29,9 +29,11 @@ from typing import Any, Union
 # experiment (§4.2) adds "max" and "sin".
 COMBINATIONS = ("add", "elem_mult", "max")
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "sin")
-# Layer operations of the CNN space. "conv" is the paper's main space; the pooling ops
-# are the "v3" extension of §4.1 (the layer pools with window filter_height x
-# filter_width and keeps the channel count of its input, so num_filters is unused).
+# Layer operations of the CNN space. "conv" is the paper's main space. The pooling ops are
+# nas_tf's extension: the paper's pooling experiment (§4.1) inserts pooling layers at
+# fixed depths, while here the controller may predict a pooling op for any layer (the
+# layer pools with window filter_height x filter_width and keeps the channel count of
+# its input, so num_filters is unused).
 LAYER_OPS = ("conv", "max_pool", "avg_pool")
 
 SPEC_FORMAT_VERSION = 1

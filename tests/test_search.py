@@ -123,6 +123,17 @@ def test_all_failing_first_step_is_a_setup_error(tmp_path):
     search.run(cfg, evaluator=FakeEvaluator(status_of=lambda s: "failed"))
 
 
+def test_step_of_mostly_too_large_children_stops_naming_the_cap(tmp_path):
+  """The paper's LM size under the default cap must not silently score every child 0."""
+  cfg = _config(tmp_path, child=config_lib.ChildTrainingConfig(
+      lm_units=8, batch_size=4, num_steps=5, max_params=1000, max_train_examples=200,
+      max_eval_examples=200))
+  with pytest.raises(RuntimeError, match=r"2 of the 2 children of step 1 are over the size "
+                     r"caps \(child too large: .*--set=child.max_params=N"):
+    search.run(cfg)
+  assert {r["status"] for r in _records(cfg)} == {"too_large"}
+
+
 def test_resume_extends_budget_without_duplicates(tmp_path):
   cfg = _config(tmp_path, max_children=4)
   search.run(cfg, evaluator=FakeEvaluator())
@@ -213,3 +224,32 @@ def test_binary_bad_flags_exit_with_one_line(tmp_path):
   unwritable = _run_bin("--task=ptb", f"--output_dir={blocker}/sub")
   assert unwritable.returncode != 0 and "output_dir" in unwritable.stderr
   assert "Traceback" not in unwritable.stderr
+
+
+@pytest.mark.parametrize("task", ["ptb", "cifar10"])
+def test_paper_recipe_flagfiles_parse_and_start(tmp_path, task):
+  """examples/paper_*.flags hold the paper's settings and start a search (made tiny here)."""
+  flagfile = f"--flagfile={ROOT / 'examples' / f'paper_{task}.flags'}"
+  dry = _run_bin(flagfile, "--data_dir=somewhere", "--dry_run")
+  assert dry.returncode == 0, dry.stderr
+  paper = json.loads(dry.stdout)
+  child = paper["child"]
+  assert child["max_train_examples"] is None and child["max_eval_examples"] is None
+  if task == "ptb":
+    assert (child["epochs"], child["lm_units"], child["num_steps"], child["optimizer"],
+            child["clipnorm"], child["tie_embeddings"]) == (35, 650, 35, "sgd", 5.0, True)
+    assert paper["controller"]["grad_accumulation"] == 10 and child["max_params"] >= 25e6
+  else:
+    assert (child["epochs"], child["optimizer"], child["learning_rate"], child["momentum"],
+            child["weight_decay"], child["reward_epochs"]) == (50, "momentum", 0.1, 0.9,
+                                                               1e-4, 5)
+    assert paper["validation_size"] == 5000 and paper["depth"]["every"] == 1600
+  # Later flags override the file: one tiny child on the bundled testdata.
+  data = ROOT / "testdata" / ("ptb" if task == "ptb" else "cifar10/png")
+  tiny = ["--max_children=1", "--children_per_step=1", "--child_epochs=1", "--lm_units=8",
+          "--num_steps=10", "--start_layers=2", "--validation_size=10", "--isolation=inline"]
+  run = _run_bin(flagfile, f"--data_dir={data}", f"--output_dir={tmp_path}/run", *tiny)
+  assert run.returncode == 0, run.stderr[-2000:]
+  records = _records(config_lib.SearchConfig(task=task, data_dir=str(data),
+                                             output_dir=str(tmp_path / "run")))
+  assert len(records) == 1 and records[0]["status"] == "ok", records

@@ -2,9 +2,11 @@
 
 The paper searches CNNs on CIFAR-10: 5,000 of the 50,000 training images are held out at
 random as the validation set that produces the controller's reward, children train on the
-other 45,000, and the 10,000 test images serve only the final evaluation. Images are
-whitened (per-channel mean and std of the training split), padded, randomly cropped back
-to 32x32 and randomly flipped left-right.
+other 45,000, and the 10,000 test images serve only the final evaluation. The paper's
+preprocessing is "whitening, upsampling some images, random cropping and flipping"
+(without further detail); nas_tf does the common variant of it, not an exact copy:
+per-channel standardisation (mean and std of the training split), zero padding by 4,
+random 32x32 crops and random left-right flips, no upsampling.
 
 The loader reads every common distribution into uint8 numpy arrays kept in memory
 (60,000 images are 184 MB): ``"tfds"`` (tensorflow-datasets ``cifar10``), the python
@@ -528,8 +530,8 @@ class Cifar10Data:
 
     Images are whitened with the training split's per-channel mean and std, then (if
     ``augment``) zero-padded by 4 pixels, randomly cropped to 32x32 and randomly flipped.
-    Padding after whitening follows the paper's order and makes the border the mean
-    colour. The same ``seed`` gives the same batches in every run; each pass over the
+    Padding after standardising makes the border the mean colour. This is nas_tf's
+    documented variant of the paper's augmentation (see the module docstring). The same ``seed`` gives the same batches in every run; each pass over the
     dataset (epoch) draws a new, equally reproducible, order and augmentation.
 
     Args:

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from nas_tf import children
+from nas_tf import lm_training
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
 
@@ -113,8 +114,8 @@ def materialize(task: str, data, config: ChildTrainingConfig, seed: int) -> Batc
 # -- functional optimisers (the Keras update rules, as pure tensor maths) ---------------
 
 def _optimizer(config: ChildTrainingConfig):
-  """``(init(weights) -> state, apply(state, grads, weights, step) -> (weights, state))``."""
-  lr, mom = config.learning_rate, config.momentum
+  """``(init(weights) -> state, apply(state, grads, weights, step, lr) -> (weights, state))``."""
+  mom = config.momentum
 
   def init(weights):
     if config.optimizer == "sgd":
@@ -123,7 +124,7 @@ def _optimizer(config: ChildTrainingConfig):
     return slots if config.optimizer == "momentum" else slots + [tf.zeros_like(w)
                                                                  for w in weights]
 
-  def apply(state, grads, weights, step):
+  def apply(state, grads, weights, step, lr):
     if config.clipnorm:
       grads, _ = tf.clip_by_global_norm(grads, config.clipnorm)
     if config.optimizer == "sgd":
@@ -154,11 +155,14 @@ def build_child(spec, arrays: BatchArrays, config: ChildTrainingConfig) -> keras
                               weight_decay=config.weight_decay, max_params=config.max_params,
                               max_activation_elements=config.max_activation_elements)
   if isinstance(spec, specs_lib.RNNCellSpec):
+    # The recipe of child_training (nas_tf.lm_training): uniform init and a model that
+    # hands its state on, so the closure can carry it across BPTT windows.
     return children.build_language_model(
         spec, vocab_size=arrays.num_classes, units=config.lm_units,
         num_layers=config.lm_layers, input_dropout=config.dropout,
         hidden_dropout=config.dropout, output_dropout=config.dropout,
-        tie_embeddings=config.tie_embeddings, max_params=config.max_params)
+        tie_embeddings=config.tie_embeddings, max_params=config.max_params,
+        init_scale=config.init_scale, return_state=True)
   raise TypeError(f"spec must be a CNNSpec or RNNCellSpec, got {type(spec).__name__}")
 
 
@@ -168,46 +172,78 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
 
   Returns per epoch the mean training loss and the validation metric (accuracy for
   CIFAR-10, mean token cross-entropy for PTB), plus start and end timestamps.
+
+  Language models follow ``nas_tf.lm_training`` (§4.2, Zaremba et al. 2014): the state is
+  carried across BPTT windows (zero at every epoch and for validation), the loss is
+  summed over the window with ``loss_reduction='sum'``, and the rate decays per epoch
+  after ``lr_decay_start``. A divergence is reported as status 'nan' (no restart
+  inside a closure).
   """
   is_lm = arrays.task == "ptb"
   num_train = arrays.train_x.shape[0]
   steps = config.steps_per_epoch or num_train
   opt_init, opt_apply = _optimizer(config)
   ce = tf.nn.sparse_softmax_cross_entropy_with_logits
+  state_dims = [int(t.shape[-1]) for t in model.inputs[1:]] if is_lm else []
+  time_sum = is_lm and config.loss_reduction == "sum"
+
+  def zero_states(batch):
+    return [tf.zeros((batch, d)) for d in state_dims]
+
+  def call(trainable, non_trainable, x, states, training):
+    """``(logits, states, non_trainable, losses)`` for a CNN batch or an LM window."""
+    out, non_trainable, losses = model.stateless_call(
+        trainable, non_trainable, [x, *states] if is_lm else x, training=training,
+        return_losses=True)
+    if is_lm:
+      return out[0], [tf.stop_gradient(h) for h in out[1:]], non_trainable, losses
+    return out, states, non_trainable, losses
 
   def example_loss(y, logits):  # [batch]
     loss = ce(labels=tf.cast(y, tf.int32), logits=logits)
     return tf.reduce_mean(loss, axis=-1) if is_lm else loss
 
-  def train_step(i, trainable, non_trainable, opt_state, step, tx, ty, tw):
+  def train_step(i, trainable, non_trainable, opt_state, step, states, lr, tx, ty, tw):
     with tf.GradientTape() as tape:
       tape.watch(trainable)
-      logits, non_trainable, losses = model.stateless_call(
-          trainable, non_trainable, tx[i], training=True, return_losses=True)
+      logits, states, non_trainable, losses = call(trainable, non_trainable, tx[i], states,
+                                                   True)
       w = tw[i]
       loss = tf.reduce_sum(example_loss(ty[i], logits) * w) / tf.reduce_sum(w)
+      # Zaremba's loss is summed over the window: num_steps times the token mean.
+      objective = loss * tf.cast(tf.shape(tx)[-1], tf.float32) if time_sum else loss
       if losses:
-        loss += tf.add_n(losses)
-    grads = tape.gradient(loss, trainable)
+        objective += tf.add_n(losses)
+    grads = tape.gradient(objective, trainable)
     # Dense gradients: embedding gradients arrive as IndexedSlices.
     grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
              for g, v in zip(grads, trainable)]
-    trainable, opt_state = opt_apply(opt_state, grads, trainable, step)
-    return trainable, non_trainable, opt_state, loss
+    trainable, opt_state = opt_apply(opt_state, grads, trainable, step, lr)
+    return trainable, non_trainable, opt_state, states, loss
 
   def validate(trainable, non_trainable, vx, vy, vw):
-    def body(j, num, den):
-      logits, _ = model.stateless_call(trainable, non_trainable, vx[j], training=False)
+    def body(j, num, den, states):
+      logits, states, _, _ = call(trainable, non_trainable, vx[j], states, False)
       if is_lm:
         num += tf.reduce_sum(example_loss(vy[j], logits) * vw[j])
       else:
         hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
                                tf.cast(vy[j], tf.int32)), tf.float32)
         num += tf.reduce_sum(hit * vw[j])
-      return j + 1, num, den + tf.reduce_sum(vw[j])
-    _, num, den = tf.while_loop(lambda j, *_: j < tf.shape(vx)[0], body,
-                                (0, tf.constant(0.0), tf.constant(0.0)))
+      return j + 1, num, den + tf.reduce_sum(vw[j]), states
+    _, num, den, _ = tf.while_loop(
+        lambda j, *_: j < tf.shape(vx)[0], body,
+        (0, tf.constant(0.0), tf.constant(0.0), zero_states(tf.shape(vx)[1])))
     return num / den
+
+  cosine = not is_lm and config.lr_schedule == "cosine"
+  total_steps = float(config.epochs * steps)
+
+  def epoch_lr(epoch):
+    if not is_lm:
+      return tf.constant(config.learning_rate, tf.float32)
+    decays = tf.cast(tf.maximum(0, epoch + 1 - config.lr_decay_start), tf.float32)
+    return config.learning_rate * tf.pow(tf.constant(config.lr_decay_factor), decays)
 
   # Explicit while loops and no AutoGraph: AutoGraph would convert the Keras layers'
   # code too, and tracing (serial, on the coordinator) is what bounds how fast children
@@ -219,13 +255,20 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
       start = tf.timestamp()
 
     def epoch_body(epoch, trainable, non_trainable, opt_state, step, losses_ta, val_ta):
-      def step_body(k, trainable, non_trainable, opt_state, step, total):
-        trainable, non_trainable, opt_state, loss = train_step(
-            step % num_train, trainable, non_trainable, opt_state, step, tx, ty, tw)
-        return k + 1, trainable, non_trainable, opt_state, step + 1, total + loss
-      _, trainable, non_trainable, opt_state, step, total = tf.while_loop(
+      lr = epoch_lr(epoch)
+
+      def step_body(k, trainable, non_trainable, opt_state, step, total, states):
+        step_lr = lr
+        if cosine:  # keras CosineDecay(lr, epochs * steps), as child_training uses
+          step_lr = lr * 0.5 * (1 + tf.cos(math.pi * tf.cast(step, tf.float32) / total_steps))
+        trainable, non_trainable, opt_state, states, loss = train_step(
+            step % num_train, trainable, non_trainable, opt_state, step, states, step_lr, tx,
+            ty, tw)
+        return k + 1, trainable, non_trainable, opt_state, step + 1, total + loss, states
+      _, trainable, non_trainable, opt_state, step, total, _ = tf.while_loop(
           lambda k, *_: k < steps, step_body,
-          (0, trainable, non_trainable, opt_state, step, tf.constant(0.0)))
+          (0, trainable, non_trainable, opt_state, step, tf.constant(0.0),
+           zero_states(tf.shape(tx)[1])))
       losses_ta = losses_ta.write(epoch, total / steps)
       val_ta = val_ta.write(epoch, validate(trainable, non_trainable, vx, vy, vw))
       return epoch + 1, trainable, non_trainable, opt_state, step, losses_ta, val_ta
@@ -246,9 +289,10 @@ class ScheduledChild:
   """One child: built here, trained on a worker; ``result()`` is its metrics dict."""
 
   def __init__(self, remote, num_params: int, config: ChildTrainingConfig, task: str,
-               started: float, failed: dict | None = None):
+               started: float, failed: dict | None = None, num_classes: int = 10):
     self._remote, self._failed = remote, failed
     self.num_params, self.config, self.task, self.started = num_params, config, task, started
+    self.num_classes = num_classes
 
   def result(self) -> dict[str, Any]:
     """Blocks until the closure is done (retried on another worker if one died)."""
@@ -265,7 +309,12 @@ class ScheduledChild:
     else:
       val_loss = float(val_metrics[-1])
       out["val_loss"] = val_loss
-      out["val_perplexity"] = math.exp(val_loss) if math.isfinite(val_loss) else float("nan")
+      out["val_perplexity"] = lm_training.perplexity(val_loss)
+      # The divergence rule of lm_training (a loss far above uniform guessing); a
+      # closure cannot restart at a lower rate, so the child is reported diverged.
+      limit = math.log(self.num_classes) + lm_training.LMRecipe().divergence_margin
+      if any(float(v) > limit for v in train_losses):
+        out.update(status="nan", error=f"diverged: training loss above {limit:.3g} nats")
     if not all(math.isfinite(v) for v in values):
       out.update(status="nan", error="loss became NaN or inf during training")
     # Time on the worker (the last, successful try); queueing shows in wall_seconds.
@@ -312,7 +361,8 @@ def schedule_children(coordinator, iterator, specs, arrays: BatchArrays,
     else:
       fn, (trainable, non_trainable), num_params = p
       remote = coordinator.schedule(fn, args=(iterator, trainable, non_trainable))
-      out.append(ScheduledChild(remote, num_params, config, arrays.task, started))
+      out.append(ScheduledChild(remote, num_params, config, arrays.task, started,
+                                num_classes=arrays.num_classes))
   return out
 
 

@@ -211,7 +211,9 @@ def _search_args(out, max_children=8):
   return [sys.executable, str(ROOT / "bin" / "nas_search"), "--task=ptb",
           f"--output_dir={out}", f"--max_children={max_children}", "--children_per_step=2",
           "--rnn_base=2", "--lm_units=8", "--num_steps=5", "--max_train_examples=400",
-          "--max_eval_examples=100"]
+          # A gentle rate: a closure cannot restart a diverged child at a lower one, and
+          # these tests are about faults, not about which cells diverge.
+          "--max_eval_examples=100", "--child_lr=0.2"]
 
 
 def _wait_for_records(path, n, proc, timeout=120):
@@ -244,7 +246,8 @@ def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
     _wait_for_records(out / "results.jsonl", 1, chief)
     servers[("worker", 0)].kill()  # mid-run: its closures must re-run on worker 1
     output, _ = chief.communicate(timeout=240)
-    assert chief.returncode == 0, output[-3000:]
+    errors = [l for l in output.splitlines() if "error:" in l or "Error" in l[:40]]
+    assert chief.returncode == 0, (errors[-5:], output[-2000:])
   finally:
     for p in [chief, *servers.values()]:
       if p.poll() is None:

@@ -128,6 +128,25 @@ def test_divergence_restarts_at_a_lower_rate_then_gives_up():
   assert out["model"] is None and out["attempts"] == 1 and "training loss" in out["diverged"]
 
 
+def test_one_early_spike_is_not_a_divergence(monkeypatch):
+  """A single window above uniform (normal at lr 1 early on) does not restart training."""
+  recipe = lm_training.LMRecipe(divergence_window=3, divergence_margin=1.0)
+  losses = iter([3.0, 6.0, 3.5, 3.4, 3.3, 3.2])  # log(50) + 1 = 4.9: one spike, then fine
+
+  class Steps(lm_training._Steps):  # pylint: disable=protected-access
+    def __init__(self, model, optimizer, recipe):
+      super().__init__(model, optimizer, recipe)
+      real = self.train_step
+      self.train_step = lambda x, y, s: (next(losses), real(x, y, s)[1], 0.0)
+
+  windows = ptb.make_lm_windows(_stream(400), batch_size=2, num_steps=5)
+  windows = (windows[0][:6], windows[1][:6])
+  monkeypatch.setattr(lm_training, "_Steps", Steps)
+  out = lm_training.train_lm(lambda: _model(), windows, {}, 1, recipe, VOCAB,
+                             progress_seconds=0)
+  assert out["attempts"] == 1 and out["diverged"] is None
+
+
 def test_recipe_learns_and_child_metrics_report_it():
   """On the PTB excerpt the recipe beats the unigram model of the same text."""
   data = ptb.load_ptb(ROOT / "testdata" / "ptb")

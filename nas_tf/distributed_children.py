@@ -310,6 +310,7 @@ class ScheduledChild:
       val_loss = float(val_metrics[-1])
       out["val_loss"] = val_loss
       out["val_perplexity"] = lm_training.perplexity(val_loss)
+      out["vocab_size"] = self.num_classes
       # The divergence rule of lm_training (a loss far above uniform guessing); a
       # closure cannot restart at a lower rate, so the child is reported diverged.
       limit = math.log(self.num_classes) + lm_training.LMRecipe().divergence_margin

@@ -9,6 +9,7 @@ names the file and line, never silently dropped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from typing import Iterator, Optional
@@ -32,6 +33,26 @@ def atomic_write_text(path: str, text: str) -> None:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def strict(value):
+  """``value`` with every NaN/inf float replaced by None: strict JSON for any reader.
+
+  Python's ``json`` writes ``NaN`` and ``Infinity``, which are not JSON (jq, JavaScript,
+  pandas' strict readers reject them). A record's ``status`` says why a metric is missing.
+  """
+  if isinstance(value, float):
+    return value if math.isfinite(value) else None
+  if isinstance(value, dict):
+    return {k: strict(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [strict(v) for v in value]
+  return value
+
+
+def dumps(value, **kwargs) -> str:
+  """``json.dumps`` of :func:`strict` ``(value)``; raises if anything non-finite is left."""
+  return json.dumps(strict(value), allow_nan=False, **kwargs)
 
 
 def read_records(path: str) -> list[dict]:
@@ -104,12 +125,12 @@ class ResultsLog:
   def append(self, record: dict) -> None:
     if (record["step"], record["index"]) in self._by_key:
       raise ValueError(f"child {record['step']}/{record['index']} is already logged")
-    line = json.dumps(record, sort_keys=True) + "\n"
+    line = dumps(record, sort_keys=True) + "\n"
     with open(self.path, "a") as f:
       f.write(line)
       f.flush()
       os.fsync(f.fileno())
-    self._index(record)
+    self._index(json.loads(line))  # what a resumed run will read back
 
   def best(self, n: int = 1):
     """Top-``n`` distinct specs by reward (one record if n == 1, else a list)."""
@@ -139,7 +160,7 @@ def write_summary(output_dir: str, log: ResultsLog, task: str, top: int = 10) ->
   if not ranked:
     return
   atomic_write_text(os.path.join(output_dir, "best.json"),
-                    json.dumps(ranked[0], indent=2, sort_keys=True))
+                    dumps(ranked[0], indent=2, sort_keys=True))
   metric = "val_acc" if task == "cifar10" else "val_ppl"
   statuses = {}
   for r in log:

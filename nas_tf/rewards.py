@@ -51,6 +51,32 @@ def ptb_reward(val_perplexity: float, c: float = PTB_REWARD_CONSTANT) -> float:
   return c / p / p
 
 
+def judge(task: str, metrics: dict) -> tuple[str, str | None]:
+  """Whether an 'ok' child's metrics are usable: ``("ok", None)`` or ``("nan", why)``.
+
+  The one place where divergence is decided from metrics, for every evaluator: a
+  non-finite validation metric, or (PTB) a perplexity more than ``e`` times the
+  vocabulary size, i.e. over 1 nat per token worse than guessing uniformly (the same
+  margin as the training-time test of ``nas_tf.lm_training``; ``metrics['vocab_size']``,
+  10,000 on PTB when absent). An untrained model sits at about the vocabulary size, so
+  this flags divergence, not slow learning. Such a child gets the failure reward and
+  status 'nan', never a tiny positive reward.
+  """
+  if task == "cifar10":
+    acc = metrics.get("val_accuracy")
+    if acc is None or not _finite(acc):
+      return "nan", f"validation accuracy is {acc!r}"
+    return "ok", None
+  ppl = metrics.get("val_perplexity")
+  if ppl is None or not _finite(ppl):
+    return "nan", f"validation perplexity is {ppl!r} (diverged)"
+  vocab = metrics.get("vocab_size") or 10_000
+  if float(ppl) > math.e * vocab:
+    return "nan", (f"diverged: validation perplexity {float(ppl):.4g} is above e x the "
+                   f"vocabulary size {vocab} (far worse than guessing uniformly)")
+  return "ok", None
+
+
 def reward_for(task: str, metrics: dict, reward_epochs: int = 5) -> float:
   """The reward of a child of ``task`` ('cifar10' or 'ptb') from its metrics dict.
 

@@ -34,7 +34,7 @@ import numpy as np
 from nas_tf import rewards as rewards_lib
 from nas_tf import search_space as search_space_lib
 from nas_tf.config import SearchConfig
-from nas_tf.results import ResultsLog, atomic_write_text, write_summary
+from nas_tf.results import ResultsLog, atomic_write_text, dumps, write_summary
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
@@ -334,6 +334,10 @@ def _record(config, step, index, tokens, spec, depth, metrics, cached) -> dict:
   if from_cache:
     metrics = dict(cached["metrics"], status=cached["status"])
   status = metrics.get("status", "failed")
+  if status == "ok" and not from_cache:
+    status, why = rewards_lib.judge(config.task, metrics)
+    if why:
+      metrics = dict(metrics, error=why)
   reward = (rewards_lib.reward_for(config.task, metrics, config.child.reward_epochs)
             if status == "ok"
             else rewards_lib.FAILURE_REWARD)
@@ -382,7 +386,7 @@ def commit_step(output_dir: str, log: ResultsLog, task: str, checkpoint: Optiona
                 state: dict) -> None:
   """Ends a controller step: state.json (atomically, pointing at ``checkpoint``), then
   drops older checkpoints and refreshes best.json / summary.txt."""
-  atomic_write_text(os.path.join(output_dir, STATE_FILE), json.dumps(state, indent=2))
+  atomic_write_text(os.path.join(output_dir, STATE_FILE), dumps(state, indent=2))
   _prune_checkpoints(os.path.join(output_dir, CHECKPOINT_DIR), keep=checkpoint)
   write_summary(output_dir, log, task)
 

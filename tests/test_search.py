@@ -1,5 +1,6 @@
 """The search loop: files written, budget accounting, cache, failures, resume after a kill."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -117,6 +118,41 @@ def test_failed_children_get_failure_reward_and_search_continues(tmp_path):
   assert len(_records(cfg)) == 6
 
 
+class HugePerplexity(FakeEvaluator):
+  """Children whose training 'succeeded' with absurd or non-finite perplexities."""
+
+  def __init__(self, values):
+    super().__init__()
+    self.values = iter(values)
+
+  def evaluate(self, specs):
+    out = super().evaluate(specs)
+    for m in out:
+      m["val_perplexity"] = next(self.values)
+    return out
+
+
+def test_diverged_children_are_a_status_and_records_are_strict_json(tmp_path):
+  """6.5e51 used to overflow the reward and crash every resume; inf and NaN were 'ok'."""
+  cfg = _config(tmp_path, max_children=4)
+  search.run(cfg, evaluator=HugePerplexity([6.5e51, float("inf"), 50.0, float("nan"),
+                                            1e300, 60.0]))
+  recs = _records(cfg)
+  text = (pathlib.Path(cfg.output_dir) / "results.jsonl").read_text()
+  for literal in ("NaN", "Infinity"):
+    assert literal not in text
+    assert literal not in (pathlib.Path(cfg.output_dir) / "best.json").read_text()
+  fresh = [r for r in recs if not r["cached"]]
+  bad = [r for r in fresh if r["metrics"]["val_perplexity"] != 50.0]
+  assert bad and all(r["status"] == "nan" and r["reward"] == rewards.FAILURE_REWARD
+                     for r in bad)
+  assert any("above e x the vocabulary size" in r["metrics"]["error"] for r in bad)
+  assert [r["status"] for r in fresh if r["metrics"]["val_perplexity"] == 50.0] == ["ok"]
+  search.run(dataclasses.replace(cfg, max_children=6),  # a resume reads it all back
+             evaluator=HugePerplexity([1e300, 60.0, 1e300, 60.0]))
+  assert len(_records(cfg)) == 6
+
+
 def test_all_failing_first_step_is_a_setup_error(tmp_path):
   cfg = _config(tmp_path)
   with pytest.raises(RuntimeError, match="setup problem.*boom"):
@@ -179,7 +215,7 @@ def test_real_tiny_search_end_to_end(tmp_path, task):
   recs = ResultsLog(str(out / "results.jsonl")).records
   assert len(recs) == 2 and all(r["status"] == "ok" for r in recs), recs
   assert all(r["num_params"] > 0 and r["train_seconds"] > 0 for r in recs)
-  assert "TINY search" in proc.stderr
+  assert "TINY run" in proc.stderr
 
 
 @pytest.mark.slow

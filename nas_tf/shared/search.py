@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from nas_tf import child_training
+from nas_tf import lm_training
 from nas_tf import search as search_lib
 from nas_tf import search_space as search_space_lib
 from nas_tf.config import SearchConfig
@@ -173,7 +174,8 @@ class RNNSharedTrainer:
     val_loss = total / n
     ok = math.isfinite(val_loss)
     return {"status": "ok" if ok else "nan", "val_loss": val_loss,
-            "val_perplexity": float(np.exp(val_loss)) if ok else float("nan"),
+            "val_perplexity": lm_training.perplexity(val_loss),
+            "vocab_size": int(self.model.vocab_size),
             "error": None if ok else "shared-weight loss is NaN or inf"}
 
 

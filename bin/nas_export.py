@@ -37,13 +37,12 @@ def main(argv):
     sys.exit(f"nas_export: error: unexpected arguments {argv[1:]}")
   if not _RESULTS.value and not _SPEC.value:
     sys.exit("nas_export: error: give --results=SEARCH_OUTPUT_DIR or --spec=FILE")
-  try:
+  from nas_tf import cli  # pylint: disable=g-import-not-at-top
+  with cli.one_line_errors("nas_export"):
     from nas_tf import export  # pylint: disable=g-import-not-at-top
     manifest = export.export_from_results(
         _RESULTS.value, _EXPORT_DIR.value, rank=_RANK.value, spec_path=_SPEC.value,
         units=_UNITS.value, input_dim=_INPUT_DIM.value, seed=_SEED.value)
-  except (ValueError, OSError, RuntimeError) as e:
-    sys.exit(f"nas_export: error: {e}")
   logging.info("Exported %s architecture to %s: %s", manifest["kind"], _EXPORT_DIR.value,
                manifest["describe"])
   if not (manifest.get("picture") or {}).get("png"):

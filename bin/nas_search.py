@@ -45,8 +45,7 @@ _CLIP = flags.DEFINE_float("child_clipnorm", None, "Child global gradient-norm c
 _SET = flags.DEFINE_multi_string("set", [], "SECTION.FIELD=VALUE: any config field, e.g. "
                                  "child.max_params=25e6 (repeatable; README lists them).")
 _DRY = flags.DEFINE_boolean("dry_run", False, "Print the resolved config.json and exit.")
-_TRAIN_N = flags.DEFINE_string("max_train_examples", None,
-                               "CIFAR images / PTB tokens each child trains on, or all.")
+_TRAIN_N = flags.DEFINE_string("max_train_examples", None, "Child train images/tokens, or all.")
 _EVAL_N = flags.DEFINE_string("max_eval_examples", None, "Reward on this many, or all.")
 _SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on child steps per epoch.")
 _LM_UNITS = flags.DEFINE_integer("lm_units", None, "PTB child hidden size.")
@@ -119,7 +118,8 @@ def make_config() -> config_lib.SearchConfig:
 
 
 def main(_):
-  try:
+  from nas_tf import cli  # pylint: disable=g-import-not-at-top
+  with cli.one_line_errors("nas_search"):
     config = make_config()
     if _DRY.value:
       return print(config.to_json())
@@ -133,8 +133,6 @@ def main(_):
         _CLUSTER.value, num_ps=_NUM_PS.value, num_replicas=_REPLICAS.value,
         worker_threads=_WORKER_THREADS.value, tf_config=tf_config or None)
     summary = search.run(config, cluster=cluster)
-  except (ValueError, OSError, RuntimeError) as e:
-    sys.exit(f"nas_search: error: {e}")
   best = summary["best"] or {"reward": float("nan"), "describe": "none"}
   logging.info("Results in %s (results.jsonl, summary.txt, best.json). Best: reward %.5f  %s",
                config.output_dir, best["reward"], best["describe"])

@@ -84,7 +84,8 @@ def _load_spec():
 def main(argv):
   if len(argv) > 1:
     sys.exit(f"nas_train: error: unexpected arguments {argv[1:]}")
-  try:
+  from nas_tf import cli  # pylint: disable=g-import-not-at-top
+  with cli.one_line_errors("nas_train"):
     spec, search_task = _load_spec()
     from nas_tf import final_training as ft  # pylint: disable=g-import-not-at-top
     task = _TASK.value or search_task or {"rnn": "ptb", "cnn": "cifar10"}[spec.kind]
@@ -105,8 +106,6 @@ def main(argv):
       logging.info("No --data_dir: a TINY final training on the bundled %s (a smoke "
                    "test, not a result).", data_dir)
     metrics = ft.train_final(spec, config)
-  except (ValueError, OSError, RuntimeError, KeyError) as e:
-    sys.exit(f"nas_train: error: {e}")
   metric = "accuracy" if task == "cifar10" else "perplexity"
   logging.info("%s: validation %s %.4g, test %s %.4g; metrics in %s/metrics.json",
                metrics["describe"], metric, metrics[f"val_{metric}"], metric,

@@ -17,6 +17,9 @@ import concurrent.futures
 import dataclasses
 import functools
 import multiprocessing
+import os
+import threading
+import time
 from typing import Sequence
 
 from nas_tf import child_training
@@ -63,8 +66,8 @@ class InlineEvaluator:
     return [child_training.train_and_evaluate(s, data, self.child_config, seed=self.seed)
             for s in specs]
 
-  def close(self) -> None:
-    pass
+  def close(self, abort: bool = False) -> None:
+    del abort  # nothing runs outside this process
 
   def __enter__(self):
     return self
@@ -73,7 +76,26 @@ class InlineEvaluator:
     self.close()
 
 
-def _worker_init(intra_op_threads: int) -> None:
+def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+  """Exits this worker as soon as the search process that started it is gone.
+
+  A SIGKILL, an OOM kill or a scheduler's preemption of the search never runs its
+  clean-up, and a spawned worker would otherwise train on (and hold ~700 MB) forever.
+  Polling the parent pid is portable and cheap (one syscall per interval); when the
+  parent dies the worker is re-parented and ``getppid()`` changes.
+  """
+  def watch():
+    while True:
+      if os.getppid() != parent_pid:
+        os._exit(1)  # pylint: disable=protected-access  (no clean-up: the parent is gone)
+      time.sleep(interval)
+
+  threading.Thread(target=watch, name="nas_tf-parent-watch", daemon=True).start()
+
+
+def _worker_init(intra_op_threads: int, parent_pid: int | None = None) -> None:
+  if parent_pid is not None:
+    _watch_parent(parent_pid)
   if intra_op_threads:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
@@ -111,7 +133,7 @@ class ProcessEvaluator(InlineEvaluator):
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=self.parallel_children, mp_context=multiprocessing.get_context("spawn"),
         max_tasks_per_child=self.children_per_process, initializer=_worker_init,
-        initargs=(self.intra_op_threads,))
+        initargs=(self.intra_op_threads, os.getpid()))
 
   def evaluate(self, specs: Sequence) -> list[dict]:
     child = dataclasses.asdict(self.child_config)
@@ -134,5 +156,13 @@ class ProcessEvaluator(InlineEvaluator):
     self._pool.shutdown(wait=False, cancel_futures=True)
     self._pool = self._make_pool()
 
-  def close(self) -> None:
-    self._pool.shutdown(wait=True, cancel_futures=True)
+  def close(self, abort: bool = False) -> None:
+    """Stops the workers: after their current child, or at once with ``abort``.
+
+    An aborted search (Ctrl-C, SIGTERM) must not wait for a child that may train for
+    minutes: its workers are killed, and the child is trained again on resume.
+    """
+    if abort:
+      for process in list(getattr(self._pool, "_processes", {}).values()):
+        process.kill()
+    self._pool.shutdown(wait=not abort, cancel_futures=True)

@@ -317,6 +317,11 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
       commit_step(out, log, config.task, ckpt, {
           "step": step + 1, "baseline": sampler_baseline(sampler), "checkpoint": ckpt,
           "seconds": state["seconds"]})
+  except BaseException:
+    if own_evaluator:  # Ctrl-C / SIGTERM / an error: do not wait for a running child
+      evaluator.close(abort=True)
+      own_evaluator = False
+    raise
   finally:
     if own_evaluator:
       evaluator.close()

@@ -242,6 +242,60 @@ def test_killed_search_resumes_to_same_total(tmp_path):
   assert recs[:len(before)] == before
 
 
+def _descendants(pid):
+  """Live (non-zombie) child processes of ``pid``, from /proc."""
+  out = []
+  for entry in pathlib.Path("/proc").iterdir():
+    if not entry.name.isdigit():
+      continue
+    try:
+      status = (entry / "status").read_text()
+    except OSError:
+      continue
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    if fields.get("PPid", "").strip() == str(pid) and not fields.get("State", "").startswith("Z"):
+      out.append(int(entry.name))
+  return out
+
+
+def _alive(pid):
+  try:
+    state = pathlib.Path(f"/proc/{pid}/status").read_text()
+  except OSError:
+    return False
+  return "State:\tZ" not in state
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
+  """SIGKILL (OOM, preemption) or SIGTERM (timeout) of a search: its workers die too."""
+  if not pathlib.Path("/proc/self/status").exists():
+    pytest.skip("needs /proc")
+  out = tmp_path / "out"
+  # Long children, so that the worker is busy training when the search is killed.
+  proc = subprocess.Popen([sys.executable, str(BIN), "--task=ptb", f"--output_dir={out}",
+                           "--max_children=2", "--child_epochs=200", "--isolation=process"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline, workers = time.time() + 120, []
+  while time.time() < deadline and not workers and proc.poll() is None:
+    time.sleep(0.5)
+    workers = [p for p in _descendants(proc.pid)
+               if "spawn_main" in pathlib.Path(f"/proc/{p}/cmdline").read_text()]
+  assert workers, "no worker process started"
+  time.sleep(3)  # let it load the data and start training
+  children = _descendants(proc.pid)
+  proc.send_signal(sig)
+  _, stderr = proc.communicate(timeout=60)
+  if sig == signal.SIGTERM:
+    assert proc.returncode == 1 and "interrupted; rerun the same command" in stderr, stderr
+    assert "Traceback" not in stderr
+  deadline = time.time() + 20
+  while time.time() < deadline and any(_alive(p) for p in children):
+    time.sleep(0.5)
+  assert not [p for p in children if _alive(p)], "processes left running after the search"
+
+
 def _run_bin(*args):
   return subprocess.run([sys.executable, str(BIN), *args], capture_output=True, text=True,
                         timeout=120)

@@ -222,7 +222,7 @@ def run_on_cluster(config: SearchConfig, cluster: Optional[Cluster], num_replica
   if getattr(config, "evaluation", "independent") != "independent":
     raise ValueError("a distributed search trains every child on its own (paper §3.3); "
                      f"evaluation={config.evaluation!r} runs only with --cluster=local")
-  search.prepare_output_dir(config)
+  lock = search.prepare_output_dir(config)  # noqa: F841  (held while this run lasts)
   out = config.output_dir
   log = ResultsLog(os.path.join(out, "results.jsonl"))
   state = {"pending": {}, **search.load_state(out, phases=())}

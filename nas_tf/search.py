@@ -22,6 +22,7 @@ interrupted step; those already in ``results.jsonl`` are reused, none is trained
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ from nas_tf.results import ResultsLog, atomic_write_text, dumps, write_summary
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
 CHECKPOINT_DIR = "checkpoints"
+LOCK_FILE = ".lock"
 # Fields that may change between a run and its resume (a larger budget, another machine).
 _RESUMABLE_CHANGES = ("max_children", "runtime", "output_dir", "data_dir", "cache_dir")
 
@@ -60,8 +62,46 @@ def make_space(config: SearchConfig) -> search_space_lib.SearchSpace:
   return space
 
 
-def prepare_output_dir(config: SearchConfig) -> None:
-  """Creates ``output_dir`` and writes ``config.json``, or checks it matches on resume."""
+class OutputDirLock:
+  """An exclusive ``flock`` on ``OUTPUT_DIR/.lock``, held while a search runs there.
+
+  Two searches writing one directory would log every child twice. The kernel drops an
+  ``flock`` when its process dies, however it dies, so a killed search never leaves a
+  stale lock behind. (Spawned workers do not inherit it: Python opens files
+  non-inheritable.)
+  """
+
+  def __init__(self, output_dir: str):
+    self.path = os.path.join(output_dir, LOCK_FILE)
+    self._file = open(self.path, "a+")  # pylint: disable=consider-using-with
+    try:
+      fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      self._file.seek(0)
+      holder = self._file.read().strip() or "unknown"
+      self._file.close()
+      raise RuntimeError(f"output_dir {output_dir!r} is in use by another search (pid "
+                         f"{holder}); wait for it to finish, or choose another "
+                         "--output_dir") from None
+    self._file.seek(0)
+    self._file.truncate()
+    self._file.write(str(os.getpid()))
+    self._file.flush()
+
+  def release(self) -> None:
+    if not self._file.closed:
+      fcntl.flock(self._file, fcntl.LOCK_UN)
+      self._file.close()
+
+  def __del__(self):
+    self.release()
+
+
+def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
+  """Creates and locks ``output_dir``; writes ``config.json`` or checks it on resume.
+
+  Returns the lock: keep it while the search runs (it is released when dropped).
+  """
   try:
     os.makedirs(config.output_dir, exist_ok=True)
     probe = os.path.join(config.output_dir, ".write_test")
@@ -70,6 +110,7 @@ def prepare_output_dir(config: SearchConfig) -> None:
     os.remove(probe)
   except OSError as e:
     raise PermissionError(f"cannot write to output_dir {config.output_dir!r}: {e}") from e
+  lock = OutputDirLock(config.output_dir)
   path = os.path.join(config.output_dir, CONFIG_FILE)
   if os.path.exists(path):
     with open(path) as f:
@@ -82,6 +123,7 @@ def prepare_output_dir(config: SearchConfig) -> None:
           f"{config.output_dir} holds a search with different settings ({', '.join(diff)}); "
           "rerun with the same flags to resume, or choose a new --output_dir")
   atomic_write_text(path, config.to_json())
+  return lock
 
 
 class RandomSampler:
@@ -258,7 +300,7 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
     # Weight-sharing evaluation (Pham et al. 2018, ENAS): its own loop, same outputs.
     from nas_tf.shared import search as shared_search  # pylint: disable=g-import-not-at-top
     return shared_search.run(config)
-  prepare_output_dir(config)
+  lock = prepare_output_dir(config)  # held until this function returns
   out = config.output_dir
   space = make_space(config)
   log = ResultsLog(os.path.join(out, "results.jsonl"))
@@ -325,6 +367,7 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
   finally:
     if own_evaluator:
       evaluator.close()
+    lock.release()
   best = log.best()
   if best:
     logging.info("Search done: %d children logged; best reward %.4f: %s", len(log),

@@ -296,6 +296,22 @@ def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
   assert not [p for p in children if _alive(p)], "processes left running after the search"
 
 
+def test_second_search_on_the_same_output_dir_is_refused(tmp_path):
+  """Two searches in one directory used to both exit 0 with every child logged twice."""
+  cfg = _config(tmp_path)
+  (tmp_path / "out").mkdir()
+  holder = search.OutputDirLock(str(tmp_path / "out"))  # this process is "the other search"
+  other = subprocess.run([sys.executable, str(BIN), "--task=ptb", "--max_children=1",
+                          f"--output_dir={tmp_path / 'out'}", "--isolation=inline"],
+                         capture_output=True, text=True, timeout=120)
+  assert other.returncode == 1, other.stderr[-2000:]
+  assert f"is in use by another search (pid {os.getpid()})" in other.stderr
+  assert "Traceback" not in other.stderr
+  holder.release()  # (the kernel also drops it when its process dies: see the kill tests)
+  search.run(cfg, evaluator=FakeEvaluator())
+  assert len(_records(cfg)) == 6
+
+
 def _run_bin(*args):
   return subprocess.run([sys.executable, str(BIN), *args], capture_output=True, text=True,
                         timeout=120)

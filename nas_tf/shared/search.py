@@ -262,7 +262,7 @@ def run(config: SearchConfig) -> dict[str, Any]:
 
   The summary also has ``"derived"``: the content of ``derived.json``.
   """
-  search_lib.prepare_output_dir(config)
+  lock = search_lib.prepare_output_dir(config)  # noqa: F841  (held while this run lasts)
   out = config.output_dir
   space = _space(config)
   log = ResultsLog(os.path.join(out, "results.jsonl"))

@@ -234,7 +234,24 @@ def load_state(output_dir: str, phases: tuple[str, ...]) -> dict:
   if os.path.exists(path):
     with open(path) as f:
       state.update(json.load(f))
+  ckpt = state["checkpoint"]
+  if ckpt:
+    # Stored relative to output_dir. Runs written before that stored an absolute path;
+    # take its name inside this directory, never the (possibly other) original one.
+    if os.path.isabs(ckpt):
+      ckpt = os.path.join(CHECKPOINT_DIR, os.path.basename(ckpt))
+    state["checkpoint"] = os.path.join(output_dir, ckpt)
+    if not any(name.startswith(os.path.basename(ckpt) + ".") or
+               name == os.path.basename(ckpt)
+               for name in _listdir(os.path.dirname(state["checkpoint"]))):
+      raise FileNotFoundError(
+          f"{path} names checkpoint {ckpt!r}, which is not in {output_dir!r}: the run "
+          "directory is incomplete; restore it, or choose a new --output_dir")
   return state
+
+
+def _listdir(directory: str) -> list[str]:
+  return os.listdir(directory) if os.path.isdir(directory) else []
 
 
 def make_sampler(space, config: SearchConfig, state: dict):
@@ -434,6 +451,9 @@ def commit_step(output_dir: str, log: ResultsLog, task: str, checkpoint: Optiona
                 state: dict) -> None:
   """Ends a controller step: state.json (atomically, pointing at ``checkpoint``), then
   drops older checkpoints and refreshes best.json / summary.txt."""
+  if state.get("checkpoint"):
+    # Relative to the output dir: a moved or copied run resumes from its own checkpoint.
+    state = dict(state, checkpoint=os.path.relpath(state["checkpoint"], output_dir))
   atomic_write_text(os.path.join(output_dir, STATE_FILE), dumps(state, indent=2))
   _prune_checkpoints(os.path.join(output_dir, CHECKPOINT_DIR), keep=checkpoint)
   write_summary(output_dir, log, task)

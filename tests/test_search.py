@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -294,6 +295,26 @@ def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
   while time.time() < deadline and any(_alive(p) for p in children):
     time.sleep(0.5)
   assert not [p for p in children if _alive(p)], "processes left running after the search"
+
+
+def test_moved_and_copied_runs_resume_from_their_own_checkpoint(tmp_path):
+  """state.json used to hold an absolute checkpoint path: a moved run could not resume
+  and a copied one silently restored the original directory's controller."""
+  cfg = _config(tmp_path, max_children=4)
+  search.run(cfg, evaluator=FakeEvaluator())
+  state = json.loads((tmp_path / "out" / "state.json").read_text())
+  assert state["checkpoint"] == os.path.join("checkpoints", "step-2")
+  moved = tmp_path / "moved"
+  shutil.copytree(tmp_path / "out", moved)
+  shutil.rmtree(tmp_path / "out")  # the original is gone: only the copy can be used
+  out = search.run(dataclasses.replace(cfg, output_dir=str(moved), max_children=6),
+                   evaluator=FakeEvaluator())
+  assert out["num_children"] == 6
+  loaded = search.load_state(str(moved), phases=())
+  assert loaded["checkpoint"] == os.path.join(str(moved), "checkpoints", "step-3")
+  (moved / "state.json").write_text(json.dumps(dict(state, checkpoint="checkpoints/gone")))
+  with pytest.raises(FileNotFoundError, match="not in"):
+    search.load_state(str(moved), phases=())
 
 
 def test_second_search_on_the_same_output_dir_is_refused(tmp_path):

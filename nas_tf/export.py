@@ -149,13 +149,18 @@ def load_spec_file(path: str) -> specs_lib.Spec:
   """A spec from a JSON file: a bare spec, a results record or ``best.json``."""
   if os.path.isdir(path):
     path = os.path.join(path, cells.SPEC_FILENAME)
+  if os.path.isfile(path) and os.path.getsize(path) > specs_lib.MAX_SPEC_JSON_BYTES:
+    raise ExportError(f"spec file {path!r} is {os.path.getsize(path):,} bytes, over the "
+                      f"{specs_lib.MAX_SPEC_JSON_BYTES:,}-byte cap: not a spec file")
   try:
     with open(path) as f:
       data = json.load(f)
   except OSError as e:
     raise ExportError(f"cannot read spec file {path!r}: {e.strerror}") from e
   except ValueError as e:
-    raise ExportError(f"spec file {path!r} is not valid JSON: {e}") from e
+    raise ExportError(f"spec file {path!r} is not valid JSON: {str(e)[:200]}") from e
+  except RecursionError:
+    raise ExportError(f"spec file {path!r} is nested too deeply to be a spec") from None
   if isinstance(data, dict) and "spec" in data and "kind" not in data:
     data = data["spec"]  # A results record, e.g. best.json.
   try:

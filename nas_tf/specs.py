@@ -43,9 +43,19 @@ class SpecError(ValueError):
   """A spec is invalid; the message names the bad field and value."""
 
 
+# Caps checked before anything is built: far above any searched architecture (the paper's
+# deepest CNN has 39 layers, its cells 8 leaves), far below what exhausts memory.
+MAX_CNN_LAYERS = 1_000
+MAX_RNN_NODES = 2 * 256 - 1
+MAX_SPEC_JSON_BYTES = 1 << 20
+# Error messages quote at most this much of a bad value.
+_MAX_QUOTE = 200
+
+
 def _check(condition: bool, message: str) -> None:
   if not condition:
-    raise SpecError(message)
+    raise SpecError(message if len(message) <= 2 * _MAX_QUOTE
+                    else message[:2 * _MAX_QUOTE] + f"... ({len(message):,} characters)")
 
 
 def _is_int(value: Any) -> bool:
@@ -103,6 +113,8 @@ class CNNSpec:
     layers = tuple(l if isinstance(l, ConvLayer) else ConvLayer(**l) for l in self.layers)
     object.__setattr__(self, "layers", layers)
     _check(len(layers) > 0, "CNNSpec.layers must not be empty")
+    _check(len(layers) <= MAX_CNN_LAYERS,
+           f"CNNSpec has {len(layers):,} layers; at most {MAX_CNN_LAYERS:,} are supported")
     for i, layer in enumerate(layers):
       for j in layer.inputs:
         _check(j < i, f"CNNSpec.layers[{i}].inputs may only name earlier layers "
@@ -186,6 +198,8 @@ class RNNCellSpec:
     nodes = tuple(n if isinstance(n, TreeNode) else TreeNode(**n) for n in self.nodes)
     object.__setattr__(self, "nodes", nodes)
     n = len(nodes)
+    _check(n <= MAX_RNN_NODES,
+           f"RNNCellSpec has {n:,} nodes; at most {MAX_RNN_NODES} (base 256) are supported")
     base = (n + 1) // 2
     _check(n >= 3 and 2 * base - 1 == n and base & (base - 1) == 0,
            f"RNNCellSpec.nodes must hold 2*base-1 nodes with base a power of two >= 2, "
@@ -254,20 +268,31 @@ def from_dict(data: dict) -> Spec:
   _check(version == SPEC_FORMAT_VERSION,
          f"spec format version {version!r} is not supported (expected {SPEC_FORMAT_VERSION})")
   fields = {k: v for k, v in data.items() if k not in ("kind", "version")}
+  items = fields.get("layers" if kind == "cnn" else "nodes")
+  _check(isinstance(items, (list, tuple)),
+         f"a {kind} spec needs a list of {'layers' if kind == 'cnn' else 'nodes'}")
+  _check(len(items) <= (MAX_CNN_LAYERS if kind == "cnn" else MAX_RNN_NODES),
+         f"{kind} spec with {len(items):,} {'layers' if kind == 'cnn' else 'nodes'} is over "
+         f"the cap ({MAX_CNN_LAYERS if kind == 'cnn' else MAX_RNN_NODES})")
   try:
     if kind == "cnn":
       return CNNSpec(layers=tuple(ConvLayer(**l) for l in fields.pop("layers")), **fields)
     return RNNCellSpec(nodes=tuple(TreeNode(**n) for n in fields.pop("nodes")), **fields)
   except (TypeError, KeyError) as e:
-    raise SpecError(f"malformed {kind} spec {data!r}: {e}") from e
+    raise SpecError(f"malformed {kind} spec {repr(data)[:_MAX_QUOTE]}: {e}") from e
 
 
 def from_json(text: str) -> Spec:
-  """Parses a spec written by ``spec.to_json()``."""
+  """Parses a spec written by ``spec.to_json()``; refuses text over the size cap."""
+  _check(len(text) <= MAX_SPEC_JSON_BYTES,
+         f"spec JSON of {len(text):,} characters is over the {MAX_SPEC_JSON_BYTES:,} cap; "
+         "a spec file holds one architecture")
   try:
     data = json.loads(text)
   except json.JSONDecodeError as e:
     raise SpecError(f"spec is not valid JSON: {e}") from e
+  except RecursionError:
+    raise SpecError("spec JSON is nested too deeply to be a spec") from None
   return from_dict(data)
 
 

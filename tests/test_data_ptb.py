@@ -209,3 +209,10 @@ def test_real_ptb_counts():
   assert ptb_lib.read_tokens(REAL_PTB_DIR / "ptb.valid.txt") == data.vocab.decode(data.valid)
   assert list(data.vocab[:4]) == ["the", UNK, EOS, "N"]
   assert data.num_batches("train", 20, 35) == 1327
+
+
+def test_non_utf8_file_error_names_the_file(tmp_path):
+  bad = tmp_path / "ptb.train.txt"
+  bad.write_bytes(b"the cat \xff\xfe sat\n")
+  with pytest.raises(PTBFormatError, match="ptb.train.txt.*not UTF-8"):
+    ptb_lib.read_tokens(bad)

@@ -128,3 +128,28 @@ def test_describe_is_readable():
   text = ss.CNNSearchSpace(num_layers=2).decode((1, 1, 0, 1, 1, 1, 1)).describe()
   assert text == "L0:3x3/24<-img L1:3x3/36<-0"
   assert "inject@n8:tanh(+c) c=pre(n12)" in specs.nascell_spec().describe()
+
+
+def test_hostile_spec_inputs_fail_with_short_errors(tmp_path):
+  """Huge, deeply nested or oversized specs are refused before anything is built."""
+  from nas_tf import export  # pylint: disable=g-import-not-at-top
+  big = tmp_path / "big.json"
+  big.write_text('{"kind": "rnn", "pad": "' + "x" * (2 << 20) + '"}')
+  with pytest.raises(export.ExportError, match="over the") as e:
+    export.load_spec_file(str(big))
+  assert len(str(e.value)) < 500
+  nested = tmp_path / "nested.json"
+  nested.write_text("[" * 100_000 + "]" * 100_000)
+  with pytest.raises(export.ExportError, match="nested too deeply"):
+    export.load_spec_file(str(nested))
+  with pytest.raises(specs.SpecError, match="nested too deeply"):
+    specs.from_json("[" * 100_000 + "]" * 100_000)
+  node = {"combination": "add", "activation": "tanh"}
+  huge_tree = {"kind": "rnn", "nodes": [node] * (2 * 1024 * 1024 - 1), "inject_node": 0,
+               "inject_combination": "add", "inject_activation": "tanh", "cell_index": 0}
+  with pytest.raises(specs.SpecError, match="over the cap") as e:
+    specs.from_dict(huge_tree)
+  assert len(str(e.value)) < 500
+  with pytest.raises(specs.SpecError) as e:
+    specs.from_dict({"kind": "cnn", "layers": [{"bad": "y" * 100_000}]})
+  assert len(str(e.value)) < 1000

@@ -220,8 +220,12 @@ def read_tokens(path: Union[str, os.PathLike]) -> list[str]:
   if not os.path.isfile(path):
     raise FileNotFoundError(f"PTB file {path!r} does not exist; expected a text file with "
                             "one space-separated sentence per line")
-  with open(path, encoding="utf-8") as f:
-    text = f.read()
+  try:
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+  except UnicodeDecodeError as e:
+    raise PTBFormatError(f"PTB file {path!r} is not UTF-8 text (byte {e.start}: "
+                         f"{e.reason}); expected Mikolov's ptb.*.txt files") from None
   if not text.strip():
     raise PTBFormatError(f"PTB file {path!r} is empty; expected one space-separated "
                          "sentence per line")

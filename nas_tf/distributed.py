@@ -225,7 +225,7 @@ def run_on_cluster(config: SearchConfig, cluster: Optional[Cluster], num_replica
   lock = search.prepare_output_dir(config)  # noqa: F841  (held while this run lasts)
   out = config.output_dir
   log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state = {"pending": {}, **search.load_state(out, phases=())}
+  state = {"pending": {}, **search.load_state(out, phases=(), log=log, task=config.task)}
   space = search.make_space(config)
   # Under the scope the controller, Adam slots and accumulators go to the ps tasks.
   with cluster.strategy.scope() if cluster else contextlib.nullcontext():

@@ -222,11 +222,16 @@ class RLSampler:
       self._checkpoint.read(path).assert_existing_objects_matched()
 
 
-def load_state(output_dir: str, phases: tuple[str, ...]) -> dict:
-  """state.json of a run (fresh defaults if none yet).
+def load_state(output_dir: str, phases: tuple[str, ...], log: Optional[ResultsLog] = None,
+               task: Optional[str] = None) -> dict:
+  """state.json of a run (fresh defaults if none yet), checked against its results log.
 
   ``seconds`` accumulates over resumes: where the wall time goes (``phases``, e.g.
-  controller vs children, plus ``total``), for the overhead benchmarks.
+  controller vs children, plus ``total``), for the overhead benchmarks. With ``log``:
+  a log holding fewer records than the committed steps had logged (a truncated or
+  damaged results.jsonl) stops the run with one line, since those children's tokens are
+  gone with them and the controller has already learned from them; otherwise
+  best.json / summary.txt are rewritten from the log (``task``).
   """
   state = {"step": 0, "baseline": None, "checkpoint": None,
            "seconds": {**{p: 0.0 for p in phases}, "total": 0.0}}
@@ -247,6 +252,15 @@ def load_state(output_dir: str, phases: tuple[str, ...]) -> dict:
       raise FileNotFoundError(
           f"{path} names checkpoint {ckpt!r}, which is not in {output_dir!r}: the run "
           "directory is incomplete; restore it, or choose a new --output_dir")
+  if log is not None:
+    expected = state.get("num_records")
+    if expected is not None and len(log) < expected:
+      raise RuntimeError(
+          f"{log.path} holds {len(log)} records but {expected} were logged when controller "
+          f"step {state['step']} was committed: the file was truncated or damaged. Restore "
+          "it from a backup (nothing else is needed), or start over in a new --output_dir")
+    if len(log) and task:
+      write_summary(output_dir, log, task)
   return state
 
 
@@ -321,7 +335,7 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
   out = config.output_dir
   space = make_space(config)
   log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state = load_state(out, phases=("controller", "children"))
+  state = load_state(out, phases=("controller", "children"), log=log, task=config.task)
   sampler = make_sampler(space, config, state)
   sampler.restore(state["checkpoint"])
   if state["step"] or len(log):
@@ -454,6 +468,7 @@ def commit_step(output_dir: str, log: ResultsLog, task: str, checkpoint: Optiona
   if state.get("checkpoint"):
     # Relative to the output dir: a moved or copied run resumes from its own checkpoint.
     state = dict(state, checkpoint=os.path.relpath(state["checkpoint"], output_dir))
+  state = dict(state, num_records=len(log))  # resume checks the log still holds them
   atomic_write_text(os.path.join(output_dir, STATE_FILE), dumps(state, indent=2))
   _prune_checkpoints(os.path.join(output_dir, CHECKPOINT_DIR), keep=checkpoint)
   write_summary(output_dir, log, task)

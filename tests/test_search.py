@@ -317,6 +317,22 @@ def test_moved_and_copied_runs_resume_from_their_own_checkpoint(tmp_path):
     search.load_state(str(moved), phases=())
 
 
+def test_resume_detects_lost_records_and_rewrites_summaries(tmp_path):
+  """A truncated results.jsonl used to resume to exit 0 with fewer than max_children."""
+  cfg = _config(tmp_path, max_children=6)
+  search.run(cfg, evaluator=FakeEvaluator())
+  out = pathlib.Path(cfg.output_dir)
+  (out / "best.json").unlink()
+  (out / "summary.txt").write_text("stale")
+  search.run(cfg, evaluator=FakeEvaluator())  # nothing to train: summaries from the log
+  assert (out / "best.json").exists() and "6 children sampled" in (
+      out / "summary.txt").read_text()
+  lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
+  (out / "results.jsonl").write_text("".join(lines[:3]))  # lost: 3 committed records
+  with pytest.raises(RuntimeError, match="holds 3 records but 6 were logged.*truncated"):
+    search.run(cfg, evaluator=FakeEvaluator())
+
+
 def test_second_search_on_the_same_output_dir_is_refused(tmp_path):
   """Two searches in one directory used to both exit 0 with every child logged twice."""
   cfg = _config(tmp_path)

@@ -266,7 +266,8 @@ def run(config: SearchConfig) -> dict[str, Any]:
   out = config.output_dir
   space = _space(config)
   log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state = search_lib.load_state(out, phases=("shared", "controller"))
+  state = search_lib.load_state(out, phases=("shared", "controller"), log=log,
+                                task=config.task)
   sampler = search_lib.make_sampler(space, config, state)
   trainer = _make_trainer(config, space)
   checkpoint = _checkpoint(trainer, sampler)

@@ -82,7 +82,7 @@ class _FakeEvaluator:
 
 def _weights(cfg):
   """The controller weights in ``cfg``'s last checkpoint."""
-  state = json.loads((pathlib.Path(cfg.output_dir) / "state.json").read_text())
+  state = search.load_state(cfg.output_dir, phases=())  # resolves the relative path
   sampler = search.RLSampler(search.make_space(cfg), cfg)
   sampler.restore(state["checkpoint"])
   return [v.numpy() for v in sampler.controller.trainable_variables], sampler

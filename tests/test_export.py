@@ -218,3 +218,16 @@ def test_binary_exports_and_fails_with_one_line(ptb_search, tmp_path):
     last = stderr.strip().splitlines()[-1]
     assert rc != 0 and "Traceback" not in stderr, (key, stderr[-2000:])
     assert last.startswith("nas_export: error: ") and text in last, (key, last)
+
+
+def test_hostile_spec_files_fail_with_short_errors(tmp_path):
+  """A 2 MB or deeply nested spec file: one short line, no RecursionError, no 2 MB line."""
+  big = tmp_path / "big.json"
+  big.write_text('{"kind": "rnn", "pad": "' + "x" * (2 << 20) + '"}')
+  with pytest.raises(export.ExportError, match="over the") as e:
+    export.load_spec_file(str(big))
+  assert len(str(e.value)) < 500
+  nested = tmp_path / "nested.json"
+  nested.write_text("[" * 100_000 + "]" * 100_000)
+  with pytest.raises(export.ExportError, match="nested too deeply"):
+    export.load_spec_file(str(nested))

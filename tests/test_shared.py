@@ -150,7 +150,7 @@ def test_shared_search_end_to_end_and_resume(tmp_path):
   for name in ("config.json", "state.json", "best.json", "summary.txt", "derived.json"):
     assert (out / name).exists(), name
   state = json.loads((out / "state.json").read_text())
-  assert state["step"] == 2 and os.path.exists(state["checkpoint"] + ".index")
+  assert state["step"] == 2 and os.path.exists(out / (state["checkpoint"] + ".index"))
   # The found cell is an ordinary spec: it exports like one from an independent search.
   assert export.select_record(str(out))["spec"] == summary["best"]["spec"]
   # A larger budget resumes from the checkpoint and appends, never re-logs.

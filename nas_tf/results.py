@@ -19,11 +19,37 @@ from absl import logging
 CACHEABLE_STATUSES = ("ok", "failed", "too_large", "nan")
 
 
+TMP_PREFIX = ".tmp-"
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+def remove_stale_temporaries(directory: str) -> int:
+  """Deletes ``.tmp-*`` files an atomic write killed mid-way left in ``directory``.
+
+  Only safe while nothing else writes there (the search holds the directory's lock).
+  Returns how many were removed.
+  """
+  removed = 0
+  for name in os.listdir(directory):
+    if name.startswith(TMP_PREFIX):
+      os.remove(os.path.join(directory, name))
+      removed += 1
+  return removed
+
+
 def atomic_write_text(path: str, text: str) -> None:
   """Writes ``text`` to ``path`` so that readers see the old or the new file, never half."""
   directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-" + os.path.basename(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX + os.path.basename(path))
   try:
+    # mkstemp makes the file 0600; give it the mode any file written here gets (the
+    # umask's), so state.json and best.json read like results.jsonl.
+    os.fchmod(fd, 0o666 & ~_umask())
     with os.fdopen(fd, "w") as f:
       f.write(text)
       f.flush()

@@ -35,7 +35,8 @@ import numpy as np
 from nas_tf import rewards as rewards_lib
 from nas_tf import search_space as search_space_lib
 from nas_tf.config import SearchConfig
-from nas_tf.results import ResultsLog, atomic_write_text, dumps, write_summary
+from nas_tf.results import (ResultsLog, atomic_write_text, dumps, remove_stale_temporaries,
+                            write_summary)
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
@@ -111,6 +112,9 @@ def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
   except OSError as e:
     raise PermissionError(f"cannot write to output_dir {config.output_dir!r}: {e}") from e
   lock = OutputDirLock(config.output_dir)
+  if remove_stale_temporaries(config.output_dir):
+    logging.info("Removed half-written temporary files of a killed run in %s",
+                 config.output_dir)
   path = os.path.join(config.output_dir, CONFIG_FILE)
   if os.path.exists(path):
     with open(path) as f:

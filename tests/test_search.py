@@ -333,6 +333,18 @@ def test_resume_detects_lost_records_and_rewrites_summaries(tmp_path):
     search.run(cfg, evaluator=FakeEvaluator())
 
 
+def test_files_share_one_mode_and_killed_writes_leave_nothing(tmp_path):
+  cfg = _config(tmp_path, max_children=2)
+  out = pathlib.Path(cfg.output_dir)
+  out.mkdir()
+  (out / ".tmp-state.jsonab12cd").write_text("{half")  # a kill during the rename
+  search.run(cfg, evaluator=FakeEvaluator())
+  assert not list(out.glob(".tmp-*"))
+  modes = {name: (out / name).stat().st_mode & 0o777
+           for name in ("results.jsonl", "state.json", "best.json", "config.json")}
+  assert len(set(modes.values())) == 1, modes
+
+
 def test_second_search_on_the_same_output_dir_is_refused(tmp_path):
   """Two searches in one directory used to both exit 0 with every child logged twice."""
   cfg = _config(tmp_path)

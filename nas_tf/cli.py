@@ -31,8 +31,25 @@ def one_line_errors(program: str):
   try:
     yield
   except USER_ERRORS as e:
-    sys.exit(f"{program}: error: {e}")
+    sys.exit(f"{program}: error: {_first_line(e)}")
   except KeyboardInterrupt:
     sys.exit(f"{program}: interrupted; rerun the same command to resume")
+  except Exception as e:  # pylint: disable=broad-except
+    if not _is_tensorflow_error(e):
+      raise  # a bug: keep the traceback
+    # Disk full, a missing or corrupt checkpoint, out of memory: TensorFlow's own errors
+    # carry the cause in their first line; the rest is C++ context.
+    sys.exit(f"{program}: error: {type(e).__name__}: {_first_line(e)}")
   finally:
     signal.signal(signal.SIGTERM, previous)
+
+
+def _first_line(error: BaseException, limit: int = 500) -> str:
+  text = str(getattr(error, "message", None) or error).strip().splitlines() or [""]
+  line = text[0]
+  return line if len(line) <= limit else line[:limit] + "..."
+
+
+def _is_tensorflow_error(error: BaseException) -> bool:
+  tf = sys.modules.get("tensorflow")
+  return tf is not None and isinstance(error, tf.errors.OpError)

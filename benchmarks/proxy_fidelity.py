@@ -23,6 +23,7 @@ Outputs go to ``--output_dir`` (default ``benchmarks/results/proxy_fidelity_<tas
 ``archs.jsonl``, ``proxy[-NAME].jsonl``, ``reference.jsonl``, ``summary.json``, ``scatter.png``.
 """
 
+import collections
 import dataclasses
 import json
 import os
@@ -196,6 +197,13 @@ def analyze(task, archs, out_dir):
                                                         [r[k] for k in learners])
                                   if len(learners) >= 3 else None),
         "proxy_failed": len(failed),
+        # Learns nothing beyond word frequencies: at or above the unigram perplexity
+        # (PTB) / a 10-class guess (CIFAR-10); tied: shares its proxy metric (to 4
+        # digits) with another architecture, i.e. the proxy cannot order them.
+        "proxy_not_learning": sum(1 for i in ids if not _learns(task, proxy[i])),
+        "proxy_tied": _tied(task, [proxy[i] for i in ids]),
+        "reference_not_learning": sum(1 for i in ids if not _learns(task, reference[i])),
+        "reference_tied": _tied(task, [reference[i] for i in ids]),
         "proxy_restarted": sum(1 for i in ids if (proxy[i].get("attempts") or 1) > 1),
         "reference_failed": sum(1 for i in ids if reference[i].get("status") != "ok"),
         "mean_proxy_seconds": float(np.mean(seconds)),
@@ -214,7 +222,9 @@ def analyze(task, archs, out_dir):
           f"tau {entry['kendall_tau_learners']}, rho {entry['spearman_rho_learners']}; "
           f"proxy {entry['mean_proxy_seconds']:.0f} s/child, reference "
           f"{entry['mean_reference_seconds']:.0f} s/child; proxy failed "
-          f"{entry['proxy_failed']}, restarted {entry['proxy_restarted']}")
+          f"{entry['proxy_failed']}, restarted {entry['proxy_restarted']}, not learning "
+          f"{entry['proxy_not_learning']}, tied {entry['proxy_tied']} (reference: not "
+          f"learning {entry['reference_not_learning']}, tied {entry['reference_tied']})")
     print("\n| arch | proxy status | proxy metric | proxy reward | reference metric |\n"
           "|---|---|---|---|---|")
     for row in sorted(entry["table"], key=lambda t: -t["proxy_reward"]):
@@ -223,6 +233,20 @@ def analyze(task, archs, out_dir):
     _scatter(task, name, entry, out_dir / f"scatter-{name}.png")
   (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True))
   return summary
+
+
+def _learns(task, record):
+  if record.get("status") != "ok":
+    return False
+  if task == "ptb":
+    return (record.get("val_perplexity") or np.inf) < _PTB_UNIGRAM_PPL
+  return (record.get("val_accuracy") or 0.0) > _CIFAR_CHANCE + 0.02
+
+
+def _tied(task, records):
+  key = "val_perplexity" if task == "ptb" else "val_accuracy"
+  values = [f"{r[key]:.4g}" for r in records if r.get("status") == "ok" and r.get(key)]
+  return sum(c for c in collections.Counter(values).values() if c > 1)
 
 
 def _fmt(x):

@@ -222,39 +222,42 @@ def run_on_cluster(config: SearchConfig, cluster: Optional[Cluster], num_replica
   if getattr(config, "evaluation", "independent") != "independent":
     raise ValueError("a distributed search trains every child on its own (paper §3.3); "
                      f"evaluation={config.evaluation!r} runs only with --cluster=local")
-  lock = search.prepare_output_dir(config)  # noqa: F841  (held while this run lasts)
-  out = config.output_dir
-  log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state = {"pending": {}, **search.load_state(out, phases=(), log=log, task=config.task)}
-  space = search.make_space(config)
-  # Under the scope the controller, Adam slots and accumulators go to the ps tasks.
-  with cluster.strategy.scope() if cluster else contextlib.nullcontext():
-    sampler = search.make_sampler(space, config, state)
-  sampler.restore(state["checkpoint"])
-  if state["step"] or len(log):
-    logging.info("Resuming %s at controller step %d with %d children already logged.",
-                 out, state["step"], len(log))
-  if schedule_children is None:
-    schedule_children = _cluster_trainer(config, cluster, data)
-  replicas = ReplicaSearch(config, sampler, num_replicas, state, log, schedule_children)
+  lock = search.prepare_output_dir(config)  # released however the run ends
   try:
-    replicas.run()
-  except Exception as e:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    if isinstance(e, (tf.errors.UnavailableError, tf.errors.CancelledError,
-                      tf.errors.AbortedError)):
-      detail = " ".join(str(e).split())[:300]  # one line: gRPC errors span many
-      raise RuntimeError(
-          f"distributed search stopped at controller step {replicas.committed}: a parameter "
-          "server or the cluster is unreachable; rerun the same command to resume from the "
-          f"last checkpoint ({type(e).__name__}: {detail})") from e
-    raise
-  best = log.best()
-  if best:
-    logging.info("Search done: %d children logged; best reward %.4f: %s", len(log),
-                 best["reward"], best["describe"])
-  return {"best": best, "num_children": len(log), "num_evaluated": replicas.evaluated_now,
-          "output_dir": out}
+    out = config.output_dir
+    log = ResultsLog(os.path.join(out, "results.jsonl"))
+    state = {"pending": {}, **search.load_state(out, phases=(), log=log, task=config.task)}
+    space = search.make_space(config)
+    # Under the scope the controller, Adam slots and accumulators go to the ps tasks.
+    with cluster.strategy.scope() if cluster else contextlib.nullcontext():
+      sampler = search.make_sampler(space, config, state)
+    sampler.restore(state["checkpoint"])
+    if state["step"] or len(log):
+      logging.info("Resuming %s at controller step %d with %d children already logged.",
+                   out, state["step"], len(log))
+    if schedule_children is None:
+      schedule_children = _cluster_trainer(config, cluster, data)
+    replicas = ReplicaSearch(config, sampler, num_replicas, state, log, schedule_children)
+    try:
+      replicas.run()
+    except Exception as e:
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      if isinstance(e, (tf.errors.UnavailableError, tf.errors.CancelledError,
+                        tf.errors.AbortedError)):
+        detail = " ".join(str(e).split())[:300]  # one line: gRPC errors span many
+        raise RuntimeError(
+            f"distributed search stopped at controller step {replicas.committed}: a parameter "
+            "server or the cluster is unreachable; rerun the same command to resume from the "
+            f"last checkpoint ({type(e).__name__}: {detail})") from e
+      raise
+    best = log.best()
+    if best:
+      logging.info("Search done: %d children logged; best reward %.4f: %s", len(log),
+                   best["reward"], best["describe"])
+    return {"best": best, "num_children": len(log), "num_evaluated": replicas.evaluated_now,
+            "output_dir": out}
+  finally:
+    lock.release()
 
 
 def _cluster_trainer(config: SearchConfig, cluster: Cluster, data):

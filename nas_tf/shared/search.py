@@ -262,67 +262,72 @@ def run(config: SearchConfig) -> dict[str, Any]:
 
   The summary also has ``"derived"``: the content of ``derived.json``.
   """
-  lock = search_lib.prepare_output_dir(config)  # noqa: F841  (held while this run lasts)
-  out = config.output_dir
-  space = _space(config)
-  log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state = search_lib.load_state(out, phases=("shared", "controller"), log=log,
-                                task=config.task)
-  sampler = search_lib.make_sampler(space, config, state)
-  trainer = _make_trainer(config, space)
-  checkpoint = _checkpoint(trainer, sampler)
-  if state["checkpoint"]:
-    checkpoint.read(state["checkpoint"]).assert_existing_objects_matched()
-    logging.info("Resuming shared search %s at step %d (%d children logged).", out,
-                 state["step"], len(log))
-  tensorboard = _TensorBoard(os.path.join(out, "tensorboard"))
-  ckpt_dir = os.path.join(out, search_lib.CHECKPOINT_DIR)
-  m, s = config.children_per_step, config.shared
-  depth = getattr(space, "num_layers", None)  # the shared CNN has a fixed depth
-  start_time, evaluated_now = time.monotonic(), 0
-  for step in range(state["step"], config.num_steps):
-    step_start = time.monotonic()
-    m_step = min(m, config.max_children - step * m)
-    archs = _training_archs(sampler, config, step, depth)
-    t0 = time.monotonic()
-    train_loss = trainer.train(archs, step * s.train_batches)
-    state["seconds"]["shared"] += time.monotonic() - t0
-    tokens, specs = sampler.sample(step, m, depth)
-    step_rewards = []
-    for k in range(m_step):
-      record = log.get(step, k)
-      if record is None:
-        t0 = time.monotonic()
-        metrics = trainer.evaluate(np.asarray(tokens[k], np.int32), step * s.eval_batches,
-                                   s.eval_batches)
-        metrics.update(num_params=trainer.num_params(specs[k]),
-                       train_seconds=time.monotonic() - t0, shared_train_loss=train_loss,
-                       shared_params=trainer.shared_params)
-        record = _record(config, step, k, tokens[k], specs[k], depth, metrics, None)
-        record["evaluation"] = "shared"
-        log.append(record)
-        evaluated_now += 1
-        _log_child(record, log, config, step, start_time, evaluated_now)
-      step_rewards.append(record["reward"])
-    t0 = time.monotonic()
-    stats = sampler.update(step, list(tokens[:m_step]), step_rewards, depth)
-    state["seconds"]["controller"] += time.monotonic() - t0
-    tensorboard.write(step, search_lib.step_scalars(
-        step_rewards, stats, log, **{"shared/train_loss": train_loss}))
-    ckpt = checkpoint.write(os.path.join(ckpt_dir, f"step-{step + 1}"))
-    state["seconds"]["total"] += time.monotonic() - step_start
-    search_lib.commit_step(out, log, config.task, ckpt, {
-        "step": step + 1, "baseline": search_lib.sampler_baseline(sampler),
-        "checkpoint": ckpt, "seconds": state["seconds"]})
-  derived_path = os.path.join(out, DERIVED_FILE)
-  if os.path.exists(derived_path) and state["step"] >= config.num_steps:
-    with open(derived_path) as f:
-      derived = json.load(f)
-  else:
-    derived = derive(trainer, sampler, config, depth, out)
-  best = log.best()
-  if best:
-    logging.info("Shared search done: %d children logged; best reward %.4f: %s", len(log),
-                 best["reward"], best["describe"])
-  return {"best": best, "num_children": len(log), "num_evaluated": evaluated_now,
-          "output_dir": out, "derived": derived}
+  lock = search_lib.prepare_output_dir(config)  # released however the run ends
+  try:
+    out = config.output_dir
+    space = _space(config)
+    log = ResultsLog(os.path.join(out, "results.jsonl"))
+    state = search_lib.load_state(out, phases=("shared", "controller"), log=log,
+                                  task=config.task)
+    sampler = search_lib.make_sampler(space, config, state)
+    trainer = _make_trainer(config, space)
+    checkpoint = _checkpoint(trainer, sampler)
+    if state["checkpoint"]:
+      checkpoint.read(state["checkpoint"]).assert_existing_objects_matched()
+      logging.info("Resuming shared search %s at step %d (%d children logged).", out,
+                   state["step"], len(log))
+    tensorboard = _TensorBoard(os.path.join(out, "tensorboard"))
+    ckpt_dir = os.path.join(out, search_lib.CHECKPOINT_DIR)
+    m, s = config.children_per_step, config.shared
+    depth = getattr(space, "num_layers", None)  # the shared CNN has a fixed depth
+    start_time, evaluated_now = time.monotonic(), 0
+    for step in range(state["step"], config.num_steps):
+      step_start = time.monotonic()
+      m_step = min(m, config.max_children - step * m)
+      archs = _training_archs(sampler, config, step, depth)
+      t0 = time.monotonic()
+      train_loss = trainer.train(archs, step * s.train_batches)
+      state["seconds"]["shared"] += time.monotonic() - t0
+      tokens, specs = sampler.sample(step, m, depth)
+      step_rewards = []
+      for k in range(m_step):
+        record = log.get(step, k)
+        if record is None:
+          t0 = time.monotonic()
+          metrics = trainer.evaluate(np.asarray(tokens[k], np.int32), step * s.eval_batches,
+                                     s.eval_batches)
+          metrics.update(num_params=trainer.num_params(specs[k]),
+                         train_seconds=time.monotonic() - t0, shared_train_loss=train_loss,
+                         shared_params=trainer.shared_params)
+          record = _record(config, step, k, tokens[k], specs[k], depth, metrics, None)
+          record["evaluation"] = "shared"
+          log.append(record)
+          evaluated_now += 1
+          _log_child(record, log, config, step, start_time, evaluated_now)
+        step_rewards.append(record["reward"])
+      t0 = time.monotonic()
+      stats = sampler.update(step, list(tokens[:m_step]), step_rewards, depth)
+      state["seconds"]["controller"] += time.monotonic() - t0
+      tensorboard.write(step, search_lib.step_scalars(
+          step_rewards, stats, log, **{"shared/train_loss": train_loss}))
+      ckpt = checkpoint.write(os.path.join(ckpt_dir, f"step-{step + 1}"))
+      state["seconds"]["total"] += time.monotonic() - step_start
+      search_lib.commit_step(out, log, config.task, ckpt, {
+          "step": step + 1, "baseline": search_lib.sampler_baseline(sampler),
+          "checkpoint": ckpt, "seconds": state["seconds"]})
+    derived_path = os.path.join(out, DERIVED_FILE)
+    if os.path.exists(derived_path) and state["step"] >= config.num_steps:
+      with open(derived_path) as f:
+        derived = json.load(f)
+    else:
+      derived = derive(trainer, sampler, config, depth, out)
+    best = log.best()
+    if best:
+      logging.info("Shared search done: %d children logged; best reward %.4f: %s", len(log),
+                   best["reward"], best["describe"])
+    return {"best": best, "num_children": len(log), "num_evaluated": evaluated_now,
+            "output_dir": out, "derived": derived}
+  finally:
+    lock.release()
+
+

@@ -224,7 +224,7 @@ def epoch_learning_rate(config: FinalTrainingConfig, epoch: int, base: float) ->
     return base * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
   if config.lr_schedule == "step":
     return base * config.lr_decay_factor ** (epoch // config.lr_decay_every)
-  return base * config.lr_decay_factor ** max(0, epoch + 1 - config.lr_decay_start)
+  return lm_training.decay_after(base, epoch, config.lr_decay_start, config.lr_decay_factor)
 
 
 class _LMBackup:
@@ -310,10 +310,10 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
                        f"--learning_rate or a smaller --clipnorm")
   if os.path.exists(best_path):
     model.load_weights(best_path)
+  num_windows = windows["train"][0].shape[0]
   metrics = {"task": config.task, "spec": _spec_dict(spec), "describe": _describe(spec),
              "num_params": int(model.count_params()),
-             "steps_per_epoch": min(windows["train"][0].shape[0],
-                                    config.steps_per_epoch or 1 << 62),
+             "steps_per_epoch": min(num_windows, config.steps_per_epoch or num_windows),
              "epochs_run": len(history["loss"]),
              "history": {"loss": history["loss"], "lr": history["lr"],
                          "val_loss": history["val_loss"],

@@ -106,9 +106,15 @@ class LMRecipe:
       raise ValueError(f"retry_lr_factor must lie in (0, 1), got {self.retry_lr_factor!r}")
 
   def learning_rate_at(self, epoch: int, base: Optional[float] = None) -> float:
-    """The rate of 0-based ``epoch``: ``base * factor ** max(0, epoch + 1 - decay_start)``."""
-    base = self.learning_rate if base is None else base
-    return base * self.lr_decay_factor ** max(0, epoch + 1 - self.lr_decay_start)
+    """The rate of 0-based ``epoch`` (:func:`decay_after`)."""
+    return decay_after(self.learning_rate if base is None else base, epoch,
+                       self.lr_decay_start, self.lr_decay_factor)
+
+
+def decay_after(base: float, epoch: int, decay_start: int, factor: float) -> float:
+  """Zaremba et al.'s schedule: ``base`` for ``decay_start`` epochs, then x ``factor`` per
+  epoch: ``base * factor ** max(0, epoch + 1 - decay_start)`` for 0-based ``epoch``."""
+  return base * factor ** max(0, epoch + 1 - decay_start)
 
 
 class Diverged(RuntimeError):
@@ -181,11 +187,6 @@ def evaluate(steps: _Steps, windows: tuple[np.ndarray, np.ndarray], carry_state:
   return total / max(count, 1)
 
 
-def _ppl(xent: float) -> float:
-  # exp overflows to inf above ~709 nats; keep the value a float either way.
-  return float(math.exp(xent)) if xent < 700 else float("inf")
-
-
 def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: dict,
               epochs: int, recipe: LMRecipe, base_lr: float, vocab_size: int,
               steps_per_epoch: Optional[int], on_epoch_end, log_prefix: str,
@@ -235,7 +236,8 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
       if progress_seconds and time.monotonic() - last_log > progress_seconds:
         last_log = time.monotonic()
         logging.info("%sepoch %d/%d step %d/%d: train perplexity %.1f (lr %.3g)",
-                     log_prefix, epoch + 1, epochs, k + 1, spe, _ppl(total / (k + 1)), lr)
+                     log_prefix, epoch + 1, epochs, k + 1, spe, perplexity(total / (k + 1)),
+                     lr)
     cursor = (cursor + spe) % n
     history["loss"].append(total / spe)
     history["lr"].append(lr)
@@ -244,8 +246,8 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
     history["epoch_seconds"].append(time.monotonic() - start)
     logs = {k: v[-1] for k, v in history.items()}
     logging.info("%sepoch %d/%d: train ppl %.1f, %s (lr %.3g, %.0f s)", log_prefix,
-                 epoch + 1, epochs, _ppl(logs["loss"]),
-                 ", ".join(f"{name} ppl {_ppl(logs[name + '_loss']):.1f}"
+                 epoch + 1, epochs, perplexity(logs["loss"]),
+                 ", ".join(f"{name} ppl {perplexity(logs[name + '_loss']):.1f}"
                            for name in eval_windows), lr, logs["epoch_seconds"])
     if on_epoch_end is not None and on_epoch_end(epoch, model, optimizer, history):
       break
@@ -309,10 +311,11 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
 
 def perplexity(xent: float) -> float:
   """``exp(xent)`` as a float (inf above the float range, NaN stays NaN)."""
-  if not math.isfinite(xent):
-    return float("nan") if math.isnan(xent) else float("inf")
-  return _ppl(xent)
+  if math.isnan(xent):
+    return float("nan")
+  # exp overflows (OverflowError) above ~709 nats.
+  return float(math.exp(xent)) if xent < 700 else float("inf")
 
 
 __all__ = ["LMRecipe", "Diverged", "train_lm", "evaluate_model", "zero_states",
-           "perplexity"]
+           "perplexity", "decay_after"]

@@ -112,21 +112,26 @@ def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
   except OSError as e:
     raise PermissionError(f"cannot write to output_dir {config.output_dir!r}: {e}") from e
   lock = OutputDirLock(config.output_dir)
-  if remove_stale_temporaries(config.output_dir):
-    logging.info("Removed half-written temporary files of a killed run in %s",
-                 config.output_dir)
-  path = os.path.join(config.output_dir, CONFIG_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
-    new = config.to_dict()
-    diff = sorted(k for k in set(old) | set(new)
-                  if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
-    if diff:
-      raise ConfigMismatchError(
-          f"{config.output_dir} holds a search with different settings ({', '.join(diff)}); "
-          "rerun with the same flags to resume, or choose a new --output_dir")
-  atomic_write_text(path, config.to_json())
+  try:
+    if remove_stale_temporaries(config.output_dir):
+      logging.info("Removed half-written temporary files of a killed run in %s",
+                   config.output_dir)
+    path = os.path.join(config.output_dir, CONFIG_FILE)
+    if os.path.exists(path):
+      with open(path) as f:
+        old = json.load(f)
+      new = config.to_dict()
+      diff = sorted(k for k in set(old) | set(new)
+                    if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+      if diff:
+        raise ConfigMismatchError(
+            f"{config.output_dir} holds a search with different settings "
+            f"({', '.join(diff)}); rerun with the same flags to resume, or choose a new "
+            "--output_dir")
+    atomic_write_text(path, config.to_json())
+  except BaseException:
+    lock.release()  # a traceback would otherwise keep it (and the directory) locked
+    raise
   return lock
 
 
@@ -335,80 +340,83 @@ def run(config: SearchConfig, evaluator=None, cluster=None) -> dict[str, Any]:
     # Weight-sharing evaluation (Pham et al. 2018, ENAS): its own loop, same outputs.
     from nas_tf.shared import search as shared_search  # pylint: disable=g-import-not-at-top
     return shared_search.run(config)
-  lock = prepare_output_dir(config)  # held until this function returns
-  out = config.output_dir
-  space = make_space(config)
-  log = ResultsLog(os.path.join(out, "results.jsonl"))
-  state = load_state(out, phases=("controller", "children"), log=log, task=config.task)
-  sampler = make_sampler(space, config, state)
-  sampler.restore(state["checkpoint"])
-  if state["step"] or len(log):
-    logging.info("Resuming %s at controller step %d with %d children already logged.",
-                 out, state["step"], len(log))
-  own_evaluator = evaluator is None
-  evaluator = evaluator or _make_evaluator(config)
-  parallel = max(1, getattr(evaluator, "parallel_children", 1))
-  tensorboard = _TensorBoard(os.path.join(out, "tensorboard"))
-  ckpt_dir = os.path.join(out, CHECKPOINT_DIR)
-  m = config.children_per_step
-  is_cnn = isinstance(space, search_space_lib.CNNSearchSpace)
-  start_time, evaluated_now = time.monotonic(), 0
+  lock = prepare_output_dir(config)  # released however the run ends
   try:
-    for step in range(state["step"], config.num_steps):
-      m_step = min(m, config.max_children - step * m)
-      depth = config.depth.depth_at(step * m) if is_cnn else None
-      step_start = time.monotonic()
-      tokens, specs = sampler.sample(step, m, depth)
-      controller_s = time.monotonic() - step_start
-      step_rewards = []
-      for first in range(0, m_step, parallel):
-        chunk = range(first, min(m_step, first + parallel))
-        todo = [k for k in chunk if log.get(step, k) is None
-                and log.cached(specs[k].to_json()) is None]
-        # Identical specs within a chunk are trained once.
-        unique = list({specs[k].to_json(): k for k in todo}.values())
+    out = config.output_dir
+    space = make_space(config)
+    log = ResultsLog(os.path.join(out, "results.jsonl"))
+    state = load_state(out, phases=("controller", "children"), log=log, task=config.task)
+    sampler = make_sampler(space, config, state)
+    sampler.restore(state["checkpoint"])
+    if state["step"] or len(log):
+      logging.info("Resuming %s at controller step %d with %d children already logged.",
+                   out, state["step"], len(log))
+    own_evaluator = evaluator is None
+    evaluator = evaluator or _make_evaluator(config)
+    parallel = max(1, getattr(evaluator, "parallel_children", 1))
+    tensorboard = _TensorBoard(os.path.join(out, "tensorboard"))
+    ckpt_dir = os.path.join(out, CHECKPOINT_DIR)
+    m = config.children_per_step
+    is_cnn = isinstance(space, search_space_lib.CNNSearchSpace)
+    start_time, evaluated_now = time.monotonic(), 0
+    try:
+      for step in range(state["step"], config.num_steps):
+        m_step = min(m, config.max_children - step * m)
+        depth = config.depth.depth_at(step * m) if is_cnn else None
+        step_start = time.monotonic()
+        tokens, specs = sampler.sample(step, m, depth)
+        controller_s = time.monotonic() - step_start
+        step_rewards = []
+        for first in range(0, m_step, parallel):
+          chunk = range(first, min(m_step, first + parallel))
+          todo = [k for k in chunk if log.get(step, k) is None
+                  and log.cached(specs[k].to_json()) is None]
+          # Identical specs within a chunk are trained once.
+          unique = list({specs[k].to_json(): k for k in todo}.values())
+          t0 = time.monotonic()
+          fresh = (dict(zip(unique, evaluator.evaluate([specs[k] for k in unique])))
+                   if unique else {})
+          state["seconds"]["children"] += time.monotonic() - t0
+          evaluated_now += len(fresh)
+          for k in chunk:
+            record = log.get(step, k)
+            if record is None:
+              metrics = fresh.get(k)
+              cached = None if metrics is not None else log.cached(specs[k].to_json())
+              record = _record(config, step, k, tokens[k], specs[k], depth, metrics, cached)
+              log.append(record)
+              _log_child(record, log, config, step, start_time, evaluated_now)
+            step_rewards.append(record["reward"])
+        check_not_all_broken(log, config)
+        # The last step of a budget that is not a multiple of m still samples m (sampling
+        # stays a pure function of the step) but trains and learns from only m_step.
+        tokens = tokens[:m_step]
         t0 = time.monotonic()
-        fresh = dict(zip(unique, evaluator.evaluate([specs[k] for k in unique]))) if unique else {}
-        state["seconds"]["children"] += time.monotonic() - t0
-        evaluated_now += len(fresh)
-        for k in chunk:
-          record = log.get(step, k)
-          if record is None:
-            metrics = fresh.get(k)
-            cached = None if metrics is not None else log.cached(specs[k].to_json())
-            record = _record(config, step, k, tokens[k], specs[k], depth, metrics, cached)
-            log.append(record)
-            _log_child(record, log, config, step, start_time, evaluated_now)
-          step_rewards.append(record["reward"])
-      check_not_all_broken(log, config)
-      # The last step of a budget that is not a multiple of m still samples m (sampling
-      # stays a pure function of the step) but trains and learns from only m_step.
-      tokens = tokens[:m_step]
-      t0 = time.monotonic()
-      stats = sampler.update(step, tokens, step_rewards, depth)
-      controller_s += time.monotonic() - t0
-      tensorboard.write(step, step_scalars(step_rewards, stats, log, **{"search/depth": depth}))
-      ckpt = sampler.save(ckpt_dir, step + 1)
-      state["seconds"]["controller"] += controller_s
-      state["seconds"]["total"] += time.monotonic() - step_start
-      commit_step(out, log, config.task, ckpt, {
-          "step": step + 1, "baseline": sampler_baseline(sampler), "checkpoint": ckpt,
-          "seconds": state["seconds"]})
-  except BaseException:
-    if own_evaluator:  # Ctrl-C / SIGTERM / an error: do not wait for a running child
-      evaluator.close(abort=True)
-      own_evaluator = False
-    raise
+        stats = sampler.update(step, tokens, step_rewards, depth)
+        controller_s += time.monotonic() - t0
+        tensorboard.write(step, step_scalars(step_rewards, stats, log, **{"search/depth": depth}))
+        ckpt = sampler.save(ckpt_dir, step + 1)
+        state["seconds"]["controller"] += controller_s
+        state["seconds"]["total"] += time.monotonic() - step_start
+        commit_step(out, log, config.task, ckpt, {
+            "step": step + 1, "baseline": sampler_baseline(sampler), "checkpoint": ckpt,
+            "seconds": state["seconds"]})
+    except BaseException:
+      if own_evaluator:  # Ctrl-C / SIGTERM / an error: do not wait for a running child
+        evaluator.close(abort=True)
+        own_evaluator = False
+      raise
+    finally:
+      if own_evaluator:
+        evaluator.close()
+    best = log.best()
+    if best:
+      logging.info("Search done: %d children logged; best reward %.4f: %s", len(log),
+                   best["reward"], best["describe"])
+    return {"best": best, "num_children": len(log), "num_evaluated": evaluated_now,
+            "output_dir": out}
   finally:
-    if own_evaluator:
-      evaluator.close()
     lock.release()
-  best = log.best()
-  if best:
-    logging.info("Search done: %d children logged; best reward %.4f: %s", len(log),
-                 best["reward"], best["describe"])
-  return {"best": best, "num_children": len(log), "num_evaluated": evaluated_now,
-          "output_dir": out}
 
 
 def _record(config, step, index, tokens, spec, depth, metrics, cached) -> dict:

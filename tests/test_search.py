@@ -331,6 +331,8 @@ def test_resume_detects_lost_records_and_rewrites_summaries(tmp_path):
   (out / "results.jsonl").write_text("".join(lines[:3]))  # lost: 3 committed records
   with pytest.raises(RuntimeError, match="holds 3 records but 6 were logged.*truncated"):
     search.run(cfg, evaluator=FakeEvaluator())
+  # A refused resume does not leave the directory locked in this process.
+  search.OutputDirLock(cfg.output_dir).release()
 
 
 def test_files_share_one_mode_and_killed_writes_leave_nothing(tmp_path):

@@ -28,6 +28,7 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"        # the builder or training raised
 STATUS_TOO_LARGE = "too_large"  # over max_params / max_activation_elements
 STATUS_NAN = "nan"              # the loss diverged
+STATUS_DEGENERATE = "degenerate"  # provably cannot learn (specs.dead_cell_reason): not trained
 
 # Named recurrent cells trained like a searched one, for comparisons (§4.2).
 BASELINE_CELLS = ("lstm", "nascell")
@@ -179,6 +180,10 @@ def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, se
 def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -> dict[str, Any]:
   """Builds, trains and validates one child; never raises for a bad architecture.
 
+  A dead cell (:func:`nas_tf.specs.dead_cell_reason`: its output is exactly 0 with a zero
+  gradient forever, so the model can only learn the unigram) is not trained: it comes
+  back at once with status ``degenerate`` and the reason, and gets the failure reward.
+
   Args:
     spec: A ``CNNSpec`` (trained on CIFAR-10 data), an ``RNNCellSpec`` or the name of a
       baseline cell, :data:`BASELINE_CELLS` (PTB data).
@@ -187,7 +192,7 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -
     seed: Seeds weight initialisation, shuffling and augmentation.
 
   Returns:
-    A dict with ``status`` (ok / failed / too_large / nan), ``train_seconds``,
+    A dict with ``status`` (ok / failed / too_large / nan / degenerate), ``train_seconds``,
     ``num_params`` (when built), ``error`` (text, when not ok) and the task's validation
     metrics: ``val_accuracy_history`` and ``val_accuracy`` (CIFAR-10) or
     ``val_perplexity`` (PTB).
@@ -195,6 +200,14 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -
   start = time.monotonic()
   keras.utils.set_random_seed(seed)
   out: dict[str, Any] = {"status": STATUS_OK, "error": None}
+  if isinstance(spec, specs_lib.RNNCellSpec):
+    # Training it would only reproduce the unigram model (measured on PTB: the same
+    # perplexity to 7 digits for every dead cell), at the full cost of a child.
+    reason = specs_lib.dead_cell_reason(spec)
+    if reason is not None:
+      logging.info("child not trained: %s", reason)
+      return {"status": STATUS_DEGENERATE, "error": reason,
+              "train_seconds": time.monotonic() - start}
   try:
     if isinstance(spec, specs_lib.CNNSpec):
       out.update(_train_cnn(spec, data, config, seed))

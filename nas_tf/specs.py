@@ -5,7 +5,8 @@ builder and into every results record. It knows nothing about tokens (that is
 ``search_space``) nor about TensorFlow (that is ``children`` and ``cells``): it is plain,
 hashable Python data that validates itself and round-trips through JSON.
 
-Two kinds exist:
+Three kinds exist (the third, :class:`NB201CellSpec`, is the NAS-Bench-201 cell that
+search strategies are benchmarked on, not a space of the paper):
 
 * :class:`CNNSpec` -- a stack of :class:`ConvLayer` (paper §3.1 and §3.3): filter height,
   filter width, number of filters, stride, and the set of earlier layers feeding each
@@ -255,8 +256,62 @@ class RNNCellSpec:
     return " ".join(parts)
 
 
-Spec = Union[CNNSpec, RNNCellSpec]
-_KINDS = {"cnn": CNNSpec, "rnn": RNNCellSpec}
+# NAS-Bench-201 (Dong & Yang, ICLR 2020): the cell's 6 edges in the benchmark's order
+# (edge i->j for node j = 1..3, i < j) and its 5 operations.
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+
+
+@dataclasses.dataclass(frozen=True)
+class NB201CellSpec:
+  """A NAS-Bench-201 cell: one operation per edge of a 4-node DAG.
+
+  Not a space of the paper: the tabular benchmark that search strategies are compared
+  on (every cell's accuracy is looked up, so thousands of searches cost seconds).
+
+  Attributes:
+    ops: 6 names from :data:`NB201_OPS`, one per edge of :data:`NB201_EDGES`.
+  """
+
+  ops: tuple[str, ...]
+
+  kind = "nasbench201"
+
+  def __post_init__(self):
+    ops = tuple(self.ops)
+    object.__setattr__(self, "ops", ops)
+    _check(len(ops) == len(NB201_EDGES),
+           f"NB201CellSpec needs {len(NB201_EDGES)} ops (one per edge), got {len(ops)}")
+    for op in ops:
+      _check(op in NB201_OPS, f"NB201CellSpec op {op!r} is not one of {NB201_OPS}")
+
+  def to_dict(self) -> dict:
+    return {"kind": self.kind, "version": SPEC_FORMAT_VERSION, "ops": list(self.ops)}
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), sort_keys=True)
+
+  def describe(self) -> str:
+    """The benchmark's own cell string, e.g. ``|nor_conv_3x3~0|+|...~0|...~1|+|...|``."""
+    nodes = []
+    for j in (1, 2, 3):
+      nodes.append("|" + "|".join(f"{op}~{i}" for op, (i, jj) in zip(self.ops, NB201_EDGES)
+                                  if jj == j) + "|")
+    return "+".join(nodes)
+
+  @classmethod
+  def from_cell_string(cls, text: str) -> "NB201CellSpec":
+    """Inverse of :meth:`describe`."""
+    ops = []
+    for node in text.strip().split("+"):
+      for edge in node.strip("|").split("|"):
+        op, _, _ = edge.partition("~")
+        ops.append(op)
+    return cls(tuple(ops))
+
+
+Spec = Union[CNNSpec, RNNCellSpec, NB201CellSpec]
+_KINDS = {"cnn": CNNSpec, "rnn": RNNCellSpec, "nasbench201": NB201CellSpec}
 
 
 def from_dict(data: dict) -> Spec:
@@ -268,6 +323,10 @@ def from_dict(data: dict) -> Spec:
   _check(version == SPEC_FORMAT_VERSION,
          f"spec format version {version!r} is not supported (expected {SPEC_FORMAT_VERSION})")
   fields = {k: v for k, v in data.items() if k not in ("kind", "version")}
+  if kind == "nasbench201":
+    _check(set(fields) == {"ops"} and isinstance(fields["ops"], (list, tuple)),
+           f"a nasbench201 spec holds only a list of 'ops', got {repr(data)[:_MAX_QUOTE]}")
+    return NB201CellSpec(tuple(fields["ops"]))
   items = fields.get("layers" if kind == "cnn" else "nodes")
   _check(isinstance(items, (list, tuple)),
          f"a {kind} spec needs a list of {'layers' if kind == 'cnn' else 'nodes'}")
@@ -317,3 +376,109 @@ def lstm_like_base2_spec() -> RNNCellSpec:
            TreeNode("elem_mult", "sigmoid"))
   return RNNCellSpec(nodes=nodes, inject_node=0, inject_combination="add",
                      inject_activation="relu", cell_index=1)
+
+
+# What a node is known to be when every recurrent state starts at zero (see
+# dead_cell_reason): `zero` means the value is exactly 0 in every element; `grad` means
+# back-propagation can carry a non-zero gradient from it to some weight.
+@dataclasses.dataclass(frozen=True)
+class _Flow:
+  zero: bool
+  grad: bool
+
+
+def _combine_flow(combination: str, a: _Flow, b: _Flow) -> _Flow:
+  if combination == "elem_mult":
+    # d(ab) = b da + a db: a factor's gradient survives only where the other is non-zero.
+    return _Flow(zero=a.zero or b.zero,
+                 grad=(a.grad and not b.zero) or (b.grad and not a.zero))
+  # add, and max (TF sends a tie's gradient to one side; either side is assumed here, the
+  # cautious choice): zero only when both are, gradient when either has one.
+  return _Flow(zero=a.zero and b.zero, grad=a.grad or b.grad)
+
+
+def _activate_flow(activation: str, a: _Flow) -> _Flow:
+  if activation == "sigmoid":
+    return _Flow(zero=False, grad=a.grad)  # sigmoid(0) = 0.5
+  if activation == "relu" and a.zero:
+    # TensorFlow's relu gradient at exactly 0 is 0: a zero input stays zero and stops the
+    # gradient, whatever feeds it.
+    return _Flow(zero=True, grad=False)
+  # identity, tanh, sin map 0 to 0 with slope 1; relu of a non-zero input is non-zero
+  # somewhere (its sign varies over the batch) and passes the gradient there.
+  return a
+
+
+def _cell_step_flow(spec: RNNCellSpec, h: _Flow, c: _Flow, has_bias: bool):
+  """One step of the tree (the semantics of ``nas_tf.cells``) on flows: (root, c_t, nodes)."""
+  # x_t @ W is non-zero (embeddings and kernels are drawn at random) and has a gradient.
+  xw = _Flow(zero=False, grad=True)
+  # h_{t-1} @ U + b: zero only if h is, and the bias starts at zero; the bias (when there
+  # is one) or U (when h is non-zero) gives it a gradient.
+  hw = _Flow(zero=h.zero, grad=h.grad or has_bias or not h.zero)
+  values: list[_Flow] = []
+  c_new = None
+  for node, n in enumerate(spec.nodes):
+    children = spec.children_of(node)
+    left, right = (xw, hw) if children is None else (values[children[0]],
+                                                    values[children[1]])
+    pre = _combine_flow(n.combination, left, right)
+    a = _activate_flow(n.activation, pre)
+    if node == spec.inject_node:
+      a = _activate_flow(spec.inject_activation,
+                         _combine_flow(spec.inject_combination, a, c))
+    if node == spec.cell_index:
+      c_new = pre
+    values.append(a)
+  return values[-1], c_new, values
+
+
+def dead_cell_reason(spec: RNNCellSpec, has_bias: bool = True) -> str | None:
+  """Why a tree cell can never learn from a zero initial state, or None if it may.
+
+  From ``h_0 = c_0 = 0`` and a zero-initialised recurrent bias (how ``nas_tf.cells``
+  builds a tree cell and how every language model starts an epoch), a leaf that
+  multiplies ``x W`` by ``h U + b`` is exactly 0. If every path from the leaves to the
+  root (``h_t``) then either stays 0 and passes no gradient (a product of two zeros, a
+  relu at exactly 0) the root is exactly 0 with a zero gradient for every weight: SGD
+  never moves the cell, ``h_t`` is 0 at every step, and the language model around it
+  learns word frequencies only (the unigram model), whatever the training budget.
+
+  The check runs the tree symbolically on two facts per value (exactly zero? carries a
+  gradient?) from the zero state, feeding ``c_t`` and ``h_t`` back until the pair of
+  state facts repeats, and calls the cell dead when the root is zero without gradient
+  at every step. It errs towards "may learn": a non-zero value is assumed wherever
+  cancellation would be needed to make it zero. A cell this passes can still learn too
+  slowly to matter (e.g. an output that is a product of several small leaves).
+
+  Args:
+    spec: The cell.
+    has_bias: Whether ``h U`` gets a (zero-initialised) trainable bias; TreeCell's default.
+
+  Returns:
+    A one-line explanation naming the root's inputs, or None when the cell is not dead.
+  """
+  h = c = _Flow(zero=True, grad=False)
+  seen = set()
+  # A state is two flows of two booleans: the loop ends within 16 steps.
+  while (h, c) not in seen:
+    seen.add((h, c))
+    root, c, values = _cell_step_flow(spec, h, c, has_bias)
+    if not root.zero or root.grad:
+      return None
+    h = root
+  node = spec.nodes[spec.root]
+  left, right = spec.children_of(spec.root)
+  what = {(True, False): "0 without gradient", (True, True): "0 with a gradient",
+          (False, False): "non-zero without gradient", (False, True): "non-zero"}
+  return (f"dead cell: from a zero state the output h = n{spec.root} = "
+          f"{node.activation}({node.combination}(n{left}, n{right})) is exactly 0 and passes "
+          f"no gradient at every step (n{left}: {what[values[left].zero, values[left].grad]}, "
+          f"n{right}: {what[values[right].zero, values[right].grad]}"
+          + (f"; cell inject at n{spec.inject_node}" if spec.inject_node == spec.root else "")
+          + "), so the model can learn word frequencies only")
+
+
+def is_dead_cell(spec: RNNCellSpec, has_bias: bool = True) -> bool:
+  """True if :func:`dead_cell_reason` finds the cell can never learn (exact analysis)."""
+  return dead_cell_reason(spec, has_bias) is not None

@@ -349,3 +349,38 @@ def test_bad_args():
                     "cell_index": 0}, 4)
   with pytest.raises(TypeError, match="int: 42"):
     cells.TreeCell(42, 4)
+
+
+# ----------------------------------------------------------------------------------------
+# specs.dead_cell_reason against the real cell.
+
+
+def _output_and_gradients(spec, steps=8):
+  """Max |h_t| over a zero-state run and max |gradient| of a loss on every h_t."""
+  cell = cells.TreeCell(spec, 3)
+  rnn = keras.layers.RNN(cell, return_sequences=True)
+  x = tf.constant(random_inputs((4, steps, 5)))
+  rnn(x)  # build
+  probe = tf.constant(random_inputs((4, steps, 3), seed=1))
+  with tf.GradientTape() as tape:
+    out = rnn(x)
+    loss = tf.reduce_sum(out * probe)
+  grads = tape.gradient(loss, cell.trainable_variables)
+  return (float(tf.reduce_max(tf.abs(out))),
+          max(float(tf.reduce_max(tf.abs(g))) for g in grads))
+
+
+def test_dead_cell_analysis_matches_the_cell():
+  """Dead by the analysis <=> the cell's output and every weight gradient are exactly 0."""
+  rng = np.random.default_rng(0)
+  seen = {True: 0, False: 0}
+  for base in (2, 4):
+    space = search_space.RNNCellSearchSpace(
+        base=base, activations=("identity", "tanh", "sigmoid", "relu", "sin"))
+    for _ in range(25):
+      spec = space.sample(rng)
+      dead = specs.is_dead_cell(spec)
+      out, grad = _output_and_gradients(spec)
+      assert (out == 0.0 and grad == 0.0) is dead, (spec.describe(), out, grad)
+      seen[dead] += 1
+  assert seen[True] >= 3 and seen[False] >= 10, seen

@@ -187,3 +187,29 @@ def test_final_lm_training_resumes_after_an_interruption(tmp_path, monkeypatch):
   assert metrics["spec"] == {"cell": "lstm"} and not (tmp_path / "lm" / "backup").exists()
   model = keras.saving.load_model(tmp_path / "lm" / "model.keras")
   assert len(model.inputs) == 1  # the plain tokens -> logits model is what is saved
+
+
+def test_dead_cell_is_not_trained_and_gets_the_failure_reward(monkeypatch):
+  """A provably dead cell (specs.dead_cell_reason) comes back 'degenerate' without training."""
+  from nas_tf import rewards  # pylint: disable=g-import-not-at-top
+  dead = specs_lib.RNNCellSpec(
+      nodes=(specs_lib.TreeNode("elem_mult", "identity"),
+             specs_lib.TreeNode("elem_mult", "tanh"),
+             specs_lib.TreeNode("elem_mult", "identity")),
+      inject_node=0, inject_combination="add", inject_activation="identity", cell_index=2)
+  assert specs_lib.is_dead_cell(dead)
+
+  def no_build(*args, **kwargs):
+    raise AssertionError("a dead cell must not be built or trained")
+
+  monkeypatch.setattr(children, "build_language_model", no_build)
+  data = ptb.load_ptb(ROOT / "testdata" / "ptb")
+  config = config_lib.ChildTrainingConfig(epochs=1, batch_size=8, lm_units=8, num_steps=10)
+  out = child_training.train_and_evaluate(dead, data, config, seed=0)
+  assert out["status"] == child_training.STATUS_DEGENERATE
+  assert out["error"].startswith("dead cell:")
+  assert out["train_seconds"] < 1.0
+  assert "val_perplexity" not in out
+  assert rewards.reward_for("ptb", out) == rewards.FAILURE_REWARD
+  # The search scores every status but 'ok' with the failure reward.
+  assert json.loads(json.dumps(out)) == out  # strict JSON for the records

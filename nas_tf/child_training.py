@@ -162,7 +162,7 @@ def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, se
                              lm_recipe(config), vocab_size,
                              steps_per_epoch=config.steps_per_epoch, log_prefix="child: ")
   metrics = {"attempts": out["attempts"], "lr_used": out["learning_rate"],
-             "vocab_size": vocab_size}
+             "restarts": out["restarts"], "vocab_size": vocab_size}
   if out["model"] is None:
     # Every attempt diverged: the record says so and gets the failure reward.
     metrics.update(history={"loss": [float("nan")]}, val_loss=float("nan"),

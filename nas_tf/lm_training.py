@@ -19,11 +19,23 @@ With Keras' defaults instead (Adam, Glorot/orthogonal initialisers, zero state p
 a 2x200 LSTM sits on the unigram plateau (validation perplexity ~830) for a whole epoch;
 with this recipe it reaches the published small-config curve (see ``docs/RESULTS.md``).
 
-Searched cells are less tame than the LSTM: some diverge at lr 1. :func:`train_lm`
-therefore watches the training loss and, on divergence (a non-finite loss, or a window
-loss far above that of the uniform distribution), restarts the child from its initial
-weights at a lower learning rate (``divergence_retries`` times, each ``retry_lr_factor``
-lower). The metrics record how many attempts were needed and the rate that worked.
+Searched cells are less tame than the LSTM: some diverge at lr 1, and many more do not
+diverge but stay unstable, their loss well above what word frequencies alone give
+(measured on PTB: 8 of 20 random cells end a one-epoch training above the unigram
+perplexity, up to 84,000). :func:`train_lm` therefore watches the training loss and
+restarts the child from its initial weights at a lower learning rate
+(``divergence_retries`` times, each ``retry_lr_factor`` lower) when
+
+* it diverges: a non-finite loss, or a window loss far above that of the uniform
+  distribution; or
+* after ``unigram_check`` of the first epoch, its recent loss is more than
+  ``unigram_margin`` nats per token above the unigram model's on the same windows (the
+  cross-entropy of the training split's word frequencies). Every cell that learns, or
+  merely sits on the unigram plateau, is below that by then: the output bias learns
+  the frequencies in the first hundred steps whatever the cell does.
+
+The last attempt always trains to the end unless it diverges. The metrics record how
+many attempts were needed, why each restart happened, and the rate that was used.
 """
 
 from __future__ import annotations
@@ -69,7 +81,15 @@ class LMRecipe:
       ``2 * log(vocab_size) + divergence_margin``, or when it is not finite. Single
       spikes above uniform are normal in the first steps at lr 1 (measured: a 2x64 LSTM
       on PTB spikes to 13.3 nats at step 6, then learns), so they do not count.
-    divergence_window: Windows averaged for the persistent test.
+    divergence_window: Windows averaged for the persistent test and the unigram check.
+    unigram_check: Fraction of the first epoch's windows after which the unigram check
+      runs once (0 = off): if the mean, over the last ``divergence_window`` windows, of
+      the training loss minus the unigram model's loss on the same windows exceeds
+      ``unigram_margin``, training restarts at a lower rate (not on the last attempt).
+      Runs shorter than ``divergence_window / unigram_check`` windows are not checked.
+    unigram_margin: Nats per token above the unigram model that count as not learning
+      (measured on PTB with the 2x32 proxy at a third of 150k tokens: cells that learn or
+      sit on the plateau are 0.28-0.38 above it, unstable cells 0.48-1.9).
   """
 
   optimizer: str = "sgd"
@@ -85,6 +105,8 @@ class LMRecipe:
   retry_lr_factor: float = 0.25
   divergence_margin: float = 1.0
   divergence_window: int = 20
+  unigram_check: float = 1 / 3
+  unigram_margin: float = 0.5
 
   def __post_init__(self):
     if self.optimizer not in ("sgd", "momentum", "adam"):
@@ -104,6 +126,10 @@ class LMRecipe:
       raise ValueError(f"divergence_retries must be >= 0, got {self.divergence_retries!r}")
     if not 0 < self.retry_lr_factor < 1:
       raise ValueError(f"retry_lr_factor must lie in (0, 1), got {self.retry_lr_factor!r}")
+    if not 0 <= self.unigram_check < 1:
+      raise ValueError(f"unigram_check must lie in [0, 1), got {self.unigram_check!r}")
+    if not self.unigram_margin > 0:
+      raise ValueError(f"unigram_margin must be > 0, got {self.unigram_margin!r}")
 
   def learning_rate_at(self, epoch: int, base: Optional[float] = None) -> float:
     """The rate of 0-based ``epoch`` (:func:`decay_after`)."""
@@ -119,6 +145,22 @@ def decay_after(base: float, epoch: int, decay_start: int, factor: float) -> flo
 
 class Diverged(RuntimeError):
   """Training loss became non-finite or far worse than uniform guessing."""
+
+
+class WorseThanUnigram(Diverged):
+  """Training loss stayed above the unigram model's (LMRecipe.unigram_check)."""
+
+
+def unigram_xent(targets: np.ndarray, vocab_size: int) -> np.ndarray:
+  """Per-window cross-entropy (nats/token) of the unigram model of ``targets`` themselves.
+
+  The model is the word frequencies of all of ``targets`` (``[num_windows, batch,
+  num_steps]``), i.e. what a language model reaches by learning its output bias alone;
+  comparing a model with it window by window removes how hard each stretch of text is.
+  """
+  counts = np.bincount(np.asarray(targets).ravel(), minlength=vocab_size)
+  log_p = np.log(np.maximum(counts, 1) / max(counts.sum(), 1))
+  return -log_p[targets].reshape(targets.shape[0], -1).mean(axis=1)
 
 
 def zero_states(model: keras.Model, batch_size: int) -> list[tf.Tensor]:
@@ -190,7 +232,8 @@ def evaluate(steps: _Steps, windows: tuple[np.ndarray, np.ndarray], carry_state:
 def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: dict,
               epochs: int, recipe: LMRecipe, base_lr: float, vocab_size: int,
               steps_per_epoch: Optional[int], on_epoch_end, log_prefix: str,
-              progress_seconds: float, on_start, lr_for_epoch) -> dict[str, Any]:
+              progress_seconds: float, on_start, lr_for_epoch,
+              unigram: Optional[np.ndarray]) -> dict[str, Any]:
   model = model_fn()
   optimizer = build_optimizer(recipe.optimizer, base_lr, recipe.momentum,
                               weight_decay=recipe.weight_decay)
@@ -202,6 +245,10 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
   persistent = math.log(vocab_size) + recipe.divergence_margin
   spike = 2 * math.log(vocab_size) + recipe.divergence_margin
   recent = collections.deque(maxlen=recipe.divergence_window)
+  excess = collections.deque(maxlen=recipe.divergence_window)
+  check_step = None
+  if unigram is not None and recipe.unigram_check > 0:
+    check_step = max(recipe.divergence_window, math.ceil(recipe.unigram_check * spe))
   history: dict[str, list] = {"loss": [], "lr": [], "epoch_seconds": []}
   history.update({f"{name}_loss": [] for name in eval_windows})
   first = 0
@@ -232,6 +279,13 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
         raise Diverged(f"training loss {xent:.4g} nats/token (mean of the last "
                        f"{len(recent)}: {mean:.4g}; limits {spike:.3g} once, {persistent:.3g} "
                        f"on average) at epoch {epoch + 1} step {k + 1} with lr {lr:.4g}")
+      if check_step is not None and epoch == 0:
+        excess.append(xent - float(unigram[i]))
+        if k + 1 == check_step and sum(excess) / len(excess) > recipe.unigram_margin:
+          raise WorseThanUnigram(
+              f"training loss {sum(excess) / len(excess):.3g} nats/token above the unigram "
+              f"model's over windows {k + 2 - len(excess)}-{k + 1} (limit "
+              f"{recipe.unigram_margin:.3g}) with lr {lr:.4g}")
       total += xent
       if progress_seconds and time.monotonic() - last_log > progress_seconds:
         last_log = time.monotonic()
@@ -284,29 +338,39 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
     lr_for_epoch: ``fn(epoch, base_lr) -> lr`` replacing the recipe's decay schedule.
 
   Returns:
-    ``{"model", "history", "attempts", "learning_rate", "diverged"}``: the trained model,
-    per-epoch lists (``loss``, ``lr``, ``epoch_seconds``, ``<split>_loss``), how many
-    attempts ran, the initial rate of the last one, and the last divergence message
-    (None if the last attempt trained to the end).
+    ``{"model", "history", "attempts", "learning_rate", "diverged", "restarts"}``: the
+    trained model, per-epoch lists (``loss``, ``lr``, ``epoch_seconds``, ``<split>_loss``),
+    how many attempts ran, the initial rate of the last one, the last divergence message
+    (None if the last attempt trained to the end), and why each restart happened.
   """
   base_lr = recipe.learning_rate
   error = None
+  restarts: list[str] = []
+  unigram = (unigram_xent(train_windows[1], vocab_size) if recipe.unigram_check > 0
+             else None)
   for attempt in range(recipe.divergence_retries + 1):
+    last = attempt == recipe.divergence_retries
     try:
+      # The last attempt is not checked against the unigram: it is the answer either way.
       out = _fit_once(model_fn, train_windows, eval_windows, epochs, recipe, base_lr,
                       vocab_size, steps_per_epoch, on_epoch_end, log_prefix,
-                      progress_seconds, on_start, lr_for_epoch)
-      out.update(attempts=attempt + 1, learning_rate=base_lr, diverged=None)
+                      progress_seconds, on_start, lr_for_epoch,
+                      None if last else unigram)
+      out.update(attempts=attempt + 1, learning_rate=base_lr, diverged=None,
+                 restarts=restarts)
       return out
     except Diverged as e:
       error = str(e)
-      logging.info("%sdiverged (%s); %s", log_prefix, error,
+      restarts.append(error)
+      logging.info("%s%s (%s); %s", log_prefix,
+                   "not learning" if isinstance(e, WorseThanUnigram) else "diverged", error,
                    "restarting at lr %.3g" % (base_lr * recipe.retry_lr_factor)
                    if attempt < recipe.divergence_retries else "giving up")
       base_lr *= recipe.retry_lr_factor
       keras.backend.clear_session(free_memory=False)
   return {"model": None, "history": None, "attempts": recipe.divergence_retries + 1,
-          "learning_rate": base_lr / recipe.retry_lr_factor, "diverged": error}
+          "learning_rate": base_lr / recipe.retry_lr_factor, "diverged": error,
+          "restarts": restarts[:-1]}
 
 
 def perplexity(xent: float) -> float:
@@ -317,5 +381,5 @@ def perplexity(xent: float) -> float:
   return float(math.exp(xent)) if xent < 700 else float("inf")
 
 
-__all__ = ["LMRecipe", "Diverged", "train_lm", "evaluate_model", "zero_states",
+__all__ = ["LMRecipe", "Diverged", "WorseThanUnigram", "unigram_xent", "train_lm", "evaluate_model", "zero_states",
            "perplexity", "decay_after"]

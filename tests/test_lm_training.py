@@ -130,7 +130,9 @@ def test_divergence_restarts_at_a_lower_rate_then_gives_up():
 
 def test_one_early_spike_is_not_a_divergence(monkeypatch):
   """A single window above uniform (normal at lr 1 early on) does not restart training."""
-  recipe = lm_training.LMRecipe(divergence_window=3, divergence_margin=1.0)
+  # The unigram check is off: this is about the divergence test alone (6 windows of a
+  # random stream are too few to say what the unigram model is).
+  recipe = lm_training.LMRecipe(divergence_window=3, divergence_margin=1.0, unigram_check=0)
   losses = iter([3.0, 6.0, 3.5, 3.4, 3.3, 3.2])  # log(50) + 1 = 4.9: one spike, then fine
 
   class Steps(lm_training._Steps):  # pylint: disable=protected-access
@@ -210,6 +212,76 @@ def test_dead_cell_is_not_trained_and_gets_the_failure_reward(monkeypatch):
   assert out["error"].startswith("dead cell:")
   assert out["train_seconds"] < 1.0
   assert "val_perplexity" not in out
-  assert rewards.reward_for("ptb", out) == rewards.FAILURE_REWARD
-  # The search scores every status but 'ok' with the failure reward.
+  # No perplexity: the PTB reward is the failure reward (and the search scores every
+  # status but 'ok' with it anyway).
+  assert rewards.ptb_reward(out.get("val_perplexity", math.nan)) == rewards.FAILURE_REWARD
   assert json.loads(json.dumps(out)) == out  # strict JSON for the records
+
+
+def test_unigram_xent_is_the_frequency_model_of_each_window():
+  targets = np.array([[[0, 0], [0, 1]], [[1, 1], [2, 2]]])  # 2 windows, batch 2, 2 steps
+  # counts 0:3, 1:3, 2:2 of 8 tokens.
+  expected = [-(3 * math.log(3 / 8) + math.log(3 / 8)) / 4,
+              -(2 * math.log(3 / 8) + 2 * math.log(2 / 8)) / 4]
+  np.testing.assert_allclose(lm_training.unigram_xent(targets, 5), expected)
+
+
+def _unigram_check_run(monkeypatch, loss_for_lr, **recipe_kwargs):
+  """Trains on 60 windows whose steps report ``loss_for_lr(lr, unigram xent of the window)``."""
+  windows = ptb.make_lm_windows(_stream(2000), batch_size=2, num_steps=5)
+  windows = (windows[0][:60], windows[1][:60])
+  counts = np.bincount(windows[1].ravel(), minlength=VOCAB)
+  log_p = np.log(np.maximum(counts, 1) / counts.sum())
+
+  class Steps(lm_training._Steps):  # pylint: disable=protected-access
+    def __init__(self, model, optimizer, recipe):
+      super().__init__(model, optimizer, recipe)
+      real = self.train_step
+
+      def step(x, y, s):
+        unigram = float(-log_p[y.numpy()].mean())
+        return (loss_for_lr(float(optimizer.learning_rate), unigram), real(x, y, s)[1], 0.0)
+
+      self.train_step = step
+
+  monkeypatch.setattr(lm_training, "_Steps", Steps)
+  recipe = lm_training.LMRecipe(divergence_window=10, **recipe_kwargs)
+  return lm_training.train_lm(lambda: _model(), windows, {}, 1, recipe, VOCAB,
+                              progress_seconds=0)
+
+
+def test_loss_above_the_unigram_restarts_at_a_lower_rate(monkeypatch):
+  # 0.8 nats above the unigram at lr 1 (below the uniform-guess limit of log(50) + 1), on it at lr 0.25: one restart.
+  out = _unigram_check_run(monkeypatch, lambda lr, u: u + (0.8 if lr > 0.5 else 0.0))
+  assert out["attempts"] == 2 and out["learning_rate"] == pytest.approx(0.25)
+  assert out["diverged"] is None and out["model"] is not None
+  assert len(out["restarts"]) == 1 and "above the unigram" in out["restarts"][0]
+  # Checked once, at a third of the 60 windows: the loss was averaged over windows 11-20.
+  assert "windows 11-20" in out["restarts"][0]
+
+
+def test_the_last_attempt_is_not_checked_against_the_unigram(monkeypatch):
+  out = _unigram_check_run(monkeypatch, lambda lr, u: u + 0.8, divergence_retries=2)
+  assert out["attempts"] == 3 and out["learning_rate"] == pytest.approx(1 / 16)
+  assert out["model"] is not None and out["diverged"] is None
+  assert len(out["restarts"]) == 2
+
+
+@pytest.mark.parametrize("excess, unigram_check, attempts", [
+    (0.4, 1 / 3, 1),  # on the plateau, below the margin: a slow learner keeps its rate
+    (0.8, 0.0, 1),    # the check is off
+    (0.8, 0.5, 2),    # checked at window 30 instead
+])
+def test_unigram_check_margin_and_switch(monkeypatch, excess, unigram_check, attempts):
+  out = _unigram_check_run(monkeypatch, lambda lr, u: u + (excess if lr > 0.5 else 0.0),
+                           unigram_check=unigram_check)
+  assert out["attempts"] == attempts and len(out["restarts"]) == attempts - 1
+  if attempts == 2:
+    assert "windows 21-30" in out["restarts"][0]
+
+
+def test_recipe_rejects_bad_unigram_check():
+  with pytest.raises(ValueError, match="unigram_check"):
+    lm_training.LMRecipe(unigram_check=1.0)
+  with pytest.raises(ValueError, match="unigram_margin"):
+    lm_training.LMRecipe(unigram_margin=0.0)

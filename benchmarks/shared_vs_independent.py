@@ -77,7 +77,7 @@ def measure_cost(data):
   """Seconds of one shared epoch and of one independent child (build, 1 epoch, val)."""
   from nas_tf import child_training  # pylint: disable=g-import-not-at-top
   from nas_tf import search  # pylint: disable=g-import-not-at-top
-  from nas_tf.shared import search as shared_search  # pylint: disable=g-import-not-at-top
+  from nas_tf.shared import training as shared_training  # pylint: disable=g-import-not-at-top
   config = search_config("cost", evaluation="shared")
   space = search.make_space(config)
   rng = np.random.default_rng(_SEED.value)
@@ -99,7 +99,7 @@ def measure_cost(data):
   t0 = time.monotonic()
   model.fit(train, epochs=1, verbose=0)
   child_fit_epoch = time.monotonic() - t0
-  trainer = shared_search.RNNSharedTrainer(config, space, data=data)
+  trainer = shared_training.RNNSharedTrainer(config, space, data=data)
   n = trainer.num_train_batches
   archs = np.asarray([space.sample_tokens(rng) for _ in range(n)], np.int32)
   t0 = time.monotonic()

@@ -1,10 +1,8 @@
 #!/usr/bin/env python3
-"""Neural Architecture Search with RL (Zoph & Le 2017): `nas_search --task=ptb|cifar10`.
+"""Architecture search (Zoph & Le 2017): `nas_search --task=ptb|cifar10|nasbench201`.
 
-Without --data_dir: a tiny search on the bundled testdata/ (a minute or two on a laptop).
-Rerun the same command with the same --output_dir to resume. The paper's recipes:
---flagfile=examples/paper_{ptb,cifar10}.flags (README).
-"""
+No --data_dir: a tiny search on testdata/. Same --output_dir: resume. Paper recipes:
+--flagfile=examples/paper_{ptb,cifar10}.flags (README)."""
 
 import dataclasses
 import json
@@ -16,18 +14,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads, h
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
   sys.path.insert(0, str(_ROOT))  # running from a checkout
-
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
-from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
-from nas_tf import presets  # pylint: disable=g-import-not-at-top
+from nas_tf import config as config_lib, presets, tasks  # pylint: disable=g-import-not-at-top
 
-_TASK = flags.DEFINE_enum("task", None, config_lib.TASKS, "Benchmark: 'ptb' searches a "
-                          "recurrent cell (§4.2), 'cifar10' a conv network (§4.1).")
-_SEARCH = flags.DEFINE_enum("search", "rl", config_lib.SEARCH_METHODS,
-                            "'rl': controller + REINFORCE; 'random': the random-search baseline.")
-_EVAL = flags.DEFINE_enum("evaluation", "independent", config_lib.EVALUATION_MODES, "Children "
-                          "trained from scratch (paper), or 'shared' weights (ENAS, Pham 2018).")
+_TASK = flags.DEFINE_enum("task", None, tasks.names(), "'ptb': a recurrent cell (§4.2); "
+                          "'cifar10': a conv network (§4.1); 'nasbench201': table lookup.")
+_SEARCH = flags.DEFINE_enum("search", "rl", config_lib.SEARCH_METHODS, "'rl': controller + "
+                            "REINFORCE; 'random'; 'evolution' (regularized); 'bo' (Optuna TPE).")
+_P = flags.DEFINE_integer("population_size", None, "Evolution: population P.")
+_S = flags.DEFINE_integer("tournament_size", None, "Evolution: tournament sample S.")
+_NB = flags.DEFINE_enum("nasbench_dataset", None, ["cifar10", "cifar100", "imagenet"],
+                        "nasbench201: the table's dataset (default cifar10).")
+_EVAL = flags.DEFINE_enum("evaluation", "independent", config_lib.EVALUATION_MODES,
+                          "Children trained alone (paper) or 'shared' weights (ENAS).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "PTB dir with ptb.{train,valid,test}.txt, or "
                                 "CIFAR-10 dir / .tar.gz / 'tfds'. Unset: tiny bundled testdata.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Results dir (default runs/TASK-SEARCH-"
@@ -68,11 +68,12 @@ _PARALLEL = flags.DEFINE_integer("parallel_children", 1, "Children trained at on
 _THREADS = flags.DEFINE_integer("intra_op_threads", 0, "TF threads per child (0 = default).")
 _VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR held-out images (5000).")
 _CACHE = flags.DEFINE_string("cache_dir", None, "Where a CIFAR .tar.gz is extracted.")
-_CLUSTER = flags.DEFINE_string("cluster", "local", "'local', 'localhost:N' (N worker processes "
-                               "here) or 'tf_config' (chief of a TF_CONFIG cluster); §3.3.")
+_CLUSTER = flags.DEFINE_string("cluster", "local", "§3.3: 'local', 'localhost:N' (N workers "
+                               "here), 'tf_config' (chief of a TF_CONFIG cluster).")
 _NUM_PS = flags.DEFINE_integer("num_ps", 2, "S: parameter servers (localhost:N).")
 _REPLICAS = flags.DEFINE_integer("num_replicas", 1, "K: controller replicas, m children each.")
 _WORKER_THREADS = flags.DEFINE_integer("worker_threads", 1, "TF threads per server (localhost).")
+
 
 def _value(name):
   """The flag's value if set on the command line, else the task's default."""
@@ -88,6 +89,9 @@ def make_config() -> config_lib.SearchConfig:
   """Converts the flags, once, into a SearchConfig."""
   task, tiny = _TASK.value, _DATA_DIR.value is None
   data_dir = _DATA_DIR.value or str(_ROOT / "testdata" / presets.TESTDATA[task])
+  evolution = config_lib.EvolutionConfig(**{k: v for k, v in dict(
+      population_size=_value("population_size"), sample_size=_value("tournament_size")).items()
+      if v is not None})
   child = dataclasses.replace(config_lib.ChildTrainingConfig(), **{k: v for k, v in dict(
       epochs=_value("child_epochs"), batch_size=_value("child_batch_size"),
       optimizer=_value("child_optimizer"), learning_rate=_value("child_lr"),
@@ -96,11 +100,11 @@ def make_config() -> config_lib.SearchConfig:
       max_eval_examples=_value("max_eval_examples"), steps_per_epoch=_value("steps_per_epoch"),
       lm_units=_value("lm_units"), num_steps=_value("num_steps"), dropout=_value("dropout"),
       tie_embeddings=_TIE.value).items() if v is not None and v != "all"})
-  child = dataclasses.replace(child, **{k: None for k in ("max_train_examples", "max_eval_examples")
-                                        if _value(k) == "all"})
+  child = dataclasses.replace(child, **{k: None for k in (
+      "max_train_examples", "max_eval_examples") if _value(k) == "all"})
   space = presets.search_space(task, rnn_base=_BASE.value, pooling=_POOL.value,
                                 strides=[int(s) for s in _STRIDES.value])
-  lr, seed = _value("controller_lr") or (5e-4 if task == "ptb" else 6e-4), _SEED.value
+  lr, seed = _value("controller_lr") or 6e-4, _SEED.value
   return config_lib.apply_overrides(config_lib.SearchConfig(
       task=task, data_dir=data_dir, search=_SEARCH.value, seed=seed, evaluation=_EVAL.value,
       output_dir=_OUTPUT_DIR.value or presets.default_output_dir(task, _SEARCH.value, seed,
@@ -112,7 +116,8 @@ def make_config() -> config_lib.SearchConfig:
       controller=config_lib.ControllerConfig(
           learning_rate=lr, baseline_decay=_DECAY.value, entropy_weight=_ENTROPY.value,
           grad_accumulation=_ACCUM.value),
-      child=child, runtime=config_lib.RuntimeConfig(
+      child=child, evolution=evolution, task_options={"dataset": _NB.value} if _NB.value else {},
+      runtime=config_lib.RuntimeConfig(
           isolation=_ISOLATION.value, parallel_children=_PARALLEL.value,
           intra_op_threads=_THREADS.value)), _SET.value)
 
@@ -123,15 +128,13 @@ def main(_):
     config = make_config()
     if _DRY.value:
       return print(config.to_json())
-    from nas_tf import child_training, search  # pylint: disable=g-import-not-at-top
-    child_training.check_data_source(config.task, config.data_dir,
-                                     bundled=_DATA_DIR.value is None)
+    from nas_tf import distributed_cluster as dc, search  # pylint: disable=g-import-not-at-top
+    tasks.get(config.task).check_data(config.data_dir, bundled=_DATA_DIR.value is None)
     logging.info("Search config: %s", config.to_json())
-    from nas_tf import distributed_cluster  # pylint: disable=g-import-not-at-top
-    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    cluster = distributed_cluster.ClusterConfig.parse(
+    cluster = dc.ClusterConfig.parse(
         _CLUSTER.value, num_ps=_NUM_PS.value, num_replicas=_REPLICAS.value,
-        worker_threads=_WORKER_THREADS.value, tf_config=tf_config or None)
+        worker_threads=_WORKER_THREADS.value,
+        tf_config=json.loads(os.environ.get("TF_CONFIG") or "{}") or None)
     summary = search.run(config, cluster=cluster)
   best = summary["best"] or {"reward": float("nan"), "describe": "none"}
   logging.info("Results in %s (results.jsonl, summary.txt, best.json). Best: reward %.5f  %s",

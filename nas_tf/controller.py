@@ -53,9 +53,10 @@ class Controller(keras.layers.Layer):
     super().__init__(**kwargs)
     if isinstance(space, dict):
       space = search_space_lib.space_from_dict(space)
-    if not isinstance(space, (search_space_lib.CNNSearchSpace,
-                              search_space_lib.RNNCellSearchSpace)):
-      raise TypeError(f"space must be a CNNSearchSpace or RNNCellSearchSpace, got {space!r}")
+    if not isinstance(space, tuple(search_space_lib.SPACE_KINDS.values())):
+      raise TypeError("space must be one of "
+                      f"{[c.__name__ for c in search_space_lib.SPACE_KINDS.values()]}, "
+                      f"got {space!r}")
     for name, value in (("units", units), ("num_lstm_layers", num_lstm_layers)):
       if not (isinstance(value, int) and value > 0):
         raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -10,9 +10,10 @@ in about an hour. The paper's full-scale settings are in the README.
 TINY = {
     "ptb": dict(max_children=4, children_per_step=2, child_epochs=1, child_batch_size=8,
                 child_optimizer="sgd", child_lr=1.0, child_clipnorm=5.0, lm_units=16,
-                num_steps=10),
+                num_steps=10, controller_lr=5e-4),
     "cifar10": dict(max_children=4, children_per_step=2, child_epochs=2,
                     child_batch_size=8, start_layers=3, validation_size=10),
+    "nasbench201": dict(max_children=50, children_per_step=1),
 }
 
 # Real-data defaults: a small but meaningful CPU search; scale up with the flags.
@@ -30,6 +31,10 @@ REAL = {
                     child_optimizer="momentum", child_lr=0.1, child_weight_decay=1e-4,
                     start_layers=6, controller_lr=6e-4, max_train_examples=5000,
                     max_eval_examples=2000, validation_size=5000),
+    # A table lookup costs nothing: the budget of the strategy comparison
+    # (benchmarks/strategies.py, docs/RESULTS.md); one child per step, as NAS-Bench-201's
+    # own REINFORCE baseline.
+    "nasbench201": dict(max_children=150, children_per_step=1),
 }
 
 
@@ -62,7 +67,8 @@ FINAL_REAL = {
 
 
 # Where the bundled testdata of each task lives, relative to a source checkout.
-TESTDATA = {"ptb": "ptb", "cifar10": "cifar10/png"}
+TESTDATA = {"ptb": "ptb", "cifar10": "cifar10/png",
+            "nasbench201": "nasbench201/nasbench201-synthetic.csv.gz"}
 
 
 def default_output_dir(task: str, search: str, seed: int, evaluation: str = "independent",
@@ -74,6 +80,9 @@ def default_output_dir(task: str, search: str, seed: int, evaluation: str = "ind
 
 def search_space(task: str, rnn_base: int = 8, strides=(1,), pooling: bool = False) -> dict:
   """The paper's search space of ``task`` as ``space.to_dict()`` (§3.1-3.4, §4.1 pooling)."""
+  if task not in ("ptb", "cifar10"):
+    from nas_tf import tasks  # pylint: disable=g-import-not-at-top
+    return tasks.get(task).default_space()
   if task == "ptb":
     return {"kind": "rnn", "base": rnn_base, "combinations": ["add", "elem_mult"],
             "activations": ["identity", "tanh", "sigmoid", "relu"]}

@@ -180,14 +180,18 @@ def _spec_key(spec_dict: dict) -> str:
   return json.dumps(spec_dict, sort_keys=True)
 
 
-def write_summary(output_dir: str, log: ResultsLog, task: str, top: int = 10) -> None:
-  """Writes ``best.json`` (the best record) and ``summary.txt`` (a readable top list)."""
+def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
+                  top: int = 10) -> None:
+  """Writes ``best.json`` (the best record) and ``summary.txt`` (a readable top list).
+
+  ``metric_label``: the column name of the records' ``val_metric`` (the task's).
+  """
   ranked = log.ranking()
   if not ranked:
     return
   atomic_write_text(os.path.join(output_dir, "best.json"),
                     dumps(ranked[0], indent=2, sort_keys=True))
-  metric = "val_acc" if task == "cifar10" else "val_ppl"
+  metric = metric_label
   statuses = {}
   for r in log:
     statuses[r["status"]] = statuses.get(r["status"], 0) + 1

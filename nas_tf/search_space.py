@@ -320,14 +320,49 @@ class RNNCellSearchSpace(_Space):
             "activations": list(self.activations)}
 
 
-SearchSpace = Union[CNNSearchSpace, RNNCellSearchSpace]
+@dataclasses.dataclass(frozen=True)
+class NB201SearchSpace(_Space):
+  """The NAS-Bench-201 cell space (Dong & Yang 2020): one op per edge, 6 edges.
+
+  Tokens, in order: the op of each edge of :data:`nas_tf.specs.NB201_EDGES`. All six
+  share one token type ("op"), so the controller uses one softmax for them, as it does
+  for the repeated decisions of the paper's spaces.
+
+  Attributes:
+    ops: Allowed operations (default: all 5 of the benchmark).
+  """
+
+  ops: tuple[str, ...] = specs.NB201_OPS
+
+  kind = "nasbench201"
+
+  def __post_init__(self):
+    object.__setattr__(self, "ops", _check_choices("ops", self.ops, allowed=specs.NB201_OPS))
+
+  def schema(self) -> tuple[Slot, ...]:
+    return (CategoricalSlot("op", self.ops),) * len(specs.NB201_EDGES)
+
+  def decode(self, tokens: Sequence[int]) -> specs.NB201CellSpec:
+    return specs.NB201CellSpec(tuple(self.ops[t] for t in self._split(tokens)))
+
+  def encode(self, spec: specs.NB201CellSpec) -> Tokens:
+    slot = self.schema()[0]
+    return tuple(_index(slot, op, "op") for op in spec.ops)
+
+  def to_dict(self) -> dict:
+    return {"kind": self.kind, "ops": list(self.ops)}
+
+
+SearchSpace = Union[CNNSearchSpace, RNNCellSearchSpace, NB201SearchSpace]
+SPACE_KINDS = {"cnn": CNNSearchSpace, "rnn": RNNCellSearchSpace,
+               "nasbench201": NB201SearchSpace}
 
 
 def space_from_dict(data: dict) -> SearchSpace:
   """Inverse of ``space.to_dict()``."""
   data = dict(data)
   kind = data.pop("kind", None)
-  cls = {"cnn": CNNSearchSpace, "rnn": RNNCellSearchSpace}.get(kind)
+  cls = SPACE_KINDS.get(kind)
   if cls is None:
-    raise ValueError(f"search space 'kind' must be 'cnn' or 'rnn', got {kind!r}")
+    raise ValueError(f"search space 'kind' must be one of {sorted(SPACE_KINDS)}, got {kind!r}")
   return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

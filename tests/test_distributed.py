@@ -16,11 +16,12 @@ import pytest
 import tensorflow as tf
 
 from nas_tf import config as config_lib
-from nas_tf import distributed
 from nas_tf import distributed_children as dc
 from nas_tf import distributed_cluster as dcl
 from nas_tf import search
 from nas_tf import search_space
+from nas_tf.search.evaluators import cluster as cluster_eval
+from nas_tf.search.samplers import rl as rl_sampler
 from nas_tf.results import ResultsLog
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -57,18 +58,24 @@ def _fake_metrics(spec):
           "num_params": 10, "train_seconds": 0.0, "error": None}
 
 
-def _fake_scheduler(seed, fail_at_step=None):
+class _FakeScheduler:
   """Children that finish after random delays, so replicas commit out of arrival order."""
-  rng = random.Random(seed)
 
-  def schedule(step, specs):
-    if step == fail_at_step:
+  def __init__(self, seed, fail_at_step=None):
+    self.rng, self.fail_at_step = random.Random(seed), fail_at_step
+
+  def start(self, step, specs):
+    if step == self.fail_at_step:
       raise RuntimeError("simulated crash")
-    delays = [rng.uniform(0, 0.05) for _ in specs]
+    delays = [self.rng.uniform(0, 0.05) for _ in specs]
     return [lambda s=s, d=d: (time.sleep(d), _fake_metrics(s))[1]
             for s, d in zip(specs, delays)]
 
-  return schedule
+  def close(self, abort=False):
+    pass
+
+
+_fake_scheduler = _FakeScheduler
 
 
 class _FakeEvaluator:
@@ -83,8 +90,8 @@ class _FakeEvaluator:
 def _weights(cfg):
   """The controller weights in ``cfg``'s last checkpoint."""
   state = search.load_state(cfg.output_dir, phases=())  # resolves the relative path
-  sampler = search.RLSampler(search.make_space(cfg), cfg)
-  sampler.restore(state["checkpoint"])
+  sampler = rl_sampler.RLSampler(search.make_space(cfg), cfg)
+  tf.train.Checkpoint(**sampler.checkpoint_items()).read(state["checkpoint"])
   return [v.numpy() for v in sampler.controller.trainable_variables], sampler
 
 
@@ -97,7 +104,7 @@ def test_one_replica_is_the_one_machine_search(tmp_path):
   local = _ptb_config(tmp_path / "local", max_children=6)
   search.run(local, evaluator=_FakeEvaluator())
   dist = _ptb_config(tmp_path / "dist", max_children=6)
-  distributed.run_on_cluster(dist, None, num_replicas=1, schedule_children=_fake_scheduler(0))
+  search.run(dist, num_replicas=1, evaluator=_fake_scheduler(0))
   assert _keys(local) == _keys(dist)
   for a, b in zip(_weights(local)[0], _weights(dist)[0]):
     np.testing.assert_allclose(a, b, rtol=1e-6)
@@ -108,8 +115,7 @@ def test_replicas_commit_in_order_under_concurrency(tmp_path):
   runs = []
   for seed in (0, 1):
     cfg = _ptb_config(tmp_path / str(seed), max_children=12)
-    summary = distributed.run_on_cluster(cfg, None, num_replicas=3,
-                                         schedule_children=_fake_scheduler(seed))
+    summary = search.run(cfg, num_replicas=3, evaluator=_fake_scheduler(seed))
     assert summary["num_children"] == 12
     weights, sampler = _weights(cfg)
     assert int(sampler.optimizer.iterations.numpy()) == cfg.num_steps  # no lost increment
@@ -121,16 +127,14 @@ def test_replicas_commit_in_order_under_concurrency(tmp_path):
 
 def test_resume_retrains_only_missing_children_of_pending_steps(tmp_path):
   full = _ptb_config(tmp_path / "full", max_children=10)
-  distributed.run_on_cluster(full, None, num_replicas=2, schedule_children=_fake_scheduler(0))
+  search.run(full, num_replicas=2, evaluator=_fake_scheduler(0))
   cut = _ptb_config(tmp_path / "cut", max_children=10)
   with pytest.raises(RuntimeError, match="simulated crash"):
-    distributed.run_on_cluster(cut, None, num_replicas=2,
-                               schedule_children=_fake_scheduler(0, fail_at_step=3))
+    search.run(cut, num_replicas=2, evaluator=_fake_scheduler(0, fail_at_step=3))
   state = json.loads((pathlib.Path(cut.output_dir) / "state.json").read_text())
   assert state["pending"]  # sampled but uncommitted steps are saved with their tokens
   before = len(_keys(cut))
-  summary = distributed.run_on_cluster(cut, None, num_replicas=2,
-                                       schedule_children=_fake_scheduler(1))
+  summary = search.run(cut, num_replicas=2, evaluator=_fake_scheduler(1))
   assert summary["num_evaluated"] == 10 - before
   assert _keys(cut) == _keys(full)
   for a, b in zip(_weights(full)[0], _weights(cut)[0]):
@@ -140,7 +144,7 @@ def test_resume_retrains_only_missing_children_of_pending_steps(tmp_path):
 def test_controller_variables_spread_over_ps_tasks(cluster, tmp_path):
   cfg = _ptb_config(tmp_path)
   with cluster.strategy.scope():
-    sampler = search.RLSampler(search.make_space(cfg), cfg)
+    sampler = rl_sampler.RLSampler(search.make_space(cfg), cfg)
   devices = {v.value.device for v in sampler.controller.trainable_variables}
   devices |= {v.value.device for v in sampler.optimizer.variables}
   devices |= {v.device for v in sampler.accumulators}
@@ -185,9 +189,10 @@ def test_two_replica_search_on_cluster(cluster, tmp_path):
       validation_size=10, space=CNN_SPACE, depth=config_lib.DepthSchedule(start=1),
       controller=config_lib.ControllerConfig(learning_rate=0.05),
       child=config_lib.ChildTrainingConfig(epochs=1, batch_size=8, max_train_examples=16))
-  initial = [v.numpy() for v in search.RLSampler(search.make_space(cfg), cfg)
+  initial = [v.numpy() for v in rl_sampler.RLSampler(search.make_space(cfg), cfg)
              .controller.trainable_variables]
-  summary = distributed.run_on_cluster(cfg, cluster, num_replicas=2)
+  summary = search.run(cfg, evaluator=cluster_eval.ClusterEvaluator(cfg, cluster),
+                       num_replicas=2)
   recs = ResultsLog(os.path.join(cfg.output_dir, "results.jsonl")).records
   assert sorted((r["step"], r["index"]) for r in recs) == [(s, k) for s in range(3)
                                                            for k in range(2)]

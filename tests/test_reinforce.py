@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nas_tf import reinforce, rewards
+from nas_tf import reinforce, rewards, tasks
 
 
 def test_cifar_reward_is_cube_of_max_of_last_five():
@@ -25,17 +25,35 @@ def test_ptb_reward():
   assert rewards.ptb_reward(62.4, c=80) == pytest.approx(0.020545693)
   for bad in (float("nan"), float("inf"), 0.0, -3.0, None):
     assert rewards.ptb_reward(bad) == rewards.FAILURE_REWARD
-  assert rewards.reward_for("ptb", {"val_perplexity": 40.0}) == pytest.approx(0.05)
-  assert rewards.reward_for("cifar10", {"val_accuracy_history": [0.5]}) == 0.125
-  assert rewards.reward_for("ptb", {}) == rewards.FAILURE_REWARD
+  assert tasks.get("ptb").reward({"val_perplexity": 40.0}) == pytest.approx(0.05)
+  assert tasks.get("cifar10").reward({"val_accuracy_history": [0.5]}) == 0.125
+  assert tasks.get("ptb").reward({}) == rewards.FAILURE_REWARD
   # A diverged child with a huge but finite perplexity: p ** 2 would overflow.
   assert 0.0 <= rewards.ptb_reward(6.5e200) < 1e-300
   # reward_epochs is the CIFAR-10 window: max of the last N epochs, cubed.
   history = {"val_accuracy_history": [0.9, 0.5, 0.6]}
-  assert rewards.reward_for("cifar10", history, reward_epochs=2) == pytest.approx(0.6 ** 3)
-  assert rewards.reward_for("cifar10", history, reward_epochs=3) == pytest.approx(0.9 ** 3)
-  with pytest.raises(ValueError, match="'imagenet'"):
-    rewards.reward_for("imagenet", {})
+  assert tasks.get("cifar10").reward(history, _Child(2)) == pytest.approx(0.6 ** 3)
+  assert tasks.get("cifar10").reward(history, _Child(3)) == pytest.approx(0.9 ** 3)
+  with pytest.raises(ValueError, match="'imagenet'.*registered tasks"):
+    tasks.get("imagenet")
+
+
+class _Child:
+  """The one field of ChildTrainingConfig a CIFAR-10 reward reads."""
+
+  def __init__(self, reward_epochs):
+    self.reward_epochs = reward_epochs
+
+
+def test_tasks_judge_divergence():
+  ptb = tasks.get("ptb")
+  assert ptb.judge({"val_perplexity": 120.0}) == ("ok", None)
+  status, why = ptb.judge({"val_perplexity": 3e4, "vocab_size": 10_000})
+  assert status == "nan" and "3e+04" in why  # above e x vocabulary size
+  assert ptb.judge({"val_perplexity": float("inf")})[0] == "nan"
+  assert tasks.get("cifar10").judge({"val_accuracy": float("nan")})[0] == "nan"
+  nb = tasks.get("nasbench201")
+  assert nb.reward({"val_accuracy": 0.9}) == 0.9 and nb.higher_is_better
 
 
 def test_failure_reward_is_the_worst():

@@ -111,10 +111,10 @@ def test_shared_cnn_rejects_unsupported_space():
 
 def test_controller_moves_towards_the_rewarded_architecture():
   """REINFORCE sign sanity with the sampler the shared loop uses (Zoph & Le §3.2)."""
-  from nas_tf import search  # pylint: disable=g-import-not-at-top
+  from nas_tf.search.samplers import rl  # pylint: disable=g-import-not-at-top
   space = search_space.RNNCellSearchSpace(base=2)
   config = _search_config("unused", max_children=2)
-  sampler = search.RLSampler(space, config)
+  sampler = rl.RLSampler(space, config)
   tokens, _ = sampler.sample(0, 2, None)
   before, _ = sampler.controller.log_prob_tokens(np.asarray(tokens))
   sampler.update(0, tokens, [1.0, 0.0], None)
@@ -164,11 +164,11 @@ def test_shared_search_end_to_end_and_resume(tmp_path):
 
 def test_non_finite_shared_step_is_skipped():
   """One diverging cell must not poison the weights all children share."""
-  from nas_tf.shared import search as shared_search  # pylint: disable=g-import-not-at-top
+  from nas_tf.shared import training as shared_training  # pylint: disable=g-import-not-at-top
   v = tf.Variable([1.0, 2.0])
   optimizer = keras.optimizers.SGD(0.1)
   optimizer.build([v])
-  step = tf.function(lambda loss, g: shared_search.apply_if_finite(optimizer, loss, [g], [v]))
+  step = tf.function(lambda loss, g: shared_training.apply_if_finite(optimizer, loss, [g], [v]))
   step(tf.constant(float("nan")), tf.constant([1.0, 1.0]))
   step(tf.constant(1.0), tf.constant([float("inf"), 1.0]))
   np.testing.assert_allclose(v.numpy(), [1.0, 2.0])

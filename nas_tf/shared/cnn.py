@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from nas_tf import search_space as search_space_lib
 from nas_tf import specs as specs_lib
-from nas_tf.shared import search as shared_search
+from nas_tf.shared import training as shared_training
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default, as in the children
 
@@ -192,7 +192,7 @@ class SharedConvNet(keras.layers.Layer):
 class CNNSharedTrainer:
   """The shared CIFAR-10 network, its optimiser and input pipelines (ENAS §2.2-2.3).
 
-  Same interface as :class:`nas_tf.shared.search.RNNSharedTrainer`. Training batches come
+  Same interface as :class:`nas_tf.shared.training.RNNSharedTrainer`. Training batches come
   from the child pipeline (augmented, seeded); a resumed run restarts it at the step's
   batch position, so resumes see the same data order.
   """
@@ -210,7 +210,7 @@ class CNNSharedTrainer:
     self.model = SharedConvNet(space, num_classes=len(self.data.class_names),
                                image_channels=image_shape[-1], name="shared_cnn")
     self.model.build()
-    self.optimizer = shared_search.make_shared_optimizer(config)
+    self.optimizer = shared_training.make_shared_optimizer(config)
     self.optimizer.build(self.model.trainable_variables)
     self.shared_params = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
     self._image_shape = image_shape
@@ -234,7 +234,7 @@ class CNNSharedTrainer:
         # children (children.l2_weight_decay) and the paper mean weight decay.
         loss += self.config.child.weight_decay * tf.add_n(
             [tf.nn.l2_loss(v) for v in variables if "kernel" in v.name])
-    return shared_search.apply_if_finite(self.optimizer, loss,
+    return shared_training.apply_if_finite(self.optimizer, loss,
                                          tape.gradient(loss, variables), variables)
 
   def _eval_step_fn(self, x, y, arch):
@@ -257,7 +257,7 @@ class CNNSharedTrainer:
       x, y = next(it)
       losses.append(float(self._train_step(x, y, tf.constant(arch, tf.int32))))
     self._position = first_batch + len(archs)
-    return shared_search._mean_finite(losses)  # pylint: disable=protected-access
+    return shared_training.mean_finite(losses)
 
   def evaluate(self, arch, first_batch: int, num_batches: Optional[int]) -> dict:
     n = len(self.valid) if num_batches is None else min(num_batches, len(self.valid))

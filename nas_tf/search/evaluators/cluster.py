@@ -1,0 +1,65 @@
+"""Children trained on tf.distribute workers, the controller on parameter servers (§3.3).
+
+Paper §3.3: the controller's weights live on a parameter server of ``S`` shards; ``K``
+controller replicas each sample ``m`` children that train in parallel. Here the
+controller, its Adam slots and accumulators are created under the
+``ParameterServerStrategy`` scope (:meth:`ClusterEvaluator.sampler_scope`) and so live on
+the ps tasks, and every child is one closure on the workers (``distributed_children``).
+The K replicas are the loop's: it keeps K steps in flight and commits them in order
+(see :mod:`nas_tf.search.loop`). A closure whose worker dies is re-run on another worker
+by the coordinator from the same inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from nas_tf.config import SearchConfig
+
+
+class ClusterEvaluator:
+  """``start(step, specs)`` schedules one closure per child on the cluster's workers.
+
+  Args:
+    config: The search (task, data, child recipe, seed).
+    cluster: A connected ``distributed_cluster.Cluster``.
+    data: Task data (``child_training.load_task_data``); loaded if None.
+  """
+
+  def __init__(self, config: SearchConfig, cluster, data=None):
+    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+    from nas_tf import distributed_children as dc  # pylint: disable=g-import-not-at-top
+    self._dc, self.config, self.cluster = dc, config, cluster
+    if data is None:
+      data = child_training.load_task_data(config.task, config.data_dir, seed=config.seed,
+                                           cache_dir=config.cache_dir,
+                                           validation_size=config.validation_size)
+    self.arrays = dc.materialize(config.task, data, config.child, config.seed)
+    self.iterator = dc.per_worker_iterator(cluster.coordinator, self.arrays)
+
+  def sampler_scope(self):
+    return self.cluster.strategy.scope()
+
+  def start(self, step: int, specs: list) -> list:
+    del step
+    handles = self._dc.schedule_children(self.cluster.coordinator, self.iterator, specs,
+                                         self.arrays, self.config.child, self.config.seed)
+    return [h.result for h in handles]
+
+  def close(self, abort: bool = False) -> None:
+    del abort  # the cluster is closed by whoever opened it
+
+
+@contextlib.contextmanager
+def open_evaluator(config: SearchConfig, cluster_config):
+  """Opens the cluster once (localhost processes or TF_CONFIG) and its evaluator."""
+  from nas_tf.distributed_cluster import open_cluster  # pylint: disable=g-import-not-at-top
+  with open_cluster(cluster_config) as cluster:
+    yield ClusterEvaluator(config, cluster)
+
+
+def unreachable(error: BaseException) -> bool:
+  """Whether ``error`` means a parameter server or the cluster is gone."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return isinstance(error, (tf.errors.UnavailableError, tf.errors.CancelledError,
+                            tf.errors.AbortedError))

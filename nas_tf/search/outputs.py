@@ -1,0 +1,199 @@
+"""A search's output directory: lock, config check, state.json, checkpoints, summaries.
+
+Everything a run produces lives in ``output_dir``:
+
+* ``config.json`` -- the :class:`SearchConfig` (a rerun must match it to resume);
+* ``results.jsonl`` -- one record per sampled child (spec, tokens, reward, metrics,
+  status, step); the source of truth for the evaluation cache and for resuming;
+* ``state.json`` + ``checkpoints/`` -- the step, the sampler's state (e.g. the EMA
+  baseline, an evolution population, a BO history), the steps sampled but not yet
+  committed, and a TF checkpoint of whatever the sampler and evaluator hold in variables
+  (controller, its optimiser and accumulators; shared weights), written after every step;
+* ``best.json``, ``summary.txt`` -- the best architecture and a readable ranking;
+* ``tensorboard/`` -- reward, baseline, entropy, best-so-far and depth per step.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from typing import Optional
+
+from absl import logging
+import numpy as np
+
+from nas_tf.config import SearchConfig
+from nas_tf.results import (ResultsLog, atomic_write_text, dumps, remove_stale_temporaries,
+                            write_summary)
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+CHECKPOINT_DIR = "checkpoints"
+LOCK_FILE = ".lock"
+# Fields that may change between a run and its resume (a larger budget, another machine).
+_RESUMABLE_CHANGES = ("max_children", "runtime", "output_dir", "data_dir", "cache_dir")
+
+
+class ConfigMismatchError(ValueError):
+  """The output directory holds a search with a different configuration."""
+
+
+class OutputDirLock:
+  """An exclusive ``flock`` on ``OUTPUT_DIR/.lock``, held while a search runs there.
+
+  Two searches writing one directory would log every child twice. The kernel drops an
+  ``flock`` when its process dies, however it dies, so a killed search never leaves a
+  stale lock behind. (Spawned workers do not inherit it: Python opens files
+  non-inheritable.)
+  """
+
+  def __init__(self, output_dir: str):
+    self.path = os.path.join(output_dir, LOCK_FILE)
+    self._file = open(self.path, "a+")  # pylint: disable=consider-using-with
+    try:
+      fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      self._file.seek(0)
+      holder = self._file.read().strip() or "unknown"
+      self._file.close()
+      raise RuntimeError(f"output_dir {output_dir!r} is in use by another search (pid "
+                         f"{holder}); wait for it to finish, or choose another "
+                         "--output_dir") from None
+    self._file.seek(0)
+    self._file.truncate()
+    self._file.write(str(os.getpid()))
+    self._file.flush()
+
+  def release(self) -> None:
+    if not self._file.closed:
+      fcntl.flock(self._file, fcntl.LOCK_UN)
+      self._file.close()
+
+  def __del__(self):
+    self.release()
+
+
+def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
+  """Creates and locks ``output_dir``; writes ``config.json`` or checks it on resume.
+
+  Returns the lock: keep it while the search runs (it is released when dropped).
+  """
+  try:
+    os.makedirs(config.output_dir, exist_ok=True)
+    probe = os.path.join(config.output_dir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise PermissionError(f"cannot write to output_dir {config.output_dir!r}: {e}") from e
+  lock = OutputDirLock(config.output_dir)
+  try:
+    if remove_stale_temporaries(config.output_dir):
+      logging.info("Removed half-written temporary files of a killed run in %s",
+                   config.output_dir)
+    path = os.path.join(config.output_dir, CONFIG_FILE)
+    if os.path.exists(path):
+      with open(path) as f:
+        old = json.load(f)
+      new = config.to_dict()
+      diff = sorted(k for k in set(old) | set(new)
+                    if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+      if diff:
+        raise ConfigMismatchError(
+            f"{config.output_dir} holds a search with different settings "
+            f"({', '.join(diff)}); rerun with the same flags to resume, or choose a new "
+            "--output_dir")
+    atomic_write_text(path, config.to_json())
+  except BaseException:
+    lock.release()  # a traceback would otherwise keep it (and the directory) locked
+    raise
+  return lock
+
+
+def load_state(output_dir: str, phases: tuple[str, ...], log: Optional[ResultsLog] = None,
+               metric_label: Optional[str] = None) -> dict:
+  """state.json of a run (fresh defaults if none yet), checked against its results log.
+
+  ``seconds`` accumulates over resumes: where the wall time goes (``phases``, e.g.
+  controller vs children, plus ``total``), for the overhead benchmarks. With ``log``:
+  a log holding fewer records than the committed steps had logged (a truncated or
+  damaged results.jsonl) stops the run with one line, since those children's tokens are
+  gone with them and the controller has already learned from them; otherwise
+  best.json / summary.txt are rewritten from the log (``metric_label``: the task's
+  validation metric, as named in summary.txt).
+  """
+  state = {"step": 0, "baseline": None, "checkpoint": None, "sampler": None, "pending": {},
+           "seconds": {**{p: 0.0 for p in phases}, "total": 0.0}}
+  path = os.path.join(output_dir, STATE_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      state.update(json.load(f))
+  ckpt = state["checkpoint"]
+  if ckpt:
+    # Stored relative to output_dir. Runs written before that stored an absolute path;
+    # take its name inside this directory, never the (possibly other) original one.
+    if os.path.isabs(ckpt):
+      ckpt = os.path.join(CHECKPOINT_DIR, os.path.basename(ckpt))
+    state["checkpoint"] = os.path.join(output_dir, ckpt)
+    if not any(name.startswith(os.path.basename(ckpt) + ".") or
+               name == os.path.basename(ckpt)
+               for name in _listdir(os.path.dirname(state["checkpoint"]))):
+      raise FileNotFoundError(
+          f"{path} names checkpoint {ckpt!r}, which is not in {output_dir!r}: the run "
+          "directory is incomplete; restore it, or choose a new --output_dir")
+  if log is not None:
+    expected = state.get("num_records")
+    if expected is not None and len(log) < expected:
+      raise RuntimeError(
+          f"{log.path} holds {len(log)} records but {expected} were logged when controller "
+          f"step {state['step']} was committed: the file was truncated or damaged. Restore "
+          "it from a backup (nothing else is needed), or start over in a new --output_dir")
+    if len(log) and metric_label:
+      write_summary(output_dir, log, metric_label)
+  return state
+
+
+def _listdir(directory: str) -> list[str]:
+  return os.listdir(directory) if os.path.isdir(directory) else []
+
+
+class TensorBoard:
+  """Per-step scalars; a no-op if TensorBoard summaries cannot be written."""
+
+  def __init__(self, logdir: str):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self._tf = tf
+    self._writer = tf.summary.create_file_writer(logdir)
+
+  def write(self, step: int, scalars: dict) -> None:
+    with self._writer.as_default(step=step):
+      for name, value in scalars.items():
+        if value is not None and np.isfinite(value):
+          self._tf.summary.scalar(name, float(value))
+    self._writer.flush()
+
+
+def commit_step(output_dir: str, log: ResultsLog, metric_label: str,
+                checkpoint: Optional[str], state: dict) -> None:
+  """Ends a controller step: state.json (atomically, pointing at ``checkpoint``), then
+  drops older checkpoints and refreshes best.json / summary.txt."""
+  if state.get("checkpoint"):
+    # Relative to the output dir: a moved or copied run resumes from its own checkpoint.
+    state = dict(state, checkpoint=os.path.relpath(state["checkpoint"], output_dir))
+  state = dict(state, num_records=len(log))  # resume checks the log still holds them
+  atomic_write_text(os.path.join(output_dir, STATE_FILE), dumps(state, indent=2))
+  _prune_checkpoints(os.path.join(output_dir, CHECKPOINT_DIR), keep=checkpoint)
+  write_summary(output_dir, log, metric_label)
+
+
+def _prune_checkpoints(directory: str, keep: Optional[str]) -> None:
+  """Deletes all but the latest checkpoint (the state file points at it)."""
+  if not keep or not os.path.isdir(directory):
+    return
+  keep_prefix = os.path.basename(keep)
+  for name in os.listdir(directory):
+    if name.startswith("step-") and not name.startswith(keep_prefix + "."):
+      path = os.path.join(directory, name)
+      (shutil.rmtree if os.path.isdir(path) else os.remove)(path)

@@ -1,0 +1,103 @@
+"""One child's results record, its progress line, and the checks on a step's records."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from absl import logging
+import numpy as np
+
+from nas_tf.config import SearchConfig
+from nas_tf.results import ResultsLog
+
+
+def make_record(task, config: SearchConfig, step: int, index: int, tokens, spec,
+                depth: Optional[int], metrics: Optional[dict], cached: Optional[dict],
+                extras: Optional[dict] = None) -> dict:
+  """The results.jsonl record of one sampled child.
+
+  Args:
+    task: The :class:`nas_tf.tasks.Task`: judges the metrics and turns them into a reward.
+    metrics: The evaluator's metrics, or None when ``cached`` (an earlier record of an
+      identical spec) supplies them.
+    extras: Keys the evaluator adds to every record (e.g. ``evaluation: shared``).
+  """
+  from_cache = metrics is None
+  if from_cache:
+    metrics = dict(cached["metrics"], status=cached["status"])
+  status = metrics.get("status", "failed")
+  if status == "ok" and not from_cache:
+    status, why = task.judge(metrics)
+    if why:
+      metrics = dict(metrics, error=why)
+  reward = (task.reward(metrics, config.child) if status == "ok"
+            else task.failure_reward())
+  record = {
+      "step": step, "index": index, "search": config.search, "depth": depth,
+      "spec": spec.to_dict(), "describe": spec.describe(), "tokens": list(tokens),
+      "reward": reward, "status": status, "cached": from_cache,
+      "val_metric": task.val_metric(metrics),
+      "num_params": metrics.get("num_params"), "train_seconds": metrics.get("train_seconds"),
+      "metrics": {k: v for k, v in metrics.items() if k != "status"},
+      "time": time.time(),
+  }
+  record.update(extras or {})
+  return record
+
+
+def log_child(record: dict, log: ResultsLog, config: SearchConfig, start_time: float,
+              evaluated_now: int) -> None:
+  """One progress line per child: reward, status, time, best so far, ETA."""
+  done = len(log)
+  elapsed = time.monotonic() - start_time
+  remaining = config.max_children - done
+  eta = (elapsed / evaluated_now * remaining) if evaluated_now else float("nan")
+  best = log.best()
+  logging.info(
+      "step %d/%d child %d: reward %.4f (%s, %s%s) | %d/%d children, best %.4f, ETA %s",
+      record["step"] + 1, config.num_steps, record["index"] + 1, record["reward"],
+      record["status"],
+      "cached" if record["cached"] else f"{record['train_seconds'] or 0:.1f}s",
+      "" if record["val_metric"] is None else f", val {record['val_metric']:.4g}",
+      done, config.max_children, best["reward"] if best else float("nan"),
+      "?" if not np.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta)))
+
+
+def step_scalars(rewards, stats: dict, log: ResultsLog, **extra) -> dict:
+  """The TensorBoard scalars written after every step."""
+  best = log.best()
+  return {"reward/mean": float(np.mean(rewards)), "reward/max": float(np.max(rewards)),
+          "reward/best_so_far": best["reward"] if best else None,
+          "controller/baseline": stats.get("baseline"),
+          "controller/entropy": stats.get("entropy"), "controller/loss": stats.get("loss"),
+          "search/children": float(len(log)), **extra}
+
+
+def check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
+  """Stops a search whose children break for a reason the user must fix, with one line.
+
+  Bad architectures fail one by one and are scored; but when every child of the first
+  step raised (wrong data path, a subset larger than the data, a bug), or most children
+  of the latest step are over the size caps (a child size the caps do not allow, e.g.
+  the paper's ~20M-parameter LM under the default 5M cap), carrying on would only fill
+  results.jsonl with failure rewards that teach the sampler nothing.
+  """
+  first = [r for r in log if r["step"] == 0]
+  if (len(first) == min(config.children_per_step, config.max_children)
+      and all(r["status"] == "failed" for r in first) and len(log) == len(first)):
+    errors = sorted({str(r["metrics"].get("error")) for r in first})
+    raise RuntimeError(f"every child of the first step failed to train; this looks like a "
+                       f"setup problem, not bad architectures. Errors: {'; '.join(errors)}")
+  if not len(log):
+    return
+  last = max(r["step"] for r in log)
+  step = [r for r in log if r["step"] == last]
+  large = [r for r in step if r["status"] == "too_large"]
+  if len(large) * 2 > len(step):
+    error = str(large[0]["metrics"].get("error"))[:300]
+    raise RuntimeError(
+        f"{len(large)} of the {len(step)} children of step {last + 1} are over the size caps "
+        f"({error}); raise the cap with --set=child.max_params=N (CNNs also "
+        f"--set=child.max_activation_elements=N) or make children smaller (--lm_units, "
+        f"--start_layers), then rerun the same command to resume")

@@ -1,0 +1,72 @@
+"""The Sampler protocol: a search strategy, seen by the loop only through these methods.
+
+A sampler proposes architectures and learns from their rewards; it knows the search
+space (the token schema) and nothing of the task, the data or where children train.
+
+* ``sample(step, m, depth) -> (tokens, specs)``: ``m`` proposals for controller step
+  ``step``, a pure function of (the sampler's state after the previous update, the seed,
+  ``step``), so a search resumed after a crash re-proposes exactly the interrupted step.
+* ``update(step, tokens, rewards, depth) -> stats``: learn from one step's rewards (same
+  order as ``tokens``); returns scalars for TensorBoard (``baseline``, ``entropy``, ...).
+* ``state() -> dict`` / ``restore(state, checkpoint)``: what resume needs. ``state()`` is
+  JSON (saved in state.json); TF variables go in ``checkpoint_items()``, which the loop
+  writes into the step's checkpoint together with the evaluator's.
+* ``draw(n, depth, purpose)`` (optional): ``n`` architectures from the current policy that
+  are not a search step (weight-sharing evaluation trains its shared weights on them);
+  a sampler without it cannot drive ``evaluation='shared'``.
+
+``depth`` is the CNN depth of the step (None for spaces of fixed size).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+class Sampler:
+  """Base class: holds the space and the seed; subclasses implement sample/update."""
+
+  name = ""
+  can_draw = False  # implements draw(): usable with weight-sharing evaluation
+
+  def __init__(self, space, seed: int):
+    self.space = space
+    self.seed = seed
+
+  def space_at(self, depth: Optional[int]):
+    """The space at CNN depth ``depth`` (the space itself when None)."""
+    return self.space if depth is None else self.space.with_num_layers(depth)
+
+  def sample(self, step: int, m: int, depth: Optional[int]):
+    raise NotImplementedError
+
+  def update(self, step: int, tokens: Sequence, rewards: Sequence[float],
+             depth: Optional[int]) -> dict:
+    raise NotImplementedError
+
+  def draw(self, n: int, depth: Optional[int], purpose: tuple) -> np.ndarray:
+    raise NotImplementedError(f"search={self.name!r} cannot sample for shared-weight training")
+
+  def state(self) -> dict:
+    return {}
+
+  def restore(self, state: Optional[dict], checkpoint: Optional[str] = None) -> None:
+    del state, checkpoint
+
+  def checkpoint_items(self) -> dict:
+    return {}
+
+
+def decode_all(space, tokens) -> list:
+  return [space.decode(t) for t in tokens]
+
+
+def slot_sizes(space) -> list[int]:
+  """Number of choices of every token position of ``space`` (anchor bits: 2)."""
+  sizes = []
+  for slot in space.schema():
+    n = getattr(slot, "num_choices", 2)
+    sizes.extend([n] * slot.width)
+  return sizes

@@ -1,0 +1,122 @@
+"""The controller RNN trained by REINFORCE with an EMA baseline (paper §3.2)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from nas_tf.search.samplers.base import Sampler, decode_all
+
+
+class RLSampler(Sampler):
+  """Samples from the controller; updates it by REINFORCE (optionally accumulated).
+
+  ``update`` adds the step's policy gradient to accumulators and applies their mean every
+  ``controller.grad_accumulation`` steps (the paper applies PTB gradients after 10
+  accumulate). The controller, its Adam slots and the accumulators are checkpoint items;
+  the baseline is JSON state.
+  """
+
+  name = "rl"
+  can_draw = True
+
+  def __init__(self, space, config, baseline_value: Optional[float] = None):
+    super().__init__(space, config.seed)
+    # TensorFlow is imported only when the controller is used: random search on a
+    # process-isolated evaluator never needs it in the search process.
+    import keras  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from nas_tf import controller as controller_lib  # pylint: disable=g-import-not-at-top
+    from nas_tf import reinforce  # pylint: disable=g-import-not-at-top
+    self._tf, self._reinforce = tf, reinforce
+    c = config.controller
+    self.config = config
+    self.controller = controller_lib.Controller(
+        space, units=c.units, num_lstm_layers=c.num_lstm_layers, init_range=c.init_range,
+        temperature=c.temperature, tanh_constant=c.tanh_constant, seed=config.seed,
+        name="controller")
+    self.optimizer = keras.optimizers.Adam(c.learning_rate)
+    variables = self.controller.trainable_variables
+    self.optimizer.build(variables)
+    self.accumulators = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+    self.accumulated = tf.Variable(0, dtype=tf.int64, trainable=False)
+    self.baseline = reinforce.EMABaseline(decay=c.baseline_decay, value=baseline_value)
+    self._accumulate_fns, self._apply_fn = {}, None
+
+  def sample(self, step: int, m: int, depth: Optional[int]):
+    tokens, _, _ = self.controller.sample_tokens(
+        m, seed=(self.config.seed, step), num_layers=depth)
+    tokens = [tuple(t) for t in tokens.numpy().tolist()]
+    return tokens, decode_all(self.space_at(depth), tokens)
+
+  def draw(self, n: int, depth: Optional[int], purpose: tuple) -> np.ndarray:
+    # Seed pairs no search step uses ((seed, step) is step's own sample).
+    seed = ((self.config.seed, -1 - purpose[1]) if purpose[0] == "train"
+            else (self.config.seed, -(10**6)))
+    tokens, _, _ = self.controller.sample_tokens(n, seed=seed, num_layers=depth)
+    return tokens.numpy()
+
+  def update(self, step, tokens, rewards, depth) -> dict:
+    tf = self._tf
+    advantages = self.baseline.advantages(rewards)
+    baseline_before = self.baseline.value
+    self.baseline.update(rewards)
+    token_matrix = tf.constant(np.asarray(tokens, dtype=np.int32))
+    loss, entropy = self._accumulate_fn(tuple(token_matrix.shape), depth)(
+        token_matrix, tf.constant(advantages, tf.float32))
+    applied = int(self.accumulated.numpy()) >= self.config.controller.grad_accumulation
+    if applied:
+      self._apply()
+    return {"loss": float(loss), "baseline": self.baseline.value,
+            "baseline_before": baseline_before, "applied": applied,
+            "entropy": float(entropy)}
+
+  def _accumulate_fn(self, shape: tuple, depth: Optional[int]):
+    """``(tokens, advantages) -> (loss, mean entropy)``, adding the REINFORCE gradient to
+    the accumulators; one graph per (batch shape, depth), traced once and reused, so a
+    step costs milliseconds rather than an eager pass through the controller."""
+    key = (shape, depth)
+    if key not in self._accumulate_fns:
+      tf, variables = self._tf, self.controller.trainable_variables
+      weight = self.config.controller.entropy_weight
+
+      def accumulate(tokens, advantages):
+        with tf.GradientTape() as tape:
+          log_probs, entropies = self.controller.log_prob_tokens(tokens, num_layers=depth)
+          loss = self._reinforce.reinforce_loss(log_probs, advantages, entropies, weight)
+        grads = tape.gradient(loss, variables)
+        for acc, g, v in zip(self.accumulators, grads, variables):
+          acc.assign_add(tf.zeros_like(v) if g is None else g)
+        self.accumulated.assign_add(1)
+        return loss, tf.reduce_mean(entropies)
+
+      self._accumulate_fns[key] = tf.function(accumulate)
+    return self._accumulate_fns[key]
+
+  def _apply(self) -> None:
+    """One Adam step with the mean of the accumulated gradients; clears them."""
+    if self._apply_fn is None:
+      tf, variables = self._tf, self.controller.trainable_variables
+
+      def apply():
+        n = tf.cast(self.accumulated, tf.float32)
+        self.optimizer.apply([acc / n for acc in self.accumulators], variables)
+        for acc in self.accumulators:
+          acc.assign(tf.zeros_like(acc))
+        self.accumulated.assign(0)
+
+      self._apply_fn = tf.function(apply)
+    self._apply_fn()
+
+  def state(self) -> dict:
+    return {"baseline": self.baseline.value}
+
+  def restore(self, state: Optional[dict], checkpoint: Optional[str] = None) -> None:
+    del checkpoint  # the loop restores checkpoint_items()
+    if state and state.get("baseline") is not None:
+      self.baseline.value = state["baseline"]
+
+  def checkpoint_items(self) -> dict:
+    return {"controller": self.controller, "optimizer": self.optimizer,
+            "accumulators": self.accumulators, "accumulated": self.accumulated}

@@ -1,0 +1,77 @@
+"""The paper's two tasks: Penn Treebank cells (§4.2) and CIFAR-10 networks (§4.1)."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from nas_tf import rewards as rewards_lib
+from nas_tf.tasks.base import TrainedChildTask
+
+
+class PTBTask(TrainedChildTask):
+  """Language modelling on Penn Treebank with a searched recurrent cell (paper §4.2).
+
+  Reward ``c / ppl^2`` (c = 80); a child whose perplexity is above ``e`` times the
+  vocabulary size has diverged (see :meth:`judge`).
+  """
+
+  name = "ptb"
+  space_kind = "rnn"
+  metric = "val_perplexity"
+  metric_label = "val_ppl"
+  higher_is_better = False
+
+  def default_space(self) -> dict:
+    return {"kind": "rnn", "base": 8, "combinations": ["add", "elem_mult"],
+            "activations": ["identity", "tanh", "sigmoid", "relu"]}
+
+  def judge(self, metrics: dict) -> tuple[str, Optional[str]]:
+    """Non-finite perplexity, or one more than ``e`` x the vocabulary size, is 'nan'.
+
+    An untrained model sits at about the vocabulary size, so the margin (1 nat per token
+    worse than guessing uniformly, the training-time test of ``nas_tf.lm_training``)
+    flags divergence, not slow learning. ``metrics['vocab_size']``: 10,000 when absent.
+    """
+    ppl = metrics.get("val_perplexity")
+    if ppl is None or not math.isfinite(float(ppl)):
+      return "nan", f"validation perplexity is {ppl!r} (diverged)"
+    vocab = metrics.get("vocab_size") or 10_000
+    if float(ppl) > math.e * vocab:
+      return "nan", (f"diverged: validation perplexity {float(ppl):.4g} is above e x the "
+                     f"vocabulary size {vocab} (far worse than guessing uniformly)")
+    return "ok", None
+
+  def reward(self, metrics: dict, child_config=None) -> float:
+    del child_config
+    return rewards_lib.ptb_reward(metrics.get("val_perplexity", float("nan")))
+
+
+class CIFAR10Task(TrainedChildTask):
+  """Image classification on CIFAR-10 with a searched conv network (paper §4.1).
+
+  Reward: the maximum validation accuracy over the last ``reward_epochs`` epochs, cubed.
+  """
+
+  name = "cifar10"
+  space_kind = "cnn"
+  metric = "val_accuracy"
+  metric_label = "val_acc"
+  higher_is_better = True
+
+  def default_space(self) -> dict:
+    return {"kind": "cnn"}
+
+  def judge(self, metrics: dict) -> tuple[str, Optional[str]]:
+    acc = metrics.get("val_accuracy")
+    if acc is None or not math.isfinite(float(acc)):
+      return "nan", f"validation accuracy is {acc!r}"
+    return "ok", None
+
+  def reward(self, metrics: dict, child_config=None) -> float:
+    epochs = 5 if child_config is None else child_config.reward_epochs
+    return rewards_lib.cifar_reward(metrics.get("val_accuracy_history", []), epochs)
+
+
+PTB = PTBTask()
+CIFAR10 = CIFAR10Task()

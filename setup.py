@@ -29,7 +29,9 @@ setuptools.setup(
         "portpicker",
     ],
     extras_require={
-        "test": ["pytest", "matplotlib"],
+        # --search=bo: Optuna's TPE (README, "Search strategies").
+        "bo": ["optuna>=3.4"],
+        "test": ["pytest", "matplotlib", "optuna>=3.4"],
     },
     # bin/NAME is a link to the absl app bin/NAME.py: it runs from a checkout, and pip
     # installs it on PATH as the command NAME.

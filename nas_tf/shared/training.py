@@ -155,18 +155,3 @@ def mean_finite(losses) -> float:
     logging.info("Skipped %d of %d shared batches with a non-finite loss.",
                  len(losses) - len(finite), len(losses))
   return float(np.mean(finite)) if finite else float("nan")
-
-
-def make_trainer(config: SearchConfig, space):
-  if isinstance(space, search_space_lib.RNNCellSearchSpace):
-    return RNNSharedTrainer(config, space)
-  from nas_tf.shared import cnn  # pylint: disable=g-import-not-at-top
-  return cnn.CNNSharedTrainer(config, space)
-
-
-def shared_space(config: SearchConfig, space):
-  """The space the shared model implements (the shared CNN fixes every layer's filters)."""
-  if isinstance(space, search_space_lib.CNNSearchSpace):
-    from nas_tf.shared import cnn  # pylint: disable=g-import-not-at-top
-    space = cnn.shared_space(space, config.shared.cnn_filters)
-  return space

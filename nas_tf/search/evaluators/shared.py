@@ -46,17 +46,26 @@ class SharedEvaluator:
     self.train_loss = float("nan")
 
   def adapt_space(self, space):
-    from nas_tf.shared import training  # pylint: disable=g-import-not-at-top
-    self.space = training.shared_space(self.config, space)
-    return self.space
+    """The space the shared model implements (the shared CNN fixes every layer's filters)."""
+    from nas_tf import search_space  # pylint: disable=g-import-not-at-top
+    if isinstance(space, search_space.CNNSearchSpace):
+      from nas_tf.shared import cnn  # pylint: disable=g-import-not-at-top
+      space = cnn.shared_space(space, self.config.shared.cnn_filters)
+    self.space = space
+    return space
 
   @property
   def trainer(self):
     # Built on first use, after the sampler: the shared model's initial weights then
     # come from the same random streams as in runs before the loops were merged.
     if self._trainer is None:
-      from nas_tf.shared import training  # pylint: disable=g-import-not-at-top
-      self._trainer = training.make_trainer(self.config, self.space)
+      from nas_tf import search_space  # pylint: disable=g-import-not-at-top
+      if isinstance(self.space, search_space.RNNCellSearchSpace):
+        from nas_tf.shared import training  # pylint: disable=g-import-not-at-top
+        self._trainer = training.RNNSharedTrainer(self.config, self.space)
+      else:
+        from nas_tf.shared import cnn  # pylint: disable=g-import-not-at-top
+        self._trainer = cnn.CNNSharedTrainer(self.config, self.space)
     return self._trainer
 
   def checkpoint_items(self) -> dict:

@@ -1,0 +1,120 @@
+"""The NAS-Bench-201 task: cell strings, table lookup, exact random search, searches."""
+
+import itertools
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nas_tf import config as config_lib
+from nas_tf import search
+from nas_tf import search_space
+from nas_tf import specs
+from nas_tf.results import ResultsLog
+from nas_tf.tasks import nasbench201
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FIXTURE = str(ROOT / "testdata" / "nasbench201" / "nasbench201-synthetic.csv.gz")
+CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def test_cell_string_round_trip_and_tokens():
+  spec = specs.NB201CellSpec.from_cell_string(CELL)
+  assert spec.ops == ("nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect",
+                      "nor_conv_3x3", "skip_connect")
+  assert spec.describe() == CELL
+  assert specs.from_json(spec.to_json()) == spec
+  space = search_space.NB201SearchSpace()
+  assert space.encode(spec) == (3, 3, 4, 1, 3, 1) and space.decode((3, 3, 4, 1, 3, 1)) == spec
+  assert space.log_num_architectures() == pytest.approx(6 * np.log(5))
+  with pytest.raises(specs.SpecError, match="'conv_5x5'"):
+    specs.NB201CellSpec(("conv_5x5",) * 6)
+
+
+def test_fixture_holds_every_cell_of_the_space():
+  table = nasbench201.load_table(FIXTURE, "cifar10")
+  space = search_space.NB201SearchSpace()
+  cells = {space.decode(t).describe() for t in itertools.product(range(5), repeat=6)}
+  assert set(table) == cells and len(cells) == 15_625
+
+
+def test_exact_random_search_matches_hand_computation_and_simulation():
+  table = {"a": (0.1, 0.5, 0), "b": (0.2, 0.7, 1), "c": (0.3, 0.6, 2)}
+  # N=2: best-val is c unless both draws avoid it: P(c) = 1 - (2/3)^2 = 5/9;
+  # P(b) = (2/3)^2 - (1/3)^2 = 3/9; P(a) = 1/9.
+  want = (5 * 0.6 + 3 * 0.7 + 1 * 0.5) / 9
+  assert nasbench201.expected_random_search(table, [2])[2] == pytest.approx(want)
+  assert nasbench201.best_achievable(table) == 0.6
+  full = nasbench201.load_table(FIXTURE, "cifar100")
+  exact = nasbench201.expected_random_search(full, [20])[20]
+  rng = np.random.default_rng(0)
+  vals = list(full.values())
+  sims = []
+  for _ in range(3000):
+    draw = [vals[i] for i in rng.integers(len(vals), size=20)]
+    sims.append(max(draw, key=lambda v: v[0])[1])
+  assert abs(np.mean(sims) - exact) < 4 * np.std(sims) / np.sqrt(len(sims))
+
+
+def test_table_errors_name_the_problem(tmp_path):
+  bad = tmp_path / "t.csv"
+  bad.write_text("arch,cellstr,foo\n0,x,1\n")
+  with pytest.raises(ValueError, match="cifar10-val"):
+    nasbench201.load_table(str(bad), "cifar10")
+  with pytest.raises(ValueError, match="'svhn'"):
+    nasbench201.load_table(FIXTURE, "svhn")
+  with pytest.raises(FileNotFoundError, match="CSV"):
+    nasbench201.NASBENCH201.check_data(str(tmp_path))
+
+
+def _config(out, search_name, **kw):
+  base = dict(task="nasbench201", data_dir=FIXTURE, output_dir=str(out), search=search_name,
+              children_per_step=2, max_children=30, task_options={"dataset": "cifar100"})
+  return config_lib.SearchConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("search_name", ["rl", "evolution", "bo", "random"])
+def test_search_logs_test_accuracy_and_resumes_to_the_same_run(tmp_path, search_name):
+  whole = search.run(_config(tmp_path / "whole", search_name))
+  assert whole["num_children"] == 30
+  recs = ResultsLog(str(tmp_path / "whole" / "results.jsonl")).records
+  assert all(r["status"] == "ok" and 0 < r["metrics"]["test_accuracy"] < 1 for r in recs)
+  assert all(r["reward"] == r["val_metric"] == r["metrics"]["val_accuracy"] for r in recs)
+  assert all(r["metrics"]["dataset"] == "cifar100" for r in recs)
+  # Half the budget, then the rest: the same children in the same order.
+  search.run(_config(tmp_path / "cut", search_name, max_children=14))
+  resumed = search.run(_config(tmp_path / "cut", search_name))
+  assert resumed["num_evaluated"] <= 16
+  cut = ResultsLog(str(tmp_path / "cut" / "results.jsonl")).records
+  key = lambda r: (r["step"], r["index"], tuple(r["tokens"]))
+  assert [key(r) for r in cut] == [key(r) for r in recs]
+  config = json.loads((tmp_path / "cut" / "config.json").read_text())
+  assert config["task_options"] == {"dataset": "cifar100"}
+
+
+def test_binary_runs_evolution_on_the_table(tmp_path):
+  out = tmp_path / "nb"
+  proc = subprocess.run([sys.executable, str(ROOT / "bin" / "nas_search"),
+                         "--task=nasbench201", "--search=evolution", f"--output_dir={out}",
+                         "--max_children=300", "--population_size=20",
+                         "--tournament_size=5", f"--data_dir={FIXTURE}"],
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert len(ResultsLog(str(out / "results.jsonl"))) == 300
+  saved = json.loads((out / "config.json").read_text())
+  assert saved["evolution"] == {"population_size": 20, "sample_size": 5}
+  state = json.loads((out / "state.json").read_text())
+  assert len(state["sampler"]["population"]) == 20
+
+
+def test_shared_evaluation_refuses_samplers_that_cannot_draw(tmp_path):
+  cfg = config_lib.SearchConfig(
+      task="ptb", data_dir=str(ROOT / "testdata" / "ptb"), output_dir=str(tmp_path / "s"),
+      search="evolution", evaluation="shared", space={"kind": "rnn", "base": 2},
+      child=config_lib.ChildTrainingConfig(batch_size=4, num_steps=8, lm_units=8,
+                                           lm_layers=1))
+  with pytest.raises(ValueError, match="search='evolution' cannot drive evaluation='shared'"):
+    search.run(cfg)

@@ -409,4 +409,5 @@ def test_paper_recipe_flagfiles_parse_and_start(tmp_path, task):
   assert run.returncode == 0, run.stderr[-2000:]
   records = _records(config_lib.SearchConfig(task=task, data_dir=str(data),
                                              output_dir=str(tmp_path / "run")))
-  assert len(records) == 1 and records[0]["status"] == "ok", records
+  # (A dead cell -- output identically zero -- is refused untrained as 'degenerate'.)
+  assert len(records) == 1 and records[0]["status"] in ("ok", "degenerate"), records

@@ -1,4 +1,5 @@
-"""The package's structure: no import cycle, no upward import, no private cross-use.
+"""The package's structure: no import cycle, no upward import, no private cross-use;
+and a user's own task plugs in without editing the package.
 
 Layers, lowest first; a module may import its own layer and those below, never one above,
 whether at module level or inside a function (a lazy import is still a dependency).
@@ -125,3 +126,15 @@ def test_no_module_uses_another_modules_private_names():
         bad += [f"{path.relative_to(ROOT)}:{node.lineno} imports {a.name}" for a in node.names
                 if a.name.startswith("_") and not a.name.startswith("__")]
   assert not bad, "\n".join(bad)
+
+
+def test_a_users_task_is_one_file_and_one_register_call(tmp_path):
+  """examples/custom_task.py registers its own task from Python and searches it."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  proc = subprocess.run([sys.executable, str(ROOT / "examples" / "custom_task.py"),
+                         f"--output_dir={tmp_path}", "--max_children=2"],
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "best of 2 cells" in proc.stderr
+  assert (tmp_path / "summary.txt").exists() and (tmp_path / "config.json").exists()

@@ -97,17 +97,11 @@ def architectures(task, num_archs, seed, specs_file):
 
 def proxy_config(task, overrides):
   """The search preset for real data (what nas_search trains children with) + overrides."""
-  d = presets.search_defaults(task, tiny=False)
-  base = dict(epochs=d["child_epochs"], batch_size=d["child_batch_size"],
-              optimizer=d["child_optimizer"], learning_rate=d["child_lr"],
-              weight_decay=d.get("child_weight_decay", 0.0),
-              clipnorm=d.get("child_clipnorm", 0.0),
-              max_train_examples=d.get("max_train_examples"),
-              max_eval_examples=d.get("max_eval_examples"))
-  if task == "ptb":
-    base.update(lm_units=d["lm_units"], num_steps=d["num_steps"], dropout=d["dropout"])
-  else:
-    base.update(reward_epochs=min(5, d["child_epochs"]))
+  d = {k[len("child."):]: v for k, v in presets.search_defaults(task, tiny=False).items()
+       if k.startswith("child.")}
+  base = dict(dataclasses.asdict(config_lib.ChildTrainingConfig()), **d)
+  if task != "ptb":
+    base.update(reward_epochs=min(5, base["epochs"]))
   base.update(overrides)
   return config_lib.ChildTrainingConfig(**base)
 

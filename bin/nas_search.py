@@ -4,7 +4,6 @@
 No --data_dir: a tiny search on testdata/. Same --output_dir: resume. Paper recipes:
 --flagfile=examples/paper_{ptb,cifar10}.flags (README)."""
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -28,23 +27,20 @@ _NB = flags.DEFINE_enum("nasbench_dataset", None, ["cifar10", "cifar100", "image
                         "nasbench201: the table's dataset (default cifar10).")
 _EVAL = flags.DEFINE_enum("evaluation", "independent", config_lib.EVALUATION_MODES,
                           "Children trained alone (paper) or 'shared' weights (ENAS).")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "PTB dir with ptb.{train,valid,test}.txt, or "
-                                "CIFAR-10 dir / .tar.gz / 'tfds'. Unset: tiny bundled testdata.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Results dir (default runs/TASK-SEARCH-"
-                                  "seedN). Rerun with the same dir to resume.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Task data (README); unset: bundled testdata.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Results dir; rerun with it to resume.")
 _MAX_CHILDREN = flags.DEFINE_integer("max_children", None, "Budget: architectures sampled.")
 _M = flags.DEFINE_integer("children_per_step", None, "m: architectures per controller step.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of sampling, data split and child init.")
 _EPOCHS = flags.DEFINE_integer("child_epochs", None, "Training epochs per child.")
 _BATCH = flags.DEFINE_integer("child_batch_size", None, "Child minibatch size.")
-_OPT = flags.DEFINE_enum("child_optimizer", None, ["momentum", "sgd", "adam"],
-                         "Child optimizer (paper CIFAR-10: Nesterov momentum).")
+_OPT = flags.DEFINE_enum("child_optimizer", None, ["momentum", "sgd", "adam"], "Child optimizer.")
 _LR = flags.DEFINE_float("child_lr", None, "Child learning rate.")
 _WD = flags.DEFINE_float("child_weight_decay", None, "Child weight decay (paper: 1e-4).")
 _CLIP = flags.DEFINE_float("child_clipnorm", None, "Child global gradient-norm clip (PTB: 5).")
-_SET = flags.DEFINE_multi_string("set", [], "SECTION.FIELD=VALUE: any config field, e.g. "
-                                 "child.max_params=25e6 (repeatable; README lists them).")
+_SET = flags.DEFINE_multi_string("set", [], "SECTION.FIELD=VALUE: any config field (README).")
 _DRY = flags.DEFINE_boolean("dry_run", False, "Print the resolved config.json and exit.")
+_CONFIG = flags.DEFINE_string("config", None, "Replay RUN/config.json (flags given override).")
 _TRAIN_N = flags.DEFINE_string("max_train_examples", None, "Child train images/tokens, or all.")
 _EVAL_N = flags.DEFINE_string("max_eval_examples", None, "Reward on this many, or all.")
 _SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on child steps per epoch.")
@@ -68,58 +64,60 @@ _PARALLEL = flags.DEFINE_integer("parallel_children", 1, "Children trained at on
 _THREADS = flags.DEFINE_integer("intra_op_threads", 0, "TF threads per child (0 = default).")
 _VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR held-out images (5000).")
 _CACHE = flags.DEFINE_string("cache_dir", None, "Where a CIFAR .tar.gz is extracted.")
-_CLUSTER = flags.DEFINE_string("cluster", "local", "§3.3: 'local', 'localhost:N' (N workers "
-                               "here), 'tf_config' (chief of a TF_CONFIG cluster).")
+_CLUSTER = flags.DEFINE_string("cluster", "local", "'local', 'localhost:N', 'tf_config' (§3.3).")
 _NUM_PS = flags.DEFINE_integer("num_ps", 2, "S: parameter servers (localhost:N).")
 _REPLICAS = flags.DEFINE_integer("num_replicas", 1, "K: controller replicas, m children each.")
 _WORKER_THREADS = flags.DEFINE_integer("worker_threads", 1, "TF threads per server (localhost).")
 
 
-def _value(name):
-  """The flag's value if set on the command line, else the task's default."""
-  value = flags.FLAGS[name].value
-  if value is None:
-    return presets.search_defaults(_TASK.value, tiny=_DATA_DIR.value is None).get(name)
-  if name.endswith("_examples"):  # counts that also take 'all' (the whole split)
-    return "all" if value.lower() == "all" else int(float(value))
-  return value
+# flag -> the config field it sets (presets and config.json name settings by field).
+FIELDS = {
+    "search": "search", "evaluation": "evaluation", "seed": "seed", "cache_dir": "cache_dir",
+    "max_children": "max_children", "children_per_step": "children_per_step",
+    "validation_size": "validation_size", "child_epochs": "child.epochs",
+    "child_batch_size": "child.batch_size", "child_optimizer": "child.optimizer",
+    "child_lr": "child.learning_rate", "child_weight_decay": "child.weight_decay",
+    "child_clipnorm": "child.clipnorm", "max_train_examples": "child.max_train_examples",
+    "max_eval_examples": "child.max_eval_examples", "steps_per_epoch": "child.steps_per_epoch",
+    "lm_units": "child.lm_units", "num_steps": "child.num_steps", "dropout": "child.dropout",
+    "tie_embeddings": "child.tie_embeddings", "start_layers": "depth.start",
+    "layer_increment": "depth.increment", "increment_every": "depth.every",
+    "controller_lr": "controller.learning_rate", "entropy_weight": "controller.entropy_weight",
+    "baseline_decay": "controller.baseline_decay", "isolation": "runtime.isolation",
+    "grad_accumulation": "controller.grad_accumulation", "intra_op_threads":
+    "runtime.intra_op_threads", "parallel_children": "runtime.parallel_children",
+    "population_size": "evolution.population_size", "tournament_size": "evolution.sample_size"}
+
+
+def _flag(name):
+  value = flags.FLAGS[name].value  # counts that also take 'all' (the whole split):
+  return (None if value.lower() == "all" else int(float(value))) if name.endswith(
+      "_examples") and value is not None else value
 
 
 def make_config() -> config_lib.SearchConfig:
-  """Converts the flags, once, into a SearchConfig."""
-  task, tiny = _TASK.value, _DATA_DIR.value is None
-  data_dir = _DATA_DIR.value or str(_ROOT / "testdata" / presets.TESTDATA[task])
-  evolution = config_lib.EvolutionConfig(**{k: v for k, v in dict(
-      population_size=_value("population_size"), sample_size=_value("tournament_size")).items()
-      if v is not None})
-  child = dataclasses.replace(config_lib.ChildTrainingConfig(), **{k: v for k, v in dict(
-      epochs=_value("child_epochs"), batch_size=_value("child_batch_size"),
-      optimizer=_value("child_optimizer"), learning_rate=_value("child_lr"),
-      clipnorm=_value("child_clipnorm"), weight_decay=_value("child_weight_decay"),
-      max_train_examples=_value("max_train_examples"),
-      max_eval_examples=_value("max_eval_examples"), steps_per_epoch=_value("steps_per_epoch"),
-      lm_units=_value("lm_units"), num_steps=_value("num_steps"), dropout=_value("dropout"),
-      tie_embeddings=_TIE.value).items() if v is not None and v != "all"})
-  child = dataclasses.replace(child, **{k: None for k in (
-      "max_train_examples", "max_eval_examples") if _value(k) == "all"})
-  space = presets.search_space(task, rnn_base=_BASE.value, pooling=_POOL.value,
-                                strides=[int(s) for s in _STRIDES.value])
-  lr, seed = _value("controller_lr") or 6e-4, _SEED.value
-  return config_lib.apply_overrides(config_lib.SearchConfig(
-      task=task, data_dir=data_dir, search=_SEARCH.value, seed=seed, evaluation=_EVAL.value,
-      output_dir=_OUTPUT_DIR.value or presets.default_output_dir(task, _SEARCH.value, seed,
-                                                                 _EVAL.value, tiny),
-      max_children=_value("max_children"), children_per_step=_value("children_per_step"),
-      validation_size=_value("validation_size"), cache_dir=_CACHE.value, space=space,
-      depth=config_lib.DepthSchedule(start=_value("start_layers") or 6,
-                                     increment=_INC.value, every=_EVERY.value),
-      controller=config_lib.ControllerConfig(
-          learning_rate=lr, baseline_decay=_DECAY.value, entropy_weight=_ENTROPY.value,
-          grad_accumulation=_ACCUM.value),
-      child=child, evolution=evolution, task_options={"dataset": _NB.value} if _NB.value else {},
-      runtime=config_lib.RuntimeConfig(
-          isolation=_ISOLATION.value, parallel_children=_PARALLEL.value,
-          intra_op_threads=_THREADS.value)), _SET.value)
+  """Flags -> SearchConfig, once: preset (or --config) < flags given < --set."""
+  if _CONFIG.value:  # replay a run: only the flags on this command line change it
+    with open(_CONFIG.value) as f:
+      config = config_lib.SearchConfig.from_json(f.read())
+    given = [n for n in FIELDS if flags.FLAGS[n].present]
+  else:
+    task, tiny = _TASK.value, _DATA_DIR.value is None
+    config = config_lib.with_fields(config_lib.SearchConfig(
+        task=task, data_dir=_DATA_DIR.value or str(_ROOT / "testdata" / presets.TESTDATA[task]),
+        output_dir="-"), presets.search_defaults(task, tiny))
+    given = [n for n in FIELDS if flags.FLAGS[n].value is not None]
+  config = config_lib.with_fields(config, {FIELDS[n]: _flag(n) for n in given})
+  if not _CONFIG.value or any(flags.FLAGS[n].present for n in ("rnn_base", "pooling", "strides")):
+    config = config_lib.with_fields(config, {"space": presets.search_space(
+        config.task, rnn_base=_BASE.value, pooling=_POOL.value,
+        strides=[int(s) for s in _STRIDES.value])})
+  out = _OUTPUT_DIR.value or (config.output_dir if _CONFIG.value else presets.default_output_dir(
+      config.task, config.search, config.seed, config.evaluation, _DATA_DIR.value is None))
+  config = config_lib.with_fields(config, {"output_dir": out, "data_dir": _DATA_DIR.value
+                                           or config.data_dir, **({"task_options": {
+                                               "dataset": _NB.value}} if _NB.value else {})})
+  return config_lib.apply_overrides(config, _SET.value)
 
 
 def main(_):
@@ -142,7 +140,8 @@ def main(_):
 
 
 def run():
-  flags.mark_flag_as_required("task")
+  flags.register_multi_flags_validator(["task", "config"], lambda d: d["task"] or d["config"],
+                                       "--task is required (or --config=RUN/config.json)")
   app.run(main)
 
 

@@ -420,3 +420,22 @@ def apply_overrides(config: SearchConfig, overrides: list[str]) -> SearchConfig:
     holder = dataclasses.replace(holder, **{name: value})
     config = holder if len(path) == 1 else dataclasses.replace(config, **{path[0]: holder})
   return config
+
+
+def with_fields(config: SearchConfig, values: dict[str, Any]) -> SearchConfig:
+  """A copy of ``config`` with ``{"section.field" or "field": value}`` set (typed values).
+
+  The one way defaults (``presets``), flags and a replayed ``config.json`` are laid over
+  each other: every source names settings by their config field.
+  """
+  for key, value in values.items():
+    section, _, name = key.rpartition(".")
+    if section:
+      holder = getattr(config, section, None)
+      if not dataclasses.is_dataclass(holder):
+        raise ValueError(f"{key!r}: unknown config section {section!r}")
+      config = dataclasses.replace(config, **{section: dataclasses.replace(holder,
+                                                                          **{name: value})})
+    else:
+      config = dataclasses.replace(config, **{name: value})
+  return config

@@ -6,14 +6,17 @@ CPU; REAL is a small but meaningful search on the real data that a 2-core machin
 in about an hour. The paper's full-scale settings are in the README.
 """
 
+# Search defaults, keyed by config field ("section.field"): the one source of defaults
+# of nas_search (flags given on the command line, then --set, override them).
 # Tiny settings used when --data_dir is unset.
 TINY = {
-    "ptb": dict(max_children=4, children_per_step=2, child_epochs=1, child_batch_size=8,
-                child_optimizer="sgd", child_lr=1.0, child_clipnorm=5.0, lm_units=16,
-                num_steps=10, controller_lr=5e-4),
-    "cifar10": dict(max_children=4, children_per_step=2, child_epochs=2,
-                    child_batch_size=8, start_layers=3, validation_size=10),
-    "nasbench201": dict(max_children=50, children_per_step=1),
+    "ptb": {"max_children": 4, "children_per_step": 2, "child.epochs": 1,
+            "child.batch_size": 8, "child.optimizer": "sgd", "child.learning_rate": 1.0,
+            "child.clipnorm": 5.0, "child.lm_units": 16, "child.num_steps": 10,
+            "controller.learning_rate": 5e-4},
+    "cifar10": {"max_children": 4, "children_per_step": 2, "child.epochs": 2,
+                "child.batch_size": 8, "depth.start": 3, "validation_size": 10},
+    "nasbench201": {"max_children": 50, "children_per_step": 1},
 }
 
 # Real-data defaults: a small but meaningful CPU search; scale up with the flags.
@@ -23,18 +26,21 @@ REAL = {
     # Size and budget: the proxy with the best rank correlation per second of the ones
     # measured against a one-epoch reference (docs/RESULTS.md §2b: 2x32 units on the
     # first 150k training tokens, ~35 s a child on 2 cores).
-    "ptb": dict(max_children=40, children_per_step=4, child_epochs=1, child_batch_size=20,
-                child_optimizer="sgd", child_lr=1.0, child_clipnorm=5.0, lm_units=32,
-                num_steps=20, controller_lr=5e-4, max_train_examples=150_000,
-                max_eval_examples=20_000, dropout=0.0, child_weight_decay=0.0),
-    "cifar10": dict(max_children=40, children_per_step=4, child_epochs=5, child_batch_size=64,
-                    child_optimizer="momentum", child_lr=0.1, child_weight_decay=1e-4,
-                    start_layers=6, controller_lr=6e-4, max_train_examples=5000,
-                    max_eval_examples=2000, validation_size=5000),
+    "ptb": {"max_children": 40, "children_per_step": 4, "child.epochs": 1,
+            "child.batch_size": 20, "child.optimizer": "sgd", "child.learning_rate": 1.0,
+            "child.clipnorm": 5.0, "child.lm_units": 32, "child.num_steps": 20,
+            "controller.learning_rate": 5e-4, "child.max_train_examples": 150_000,
+            "child.max_eval_examples": 20_000, "child.dropout": 0.0,
+            "child.weight_decay": 0.0},
+    "cifar10": {"max_children": 40, "children_per_step": 4, "child.epochs": 5,
+                "child.batch_size": 64, "child.optimizer": "momentum",
+                "child.learning_rate": 0.1, "child.weight_decay": 1e-4, "depth.start": 6,
+                "controller.learning_rate": 6e-4, "child.max_train_examples": 5000,
+                "child.max_eval_examples": 2000, "validation_size": 5000},
     # A table lookup costs nothing: the budget of the strategy comparison
-    # (benchmarks/strategies.py, docs/RESULTS.md); one child per step, as NAS-Bench-201's
+    # (benchmarks/strategies.py, docs/RESULTS.md §5); one child per step, as NAS-Bench-201's
     # own REINFORCE baseline.
-    "nasbench201": dict(max_children=150, children_per_step=1),
+    "nasbench201": {"max_children": 150, "children_per_step": 1},
 }
 
 
@@ -96,7 +102,7 @@ def _pick(table: dict, task: str) -> dict:
 
 
 def search_defaults(task: str, tiny: bool) -> dict:
-  """nas_search flag name -> default value for ``task`` ('ptb' or 'cifar10')."""
+  """Config field ("section.field") -> default value of a search of ``task``."""
   return _pick(TINY if tiny else REAL, task)
 
 

@@ -118,3 +118,25 @@ def test_shared_evaluation_refuses_samplers_that_cannot_draw(tmp_path):
                                            lm_layers=1))
   with pytest.raises(ValueError, match="search='evolution' cannot drive evaluation='shared'"):
     search.run(cfg)
+
+
+def test_a_run_replays_from_its_config_json_and_flags_override(tmp_path):
+  out = tmp_path / "run"
+  bin_path = str(ROOT / "bin" / "nas_search")
+  first = subprocess.run([sys.executable, bin_path, "--task=nasbench201", "--search=random",
+                          f"--output_dir={out}", "--max_children=5", f"--data_dir={FIXTURE}",
+                          "--nasbench_dataset=imagenet", "--seed=3"],
+                         capture_output=True, text=True, timeout=300)
+  assert first.returncode == 0, first.stderr[-2000:]
+  saved = json.loads((out / "config.json").read_text())
+  dry = subprocess.run([sys.executable, bin_path, f"--config={out}/config.json",
+                        "--max_children=9", "--dry_run"], capture_output=True, text=True,
+                       timeout=120)
+  replayed = json.loads(dry.stdout)
+  assert replayed == dict(saved, max_children=9)  # everything else from the file
+  # Replaying with a larger budget resumes the same run in its own directory.
+  more = subprocess.run([sys.executable, bin_path, f"--config={out}/config.json",
+                         "--max_children=9"], capture_output=True, text=True, timeout=300)
+  assert more.returncode == 0, more.stderr[-2000:]
+  recs = ResultsLog(str(out / "results.jsonl")).records
+  assert len(recs) == 9 and all(r["metrics"]["dataset"] == "imagenet" for r in recs)

@@ -95,6 +95,21 @@ class _Space:
       out[s.key] = s.num_choices if isinstance(s, CategoricalSlot) else 2
     return out
 
+  def positions(self, key: str) -> tuple[int, ...]:
+    """Token index of the first token of every slot of type ``key``, in schema order.
+
+    How code outside this module finds a decision in a token vector (the shared-weight
+    models read the architecture from its tokens); e.g. for the RNN space
+    ``positions("activation")[i]`` is node ``i``'s activation token, and for the CNN
+    space ``positions("anchor")[i]`` is where layer ``i``'s ``i`` skip bits start.
+    """
+    out, pos = [], 0
+    for slot in self.schema():
+      if slot.key == key:
+        out.append(pos)
+      pos += slot.width
+    return tuple(out)
+
   def _split(self, tokens: Sequence[int]) -> list:
     """Groups a flat token sequence by slot; validates ranges."""
     tokens = [int(t) for t in tokens]

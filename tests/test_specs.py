@@ -243,3 +243,21 @@ def test_dead_cells_are_common_in_the_paper_space():
   rng = np.random.default_rng(1)
   dead = sum(specs.is_dead_cell(space.sample(rng)) for _ in range(2000))
   assert 0.10 < dead / 2000 < 0.18
+
+
+def test_space_positions_locate_every_decision():
+  """Code outside search_space finds decisions by asking for positions, never by offsets."""
+  from nas_tf import search_space  # pylint: disable=g-import-not-at-top
+  rnn = search_space.RNNCellSearchSpace(base=2)
+  assert rnn.positions("combination") == (0, 2, 4) and rnn.positions("activation") == (1, 3, 5)
+  assert [rnn.positions(k) for k in ("inject_node", "cell_index")] == [(6,), (9,)]
+  cnn = search_space.CNNSearchSpace(num_layers=3, strides=(1, 2))
+  # per layer: height, width, filters, stride, then i anchor bits
+  assert cnn.positions("filter_height") == (0, 4, 9)
+  assert cnn.positions("anchor") == (4, 8, 13) and cnn.num_tokens == 15
+  tokens = cnn.sample_tokens(np.random.default_rng(0))
+  spec = cnn.decode(tokens)
+  for i, layer in enumerate(spec.layers):
+    assert cnn.filter_heights[tokens[cnn.positions("filter_height")[i]]] == layer.filter_height
+    bits = tokens[cnn.positions("anchor")[i]:cnn.positions("anchor")[i] + i]
+    assert {j for j, b in enumerate(bits) if b} == set(layer.inputs)

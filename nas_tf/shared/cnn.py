@@ -103,13 +103,11 @@ class SharedConvNet(keras.layers.Layer):
     self.image_channels = image_channels
     self.filters = space.num_filters[0]
     self.kernel_sizes = [(h, w) for h in space.filter_heights for w in space.filter_widths]
-    # Token position of each layer's first slot (filter_height, filter_width,
-    # num_filters, then i anchor bits), from the schema: the only source of token order.
-    self._layer_start, pos = [], 0
-    for slot in self.space.schema():
-      if isinstance(slot, search_space_lib.CategoricalSlot) and slot.key == "filter_height":
-        self._layer_start.append(pos)
-      pos += slot.width
+    # Where each layer's decisions sit in the token vector, asked of the space (the only
+    # module that knows token order).
+    self._height_at = self.space.positions("filter_height")
+    self._width_at = self.space.positions("filter_width")
+    self._anchor_at = self.space.positions("anchor")
 
   def build(self, input_shape=None):
     f, c = self.filters, self.image_channels
@@ -135,7 +133,7 @@ class SharedConvNet(keras.layers.Layer):
 
   def _bits(self, arch, i):
     """float [i]: which earlier layers feed layer ``i``."""
-    start = self._layer_start[i] + 3
+    start = self._anchor_at[i]
     return tf.cast(arch[start:start + i], tf.float32)
 
   def call(self, images, arch):
@@ -148,7 +146,7 @@ class SharedConvNet(keras.layers.Layer):
       blocks = [images * no_input] + [outputs[j] * bits[j] for j in range(i)]
       x = tf.concat(blocks, axis=-1) if len(blocks) > 1 else blocks[0]
       used += tf.pad(bits, [[0, self.space.num_layers - i]])
-      which = arch[self._layer_start[i]] * num_w + arch[self._layer_start[i] + 1]
+      which = arch[self._height_at[i]] * num_w + arch[self._width_at[i]]
       branches = [self._conv_fn(x, getattr(self, f"kernel_{i}_{h}x{w}"))
                   for h, w in self.kernel_sizes]
       x = tf.switch_case(which, branches)

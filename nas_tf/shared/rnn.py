@@ -98,6 +98,12 @@ class SharedTreeCell(keras.layers.Layer):
     self.bias_initializer = initializers.get(bias_initializer)
     self._combinations = tuple(ops.COMBINATION_FNS[c] for c in self.space.combinations)
     self._activations = tuple(ops.ACTIVATION_FNS[a] for a in self.space.activations)
+    # Where each decision sits in the token vector, asked of the space (the only module
+    # that knows token order).
+    self._combination_at = list(self.space.positions("combination"))
+    self._activation_at = list(self.space.positions("activation"))
+    self._inject_at = {key: self.space.positions(key)[0] for key in (
+        "inject_node", "inject_combination", "inject_activation", "cell_index")}
 
   @property
   def num_tokens(self) -> int:
@@ -129,18 +135,17 @@ class SharedTreeCell(keras.layers.Layer):
   def _finish_level(self, pre, start, arch, c_prev):
     """Activations and cell inject of one tree level; ``pre`` is ``[b, n, u]``."""
     n = pre.shape[1]
-    num_nodes = self.space.num_nodes
-    act = arch[2 * start + 1:2 * (start + n):2]
+    act = tf.gather(arch, self._activation_at[start:start + n])
     a = _select(self._apply_all(self._activations, pre), act)
     # Cell inject (Zoph & Le §3.4) touches one node; compute it on that node only (the
     # clipped index is harmless when the node is in another level: the mask drops it).
-    inject_node = arch[2 * num_nodes]
+    inject_node = arch[self._inject_at["inject_node"]]
     local = tf.clip_by_value(inject_node - start, 0, n - 1)
     chosen = tf.gather(a, local, axis=1)[:, None, :]
     injected = _select(self._apply_all(self._combinations, chosen, c_prev[:, None, :]),
-                       arch[2 * num_nodes + 1])
+                       arch[self._inject_at["inject_combination"]])
     injected = _select(self._apply_all(self._activations, injected),
-                       arch[2 * num_nodes + 2])
+                       arch[self._inject_at["inject_activation"]])
     is_inject = tf.equal(tf.range(start, start + n), inject_node)[None, :, None]
     return tf.where(is_inject, injected, a)
 
@@ -152,7 +157,8 @@ class SharedTreeCell(keras.layers.Layer):
       hw = hw + self.bias
     xw = tf.reshape(xw, [-1, base, units])
     hw = tf.reshape(hw, [-1, base, units])
-    pre = _select(self._apply_all(self._combinations, xw, hw), arch[0:2 * base:2])
+    pre = _select(self._apply_all(self._combinations, xw, hw),
+                  tf.gather(arch, self._combination_at[:base]))
     pres = [pre]
     a = self._finish_level(pre, 0, arch, c_prev)
     start = base
@@ -160,11 +166,11 @@ class SharedTreeCell(keras.layers.Layer):
       n = a.shape[1] // 2
       # Internal node base + k combines nodes 2k and 2k + 1 (level order, leaves first).
       pre = _select(self._apply_all(self._combinations, a[:, 0::2], a[:, 1::2]),
-                    arch[2 * start:2 * (start + n):2])
+                    tf.gather(arch, self._combination_at[start:start + n]))
       pres.append(pre)
       a = self._finish_level(pre, start, arch, c_prev)
       start += n
-    cell_index = arch[2 * self.space.num_nodes + 3]
+    cell_index = arch[self._inject_at["cell_index"]]
     c = tf.gather(tf.concat(pres, axis=1), cell_index, axis=1)
     return c, a[:, 0]
 

@@ -132,7 +132,7 @@ def test_guard_raises_before_building(monkeypatch):
   def must_not_build(*args, **kwargs):
     raise AssertionError("a layer was built before the size check")
 
-  monkeypatch.setattr(children.keras, "Input", must_not_build)
+  monkeypatch.setattr(children.cnn.keras, "Input", must_not_build)
   with pytest.raises(children.ChildTooLargeError, match=f"{params:,}.*max_params=1,000"):
     children.build_cnn(spec, max_params=1000)
   with pytest.raises(children.ChildTooLargeError, match="max_activation_elements=10"):

@@ -64,6 +64,9 @@ class ControllerConfig:
     _check(0 <= self.baseline_decay < 1,
            f"baseline_decay must lie in [0, 1), got {self.baseline_decay!r}")
     _check(self.entropy_weight >= 0, f"entropy_weight must be >= 0, got {self.entropy_weight!r}")
+    _check(self.temperature > 0, f"controller temperature must be > 0, got {self.temperature!r}")
+    _check(self.tanh_constant is None or self.tanh_constant > 0,
+           f"tanh_constant must be > 0 or None, got {self.tanh_constant!r}")
     _check(self.grad_accumulation >= 1,
            f"grad_accumulation must be >= 1, got {self.grad_accumulation!r}")
 
@@ -387,6 +390,16 @@ def _parse_value(text: str, current: Any, field_type: str, where: str) -> Any:
   return text
 
 
+def _parse_list(text: str) -> Any:
+  """A space/task option: JSON if it parses, else a comma list of ints or strings."""
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    values = [int(t) if t.lstrip("-").isdigit() else t for t in items]
+    return values if "," in text else values[0]
+
+
 def apply_overrides(config: SearchConfig, overrides: list[str]) -> SearchConfig:
   """A copy of ``config`` with ``section.field=value`` (or ``field=value``) settings applied.
 
@@ -394,6 +407,8 @@ def apply_overrides(config: SearchConfig, overrides: list[str]) -> SearchConfig:
   ``child.max_params=25e6``, ``child.init_scale=none``, ``controller.temperature=2``,
   ``shared.train_batches=50``, ``max_children=100``; ``all``/``none`` set an optional field
   to None (e.g. ``child.max_train_examples=all``). Values are checked by the dataclasses.
+  The search space and task options are dicts: ``space.num_filters=32,64``,
+  ``space.filter_heights=[1,3]``, ``task_options.dataset=cifar100``.
 
   Raises:
     ValueError: an unknown section or field, or a value of the wrong type.
@@ -406,6 +421,11 @@ def apply_overrides(config: SearchConfig, overrides: list[str]) -> SearchConfig:
     path = key.strip().split(".")
     if len(path) > 2:
       raise ValueError(f"--set {item!r}: at most one dot (SECTION.FIELD)")
+    if path[0] in ("space", "task_options") and len(path) == 2:
+      # Dict sections: the search space (e.g. space.filter_heights=1,3,5) and task options.
+      config = dataclasses.replace(config, **{path[0]: dict(getattr(config, path[0]),
+                                                            **{path[1]: _parse_list(text)})})
+      continue
     holder = getattr(config, path[0], None) if len(path) == 2 else config
     if len(path) == 2 and not dataclasses.is_dataclass(holder):
       sections = [f.name for f in dataclasses.fields(config)

@@ -411,3 +411,22 @@ def test_paper_recipe_flagfiles_parse_and_start(tmp_path, task):
                                              output_dir=str(tmp_path / "run")))
   # (A dead cell -- output identically zero -- is refused untrained as 'degenerate'.)
   assert len(records) == 1 and records[0]["status"] in ("ok", "degenerate"), records
+
+
+def test_set_reaches_every_section_the_space_and_task_options(tmp_path):
+  cfg = config_lib.SearchConfig(task="cifar10", data_dir="d", output_dir=str(tmp_path),
+                                space={"kind": "cnn"})
+  cfg = config_lib.apply_overrides(cfg, [
+      "controller.temperature=2", "controller.tanh_constant=2.5", "shared.train_batches=7",
+      "child.max_train_examples=all", "space.num_filters=32,64", "space.filter_heights=[1,3]",
+      "task_options.dataset=cifar100", "evolution.population_size=30"])
+  assert (cfg.controller.temperature, cfg.controller.tanh_constant) == (2.0, 2.5)
+  assert cfg.shared.train_batches == 7 and cfg.child.max_train_examples is None
+  assert cfg.space == {"kind": "cnn", "num_filters": [32, 64], "filter_heights": [1, 3]}
+  assert cfg.task_options == {"dataset": "cifar100"}
+  assert cfg.evolution.population_size == 30
+  assert search.make_space(cfg).num_filters == (32, 64)
+  with pytest.raises(ValueError, match="'nope'"):
+    config_lib.apply_overrides(cfg, ["child.nope=1"])
+  with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
+    config_lib.apply_overrides(cfg, ["controller.temperature=0"])

@@ -89,7 +89,7 @@ class LMRecipe:
       Runs shorter than ``divergence_window / unigram_check`` windows are not checked.
     unigram_margin: Nats per token above the unigram model that count as not learning
       (measured on PTB with the 2x32 proxy at a third of 150k tokens: cells that learn or
-      sit on the plateau are 0.28-0.38 above it, unstable cells 0.48-1.9).
+      sit on the plateau are 0.27-0.38 above it, unstable cells 0.48-1.8).
   """
 
   optimizer: str = "sgd"

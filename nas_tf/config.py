@@ -182,14 +182,21 @@ class RuntimeConfig:
     children_per_process: Recycle a worker process after this many children.
     parallel_children: Worker processes training children at once.
     intra_op_threads: TensorFlow intra-op threads per worker (0 = TF default).
+    commit_seconds: Write state.json and the checkpoint at most this often (0 = after
+      every step, the default). Steps in between are not lost: a resumed run re-proposes
+      them and takes their children from results.jsonl. For searches whose steps take
+      milliseconds (a table lookup), where writing the checkpoint is the cost.
   """
 
   isolation: str = "process"
   children_per_process: int = 25
   parallel_children: int = 1
   intra_op_threads: int = 0
+  commit_seconds: float = 0.0
 
   def __post_init__(self):
+    _check(self.commit_seconds >= 0,
+           f"commit_seconds must be >= 0, got {self.commit_seconds!r}")
     _check(self.isolation in ISOLATION_MODES,
            f"isolation must be one of {ISOLATION_MODES}, got {self.isolation!r}")
     _check(self.children_per_process >= 1,

@@ -16,7 +16,8 @@ TINY = {
             "controller.learning_rate": 5e-4},
     "cifar10": {"max_children": 4, "children_per_step": 2, "child.epochs": 2,
                 "child.batch_size": 8, "depth.start": 3, "validation_size": 10},
-    "nasbench201": {"max_children": 50, "children_per_step": 1},
+    "nasbench201": {"max_children": 50, "children_per_step": 1,
+                    "runtime.commit_seconds": 5.0},
 }
 
 # Real-data defaults: a small but meaningful CPU search; scale up with the flags.
@@ -40,7 +41,8 @@ REAL = {
     # A table lookup costs nothing: the budget of the strategy comparison
     # (benchmarks/strategies.py, docs/RESULTS.md §5); one child per step, as NAS-Bench-201's
     # own REINFORCE baseline.
-    "nasbench201": {"max_children": 150, "children_per_step": 1},
+    "nasbench201": {"max_children": 150, "children_per_step": 1,
+                    "runtime.commit_seconds": 5.0},
 }
 
 

@@ -140,3 +140,33 @@ def test_a_run_replays_from_its_config_json_and_flags_override(tmp_path):
   assert more.returncode == 0, more.stderr[-2000:]
   recs = ResultsLog(str(out / "results.jsonl")).records
   assert len(recs) == 9 and all(r["metrics"]["dataset"] == "imagenet" for r in recs)
+
+
+def test_steps_between_throttled_commits_are_recovered_on_resume(tmp_path):
+  """runtime.commit_seconds skips writes, never children: a resume replays from the log."""
+  whole = tmp_path / "whole"
+  search.run(_config(whole, "evolution", max_children=20))
+  cut = tmp_path / "cut"
+  search.run(_config(cut, "evolution", max_children=10))  # committed at step 5
+  table = nasbench201.TableEvaluator(FIXTURE, "cifar100")
+  calls = []
+
+  def crash_after_three_steps(specs_):
+    calls.append(1)
+    if len(calls) > 3:
+      raise RuntimeError("simulated crash")
+    return table.evaluate(specs_)
+
+  from nas_tf.search import evaluators  # pylint: disable=g-import-not-at-top
+  throttled = _config(cut, "evolution", max_children=20,
+                      runtime=config_lib.RuntimeConfig(commit_seconds=1e9))
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    search.run(throttled, evaluator=evaluators.FunctionEvaluator(crash_after_three_steps))
+  # The resumed run commits its first step (6), then nothing more before the crash.
+  assert json.loads((cut / "state.json").read_text())["step"] == 6
+  assert len(ResultsLog(str(cut / "results.jsonl"))) == 16  # but the children are logged
+  summary = search.run(_config(cut, "evolution", max_children=20))
+  assert summary["num_evaluated"] == 4  # steps 6-7 come from the log, not re-scored
+  key = lambda r: (r["step"], r["index"], tuple(r["tokens"]), r["reward"])
+  assert ([key(r) for r in ResultsLog(str(cut / "results.jsonl"))]
+          == [key(r) for r in ResultsLog(str(whole / "results.jsonl"))])

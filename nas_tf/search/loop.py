@@ -28,7 +28,7 @@ from absl import logging
 
 from nas_tf import tasks as tasks_lib
 from nas_tf.config import SearchConfig
-from nas_tf.results import ResultsLog
+from nas_tf.results import ResultsLog, write_summary
 from nas_tf.search import outputs
 from nas_tf.search import records as records_lib
 from nas_tf.search import samplers as samplers_lib
@@ -151,6 +151,7 @@ class _Search:
     self.reuse = getattr(evaluator, "reuses_results", True)
     self.extras = dict(getattr(evaluator, "record_extras", {}))
     self.evaluated_now, self.start_time = 0, time.monotonic()
+    self.summarized = self.written = float("-inf")
 
   def _depth(self, step: int) -> Optional[int]:
     if not hasattr(self.space, "num_layers"):
@@ -223,22 +224,31 @@ class _Search:
     controller_s = item["controller_s"] + time.monotonic() - t0
     self.tensorboard.write(step, records_lib.step_scalars(rewards, stats, self.log,
                                                           **item["scalars"]))
+    seconds = self.state["seconds"]
+    seconds["controller"] += controller_s
+    seconds["total"] += time.monotonic() - item["start"]
+    self.committed = step + 1
+    now, last = time.monotonic(), step + 1 >= self.config.num_steps
+    if not (last or now - self.written >= self.config.runtime.commit_seconds):
+      return  # a resumed run re-proposes this step and reuses its logged children
+    self.written = now
     ckpt = None
     if self.checkpoint is not None:
       ckpt = self.checkpoint.write(os.path.join(self.config.output_dir,
                                                 outputs.CHECKPOINT_DIR, f"step-{step + 1}"))
-    seconds = self.state["seconds"]
-    seconds["controller"] += controller_s
-    seconds["total"] += time.monotonic() - item["start"]
     sampler_state = self.sampler.state()
     pending = {str(i["step"]): [list(t) for t in i["tokens"]] for i in in_flight}
     self.state.update(step=step + 1, checkpoint=ckpt, sampler=sampler_state,
                       baseline=sampler_state.get("baseline"), pending=pending)
     if self.num_replicas > 1:
       self.state["num_replicas"] = self.num_replicas
+    # best.json / summary.txt are views of the log: rewritten at most every 2 s (a step
+    # of a table lookup takes milliseconds) and after the last step.
+    summaries = now - self.summarized >= 2.0 or last
     outputs.commit_step(self.config.output_dir, self.log, self.task.metric_label, ckpt,
-                        self.state)
-    self.committed = step + 1
+                        self.state, summaries=summaries)
+    if summaries:
+      self.summarized = now
 
   def run(self) -> dict[str, Any]:
     config, k_rep = self.config, self.num_replicas
@@ -246,13 +256,18 @@ class _Search:
     in_flight = collections.deque()
     for step in range(self.first_step, min(self.first_step + k_rep, config.num_steps)):
       in_flight.append(self._launch(step, pending.get(step)))
-    while in_flight:
-      item = in_flight.popleft()
-      rewards = self._collect(item)
-      self._commit(item, rewards, in_flight)
-      nxt = item["step"] + k_rep
-      if nxt < config.num_steps:
-        in_flight.append(self._launch(nxt))
+    try:
+      while in_flight:
+        item = in_flight.popleft()
+        rewards = self._collect(item)
+        self._commit(item, rewards, in_flight)
+        nxt = item["step"] + k_rep
+        if nxt < config.num_steps:
+          in_flight.append(self._launch(nxt))
+    finally:
+      self.tensorboard.flush()
+      if len(self.log):
+        write_summary(config.output_dir, self.log, self.task.metric_label)
     summary = {}
     if hasattr(self.evaluator, "finish"):
       summary = self.evaluator.finish(self.sampler, self._depth(config.num_steps - 1),

@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from typing import Optional
 
 from absl import logging
@@ -160,32 +161,43 @@ def _listdir(directory: str) -> list[str]:
 
 
 class TensorBoard:
-  """Per-step scalars; a no-op if TensorBoard summaries cannot be written."""
+  """Per-step scalars, flushed at most every ``flush_seconds`` and on :meth:`flush`.
 
-  def __init__(self, logdir: str):
+  Flushing after every step cost more than a whole table-lookup step; the curves are a
+  view of results.jsonl (the source of truth), so seconds of delay lose nothing.
+  """
+
+  def __init__(self, logdir: str, flush_seconds: float = 5.0):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     self._tf = tf
     self._writer = tf.summary.create_file_writer(logdir)
+    self._flush_seconds, self._flushed = flush_seconds, time.monotonic()
 
   def write(self, step: int, scalars: dict) -> None:
     with self._writer.as_default(step=step):
       for name, value in scalars.items():
         if value is not None and np.isfinite(value):
           self._tf.summary.scalar(name, float(value))
+    if time.monotonic() - self._flushed >= self._flush_seconds:
+      self.flush()
+
+  def flush(self) -> None:
     self._writer.flush()
+    self._flushed = time.monotonic()
 
 
 def commit_step(output_dir: str, log: ResultsLog, metric_label: str,
-                checkpoint: Optional[str], state: dict) -> None:
+                checkpoint: Optional[str], state: dict, summaries: bool = True) -> None:
   """Ends a controller step: state.json (atomically, pointing at ``checkpoint``), then
-  drops older checkpoints and refreshes best.json / summary.txt."""
+  drops older checkpoints and (with ``summaries``) refreshes best.json / summary.txt."""
   if state.get("checkpoint"):
     # Relative to the output dir: a moved or copied run resumes from its own checkpoint.
     state = dict(state, checkpoint=os.path.relpath(state["checkpoint"], output_dir))
   state = dict(state, num_records=len(log))  # resume checks the log still holds them
   atomic_write_text(os.path.join(output_dir, STATE_FILE), dumps(state, indent=2))
   _prune_checkpoints(os.path.join(output_dir, CHECKPOINT_DIR), keep=checkpoint)
-  write_summary(output_dir, log, metric_label)
+  if summaries:
+    write_summary(output_dir, log, metric_label)
 
 
 def _prune_checkpoints(directory: str, keep: Optional[str]) -> None:

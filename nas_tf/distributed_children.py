@@ -331,6 +331,10 @@ def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int):
   worker: it comes back at once with status 'too_large' or 'failed', as in
   ``child_training.train_and_evaluate``.
   """
+  if isinstance(spec, specs_lib.RNNCellSpec):
+    reason = specs_lib.dead_cell_reason(spec)
+    if reason is not None:  # as child_training: it would only learn the unigram model
+      return {"status": "degenerate", "error": reason, "train_seconds": 0.0}
   with _BUILD_LOCK:
     try:
       keras.utils.set_random_seed(seed)  # the same initial weights on every (re)try

@@ -351,3 +351,14 @@ def test_dead_ps_stops_the_run_and_a_rerun_resumes(tmp_path):
   keys = [(r["step"], r["index"]) for r in recs]
   assert sorted(keys) == [(s, k) for s in range(3) for k in range(2)]
   assert recs[:len(before)] == before
+
+
+def test_dead_cells_never_reach_a_worker():
+  """As in-process training: a cell whose output is exactly 0 is refused untrained."""
+  from nas_tf import specs as specs_lib  # pylint: disable=g-import-not-at-top
+  nodes = [specs_lib.TreeNode("elem_mult", "identity")] * 3
+  dead = specs_lib.RNNCellSpec(nodes=nodes, inject_node=0, inject_combination="elem_mult",
+                               inject_activation="identity", cell_index=0)
+  assert specs_lib.is_dead_cell(dead)
+  out = dc._prepare(dead, None, config_lib.ChildTrainingConfig(), 0)  # pylint: disable=protected-access
+  assert out["status"] == "degenerate" and out["error"]

@@ -39,7 +39,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 from nas_tf import fidelity  # pylint: disable=g-import-not-at-top
-from nas_tf import presets  # pylint: disable=g-import-not-at-top
+from nas_tf import tasks  # pylint: disable=g-import-not-at-top
 from nas_tf import rewards  # pylint: disable=g-import-not-at-top
 from nas_tf import search_space  # pylint: disable=g-import-not-at-top
 from nas_tf import specs  # pylint: disable=g-import-not-at-top
@@ -97,7 +97,7 @@ def architectures(task, num_archs, seed, specs_file):
 
 def proxy_config(task, overrides):
   """The search preset for real data (what nas_search trains children with) + overrides."""
-  d = {k[len("child."):]: v for k, v in presets.search_defaults(task, tiny=False).items()
+  d = {k[len("child."):]: v for k, v in tasks.get(task).search_defaults(tiny=False).items()
        if k.startswith("child.")}
   base = dict(dataclasses.asdict(config_lib.ChildTrainingConfig()), **d)
   if task != "ptb":

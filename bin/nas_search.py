@@ -102,10 +102,10 @@ def make_config() -> config_lib.SearchConfig:
       config = config_lib.SearchConfig.from_json(f.read())
     given = [n for n in FIELDS if flags.FLAGS[n].present]
   else:
-    task, tiny = _TASK.value, _DATA_DIR.value is None
+    task = tasks.get(_TASK.value)
     config = config_lib.with_fields(config_lib.SearchConfig(
-        task=task, data_dir=_DATA_DIR.value or str(_ROOT / "testdata" / presets.TESTDATA[task]),
-        output_dir="-"), presets.search_defaults(task, tiny))
+        task=task.name, data_dir=_DATA_DIR.value or str(_ROOT / "testdata" / task.testdata),
+        output_dir="-"), task.search_defaults(tiny=_DATA_DIR.value is None))
     given = [n for n in FIELDS if flags.FLAGS[n].value is not None]
   config = config_lib.with_fields(config, {FIELDS[n]: _flag(n) for n in given})
   if not _CONFIG.value or any(flags.FLAGS[n].present for n in ("rnn_base", "pooling", "strides")):

@@ -1,51 +1,8 @@
-"""Default settings per task, as data: searches (nas_search) and final training (nas_train).
+"""Final-training defaults per task (nas_train), the paper's search spaces, output names.
 
-The binaries use these for flags the user did not set. TINY (no --data_dir) is
-sized so that the first command a newcomer types finishes in a minute or two on a laptop
-CPU; REAL is a small but meaningful search on the real data that a 2-core machine runs
-in about an hour. The paper's full-scale settings are in the README.
+A search's defaults belong to its task (``Task.presets``, :mod:`nas_tf.tasks`). The paper's
+full-scale settings are in the README.
 """
-
-# Search defaults, keyed by config field ("section.field"): the one source of defaults
-# of nas_search (flags given on the command line, then --set, override them).
-# Tiny settings used when --data_dir is unset.
-TINY = {
-    "ptb": {"max_children": 4, "children_per_step": 2, "child.epochs": 1,
-            "child.batch_size": 8, "child.optimizer": "sgd", "child.learning_rate": 1.0,
-            "child.clipnorm": 5.0, "child.lm_units": 16, "child.num_steps": 10,
-            "controller.learning_rate": 5e-4},
-    "cifar10": {"max_children": 4, "children_per_step": 2, "child.epochs": 2,
-                "child.batch_size": 8, "depth.start": 3, "validation_size": 10},
-    "nasbench201": {"max_children": 50, "children_per_step": 1,
-                    "controller.learning_rate": 0.01, "runtime.commit_seconds": 5.0},
-}
-
-# Real-data defaults: a small but meaningful CPU search; scale up with the flags.
-REAL = {
-    # The LM recipe of Zaremba et al. (2014) that §4.2 follows: SGD lr 1 on the loss summed
-    # over the window, clip 5, uniform +-0.1 init, state carried (ChildTrainingConfig).
-    # Size and budget: the proxy with the best rank correlation per second of the ones
-    # measured against a one-epoch reference (docs/RESULTS.md §2b: 2x32 units on the
-    # first 150k training tokens, ~35 s a child on 2 cores).
-    "ptb": {"max_children": 40, "children_per_step": 4, "child.epochs": 1,
-            "child.batch_size": 20, "child.optimizer": "sgd", "child.learning_rate": 1.0,
-            "child.clipnorm": 5.0, "child.lm_units": 32, "child.num_steps": 20,
-            "controller.learning_rate": 5e-4, "child.max_train_examples": 150_000,
-            "child.max_eval_examples": 20_000, "child.dropout": 0.0,
-            "child.weight_decay": 0.0},
-    "cifar10": {"max_children": 40, "children_per_step": 4, "child.epochs": 5,
-                "child.batch_size": 64, "child.optimizer": "momentum",
-                "child.learning_rate": 0.1, "child.weight_decay": 1e-4, "depth.start": 6,
-                "controller.learning_rate": 6e-4, "child.max_train_examples": 5000,
-                "child.max_eval_examples": 2000, "validation_size": 5000},
-    # A table lookup costs nothing: the budget of the strategy comparison
-    # (benchmarks/strategies.py, docs/RESULTS.md §5); one child per step, as NAS-Bench-201's
-    # own REINFORCE baseline. Controller lr 0.01, tuned there: at the paper's 6e-4 REINFORCE
-    # is no better than random at 150 queries (--controller_lr=6e-4 restores it).
-    "nasbench201": {"max_children": 150, "children_per_step": 1,
-                    "controller.learning_rate": 0.01, "runtime.commit_seconds": 5.0},
-}
-
 
 # Final-training (bin/nas_train) defaults. FINAL_TINY runs on the bundled testdata in seconds (a smoke test, not a
 # result); FINAL_REAL is a CPU-sized final training on the real data. The paper's settings
@@ -75,9 +32,6 @@ FINAL_REAL = {
 }
 
 
-# Where the bundled testdata of each task lives, relative to a source checkout.
-TESTDATA = {"ptb": "ptb", "cifar10": "cifar10/png",
-            "nasbench201": "nasbench201/nasbench201-synthetic.csv.gz"}
 
 
 def default_output_dir(task: str, search: str, seed: int, evaluation: str = "independent",
@@ -104,9 +58,6 @@ def _pick(table: dict, task: str) -> dict:
   return dict(table[task])
 
 
-def search_defaults(task: str, tiny: bool) -> dict:
-  """Config field ("section.field") -> default value of a search of ``task``."""
-  return _pick(TINY if tiny else REAL, task)
 
 
 def final_defaults(task: str, tiny: bool) -> dict:

@@ -23,6 +23,10 @@ class Task:
     metric: The metrics key of the validation value shown and ranked on.
     metric_label: Its short name in ``summary.txt``.
     higher_is_better: Direction of ``metric``.
+    testdata: The bundled data a run without ``--data_dir`` uses (relative to testdata/).
+    presets: ``{"tiny": {...}, "real": {...}}``: search defaults by config field
+      ("section.field"), for a run on ``testdata`` and on real data; flags given on the
+      command line, then ``--set``, override them.
   """
 
   name: str = ""
@@ -30,6 +34,12 @@ class Task:
   metric: str = "val_metric"
   metric_label: str = "val"
   higher_is_better: bool = True
+  testdata: str = ""
+  presets: dict = {}
+
+  def search_defaults(self, tiny: bool) -> dict:
+    """Config field -> default value of a search of this task (a copy)."""
+    return dict(self.presets.get("tiny" if tiny else "real", {}))
 
   def default_space(self) -> dict:
     """The task's default search space as ``space.to_dict()``."""

@@ -21,6 +21,25 @@ class PTBTask(TrainedChildTask):
   metric = "val_perplexity"
   metric_label = "val_ppl"
   higher_is_better = False
+  testdata = "ptb"
+  presets = {
+      # Sized so that the first command a newcomer types finishes in a minute or two.
+      "tiny": {"max_children": 4, "children_per_step": 2, "child.epochs": 1,
+               "child.batch_size": 8, "child.optimizer": "sgd", "child.learning_rate": 1.0,
+               "child.clipnorm": 5.0, "child.lm_units": 16, "child.num_steps": 10,
+               "controller.learning_rate": 5e-4},
+      # The LM recipe of Zaremba et al. (2014) that §4.2 follows: SGD lr 1 on the loss
+      # summed over the window, clip 5, uniform +-0.1 init, state carried
+      # (ChildTrainingConfig). Size and budget: the proxy with the best rank correlation
+      # per second of those measured against a one-epoch reference (docs/RESULTS.md §2b:
+      # 2x32 units on the first 150k training tokens, ~35 s a child on 2 cores).
+      "real": {"max_children": 40, "children_per_step": 4, "child.epochs": 1,
+               "child.batch_size": 20, "child.optimizer": "sgd", "child.learning_rate": 1.0,
+               "child.clipnorm": 5.0, "child.lm_units": 32, "child.num_steps": 20,
+               "controller.learning_rate": 5e-4, "child.max_train_examples": 150_000,
+               "child.max_eval_examples": 20_000, "child.dropout": 0.0,
+               "child.weight_decay": 0.0},
+  }
 
   def default_space(self) -> dict:
     return {"kind": "rnn", "base": 8, "combinations": ["add", "elem_mult"],
@@ -58,6 +77,17 @@ class CIFAR10Task(TrainedChildTask):
   metric = "val_accuracy"
   metric_label = "val_acc"
   higher_is_better = True
+  testdata = "cifar10/png"
+  presets = {
+      "tiny": {"max_children": 4, "children_per_step": 2, "child.epochs": 2,
+               "child.batch_size": 8, "depth.start": 3, "validation_size": 10},
+      # A small but meaningful CPU search; scale up with the flags.
+      "real": {"max_children": 40, "children_per_step": 4, "child.epochs": 5,
+               "child.batch_size": 64, "child.optimizer": "momentum",
+               "child.learning_rate": 0.1, "child.weight_decay": 1e-4, "depth.start": 6,
+               "controller.learning_rate": 6e-4, "child.max_train_examples": 5000,
+               "child.max_eval_examples": 2000, "validation_size": 5000},
+  }
 
   def default_space(self) -> dict:
     return {"kind": "cnn"}

@@ -261,7 +261,9 @@ def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
   recs = ResultsLog(str(out / "results.jsonl")).records
   assert sorted((r["step"], r["index"]) for r in recs) == [(s, k) for s in range(3)
                                                            for k in range(2)]
-  assert all(r["status"] == "ok" and np.isfinite(r["reward"]) for r in recs), recs
+  # (A sampled dead cell is refused untrained as 'degenerate', on the chief.)
+  assert all(r["status"] in ("ok", "degenerate") and np.isfinite(r["reward"])
+             for r in recs) and any(r["status"] == "ok" for r in recs), recs
 
 
 def _children_of(pid):

@@ -67,7 +67,7 @@ class Task:
     """``("ok", None)`` if an 'ok' child's metrics are usable, else ``("nan", why)``."""
     value = metrics.get(self.metric)
     if value is None or not math.isfinite(float(value)):
-      return "nan", f"{self.metric} is {value!r}"
+      return "nan", f"{self.metric} is {value!r} (diverged)"
     return "ok", None
 
   def reward(self, metrics: dict, child_config=None) -> float:

@@ -52,9 +52,10 @@ class PTBTask(TrainedChildTask):
     worse than guessing uniformly, the training-time test of ``nas_tf.lm_training``)
     flags divergence, not slow learning. ``metrics['vocab_size']``: 10,000 when absent.
     """
-    ppl = metrics.get("val_perplexity")
-    if ppl is None or not math.isfinite(float(ppl)):
-      return "nan", f"validation perplexity is {ppl!r} (diverged)"
+    status, why = super().judge(metrics)  # non-finite
+    if why:
+      return status, why
+    ppl = metrics["val_perplexity"]
     vocab = metrics.get("vocab_size") or 10_000
     if float(ppl) > math.e * vocab:
       return "nan", (f"diverged: validation perplexity {float(ppl):.4g} is above e x the "
@@ -91,12 +92,6 @@ class CIFAR10Task(TrainedChildTask):
 
   def default_space(self) -> dict:
     return {"kind": "cnn"}
-
-  def judge(self, metrics: dict) -> tuple[str, Optional[str]]:
-    acc = metrics.get("val_accuracy")
-    if acc is None or not math.isfinite(float(acc)):
-      return "nan", f"validation accuracy is {acc!r}"
-    return "ok", None
 
   def reward(self, metrics: dict, child_config=None) -> float:
     epochs = 5 if child_config is None else child_config.reward_epochs

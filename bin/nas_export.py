@@ -4,6 +4,10 @@
   nas_export --results=runs/ptb-rl-seed0 --export_dir=found_cell          # the best
   nas_export --results=runs/ptb-rl-seed0 --rank=3 --export_dir=third      # 3rd distinct
   nas_export --spec=my_spec.json --export_dir=found_cell --units=200      # a spec file
+  nas_export --trained=runs/final-ptb-seed0 --export_dir=ptb_model       # trained weights
+
+--results and --spec export the architecture with fresh (seeded) weights: a search keeps
+no weights. --trained exports what nas_train retrained, with its trained weights.
 
 Writes spec.json, export.json (manifest with the SavedModel signatures), the SavedModel,
 a .keras model and architecture.dot/.png. A cell's directory works with
@@ -25,6 +29,8 @@ _RESULTS = flags.DEFINE_string("results", None, "A nas_search --output_dir (resu
 _RANK = flags.DEFINE_integer("rank", 1, "Which distinct architecture by reward; 1 = best.")
 _SPEC = flags.DEFINE_string("spec", None, "A spec JSON file (or best.json) to export "
                             "instead of a ranked one.")
+_TRAINED = flags.DEFINE_string("trained", None, "A finished nas_train --output_dir: export "
+                               "the retrained model with its trained weights.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Output directory.")
 _UNITS = flags.DEFINE_integer("units", None, "RNN cell width (default: the search's "
                               "lm_units, else 64).")
@@ -35,10 +41,20 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the (untrained) initial weights
 def main(argv):
   if len(argv) > 1:
     sys.exit(f"nas_export: error: unexpected arguments {argv[1:]}")
-  if not _RESULTS.value and not _SPEC.value:
-    sys.exit("nas_export: error: give --results=SEARCH_OUTPUT_DIR or --spec=FILE")
+  given = [n for n in ("results", "spec", "trained") if flags.FLAGS[n].value]
+  if not given or (_TRAINED.value and len(given) > 1):
+    sys.exit("nas_export: error: give --trained=NAS_TRAIN_OUTPUT_DIR, or --results="
+             "SEARCH_OUTPUT_DIR and/or --spec=FILE")
   from nas_tf import cli  # pylint: disable=g-import-not-at-top
   with cli.one_line_errors("nas_export"):
+    if _TRAINED.value:
+      from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
+      manifest = export_trained.export_trained(_TRAINED.value, _EXPORT_DIR.value)
+      logging.info("Exported the trained %s (validation %s) to %s; load its SavedModel "
+                   "with tf.saved_model.load(%r): see export.json", manifest["describe"],
+                   {k: v for k, v in manifest["trained"].items() if k.startswith("val_")},
+                   _EXPORT_DIR.value, os.path.join(_EXPORT_DIR.value, manifest["savedmodel"]))
+      return
     from nas_tf import export  # pylint: disable=g-import-not-at-top
     manifest = export.export_from_results(
         _RESULTS.value, _EXPORT_DIR.value, rank=_RANK.value, spec_path=_SPEC.value,

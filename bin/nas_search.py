@@ -137,6 +137,12 @@ def main(_):
   best = summary["best"] or {"reward": float("nan"), "describe": "none"}
   logging.info("Results in %s (results.jsonl, summary.txt, best.json). Best: reward %.5f  %s",
                config.output_dir, best["reward"], best["describe"])
+  if summary["best"] and config.task in ("ptb", "cifar10"):
+    # Search rewards are proxies (a few minutes of training): the winner must be retrained.
+    data = f" --data_dir={_DATA_DIR.value}" if _DATA_DIR.value else ""
+    logging.info("Next, retrain the best architecture (its reward is only a proxy):  "
+                 "bin/nas_train --spec=%s%s --output_dir=%s-final", config.output_dir, data,
+                 config.output_dir.rstrip("/"))
 
 
 def run():

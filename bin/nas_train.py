@@ -110,6 +110,9 @@ def main(argv):
   logging.info("%s: validation %s %.4g, test %s %.4g; metrics in %s/metrics.json",
                metrics["describe"], metric, metrics[f"val_{metric}"], metric,
                metrics[f"test_{metric}"], output_dir)
+  from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
+  logging.info("Next, export it with its trained weights:  %s",
+               export_trained.next_command(output_dir))
 
 
 def run():

@@ -185,7 +185,7 @@ def _write_spec(spec, export_dir: str) -> str:
   return path
 
 
-def _write_manifest(export_dir: str, manifest: dict) -> None:
+def write_manifest(export_dir: str, manifest: dict) -> None:
   results.atomic_write_text(os.path.join(export_dir, MANIFEST_FILENAME),
                             json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
@@ -278,9 +278,9 @@ def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
                       f"{{outputs [batch, time, {units}], c, m}}"},
       "record": _record_summary(record)}
   if picture:
-    manifest["picture"] = _picture(spec, export_dir)
+    manifest["picture"] = write_picture(spec, export_dir)
   _write_spec(spec, export_dir)
-  _write_manifest(export_dir, manifest)
+  write_manifest(export_dir, manifest)
   logging.info("Exported cell %s to %s", spec.describe(), export_dir)
   return manifest
 
@@ -289,11 +289,14 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
                input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
                weight_decay: float = 0.0, seed: int = 0, picture: bool = True,
                record: Optional[dict] = None,
-               model: Optional[keras.Model] = None) -> dict:
+               model: Optional[keras.Model] = None,
+               preprocessing: Optional[dict] = None) -> dict:
   """Exports a conv network (§3.3) as ``model.keras`` and a SavedModel.
 
   The SavedModel's ``serve`` endpoint maps whitened images ``float32 [batch, h, w, c]``
   to logits ``[batch, num_classes]`` in inference mode (BatchNorm uses moving stats).
+  With ``preprocessing`` it also has ``serve_images``: raw ``uint8`` pixels, whitened
+  inside the endpoint exactly as in training (``(x / 255 - mean) / std``).
 
   Args:
     spec: The network (a ``CNNSpec`` or its dict).
@@ -306,6 +309,8 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
     record: The results record the spec came from, stored in the manifest.
     model: A :func:`nas_tf.children.build_cnn` model of this spec whose weights to
       export (e.g. trained); default: a fresh model seeded by ``seed``.
+    preprocessing: ``{"mean": [c], "std": [c], "class_names": [...]}`` of the training
+      split (what ``nas_train`` writes to ``metrics.json``), for ``serve_images``.
 
   Returns:
     The manifest (also written as ``export.json``).
@@ -324,8 +329,8 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
     raise ExportError(f"the given model takes images of shape {model.input_shape[1:]}, "
                       f"not input_shape={tuple(input_shape)}")
   model.save(os.path.join(export_dir, CNN_KERAS))
-  model.export(os.path.join(export_dir, CNN_SAVEDMODEL), format="tf_saved_model",
-               verbose=False)
+  _write_cnn_savedmodel(model, os.path.join(export_dir, CNN_SAVEDMODEL), input_shape,
+                        preprocessing)
   manifest = {
       "kind": "cnn", "task": "cifar10", "input_shape": list(input_shape),
       "num_classes": num_classes, "seed": seed, "num_params": int(model.count_params()),
@@ -334,15 +339,46 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
       "signatures": {"serve": f"image float32[batch, {', '.join(map(str, input_shape))}] "
                               f"(whitened) -> logits float32[batch, {num_classes}]"},
       "record": _record_summary(record)}
+  if preprocessing:
+    manifest["preprocessing"] = dict(preprocessing)
+    manifest["signatures"]["serve_images"] = (
+        f"images uint8[batch, {', '.join(map(str, input_shape))}] (raw pixels) -> logits "
+        f"float32[batch, {num_classes}]")
   if picture:
-    manifest["picture"] = _picture(spec, export_dir, num_classes)
+    manifest["picture"] = write_picture(spec, export_dir, num_classes)
   _write_spec(spec, export_dir)
-  _write_manifest(export_dir, manifest)
+  write_manifest(export_dir, manifest)
   logging.info("Exported CNN %s to %s", spec.describe(), export_dir)
   return manifest
 
 
-def _picture(spec, export_dir, num_classes=10) -> dict:
+def _write_cnn_savedmodel(model, path, input_shape, preprocessing) -> None:
+  if not preprocessing:
+    model.export(path, format="tf_saved_model", verbose=False)
+    return
+  mean = tf.constant(preprocessing["mean"], tf.float32)
+  std = tf.constant(preprocessing["std"], tf.float32)
+
+  def serve(images):
+    return model(images, training=False)
+
+  def serve_images(images):
+    # The same arithmetic as the training pipeline (nas_tf.data.cifar10), so the
+    # reloaded model reproduces the validation accuracy bit for bit.
+    return serve((tf.cast(images, tf.float32) / 255.0 - mean) / std)
+
+  archive = keras.export.ExportArchive()
+  archive.track(model)
+  shape = [None, *map(int, input_shape)]
+  archive.add_endpoint("serve", serve, input_signature=[
+      tf.TensorSpec(shape, tf.float32, name="images")])
+  archive.add_endpoint("serve_images", serve_images, input_signature=[
+      tf.TensorSpec(shape, tf.uint8, name="images")])
+  archive.write_out(path, verbose=False)
+
+
+def write_picture(spec, export_dir: str, num_classes: int = 10) -> dict:
+  """``architecture.dot`` (and ``.png`` with graphviz) in ``export_dir``; paths relative."""
   out = viz.write_picture(spec, export_dir, num_classes=num_classes)
   return {k: (os.path.basename(v) if k in ("dot", "png") and v else v)
           for k, v in out.items()}
@@ -395,4 +431,5 @@ def export_from_results(results_dir: Optional[str], export_dir: str, rank: int =
 
 
 __all__ = ["ExportError", "FineTunableTFSMLayer", "select_record", "load_spec_file", "check_task", "export_cell",
-           "export_cnn", "export_from_results", "search_task", "search_config"]
+           "export_cnn", "export_from_results", "search_task", "search_config",
+           "write_manifest", "write_picture"]

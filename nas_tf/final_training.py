@@ -17,6 +17,10 @@ Output directory layout::
   tensorboard/                     training curves
   model.keras                      the model with the best weights
   metrics.json                     validation and test metrics, history, timings
+  vocab.txt                        PTB: the vocabulary, one word per line in id order
+
+``nas_export --trained=OUTPUT_DIR`` turns the directory into a standalone export with
+the trained weights (:mod:`nas_tf.export_trained`).
 """
 
 from __future__ import annotations
@@ -367,6 +371,9 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
       config.task, config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
       validation_size=config.validation_size if config.task == "cifar10" else None)
   if config.task == "ptb":
+    # The ids the model's embedding rows stand for: without them the trained model
+    # cannot be used on text.
+    data.save_vocab(os.path.join(config.output_dir, "vocab.txt"))
     out = _train_final_lm(spec, data, config)
     return _finish(config, out, "perplexity", start)
   model, train, steps_per_epoch, splits, (metric, mode) = _cnn_setup(spec, data, config)
@@ -399,6 +406,10 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
   model.save(os.path.join(config.output_dir, "model.keras"))
   out = {"task": config.task, "spec": spec.to_dict(), "describe": spec.describe(),
          "num_params": int(model.count_params()), "steps_per_epoch": steps_per_epoch,
+         # The model takes whitened images: an export needs these to accept raw pixels.
+         "preprocessing": {"mean": [float(v) for v in data.mean],
+                           "std": [float(v) for v in data.std],
+                           "class_names": list(data.class_names)},
          "epochs_run": len(history.get("loss", [])), "history": history}
   val_history = history.get(monitor, [])
   if val_history:

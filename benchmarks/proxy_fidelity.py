@@ -18,6 +18,9 @@ and the two sides can run on different machines.
       --proxy='{"lm_units": 32, "max_train_examples": 100000}' --proxy_name=u32_100k
   # your own cells, one spec JSON per line:
   python benchmarks/proxy_fidelity.py --task=ptb --data_dir=... --specs=my_cells.jsonl
+  # CIFAR-10 on one core: proxy then reference architecture by architecture, so that
+  # whatever finishes pairs up (rerun the same command to resume):
+  python benchmarks/proxy_fidelity.py --task=cifar10 --data_dir=... --threads=1 --interleave
 
 Outputs go to ``--output_dir`` (default ``benchmarks/results/proxy_fidelity_<task>/``):
 ``archs.jsonl``, ``proxy[-NAME].jsonl``, ``reference.jsonl``, ``summary.json``, ``scatter.png``.
@@ -57,6 +60,11 @@ _PROXY = flags.DEFINE_string("proxy", "{}", "JSON overrides of the proxy ChildTr
 _PROXY_NAME = flags.DEFINE_string("proxy_name", "", "Name of this proxy variant (file suffix).")
 _REFERENCE = flags.DEFINE_string("reference", "{}", "JSON overrides of the reference config.")
 _OUT = flags.DEFINE_string("output_dir", None, "Default benchmarks/results/proxy_fidelity_TASK.")
+_THREADS = flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op threads "
+                                "(0: TensorFlow's default, all cores).")
+_INTERLEAVE = flags.DEFINE_boolean("interleave", False, "Train proxy then reference "
+                                   "architecture by architecture instead of side by side, "
+                                   "so that an interrupted run already has complete pairs.")
 
 # Architectures that always join the sample: the paper's baselines.
 _BASELINES = {"ptb": ("lstm", "nascell"), "cifar10": ("plain_convnet",)}
@@ -143,24 +151,51 @@ def _read(path):
   return out
 
 
-def run_side(side, archs, config, path, data):
+def plan(archs, sides, done, interleave):
+  """The (side index, arch id, arch) still to train, in training order.
+
+  Args:
+    archs: [(id, arch)] in the study's order.
+    sides: Names of the sides to run, in order (e.g. ("proxy", "reference")).
+    done: One set of finished ids per side (read from its jsonl file).
+    interleave: Architecture-major order (proxy then reference of each architecture)
+      instead of side-major (every proxy, then every reference).
+
+  Returns:
+    A list of ``(k, arch_id, arch)`` with ``k`` an index into ``sides``.
+  """
+  if interleave:
+    return [(k, i, a) for i, a in archs for k in range(len(sides)) if i not in done[k]]
+  return [(k, i, a) for k in range(len(sides)) for i, a in archs if i not in done[k]]
+
+
+def train_one(side, arch_id, arch, config, path, data):
+  """Trains one architecture and appends its record to ``path`` (at once: resumable)."""
   from nas_tf import child_training  # pylint: disable=g-import-not-at-top
-  done = _read(path)
-  todo = [(i, a) for i, a in archs if i not in done]
-  logging.info("%s: %d architectures, %d done, config %s", path.name, len(archs),
-               len(done), config)
-  for k, (arch_id, arch) in enumerate(todo):
-    m = child_training.train_and_evaluate(arch, data, config, seed=_SEED.value)
-    metrics = {key: v for key, v in m.items() if key != "error" or v}
-    if _TASK.value == "ptb":
-      metrics["reward"] = rewards.ptb_reward(m.get("val_perplexity", float("nan")))
-    else:
-      metrics["reward"] = rewards.cifar_reward(m.get("val_accuracy_history", []),
-                                               config.reward_epochs)
-    record = {"id": arch_id, "side": side, **metrics}
-    with open(path, "a") as f:
-      f.write(json.dumps(record, allow_nan=True) + "\n")
-    logging.info("%s %d/%d %s: %s %s in %.0f s (attempts %s)", side, k + 1, len(todo),
+  m = child_training.train_and_evaluate(arch, data, config, seed=_SEED.value)
+  metrics = {key: v for key, v in m.items() if key != "error" or v}
+  if _TASK.value == "ptb":
+    metrics["reward"] = rewards.ptb_reward(m.get("val_perplexity", float("nan")))
+  else:
+    metrics["reward"] = rewards.cifar_reward(m.get("val_accuracy_history", []),
+                                             config.reward_epochs)
+  record = {"id": arch_id, "side": side, **metrics}
+  with open(path, "a") as f:
+    f.write(json.dumps(record, allow_nan=True) + "\n")
+  return m
+
+
+def run_sides(sides, archs, data, interleave):
+  """Trains what is missing of each ``(side, config, path)``, resuming from the files."""
+  done = [set(_read(path)) for _, _, path in sides]
+  for (side, config, path), d in zip(sides, done):
+    logging.info("%s: %d architectures, %d done, config %s", path.name, len(archs),
+                 len(d), config)
+  todo = plan(archs, [side for side, _, _ in sides], done, interleave)
+  for n, (k, arch_id, arch) in enumerate(todo):
+    side, config, path = sides[k]
+    m = train_one(side, arch_id, arch, config, path, data)
+    logging.info("%s %d/%d %s: %s %s in %.0f s (attempts %s)", side, n + 1, len(todo),
                  arch_id, m["status"],
                  {key: m.get(key) for key in ("val_perplexity", "val_accuracy")
                   if key in m}, m["train_seconds"], m.get("attempts"))
@@ -291,6 +326,12 @@ def main(argv):
   if not _ANALYZE.value:
     if not _DATA.value:
       sys.exit("proxy_fidelity: error: --data_dir is required to train (or use --analyze)")
+    if _THREADS.value:
+      # Before any TensorFlow op runs: the pools are fixed once created. Lets the study
+      # share a machine (one core each) with timings that do not depend on the neighbour.
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
+      tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
     from nas_tf import child_training  # pylint: disable=g-import-not-at-top
     data = child_training.load_task_data(task, _DATA.value, seed=_SEED.value)
     suffix = f"-{_PROXY_NAME.value}" if _PROXY_NAME.value else ""
@@ -298,11 +339,16 @@ def main(argv):
               out_dir / f"proxy{suffix}.jsonl"),
              ("reference", reference_config(task, json.loads(_REFERENCE.value)),
               out_dir / "reference.jsonl")]
-    for side, config, path in sides:
-      if _ONLY.value in (None, side):
-        (out_dir / f"{path.stem}.config.json").write_text(
-            json.dumps(dataclasses.asdict(config), indent=1))
-        run_side(side, archs, config, path, data)
+    sides = [s for s in sides if _ONLY.value in (None, s[0])]
+    for _, config, path in sides:
+      config_path = out_dir / f"{path.stem}.config.json"
+      text = json.dumps(dataclasses.asdict(config), indent=1)
+      if path.exists() and config_path.exists() and config_path.read_text() != text:
+        # Records of two configs in one file would be compared as one: say so loudly.
+        logging.warning("%s was written with another config than %s now has",
+                        path.name, config_path.name)
+      config_path.write_text(text)
+    run_sides(sides, archs, data, _INTERLEAVE.value)
   analyze(task, archs, out_dir)
 
 

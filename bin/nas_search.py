@@ -68,6 +68,12 @@ _CLUSTER = flags.DEFINE_string("cluster", "local", "'local', 'localhost:N', 'tf_
 _NUM_PS = flags.DEFINE_integer("num_ps", 2, "S: parameter servers (localhost:N).")
 _REPLICAS = flags.DEFINE_integer("num_replicas", 1, "K: controller replicas, m children each.")
 _WORKER_THREADS = flags.DEFINE_integer("worker_threads", 1, "TF threads per server (localhost).")
+_T_PARAMS = flags.DEFINE_float("target_params", None, "Soft constraint (MnasNet): reward x "
+                               "(params / target)^cost_exponent.")
+_T_LAT = flags.DEFINE_float("target_latency_ms", None, "Same with batch-1 inference latency "
+                            "measured on this machine (also records latency_ms).")
+_W = flags.DEFINE_float("cost_exponent", None, "w <= 0 of the soft constraint (MnasNet: -0.07).")
+_MAX_LAT = flags.DEFINE_float("max_latency_ms", None, "Hard cap: slower children not trained.")
 
 
 # flag -> the config field it sets (presets and config.json name settings by field).
@@ -86,7 +92,10 @@ FIELDS = {
     "baseline_decay": "controller.baseline_decay", "isolation": "runtime.isolation",
     "grad_accumulation": "controller.grad_accumulation", "intra_op_threads":
     "runtime.intra_op_threads", "parallel_children": "runtime.parallel_children",
-    "population_size": "evolution.population_size", "tournament_size": "evolution.sample_size"}
+    "population_size": "evolution.population_size", "tournament_size": "evolution.sample_size",
+    "target_params": "objective.target_params", "target_latency_ms":
+    "objective.target_latency_ms", "cost_exponent": "objective.cost_exponent",
+    "max_latency_ms": "child.max_latency_ms"}
 
 
 def _flag(name):
@@ -107,7 +116,9 @@ def make_config() -> config_lib.SearchConfig:
         task=task.name, data_dir=_DATA_DIR.value or str(_ROOT / "testdata" / task.testdata),
         output_dir="-"), task.search_defaults(tiny=_DATA_DIR.value is None))
     given = [n for n in FIELDS if flags.FLAGS[n].value is not None]
-  config = config_lib.with_fields(config, {FIELDS[n]: _flag(n) for n in given})
+  latency = {"child.measure_latency": True} if {"target_latency_ms", "max_latency_ms"} & set(
+      given) else {}  # first: the latency settings need it
+  config = config_lib.with_fields(config, {**latency, **{FIELDS[n]: _flag(n) for n in given}})
   if not _CONFIG.value or any(flags.FLAGS[n].present for n in ("rnn_base", "pooling", "strides")):
     config = config_lib.with_fields(config, {"space": presets.search_space(
         config.task, rnn_base=_BASE.value, pooling=_POOL.value,

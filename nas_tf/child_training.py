@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from nas_tf import children
+from nas_tf import latency
 from nas_tf import lm_training
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
@@ -99,11 +100,25 @@ def _fit(model, train, validation, config: ChildTrainingConfig) -> dict:
   return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
-def _train_cnn(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig, seed: int) -> dict:
+def _measure_latency(model, example, config: ChildTrainingConfig, out: dict) -> None:
+  """``out["latency_ms"]`` when asked for; over ``max_latency_ms`` -> too large, untrained."""
+  if not config.measure_latency:
+    return
+  out["latency_ms"] = latency.measure(model, example)
+  if config.max_latency_ms is not None and out["latency_ms"] > config.max_latency_ms:
+    raise children.ChildTooLargeError(
+        f"inference latency {out['latency_ms']:.3g} ms (batch 1) is over max_latency_ms="
+        f"{config.max_latency_ms:g}")
+
+
+def _train_cnn(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig, seed: int,
+               out: dict) -> dict:
   image_shape = tuple(int(d) for d in data.train.element_spec[0].shape)
   model = children.build_cnn(spec, input_shape=image_shape, num_classes=len(data.class_names),
                              weight_decay=config.weight_decay, max_params=config.max_params,
                              max_activation_elements=config.max_activation_elements)
+  out["num_params"] = int(model.count_params())
+  _measure_latency(model, latency.cnn_example(image_shape), config, out)
   num_train = len(data.arrays("train")[1])
   if config.max_train_examples is not None:
     num_train = min(num_train, config.max_train_examples)
@@ -143,7 +158,8 @@ def lm_windows(data, split: str, batch_size: int, num_steps: int,
   return inputs, targets
 
 
-def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, seed: int) -> dict:
+def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, seed: int,
+              out: dict) -> dict:
   vocab_size = len(data.vocab)
 
   def model_fn():
@@ -154,6 +170,11 @@ def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, se
         output_dropout=config.dropout, tie_embeddings=config.tie_embeddings,
         max_params=config.max_params, init_scale=config.init_scale, return_state=True)
 
+  if config.measure_latency:
+    # A model of its own (model_fn reseeds, so training starts from the same weights).
+    model = model_fn()
+    out["num_params"] = int(model.count_params())
+    _measure_latency(model, latency.lm_example(model, config.num_steps), config, out)
   train = lm_windows(data, "train", config.batch_size, config.num_steps,
                      config.max_train_examples)
   validation = lm_windows(data, "valid", config.batch_size, config.num_steps,
@@ -193,7 +214,8 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -
 
   Returns:
     A dict with ``status`` (ok / failed / too_large / nan / degenerate), ``train_seconds``,
-    ``num_params`` (when built), ``error`` (text, when not ok) and the task's validation
+    ``num_params`` (when built), ``latency_ms`` (when measured: ``measure_latency``),
+    ``error`` (text, when not ok) and the task's validation
     metrics: ``val_accuracy_history`` and ``val_accuracy`` (CIFAR-10) or
     ``val_perplexity`` (PTB).
   """
@@ -210,9 +232,9 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -
               "train_seconds": time.monotonic() - start}
   try:
     if isinstance(spec, specs_lib.CNNSpec):
-      out.update(_train_cnn(spec, data, config, seed))
+      out.update(_train_cnn(spec, data, config, seed, out))
     elif isinstance(spec, specs_lib.RNNCellSpec) or spec in BASELINE_CELLS:
-      out.update(_train_lm(spec, data, config, seed))
+      out.update(_train_lm(spec, data, config, seed, out))
     else:
       raise TypeError(f"spec must be a CNNSpec, an RNNCellSpec or one of {BASELINE_CELLS}, "
                       f"got {spec!r}")

@@ -105,6 +105,11 @@ class ChildTrainingConfig:
       per evaluation pass).
     divergence_retries: LM: restarts at a 4x lower rate after the loss diverges.
     lr_schedule: CNN: 'constant' or 'cosine' (decay to 0 over the child's training).
+    measure_latency: Measure each child's inference latency (batch 1, on this machine,
+      median of repeats; :func:`nas_tf.latency.measure`) after it is built; records
+      carry ``latency_ms``. Needed by ``max_latency_ms`` and a latency objective.
+    max_latency_ms: Children slower than this fail as 'too_large', before training (a
+      hard constraint; a soft one is :class:`ObjectiveConfig`).
   """
 
   epochs: int = 1
@@ -132,9 +137,14 @@ class ChildTrainingConfig:
   carry_state: bool = True
   divergence_retries: int = 2
   lr_schedule: str = "constant"
+  measure_latency: bool = False
+  max_latency_ms: Optional[float] = None
 
   def __post_init__(self):
     _check(self.epochs >= 1, f"child epochs must be >= 1, got {self.epochs!r}")
+    _check(self.max_latency_ms is None or (self.max_latency_ms > 0 and self.measure_latency),
+           f"max_latency_ms must be > 0 and needs measure_latency=true, got "
+           f"{self.max_latency_ms!r} (measure_latency={self.measure_latency})")
     _check(self.init_scale is None or self.init_scale > 0,
            f"init_scale must be > 0 or None, got {self.init_scale!r}")
     _check(self.lr_schedule in ("constant", "cosine"),
@@ -283,6 +293,41 @@ class BOConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+  """A resource-aware reward (MnasNet, Tan et al. 2019, eq. 2): soft constraints.
+
+  ``reward = task_reward * prod_i (cost_i / target_i) ** cost_exponent`` over the targets
+  that are set: a child at its target keeps its reward, one twice as costly loses
+  ``1 - 2 ** cost_exponent`` of it (4.7% at MnasNet's -0.07), one half as costly gains as
+  much. Hard caps are ``child.max_params`` / ``child.max_latency_ms``.
+
+  Attributes:
+    target_params: Target parameter count (None = parameters not in the objective).
+    target_latency_ms: Target inference latency, batch 1, on the search machine (needs
+      ``child.measure_latency``).
+    cost_exponent: ``w <= 0``; MnasNet's soft constraint uses -0.07.
+  """
+
+  target_params: Optional[float] = None
+  target_latency_ms: Optional[float] = None
+  cost_exponent: float = -0.07
+
+  def __post_init__(self):
+    for name in ("target_params", "target_latency_ms"):
+      value = getattr(self, name)
+      _check(value is None or value > 0, f"objective {name} must be > 0, got {value!r}")
+    _check(self.cost_exponent <= 0,
+           f"cost_exponent must be <= 0 (costlier children lose reward), got "
+           f"{self.cost_exponent!r}")
+
+  @property
+  def targets(self) -> dict:
+    """``{record key of the cost: target}`` for the targets that are set."""
+    return {k: v for k, v in (("num_params", self.target_params),
+                              ("latency_ms", self.target_latency_ms)) if v is not None}
+
+
+@dataclasses.dataclass(frozen=True)
 class SearchConfig:
   """One search run (paper §3): what is searched, how, with what budget, and where.
 
@@ -305,6 +350,7 @@ class SearchConfig:
     evolution, bo: Settings of those searches (saved only when used).
     task_options: Task-specific settings, e.g. ``{"dataset": "cifar100"}`` for
       nasbench201 (saved only when set).
+    objective: Resource-aware reward (saved only when a target is set).
   """
 
   task: str
@@ -326,8 +372,12 @@ class SearchConfig:
   evolution: EvolutionConfig = dataclasses.field(default_factory=EvolutionConfig)
   bo: BOConfig = dataclasses.field(default_factory=BOConfig)
   task_options: dict = dataclasses.field(default_factory=dict)
+  objective: ObjectiveConfig = dataclasses.field(default_factory=ObjectiveConfig)
 
   def __post_init__(self):
+    _check(self.objective.target_latency_ms is None or self.child.measure_latency,
+           "a latency target needs child.measure_latency=true (--target_latency_ms sets "
+           "both)")
     _check(self.evaluation in EVALUATION_MODES,
            f"evaluation must be one of {EVALUATION_MODES}, got {self.evaluation!r}")
     _check(isinstance(self.task, str) and bool(self.task),
@@ -349,6 +399,8 @@ class SearchConfig:
       # Left out so that config.json of an independent search is what it was before
       # shared evaluation existed, and older runs still resume.
       del data["evaluation"], data["shared"]
+    if not self.objective.targets:
+      del data["objective"]  # config.json of a plain search stays what it was
     return data
 
   def to_json(self) -> str:
@@ -360,7 +412,7 @@ class SearchConfig:
     nested = {"depth": DepthSchedule, "controller": ControllerConfig,
               "child": ChildTrainingConfig, "runtime": RuntimeConfig,
               "shared": SharedTrainingConfig, "evolution": EvolutionConfig,
-              "bo": BOConfig}
+              "bo": BOConfig, "objective": ObjectiveConfig}
     for key, sub in nested.items():
       if key in data and isinstance(data[key], dict):
         data[key] = sub(**data[key])

@@ -180,6 +180,29 @@ def _spec_key(spec_dict: dict) -> str:
   return json.dumps(spec_dict, sort_keys=True)
 
 
+def pareto_front(records, cost_key: str = "num_params") -> list[dict]:
+  """Distinct trained architectures that no other beats on both quality and cost.
+
+  Quality is the task's reward before any cost term (``task_reward`` when a resource
+  objective is on, else ``reward``): monotone in accuracy or perplexity for every task.
+  Returned cheapest first, so quality rises along the list.
+  """
+  seen, points = set(), []
+  for r in records:
+    key = _spec_key(r["spec"])
+    cost = r.get(cost_key)
+    if r.get("status") != "ok" or cost is None or key in seen:
+      continue
+    seen.add(key)
+    points.append((float(cost), -float(r.get("task_reward", r["reward"])), r))
+  front, best = [], float("-inf")
+  for cost, neg_quality, r in sorted(points, key=lambda p: (p[0], p[1])):
+    if -neg_quality > best:
+      front.append(r)
+      best = -neg_quality
+  return front
+
+
 def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
                   top: int = 10) -> None:
   """Writes ``best.json`` (the best record) and ``summary.txt`` (a readable top list).
@@ -203,4 +226,15 @@ def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
     params = "-" if r["num_params"] is None else str(r["num_params"])
     lines.append(f"{rank:>4}  {r['reward']:.5f}  {val:>9}  {params:>9}  "
                  f"{r['step']:>4}/{r['index']:<3}  {r['describe']}")
+  for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms)")):
+    front = pareto_front(log, cost_key)
+    if len(front) < 2:
+      continue  # one point is no trade-off (or the cost was not measured)
+    lines += ["", f"Pareto front, {metric} vs {label} (no architecture is better on both):"]
+    for r in front:
+      val = "-" if r["val_metric"] is None else f"{r['val_metric']:.4g}"
+      cost = (f"{int(r[cost_key]):>11,}" if cost_key == "num_params"
+              else f"{r[cost_key]:>8.3g} ms")
+      lines.append(f"  {cost}  {metric} {val:>9}  reward {r['reward']:.5f}  "
+                   f"{r['step']:>4}/{r['index']:<3}  {r['describe'][:80]}")
   atomic_write_text(os.path.join(output_dir, "summary.txt"), "\n".join(lines) + "\n")

@@ -50,3 +50,25 @@ def ptb_reward(val_perplexity: float, c: float = PTB_REWARD_CONSTANT) -> float:
     return FAILURE_REWARD
   p = float(val_perplexity)
   return c / p / p
+
+
+def cost_factor(costs: dict, targets: dict, exponent: float) -> float:
+  """MnasNet's soft constraint (Tan et al. 2019, eq. 2): ``prod (cost / target) ** w``.
+
+  Args:
+    costs: ``{name: measured cost}`` of a child, e.g. ``{"num_params": 1.2e6}``.
+    targets: ``{name: target}``; only these names count.
+    exponent: ``w <= 0``.
+
+  Returns:
+    The factor the task reward is multiplied by; 1.0 without targets. A cost that was
+    not measured (None, non-finite or <= 0) is an error: the objective would silently
+    favour the children it cannot see.
+  """
+  factor = 1.0
+  for name, target in targets.items():
+    cost = costs.get(name)
+    if not _finite(cost) or float(cost) <= 0:
+      raise ValueError(f"the objective needs {name} of every child, got {cost!r}")
+    factor *= (float(cost) / float(target)) ** exponent
+  return factor

@@ -8,6 +8,7 @@ from typing import Optional
 from absl import logging
 import numpy as np
 
+from nas_tf import rewards
 from nas_tf.config import SearchConfig
 from nas_tf.results import ResultsLog
 
@@ -33,12 +34,20 @@ def make_record(task, config: SearchConfig, step: int, index: int, tokens, spec,
       metrics = dict(metrics, error=why)
   reward = (task.reward(metrics, config.child) if status == "ok"
             else task.failure_reward())
+  objective = {}
+  if config.objective.targets and status == "ok":
+    # MnasNet's soft constraint on top of the task's reward; failures stay failures.
+    factor = rewards.cost_factor(metrics, config.objective.targets,
+                                 config.objective.cost_exponent)
+    objective = {"task_reward": reward, "cost_factor": factor}
+    reward *= factor
   record = {
       "step": step, "index": index, "search": config.search, "depth": depth,
       "spec": spec.to_dict(), "describe": spec.describe(), "tokens": list(tokens),
       "reward": reward, "status": status, "cached": from_cache,
       "val_metric": task.val_metric(metrics),
-      "num_params": metrics.get("num_params"), "train_seconds": metrics.get("train_seconds"),
+      "num_params": metrics.get("num_params"), "latency_ms": metrics.get("latency_ms"),
+      "train_seconds": metrics.get("train_seconds"), **objective,
       "metrics": {k: v for k, v in metrics.items() if k != "status"},
       "time": time.time(),
   }

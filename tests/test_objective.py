@@ -1,0 +1,117 @@
+"""Resource-aware search (issue 16): MnasNet's soft constraint, latency, hard caps, Pareto."""
+
+import json
+import math
+import os
+import pathlib
+
+import keras
+import pytest
+
+from nas_tf import child_training
+from nas_tf import config as config_lib
+from nas_tf import latency
+from nas_tf import results
+from nas_tf import rewards
+from nas_tf import search
+from nas_tf import specs as specs_lib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CNN = specs_lib.CNNSpec(layers=(specs_lib.ConvLayer(3, 3, 4),
+                                specs_lib.ConvLayer(3, 3, 4, inputs=(0,))))
+
+
+def test_cost_factor_is_mnasnet_soft_constraint():
+  # (cost / target) ** w: at the target 1, twice the cost 2 ** w, half the cost 2 ** -w.
+  assert rewards.cost_factor({"num_params": 100}, {"num_params": 100}, -0.07) == 1.0
+  assert rewards.cost_factor({"num_params": 200}, {"num_params": 100}, -0.07) == (
+      pytest.approx(2 ** -0.07))
+  assert rewards.cost_factor({"num_params": 50}, {"num_params": 100}, -0.07) == (
+      pytest.approx(2 ** 0.07))
+  # Two targets multiply; a cost without a target does not count.
+  both = rewards.cost_factor({"num_params": 200, "latency_ms": 4.0},
+                             {"num_params": 100, "latency_ms": 1.0}, -0.5)
+  assert both == pytest.approx(2 ** -0.5 * 4 ** -0.5)
+  assert rewards.cost_factor({"num_params": 7}, {}, -1.0) == 1.0
+  with pytest.raises(ValueError, match="needs latency_ms of every child, got None"):
+    rewards.cost_factor({"latency_ms": None}, {"latency_ms": 1.0}, -0.07)
+
+
+def test_objective_config_checks_and_round_trip(tmp_path):
+  with pytest.raises(ValueError, match="cost_exponent must be <= 0.*got 0.5"):
+    config_lib.ObjectiveConfig(target_params=1e6, cost_exponent=0.5)
+  with pytest.raises(ValueError, match="target_params must be > 0, got -3"):
+    config_lib.ObjectiveConfig(target_params=-3)
+  base = dict(task="cifar10", data_dir="d", output_dir="o")
+  with pytest.raises(ValueError, match="latency target needs child.measure_latency"):
+    config_lib.SearchConfig(**base, objective=config_lib.ObjectiveConfig(target_latency_ms=1))
+  with pytest.raises(ValueError, match="max_latency_ms must be > 0 and needs measure_latency"):
+    config_lib.ChildTrainingConfig(max_latency_ms=3.0)
+  config = config_lib.SearchConfig(
+      **base, child=config_lib.ChildTrainingConfig(measure_latency=True),
+      objective=config_lib.ObjectiveConfig(target_params=2e5, target_latency_ms=3.0))
+  assert config_lib.SearchConfig.from_json(config.to_json()) == config
+  assert config.objective.targets == {"num_params": 2e5, "latency_ms": 3.0}
+  # A search without targets writes the config.json it always wrote.
+  assert "objective" not in config_lib.SearchConfig(**base).to_dict()
+
+
+def test_latency_is_measured_and_a_hard_cap_skips_training():
+  model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+  ms = latency.measure(model, latency.cnn_example((8,)), repeats=5)
+  assert 0 < ms < 1000
+  data = child_training.load_task_data("cifar10", str(ROOT / "testdata" / "cifar10" / "png"),
+                                       validation_size=10)
+  fast = config_lib.ChildTrainingConfig(epochs=1, batch_size=8, steps_per_epoch=1,
+                                        measure_latency=True)
+  out = child_training.train_and_evaluate(CNN, data, fast)
+  assert out["status"] == "ok" and out["latency_ms"] > 0
+  capped = config_lib.ChildTrainingConfig(epochs=1, batch_size=8, measure_latency=True,
+                                          max_latency_ms=1e-6)
+  out = child_training.train_and_evaluate(CNN, data, capped)
+  assert out["status"] == "too_large" and "over max_latency_ms=1e-06" in out["error"]
+  assert out["latency_ms"] > 0 and "val_accuracy" not in out  # not trained
+
+
+class _CostlyEvaluator:
+  """Accuracy and parameters rise together with the filters of the first layer."""
+
+  def evaluate(self, specs):
+    out = []
+    for s in specs:
+      filters = s.layers[0].num_filters
+      out.append({"status": "ok", "val_accuracy": filters / 100, "val_accuracy_history":
+                  [filters / 100], "num_params": 1000 * filters, "train_seconds": 0.0})
+    return out
+
+  def close(self):
+    pass
+
+
+def test_search_scales_rewards_and_summary_shows_the_pareto_front(tmp_path):
+  config = config_lib.SearchConfig(
+      task="cifar10", data_dir="unused", output_dir=str(tmp_path / "out"), search="random",
+      max_children=8, children_per_step=2, space={"kind": "cnn", "strides": [1]},
+      depth=config_lib.DepthSchedule(start=2), seed=1,
+      runtime=config_lib.RuntimeConfig(isolation="inline"),
+      objective=config_lib.ObjectiveConfig(target_params=36_000, cost_exponent=-0.5))
+  search.run(config, evaluator=_CostlyEvaluator())
+  log = results.ResultsLog(os.path.join(config.output_dir, "results.jsonl"))
+  for r in log:
+    factor = (r["num_params"] / 36_000) ** -0.5
+    assert r["cost_factor"] == pytest.approx(factor)
+    assert r["reward"] == pytest.approx(r["task_reward"] * factor)
+    assert r["task_reward"] == pytest.approx(r["metrics"]["val_accuracy"] ** 3)
+    assert r["latency_ms"] is None  # not measured in this search
+  front = results.pareto_front(log)
+  costs = [r["num_params"] for r in front]
+  quality = [r["task_reward"] for r in front]
+  assert costs == sorted(costs) and quality == sorted(quality) and len(set(costs)) == len(costs)
+  for r in log:  # nothing off the front dominates a point on it
+    assert not any(r["num_params"] < f["num_params"] and r["task_reward"] >= f["task_reward"]
+                   for f in front)
+  summary = (pathlib.Path(config.output_dir) / "summary.txt").read_text()
+  assert "Pareto front, val_acc vs parameters" in summary
+  assert json.loads((pathlib.Path(config.output_dir) / "config.json").read_text())[
+      "objective"]["target_params"] == 36_000
+  assert not math.isnan(log.best()["reward"])

@@ -5,7 +5,7 @@ import pathlib
 import setuptools
 
 HERE = pathlib.Path(__file__).parent
-BINARIES = ("nas_search", "nas_export", "nas_train", "nas_worker")
+BINARIES = ("nas_search", "nas_export", "nas_train", "nas_worker", "nas_report")
 
 setuptools.setup(
     name="nas_tf",
@@ -27,11 +27,14 @@ setuptools.setup(
         "tensorboard",
         # Free ports for the localhost:N parameter-server cluster (distributed search).
         "portpicker",
+        # report.html (nas_report, written at the end of every search) and the
+        # architecture pictures when Graphviz is not installed.
+        "matplotlib",
     ],
     extras_require={
         # --search=bo: Optuna's TPE (README, "Search strategies").
         "bo": ["optuna>=3.4"],
-        "test": ["pytest", "matplotlib", "optuna>=3.4"],
+        "test": ["pytest", "optuna>=3.4"],
     },
     # bin/NAME is a link to the absl app bin/NAME.py: it runs from a checkout, and pip
     # installs it on PATH as the command NAME.

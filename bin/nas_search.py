@@ -73,6 +73,7 @@ _T_PARAMS = flags.DEFINE_float("target_params", None, "Soft constraint (MnasNet)
 _T_LAT = flags.DEFINE_float("target_latency_ms", None, "Same with batch-1 inference latency "
                             "measured on this machine (also records latency_ms).")
 _W = flags.DEFINE_float("cost_exponent", None, "w <= 0 of the soft constraint (MnasNet: -0.07).")
+_REPORT = flags.DEFINE_boolean("report", True, "Write report.html (nas_report) at the end.")
 _MAX_LAT = flags.DEFINE_float("max_latency_ms", None, "Hard cap: slower children not trained.")
 
 
@@ -148,12 +149,11 @@ def main(_):
   best = summary["best"] or {"reward": float("nan"), "describe": "none"}
   logging.info("Results in %s (results.jsonl, summary.txt, best.json). Best: reward %.5f  %s",
                config.output_dir, best["reward"], best["describe"])
-  if summary["best"] and config.task in ("ptb", "cifar10"):
-    # Search rewards are proxies (a few minutes of training): the winner must be retrained.
-    data = f" --data_dir={_DATA_DIR.value}" if _DATA_DIR.value else ""
-    logging.info("Next, retrain the best architecture (its reward is only a proxy):  "
-                 "bin/nas_train --spec=%s%s --output_dir=%s-final", config.output_dir, data,
-                 config.output_dir.rstrip("/"))
+  if summary["best"]:
+    from nas_tf import report  # pylint: disable=g-import-not-at-top
+    for line in report.after_search(config.output_dir, config.task, _DATA_DIR.value,
+                                    report=_REPORT.value):
+      logging.info(line)
 
 
 def run():

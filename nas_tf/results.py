@@ -167,13 +167,18 @@ class ResultsLog:
 
   def ranking(self) -> list[dict]:
     """Distinct specs, best reward first (ties: the earlier child first)."""
-    seen, out = set(), []
-    for r in sorted(self.records, key=lambda r: (-r["reward"], r["step"], r["index"])):
-      key = _spec_key(r["spec"])
-      if key not in seen:
-        seen.add(key)
-        out.append(r)
-    return out
+    return rank(self.records)
+
+
+def rank(records) -> list[dict]:
+  """Distinct specs of ``records``, best reward first (ties: the earlier child first)."""
+  seen, out = set(), []
+  for r in sorted(records, key=lambda r: (-r["reward"], r["step"], r["index"])):
+    key = _spec_key(r["spec"])
+    if key not in seen:
+      seen.add(key)
+      out.append(r)
+  return out
 
 
 def _spec_key(spec_dict: dict) -> str:

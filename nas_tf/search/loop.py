@@ -222,8 +222,9 @@ class _Search:
     stats = self.sampler.update(step, list(item["tokens"][:len(rewards)]), rewards,
                                 item["depth"])
     controller_s = item["controller_s"] + time.monotonic() - t0
-    self.tensorboard.write(step, records_lib.step_scalars(rewards, stats, self.log,
-                                                          **item["scalars"]))
+    scalars = records_lib.step_scalars(rewards, stats, self.log, **item["scalars"])
+    self.tensorboard.write(step, scalars)
+    outputs.append_step(self.config.output_dir, step, scalars)
     seconds = self.state["seconds"]
     seconds["controller"] += controller_s
     seconds["total"] += time.monotonic() - item["start"]

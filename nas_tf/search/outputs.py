@@ -31,6 +31,10 @@ from nas_tf.results import (ResultsLog, atomic_write_text, dumps, remove_stale_t
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
+# One JSON line per committed controller step: its scalars (reward statistics, the
+# sampler's baseline / entropy / loss, depth), for reports. A step redone after a resume
+# appears again; the last line of a step wins.
+STEPS_FILE = "steps.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
 # Fields that may change between a run and its resume (a larger budget, another machine).
@@ -184,6 +188,14 @@ class TensorBoard:
   def flush(self) -> None:
     self._writer.flush()
     self._flushed = time.monotonic()
+
+
+def append_step(output_dir: str, step: int, scalars: dict) -> None:
+  """Adds the scalars of a committed step to ``steps.jsonl`` (a view, like TensorBoard)."""
+  values = {k: (float(v) if v is not None and np.isfinite(v) else None)
+            for k, v in scalars.items()}
+  with open(os.path.join(output_dir, STEPS_FILE), "a") as f:
+    f.write(dumps({"step": step, "time": time.time(), **values}, sort_keys=True) + "\n")
 
 
 def commit_step(output_dir: str, log: ResultsLog, metric_label: str,

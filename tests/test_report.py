@@ -1,0 +1,100 @@
+"""nas_report: one self-contained HTML page per search (or several side by side)."""
+
+import base64
+import html.parser
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+from nas_tf import config as config_lib
+from nas_tf import report
+from nas_tf import search
+
+pytest.importorskip("matplotlib")
+
+
+class _Evaluator:
+  """Accuracy from the first layer's filters, parameters from the total filters."""
+
+  def evaluate(self, specs):
+    return [{"status": "ok", "val_accuracy": s.layers[0].num_filters / 100,
+             "val_accuracy_history": [s.layers[0].num_filters / 100], "train_seconds": 0.0,
+             "num_params": 100 * sum(l.num_filters for l in s.layers)} for s in specs]
+
+  def close(self):
+    pass
+
+
+def _search(tmp_path, method):
+  config = config_lib.SearchConfig(
+      task="cifar10", data_dir="unused", output_dir=str(tmp_path / method), search=method,
+      max_children=12, children_per_step=3, space={"kind": "cnn", "strides": [1]},
+      depth=config_lib.DepthSchedule(start=2, increment=1, every=6),
+      runtime=config_lib.RuntimeConfig(isolation="inline"))
+  search.run(config, evaluator=_Evaluator())
+  return config.output_dir
+
+
+class _Page(html.parser.HTMLParser):
+  def __init__(self):
+    super().__init__()
+    self.images, self.headings, self.links, self._in_h2 = [], [], [], False
+
+  def handle_starttag(self, tag, attrs):
+    attrs = dict(attrs)
+    if tag == "img":
+      self.images.append(attrs)
+    if tag in ("a", "link", "script") and (attrs.get("href") or attrs.get("src")):
+      self.links.append(attrs)
+    self._in_h2 = tag == "h2"
+
+  def handle_data(self, data):
+    if self._in_h2:
+      self.headings.append(data)
+      self._in_h2 = False
+
+
+def test_report_of_two_runs_is_self_contained_and_complete(tmp_path):
+  rl, rnd = _search(tmp_path, "rl"), _search(tmp_path, "random")
+  # steps.jsonl: one line per committed step, with the controller's scalars.
+  steps = [json.loads(l) for l in open(os.path.join(rl, "steps.jsonl"))]
+  assert [s["step"] for s in steps] == [0, 1, 2, 3]
+  assert all(s["controller/entropy"] > 0 for s in steps)
+  path = report.write_report([rl, rnd], str(tmp_path / "r.html"), top=3)
+  page = _Page()
+  page.feed(pathlib.Path(path).read_text())
+  assert not page.links  # no external resources, no scripts
+  # curves, Pareto front (params), per-step panels of both runs, 3 + 3 pictures
+  assert len(page.images) == 1 + 1 + 2 + 6
+  for img in page.images:
+    assert img["alt"] and img["src"].startswith("data:image/png;base64,")
+    assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+  assert "Best reward so far" in page.headings
+  assert any("Pareto front" in h for h in page.headings)
+  assert {"rl: top 3 architectures", "random: top 3 architectures"} <= set(page.headings)
+  text = pathlib.Path(path).read_text()
+  assert "No controller entropy" in text  # random search has none, and says so
+
+
+def test_best_so_far_and_a_resumed_step_counted_once(tmp_path):
+  rl = _search(tmp_path, "rl")
+  records = report.load_run(rl)["records"]
+  curve = report.best_so_far(records)
+  ordered = sorted(records, key=lambda r: (r["step"], r["index"]))
+  assert list(curve) == [max(r["reward"] for r in ordered[:n + 1]) for n in range(12)]
+  assert np.all(np.diff(curve) >= 0)
+  # A step redone after a resume is appended again: the last line wins.
+  with open(os.path.join(rl, "steps.jsonl"), "a") as f:
+    f.write(json.dumps({"step": 1, "controller/entropy": 123.0}) + "\n")
+    f.write('{"step": 2, "contr')  # a half-written line after a kill
+  steps = report.load_run(rl)["steps"]
+  assert [s["step"] for s in steps] == [0, 1, 2, 3]
+  assert steps[1]["controller/entropy"] == 123.0
+
+
+def test_not_a_run_is_a_clear_error(tmp_path):
+  with pytest.raises(FileNotFoundError, match="holds no results.jsonl: not a nas_search"):
+    report.write_report([str(tmp_path)], str(tmp_path / "r.html"))

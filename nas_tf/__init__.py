@@ -11,3 +11,18 @@ Import submodules explicitly (``from nas_tf import specs``); this file stays lig
 """
 
 __version__ = "0.1.0"
+
+# The Python API (nas_tf.api), reachable as nas_tf.run_search etc. without importing
+# TensorFlow until it is used (PEP 562).
+_API = ("run_search", "load_results", "make_config", "SearchResult")
+
+
+def __getattr__(name):
+  if name in _API:
+    from nas_tf import api  # pylint: disable=g-import-not-at-top
+    return getattr(api, name)
+  raise AttributeError(f"module 'nas_tf' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_API))

@@ -1,0 +1,152 @@
+"""Python entry points beside the binaries: run a search, read its results, export.
+
+    import nas_tf
+    result = nas_tf.run_search("nasbench201", data_dir="nb201.csv", search="evolution",
+                               max_children=200, output_dir="runs/nb-evo",
+                               settings={"evolution.population_size": 20})
+    print(result.best()["describe"], result.best(5))
+    frame = result.to_dataframe()            # with pandas installed
+    result.export("exported/cell", units=200)  # the best architecture (nas_export)
+    again = nas_tf.load_results("runs/nb-evo")
+
+The function is ``run_search`` because ``nas_tf.search`` is the package that holds the
+loop and its seams. A search built here is the search ``nas_search`` runs with the same
+settings: the task's presets, then the given fields, saved as ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any, Optional, Union
+
+from nas_tf import config as config_lib
+from nas_tf import presets
+from nas_tf import results
+from nas_tf import tasks
+
+_TESTDATA = pathlib.Path(__file__).resolve().parent.parent / "testdata"
+# Record keys that make one row of a results table.
+_COLUMNS = ("step", "index", "search", "reward", "status", "val_metric", "num_params",
+            "latency_ms", "train_seconds", "cached", "depth", "describe")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+  """A search's output directory, read: its configuration and one record per child.
+
+  Attributes:
+    output_dir: The run's directory.
+    config: Its ``config.json``.
+    records: The ``results.jsonl`` records, in the order the children were logged.
+  """
+
+  output_dir: str
+  config: dict
+  records: tuple
+
+  def best(self, k: int = 1):
+    """The best distinct architecture's record (``k`` > 1: a list of the top ``k``)."""
+    ranked = results.rank(self.records)
+    if k == 1:
+      return ranked[0] if ranked else None
+    return ranked[:k]
+
+  def pareto_front(self, cost: str = "num_params") -> list[dict]:
+    """Trained architectures no other beats on both quality and ``cost``, cheapest first."""
+    return results.pareto_front(self.records, cost)
+
+  def to_dataframe(self):
+    """One row per child (pandas, installed separately): the columns of summary.txt."""
+    try:
+      import pandas as pd  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise ImportError("SearchResult.to_dataframe needs pandas: pip install pandas") from e
+    return pd.DataFrame([{k: r.get(k) for k in _COLUMNS} for r in self.records],
+                        columns=list(_COLUMNS))
+
+  def export(self, export_dir: str, rank: int = 1, **kwargs) -> dict:
+    """Exports the ``rank``-th best architecture, untrained (see ``nas_export``).
+
+    ``kwargs`` go to :func:`nas_tf.export.export_from_results` (``units``, ``seed``...).
+    Retrain it first (``nas_train``) for trained weights.
+    """
+    from nas_tf import export  # pylint: disable=g-import-not-at-top  (TensorFlow)
+    return export.export_from_results(self.output_dir, export_dir, rank=rank, **kwargs)
+
+  def report(self, path: Optional[str] = None) -> str:
+    """Writes the HTML report (``nas_report``); returns its path."""
+    from nas_tf import report  # pylint: disable=g-import-not-at-top
+    return report.write_report([self.output_dir], path or os.path.join(
+        self.output_dir, report.REPORT_FILE))
+
+
+def load_results(output_dir: str) -> SearchResult:
+  """Reads a search output directory (finished or not) without changing it."""
+  path = os.path.join(output_dir, "results.jsonl")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{output_dir!r} holds no results.jsonl: not a search "
+                            "output directory")
+  try:
+    with open(os.path.join(output_dir, "config.json")) as f:
+      config = json.load(f)
+  except (OSError, ValueError):
+    config = {}
+  return SearchResult(output_dir, config, tuple(results.ResultsLog(path, repair=False)))
+
+
+def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[str] = None,
+                settings: Optional[dict[str, Any]] = None,
+                **fields) -> config_lib.SearchConfig:
+  """The :class:`SearchConfig` that ``nas_search`` would build from the same settings.
+
+  Args:
+    task: A registered task name (``nas_tf.tasks.names()``).
+    data_dir: The task's data; None: the bundled testdata of a source checkout (a tiny
+      search, with the task's tiny presets).
+    output_dir: Where the run goes; default ``runs/TASK-SEARCH-seedN[-tiny]``.
+    settings: ``{"section.field": value}`` for nested settings, e.g.
+      ``{"child.lm_units": 32, "evolution.population_size": 20}``.
+    **fields: Top-level ``SearchConfig`` fields (``search``, ``max_children``, ``seed``...).
+  """
+  task_obj = tasks.get(task)
+  tiny = data_dir is None
+  if tiny:
+    data_dir = str(_TESTDATA / task_obj.testdata) if task_obj.testdata else None
+    if not data_dir or not os.path.exists(data_dir):
+      raise FileNotFoundError(f"give data_dir: task {task!r} has no bundled testdata here "
+                              "(it comes with a source checkout)")
+  config = config_lib.with_fields(
+      config_lib.SearchConfig(task=task, data_dir=data_dir, output_dir="-"),
+      {**task_obj.search_defaults(tiny=tiny), "space": presets.search_space(task)})
+  config = config_lib.with_fields(config, {**fields, **(settings or {})})
+  return config_lib.with_fields(config, {"output_dir": output_dir or presets.default_output_dir(
+      task, config.search, config.seed, config.evaluation, tiny)})
+
+
+def run_search(config: Union[config_lib.SearchConfig, str], data_dir: Optional[str] = None,
+               output_dir: Optional[str] = None, settings: Optional[dict[str, Any]] = None,
+               **fields) -> SearchResult:
+  """Runs (or resumes) a search and returns its results.
+
+  Args:
+    config: A :class:`SearchConfig`, or a task name: then the other arguments build one
+      with :func:`make_config`.
+    data_dir, output_dir, settings, **fields: See :func:`make_config` (with a task name).
+
+  Returns:
+    The :class:`SearchResult` of ``config.output_dir``.
+  """
+  if isinstance(config, str):
+    config = make_config(config, data_dir, output_dir, settings, **fields)
+  elif data_dir or output_dir or settings or fields:
+    raise TypeError("with a SearchConfig, change it with nas_tf.config.with_fields "
+                    "rather than keyword arguments")
+  from nas_tf import search  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  search.run(config)
+  return load_results(config.output_dir)
+
+
+__all__ = ["SearchResult", "run_search", "load_results", "make_config"]

@@ -38,6 +38,9 @@ _INPUT_DIM = flags.DEFINE_integer("input_dim", None, "RNN cell input width (defa
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the (untrained) initial weights.")
 
 
+_TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
+                                "(CUDA probes, oneDNN notices), hidden by default.")
+
 def main(argv):
   if len(argv) > 1:
     sys.exit(f"nas_export: error: unexpected arguments {argv[1:]}")
@@ -46,7 +49,7 @@ def main(argv):
     sys.exit("nas_export: error: give --trained=NAS_TRAIN_OUTPUT_DIR, or --results="
              "SEARCH_OUTPUT_DIR and/or --spec=FILE")
   from nas_tf import cli  # pylint: disable=g-import-not-at-top
-  with cli.one_line_errors("nas_export"):
+  with cli.one_line_errors("nas_export"), cli.quiet_tensorflow(not _TF_LOGS.value):
     if _TRAINED.value:
       from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
       manifest = export_trained.export_trained(_TRAINED.value, _EXPORT_DIR.value)

@@ -99,6 +99,13 @@ FIELDS = {
     "max_latency_ms": "child.max_latency_ms"}
 
 
+_TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
+                                "(CUDA probes, oneDNN notices), hidden by default.")
+
+for _name, _field in FIELDS.items():  # what each task sets when the flag is not given
+  flags.FLAGS[_name].help += tasks.defaults_help(_field)
+
+
 def _flag(name):
   value = flags.FLAGS[name].value  # counts that also take 'all' (the whole split):
   return (None if value.lower() == "all" else int(float(value))) if name.endswith(
@@ -134,13 +141,15 @@ def make_config() -> config_lib.SearchConfig:
 
 def main(_):
   from nas_tf import cli  # pylint: disable=g-import-not-at-top
-  with cli.one_line_errors("nas_search"):
+  with cli.one_line_errors("nas_search"), cli.quiet_tensorflow(not _TF_LOGS.value):
     config = make_config()
     if _DRY.value:
       return print(config.to_json())
     from nas_tf import distributed_cluster as dc, search  # pylint: disable=g-import-not-at-top
     tasks.get(config.task).check_data(config.data_dir, bundled=_DATA_DIR.value is None)
-    logging.info("Search config: %s", config.to_json())
+    logging.info("Search: task %s, %s, %d children (m=%d), data %s -> %s (every setting: "
+                 "config.json there)", config.task, config.search, config.max_children,
+                 config.children_per_step, config.data_dir, config.output_dir)
     cluster = dc.ClusterConfig.parse(
         _CLUSTER.value, num_ps=_NUM_PS.value, num_replicas=_REPLICAS.value,
         worker_threads=_WORKER_THREADS.value,

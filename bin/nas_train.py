@@ -67,6 +67,9 @@ _FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
            "init_scale", "loss_reduction", "carry_state")
 
 
+_TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
+                                "(CUDA probes, oneDNN notices), hidden by default.")
+
 def _load_spec():
   """The spec from --spec (file, export dir or search dir) and the search's task, if any."""
   from nas_tf import export, specs  # pylint: disable=g-import-not-at-top
@@ -85,7 +88,7 @@ def main(argv):
   if len(argv) > 1:
     sys.exit(f"nas_train: error: unexpected arguments {argv[1:]}")
   from nas_tf import cli  # pylint: disable=g-import-not-at-top
-  with cli.one_line_errors("nas_train"):
+  with cli.one_line_errors("nas_train"), cli.quiet_tensorflow(not _TF_LOGS.value):
     spec, search_task = _load_spec()
     from nas_tf import final_training as ft  # pylint: disable=g-import-not-at-top
     task = _TASK.value or search_task or {"rnn": "ptb", "cnn": "cifar10"}[spec.kind]

@@ -39,12 +39,21 @@ def load_task_data(task: str, data_dir: str, seed: int = 0, cache_dir: str | Non
                    validation_size: int | None = None):
   """Loads the data a task's children train on (imported lazily: a PTB run needs no images)."""
   from nas_tf import data  # pylint: disable=g-import-not-at-top
+  if task not in ("ptb", "cifar10"):
+    raise ValueError(f"task must be 'ptb' or 'cifar10', got {task!r}")
+  start = time.monotonic()
+  logging.info("Loading %s data from %s ...", task, data_dir)
   if task == "ptb":
-    return data.load_ptb(data_dir)
-  if task == "cifar10":
+    out = data.load_ptb(data_dir)
+    sizes = f"vocabulary {len(out.vocab):,}, " + ", ".join(
+        f"{split} {len(out.split(split)):,} tokens" for split in ("train", "valid", "test"))
+  else:
     kwargs = {} if validation_size is None else {"validation_size": validation_size}
-    return data.load_cifar10(data_dir, seed=seed, cache_dir=cache_dir, **kwargs)
-  raise ValueError(f"task must be 'ptb' or 'cifar10', got {task!r}")
+    out = data.load_cifar10(data_dir, seed=seed, cache_dir=cache_dir, **kwargs)
+    sizes = f"{len(out.class_names)} classes"
+    sizes += ", " + ", ".join(f"{k} {v:,} images" for k, v in out.num_examples.items())
+  logging.info("Loaded %s data in %.1f s: %s", task, time.monotonic() - start, sizes)
+  return out
 
 
 def check_data_source(task: str, data_dir: str, bundled: bool = False) -> None:
@@ -91,12 +100,29 @@ def _finite_history(history: dict) -> bool:
   return all(math.isfinite(v) for values in history.values() for v in values)
 
 
+class _Progress(keras.callbacks.Callback):
+  """One line per epoch once a child has trained longer than ``after`` seconds: a
+  CIFAR-10 child can train for minutes, and silence looks like a hang."""
+
+  def __init__(self, epochs: int, after: float = 20.0):
+    super().__init__()
+    self.epochs, self.after, self.start = epochs, after, time.monotonic()
+
+  def on_epoch_end(self, epoch, logs=None):
+    elapsed = time.monotonic() - self.start
+    if elapsed >= self.after and epoch + 1 < self.epochs:
+      logs = logs or {}
+      logging.info("child: epoch %d/%d, val_accuracy %.4f, %.0f s (about %.0f s to go)",
+                   epoch + 1, self.epochs, logs.get("val_accuracy", float("nan")), elapsed,
+                   elapsed / (epoch + 1) * (self.epochs - epoch - 1))
+
+
 def _fit(model, train, validation, config: ChildTrainingConfig) -> dict:
   if config.steps_per_epoch is not None:
     train = train.repeat()
   history = model.fit(train, validation_data=validation, epochs=config.epochs,
                       steps_per_epoch=config.steps_per_epoch, verbose=0, shuffle=False,
-                      callbacks=[keras.callbacks.TerminateOnNaN()])
+                      callbacks=[keras.callbacks.TerminateOnNaN(), _Progress(config.epochs)])
   return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 

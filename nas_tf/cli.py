@@ -1,14 +1,19 @@
-"""Glue the binaries in ``bin/`` share: one-line errors and SIGTERM handled like Ctrl-C.
+"""Glue the binaries in ``bin/`` share: one-line errors, SIGTERM handled like Ctrl-C, and
+TensorFlow's start-up noise filtered out.
 
 Called explicitly by each binary's ``main``; it reads no flags. Installing a signal
-handler is process-wide state, so it is done here for binaries only and undone on exit.
+handler or replacing file descriptor 2 is process-wide state, so it is done here for
+binaries only and undone on exit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import signal
 import sys
+import threading
 
 # Errors a user can cause (bad flags, paths, data, settings): one line, no traceback.
 USER_ERRORS = (ValueError, OSError, RuntimeError, KeyError)
@@ -42,6 +47,63 @@ def one_line_errors(program: str):
     sys.exit(f"{program}: error: {type(e).__name__}: {_first_line(e)}")
   finally:
     signal.signal(signal.SIGTERM, previous)
+
+
+# TensorFlow's C++ start-up lines on a CPU machine: written before absl's logging is set
+# up, so TF_CPP_MIN_LOG_LEVEL does not silence them (measured with TF 2.21), and they say
+# nothing a user of a search needs (CUDA probes, oneDNN and CPU-feature notices).
+_TF_NOISE = re.compile(
+    rb"All log messages before absl::InitializeLog|oneDNN custom operations are on|"
+    rb"Could not find cuda drivers|cpu_feature_guard|To enable the following instructions|"
+    rb"failed call to cuInit|Unable to register cu(DNN|FFT|BLAS) factory|"
+    rb"computation_placer|TF-TRT Warning|This TensorFlow binary is optimized|"
+    rb"Sharding callback duration|Logging before flag parsing goes to stderr")
+
+
+@contextlib.contextmanager
+def quiet_tensorflow(enabled: bool = True):
+  """Drops TensorFlow's start-up noise from stderr, here and in child processes.
+
+  File descriptor 2 becomes a pipe read by a thread that forwards every line except the
+  known noise (:data:`_TF_NOISE`); processes started meanwhile (child workers, local
+  cluster servers) inherit it, so their start-up lines are filtered too. Everything else
+  (absl logging, warnings, tracebacks) passes through unchanged and in order.
+  """
+  if not enabled:
+    yield
+    return
+  sys.stderr.flush()
+  real = os.dup(2)
+  read_end, write_end = os.pipe()
+  os.dup2(write_end, 2)
+  os.close(write_end)
+
+  def pump():
+    pending = b""
+    while True:
+      chunk = os.read(read_end, 1 << 16)
+      if not chunk:
+        break
+      *lines, pending = (pending + chunk).split(b"\n")
+      kept = b"".join(l + b"\n" for l in lines if not _TF_NOISE.search(l))
+      if kept:
+        os.write(real, kept)
+    if pending and not _TF_NOISE.search(pending):
+      os.write(real, pending)
+    os.close(read_end)
+
+  thread = threading.Thread(target=pump, name="nas_tf-stderr-filter", daemon=True)
+  thread.start()
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(real, 2)  # closes this process's write end of the pipe
+    # Lines still in the pipe are forwarded before the caller prints anything else;
+    # children that outlive this (none should) keep the pipe, hence the bound.
+    thread.join(timeout=2.0)
+    if not thread.is_alive():
+      os.close(real)
 
 
 def _first_line(error: BaseException, limit: int = 500) -> str:

@@ -22,6 +22,8 @@ import threading
 import time
 from typing import Sequence
 
+from absl import logging
+
 from nas_tf import child_training
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
@@ -93,9 +95,15 @@ def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
   threading.Thread(target=watch, name="nas_tf-parent-watch", daemon=True).start()
 
 
-def _worker_init(intra_op_threads: int, parent_pid: int | None = None) -> None:
+def _worker_init(intra_op_threads: int, parent_pid: int | None = None,
+                 verbosity: int | None = None) -> None:
   if parent_pid is not None:
     _watch_parent(parent_pid)
+  if verbosity is not None:
+    # A spawned interpreter starts at absl's default (warnings only): without this the
+    # child's progress and data-loading lines would never reach the user.
+    logging.use_absl_handler()  # the parent's line format (I1128 12:00:00.000 ...)
+    logging.set_verbosity(verbosity)
   if intra_op_threads:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
@@ -133,7 +141,7 @@ class ProcessEvaluator(InlineEvaluator):
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=self.parallel_children, mp_context=multiprocessing.get_context("spawn"),
         max_tasks_per_child=self.children_per_process, initializer=_worker_init,
-        initargs=(self.intra_op_threads, os.getpid()))
+        initargs=(self.intra_op_threads, os.getpid(), logging.get_verbosity()))
 
   def evaluate(self, specs: Sequence) -> list[dict]:
     child = dataclasses.asdict(self.child_config)

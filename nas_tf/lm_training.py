@@ -312,7 +312,7 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
              epochs: int, recipe: LMRecipe, vocab_size: int,
              steps_per_epoch: Optional[int] = None,
              on_epoch_end: Optional[Callable[..., bool]] = None,
-             log_prefix: str = "", progress_seconds: float = 30.0,
+             log_prefix: str = "", progress_seconds: float = 20.0,
              on_start: Optional[Callable[..., tuple[int, Optional[dict]]]] = None,
              lr_for_epoch: Optional[Callable[[int, float], float]] = None) -> dict[str, Any]:
   """Trains a language model with ``recipe``, restarting at a lower rate on divergence.

@@ -212,6 +212,9 @@ def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
                   top: int = 10) -> None:
   """Writes ``best.json`` (the best record) and ``summary.txt`` (a readable top list).
 
+  Steps and children are counted from 1 in summary.txt, as in the progress log (the
+  records' ``step`` / ``index`` fields count from 0).
+
   ``metric_label``: the column name of the records' ``val_metric`` (the task's).
   """
   ranked = log.ranking()
@@ -225,12 +228,12 @@ def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
     statuses[r["status"]] = statuses.get(r["status"], 0) + 1
   lines = [f"{len(log)} children sampled, {len(ranked)} distinct; status counts: "
            + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())), "",
-           f"rank  reward    {metric:>9}  params     step/idx  architecture"]
+           f"rank  reward    {metric:>9}  params    step/child  architecture"]
   for rank, r in enumerate(ranked[:top], start=1):
     val = "-" if r["val_metric"] is None else f"{r['val_metric']:.4g}"
     params = "-" if r["num_params"] is None else str(r["num_params"])
     lines.append(f"{rank:>4}  {r['reward']:.5f}  {val:>9}  {params:>9}  "
-                 f"{r['step']:>4}/{r['index']:<3}  {r['describe']}")
+                 f"{r['step'] + 1:>5}/{r['index'] + 1:<4}  {r['describe']}")
   for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms)")):
     front = pareto_front(log, cost_key)
     if len(front) < 2:
@@ -241,5 +244,5 @@ def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
       cost = (f"{int(r[cost_key]):>11,}" if cost_key == "num_params"
               else f"{r[cost_key]:>8.3g} ms")
       lines.append(f"  {cost}  {metric} {val:>9}  reward {r['reward']:.5f}  "
-                   f"{r['step']:>4}/{r['index']:<3}  {r['describe'][:80]}")
+                   f"{r['step'] + 1:>5}/{r['index'] + 1:<4}  {r['describe'][:80]}")
   atomic_write_text(os.path.join(output_dir, "summary.txt"), "\n".join(lines) + "\n")

@@ -254,7 +254,7 @@ def write_picture(spec: specs_lib.Spec, directory: str, basename: str = "archite
     logging.warning("No PNG written for %s: install Graphviz (`apt-get install -y "
                     "graphviz`) or matplotlib; the DOT text is in %s.", basename, dot_path)
   else:
-    logging.info("Architecture picture: %s (rendered with %s)", png_path, renderer)
+    logging.debug("Architecture picture: %s (rendered with %s)", png_path, renderer)
   return {"dot": dot_path, "png": png_path if renderer else None, "renderer": renderer}
 
 

@@ -1,12 +1,18 @@
 """The binaries' shared error handling: one line for user errors, TF errors and SIGTERM."""
 
 import os
+import pathlib
 import signal
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import tensorflow as tf
 
 from nas_tf import cli
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _exit_message(exc):
@@ -35,3 +41,27 @@ def test_bugs_keep_their_traceback_and_sigterm_is_an_interrupt():
       os.kill(os.getpid(), signal.SIGTERM)
   assert "interrupted; rerun the same command" in str(e.value.code)
   assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_tensorflow_start_up_noise_is_filtered_here_and_in_children(quiet):
+  code = textwrap.dedent(f"""
+      import subprocess, sys
+      from nas_tf import cli
+      with cli.quiet_tensorflow({quiet}):
+        import tensorflow as tf
+        tf.constant(1.0) + 1
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write("
+                        "'I0000 port.cc:153] oneDNN custom operations are on.\\\\n"
+                        "child line kept\\\\n')"], check=True)
+        sys.stderr.write("parent line kept\\n")
+      sys.stderr.write("after the filter\\n")
+      """)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        timeout=120, cwd=str(ROOT))
+  assert proc.returncode == 0, proc.stderr
+  lines = proc.stderr.splitlines()
+  assert ["child line kept", "parent line kept", "after the filter"] == [
+      l for l in lines if "kept" in l or "after" in l]  # in order
+  noisy = [l for l in lines if "oneDNN custom operations" in l or "cuInit" in l]
+  assert (not noisy) if quiet else noisy

@@ -98,3 +98,15 @@ def test_best_so_far_and_a_resumed_step_counted_once(tmp_path):
 def test_not_a_run_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match="holds no results.jsonl: not a nas_search"):
     report.write_report([str(tmp_path)], str(tmp_path / "r.html"))
+
+
+def test_eta_accounts_for_the_depth_schedule(tmp_path):
+  from nas_tf.search import records  # pylint: disable=g-import-not-at-top
+  config = config_lib.SearchConfig(task="cifar10", data_dir="d", output_dir="o",
+                                   max_children=8, depth=config_lib.DepthSchedule(
+                                       start=2, increment=2, every=4))
+  log = [{"depth": 2}] * 4  # 4 children of depth 2 took 40 s: 5 s per layer
+  # the 4 to come have depth 4: 4 x 4 layers x 5 s
+  assert records.eta_seconds(config, log, 40.0, 4) == pytest.approx(80.0)
+  ptb = config_lib.SearchConfig(task="ptb", data_dir="d", output_dir="o", max_children=8)
+  assert records.eta_seconds(ptb, [{"depth": None}] * 2, 10.0, 2) == pytest.approx(30.0)

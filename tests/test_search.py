@@ -187,6 +187,17 @@ def test_resume_extends_budget_without_duplicates(tmp_path):
   assert [r["spec"] for r in straight] == [r["spec"] for r in recs]
 
 
+def test_smaller_budget_on_a_finished_run_has_nothing_to_do(tmp_path):
+  cfg = _config(tmp_path, max_children=4)
+  search.run(cfg, evaluator=FakeEvaluator())
+  before = (pathlib.Path(cfg.output_dir) / "config.json").read_text()
+  with pytest.raises(search.ConfigMismatchError, match="max_children=4: nothing to do for "
+                     "max_children=2 .*config.json is left as it was"):
+    search.run(_config(tmp_path, max_children=2), evaluator=FakeEvaluator())
+  assert (pathlib.Path(cfg.output_dir) / "config.json").read_text() == before
+  assert len(_records(cfg)) == 4
+
+
 def test_half_written_record_is_dropped_on_resume(tmp_path):
   cfg = _config(tmp_path, max_children=4)
   search.run(cfg, evaluator=FakeEvaluator())

@@ -105,6 +105,12 @@ def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
       new = config.to_dict()
       diff = sorted(k for k in set(old) | set(new)
                     if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+      if new["max_children"] < old.get("max_children", 0):
+        raise ConfigMismatchError(
+            f"{config.output_dir} holds a search with max_children={old['max_children']}: "
+            f"nothing to do for max_children={new['max_children']} (a budget cannot "
+            "shrink; config.json is left as it was). Give a larger --max_children to "
+            "extend it, or a new --output_dir")
       if diff:
         raise ConfigMismatchError(
             f"{config.output_dir} holds a search with different settings "

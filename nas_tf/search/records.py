@@ -60,8 +60,7 @@ def log_child(record: dict, log: ResultsLog, config: SearchConfig, start_time: f
   """One progress line per child: reward, status, time, best so far, ETA."""
   done = len(log)
   elapsed = time.monotonic() - start_time
-  remaining = config.max_children - done
-  eta = (elapsed / evaluated_now * remaining) if evaluated_now else float("nan")
+  eta = eta_seconds(config, log, elapsed, evaluated_now)
   best = log.best()
   logging.info(
       "step %d/%d child %d: reward %.4f (%s, %s%s) | %d/%d children, best %.4f, ETA %s",
@@ -71,6 +70,23 @@ def log_child(record: dict, log: ResultsLog, config: SearchConfig, start_time: f
       "" if record["val_metric"] is None else f", val {record['val_metric']:.4g}",
       done, config.max_children, best["reward"] if best else float("nan"),
       "?" if not np.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta)))
+
+
+def eta_seconds(config: SearchConfig, log: ResultsLog, elapsed: float,
+                evaluated_now: int) -> float:
+  """Seconds left, if the cost of a child grows with its depth (CNN depth schedule, §4.1).
+
+  The time per child measured in this run so far, scaled by the depth still to come
+  over the depth of the children it was measured on; PTB children have no depth (1).
+  """
+  if not evaluated_now:
+    return float("nan")
+  depths = [r.get("depth") for r in list(log)[-evaluated_now:]]
+  recent = [d or 1 for d in depths]
+  schedule = config.depth if any(depths) else None
+  remaining = (sum(schedule.depth_at(n) for n in range(len(log), config.max_children))
+               if schedule else config.max_children - len(log))
+  return elapsed / evaluated_now * remaining / float(np.mean(recent))
 
 
 def step_scalars(rewards, stats: dict, log: ResultsLog, **extra) -> dict:

@@ -43,7 +43,29 @@ def names() -> list[str]:
   return sorted(_REGISTRY)
 
 
+def defaults_help(field: str) -> str:
+  """`` Defaults: ptb 1 (tiny 1); cifar10 5 (tiny 2).``: a setting's preset per task, for
+  ``--help`` (its flag's own default is None: the task decides)."""
+  from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+
+  def effective(task, tiny):
+    # The preset over the config's own defaults: what a run without the flag gets.
+    config = config_lib.with_fields(config_lib.SearchConfig(task.name, "-", "-"),
+                                    task.search_defaults(tiny=tiny))
+    for part in field.split("."):
+      config = getattr(config, part)
+    return config
+
+  parts = []
+  for name in names():
+    real, tiny = (effective(_REGISTRY[name], t) for t in (False, True))
+    if real is None and tiny is None:
+      continue  # off unless given (e.g. a resource target)
+    parts.append(f"{name} {real}" + (f" (tiny {tiny})" if tiny != real else ""))
+  return f" Defaults: {'; '.join(parts)}." if parts else ""
+
+
 for _task in (_builtin.PTB, _builtin.CIFAR10, _nasbench201.NASBENCH201):
   register(_task)
 
-__all__ = ["Task", "TrainedChildTask", "register", "get", "names"]
+__all__ = ["Task", "TrainedChildTask", "register", "get", "names", "defaults_help"]

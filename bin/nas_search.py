@@ -73,6 +73,8 @@ _T_PARAMS = flags.DEFINE_float("target_params", None, "Soft constraint (MnasNet)
 _T_LAT = flags.DEFINE_float("target_latency_ms", None, "Same with batch-1 inference latency "
                             "measured on this machine (also records latency_ms).")
 _W = flags.DEFINE_float("cost_exponent", None, "w <= 0 of the soft constraint (MnasNet: -0.07).")
+_TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
+                                "(CUDA probes, oneDNN notices), hidden by default.")
 _REPORT = flags.DEFINE_boolean("report", True, "Write report.html (nas_report) at the end.")
 _MAX_LAT = flags.DEFINE_float("max_latency_ms", None, "Hard cap: slower children not trained.")
 
@@ -98,9 +100,6 @@ FIELDS = {
     "objective.target_latency_ms", "cost_exponent": "objective.cost_exponent",
     "max_latency_ms": "child.max_latency_ms"}
 
-
-_TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
-                                "(CUDA probes, oneDNN notices), hidden by default.")
 
 for _name, _field in FIELDS.items():  # what each task sets when the flag is not given
   flags.FLAGS[_name].help += tasks.defaults_help(_field)

@@ -13,14 +13,16 @@ Import submodules explicitly (``from nas_tf import specs``); this file stays lig
 __version__ = "0.1.0"
 
 # The Python API (nas_tf.api), reachable as nas_tf.run_search etc. without importing
-# TensorFlow until it is used (PEP 562).
+# TensorFlow until it is used (PEP 562). Loaded by name, not imported: nas_tf.api
+# depends on the whole package, which depends on this file (in BUILD, code that calls
+# nas_tf.run_search depends on the ":api" target).
 _API = ("run_search", "load_results", "make_config", "SearchResult")
 
 
 def __getattr__(name):
   if name in _API:
-    from nas_tf import api  # pylint: disable=g-import-not-at-top
-    return getattr(api, name)
+    import importlib  # pylint: disable=g-import-not-at-top
+    return getattr(importlib.import_module("nas_tf.api"), name)
   raise AttributeError(f"module 'nas_tf' has no attribute {name!r}")
 
 

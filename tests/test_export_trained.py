@@ -66,7 +66,7 @@ def _fresh_metric(tmp_path, export_dir, **arrays):
 def test_three_commands_search_train_export_reproduce_the_metric(tmp_path):
   """The README's flow with the binaries on the bundled PTB: each prints the next."""
   search = _run([ROOT / "bin" / "nas_search", "--task=ptb", "--output_dir=s",
-                 "--max_children=2"], tmp_path)
+                 "--max_children=2", "--steps_per_epoch=3", "--isolation=inline"], tmp_path)
   assert "bin/nas_train --spec=s --output_dir=s-final" in search.stderr
   train = _run([ROOT / "bin" / "nas_train", "--spec=s", "--output_dir=s-final",
                 "--epochs=1", "--units=8", "--steps_per_epoch=10"], tmp_path)

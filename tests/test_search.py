@@ -222,7 +222,8 @@ def test_real_tiny_search_end_to_end(tmp_path, task):
   """The binary on testdata with real child training (process isolation)."""
   out = tmp_path / task
   proc = subprocess.run([sys.executable, str(BIN), f"--task={task}", f"--output_dir={out}",
-                         "--max_children=2"], capture_output=True, text=True, timeout=300)
+                         "--max_children=2", "--steps_per_epoch=3"], capture_output=True,
+                        text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   recs = ResultsLog(str(out / "results.jsonl")).records
   # A sampled dead cell (output identically 0) is refused untrained as 'degenerate'.
@@ -237,7 +238,7 @@ def test_real_tiny_search_end_to_end(tmp_path, task):
 def test_killed_search_resumes_to_same_total(tmp_path):
   out = tmp_path / "killed"
   args = [sys.executable, str(BIN), "--task=ptb", f"--output_dir={out}", "--max_children=6",
-          "--children_per_step=2", "--isolation=inline"]
+          "--children_per_step=2", "--isolation=inline", "--steps_per_epoch=4", "--noreport"]
   proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   results = out / "results.jsonl"
   deadline = time.time() + 240

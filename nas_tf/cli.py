@@ -57,7 +57,38 @@ _TF_NOISE = re.compile(
     rb"Could not find cuda drivers|cpu_feature_guard|To enable the following instructions|"
     rb"failed call to cuInit|Unable to register cu(DNN|FFT|BLAS) factory|"
     rb"computation_placer|TF-TRT Warning|This TensorFlow binary is optimized|"
-    rb"Sharding callback duration|Logging before flag parsing goes to stderr")
+    rb"Sharding callback duration|Logging before flag parsing goes to stderr|"
+    rb"ClusterCoordinator destructor: stopping cluster|Stopping cluster, starting with "
+    rb"failure handler|cluster_coordinator.py:\d+\] Stopping (workers|queue)|"
+    rb"Start cancelling remote resource-building functions")
+# Multi-line blocks: the header, then at most N continuation lines (lines that do not
+# start a new log record). A distributed search stops its local servers before the
+# chief's remote functions are garbage-collected, and each one then logs a 4-line gRPC
+# error (~270 lines after a successful run); TF prints its session config proto at start.
+_TF_NOISE_BLOCKS = ((re.compile(rb"Failed to remove function remotely"), 3),
+                    (re.compile(rb"default session config:"), 40))
+# What ends a block early: a new log record, a traceback, a Python error, our error line.
+_LOG_RECORD = re.compile(rb"^[IWEF]\d{4} |^Traceback|^[A-Za-z_.]+(Error|Exception)\b|^\w+: error")
+
+
+class NoiseFilter:
+  """Decides line by line what of stderr to keep (see :func:`quiet_tensorflow`)."""
+
+  def __init__(self):
+    self._skip = 0  # continuation lines of a noise block still to drop
+
+  def keep(self, line: bytes) -> bool:
+    if self._skip and not _LOG_RECORD.search(line):
+      self._skip -= 1
+      if not line.strip():
+        self._skip = 0  # a blank line ends a block
+      return False
+    self._skip = 0
+    for header, length in _TF_NOISE_BLOCKS:
+      if header.search(line):
+        self._skip = length
+        return False
+    return not _TF_NOISE.search(line)
 
 
 @contextlib.contextmanager
@@ -65,7 +96,7 @@ def quiet_tensorflow(enabled: bool = True):
   """Drops TensorFlow's start-up noise from stderr, here and in child processes.
 
   File descriptor 2 becomes a pipe read by a thread that forwards every line except the
-  known noise (:data:`_TF_NOISE`); processes started meanwhile (child workers, local
+  known noise (:class:`NoiseFilter`); processes started meanwhile (child workers, local
   cluster servers) inherit it, so their start-up lines are filtered too. Everything else
   (absl logging, warnings, tracebacks) passes through unchanged and in order.
   """
@@ -79,16 +110,16 @@ def quiet_tensorflow(enabled: bool = True):
   os.close(write_end)
 
   def pump():
-    pending = b""
+    pending, noise = b"", NoiseFilter()
     while True:
       chunk = os.read(read_end, 1 << 16)
       if not chunk:
         break
       *lines, pending = (pending + chunk).split(b"\n")
-      kept = b"".join(l + b"\n" for l in lines if not _TF_NOISE.search(l))
+      kept = b"".join(l + b"\n" for l in lines if noise.keep(l))
       if kept:
         os.write(real, kept)
-    if pending and not _TF_NOISE.search(pending):
+    if pending and noise.keep(pending):
       os.write(real, pending)
     os.close(read_end)
 

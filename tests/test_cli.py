@@ -65,3 +65,24 @@ def test_tensorflow_start_up_noise_is_filtered_here_and_in_children(quiet):
       l for l in lines if "kept" in l or "after" in l]  # in order
   noisy = [l for l in lines if "oneDNN custom operations" in l or "cuInit" in l]
   assert (not noisy) if quiet else noisy
+
+
+def test_noise_blocks_are_dropped_but_errors_after_them_are_kept():
+  lines = [
+      b"E0000 00:00:1.5 24785 context.cc:911] Failed to remove function remotely due to x",
+      b"Additional GRPC error information from remote target /job:ps/replica:0/task:0",
+      b":UNKNOWN:Error received from peer  {grpc_status:14}",
+      b"This could happen if the remote target has been disconnected from the client.",
+      b"I1128 16:18:46.588247 1 nas_search:158] Results in cl",
+      b"I1128 16:17:57.018398 1 remote.py:225] default session config: device_count {",
+      b'  key: "GPU"', b"}", b"allow_soft_placement: true", b"",
+      b"E0000 00:00:1.5 24785 context.cc:911] Failed to remove function remotely due to x",
+      b"Traceback (most recent call last):",
+      b"ValueError: a real error",
+      b"I0000 00:00:1.2 9 port.cc:153] oneDNN custom operations are on.",
+      b"W1128 12:00:00.0 1 x.py:1] a warning of ours"]
+  noise = cli.NoiseFilter()
+  assert [l for l in lines if noise.keep(l)] == [
+      b"I1128 16:18:46.588247 1 nas_search:158] Results in cl",
+      b"Traceback (most recent call last):", b"ValueError: a real error",
+      b"W1128 12:00:00.0 1 x.py:1] a warning of ours"]

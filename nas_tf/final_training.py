@@ -329,6 +329,14 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
     xent = lm_training.evaluate_model(model, windows[split], config.carry_state)
     metrics[f"{split}_loss"] = xent
     metrics[f"{split}_perplexity"] = lm_training.perplexity(xent)
+  unigram = lm_training.unigram_perplexity(windows["train"][1], windows["val"][1], vocab_size)
+  metrics["unigram_val_perplexity"] = unigram
+  if not metrics["val_perplexity"] < unigram:
+    # Not a result: word frequencies alone do as well. Say so where it is read.
+    logging.warning(
+        "validation perplexity %.1f is no better than the unigram model's %.1f: this cell "
+        "did not learn under this recipe (diverging or stuck). Try --learning_rate=0.25 "
+        "or more --epochs before comparing it.", metrics["val_perplexity"], unigram)
   # The saved model is the plain tokens -> logits one (what export and users expect),
   # with the trained weights: both variants have the same layers in the same order.
   plain = build(False)

@@ -163,6 +163,18 @@ def unigram_xent(targets: np.ndarray, vocab_size: int) -> np.ndarray:
   return -log_p[targets].reshape(targets.shape[0], -1).mean(axis=1)
 
 
+def unigram_perplexity(train_targets: np.ndarray, eval_targets: np.ndarray,
+                       vocab_size: int) -> float:
+  """Perplexity on ``eval_targets`` of the word frequencies of ``train_targets``.
+
+  The bar a language model must clear to have learned anything beyond its output bias
+  (PTB: 687 on the validation split). Unseen words count once.
+  """
+  counts = np.bincount(np.asarray(train_targets).ravel(), minlength=vocab_size)
+  log_p = np.log(np.maximum(counts, 1) / max(counts.sum(), 1))
+  return float(np.exp(-log_p[np.asarray(eval_targets).ravel()].mean()))
+
+
 def zero_states(model: keras.Model, batch_size: int) -> list[tf.Tensor]:
   """Zero initial states for a ``return_state=True`` language model (one per state input)."""
   return [tf.zeros((batch_size, int(t.shape[-1])), dtype=tf.float32)

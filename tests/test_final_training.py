@@ -47,6 +47,7 @@ def test_ptb_final_training_writes_finite_perplexities(tmp_path):
   metrics = ft.train_final(specs_lib.nascell_spec(), config)
   assert metrics == _check_outputs(config, "perplexity")
   assert 1 < metrics["val_perplexity"] < 10_000
+  assert metrics["unigram_val_perplexity"] > 1  # the bar the model is judged against
   model = keras.saving.load_model(os.path.join(config.output_dir, "model.keras"))
   assert model.get_layer("tied_embedding") is not None  # Shared embeddings (§4.2).
 

@@ -285,3 +285,10 @@ def test_recipe_rejects_bad_unigram_check():
     lm_training.LMRecipe(unigram_check=1.0)
   with pytest.raises(ValueError, match="unigram_margin"):
     lm_training.LMRecipe(unigram_margin=0.0)
+
+
+def test_unigram_perplexity_is_the_bar_of_word_frequencies():
+  train = np.array([[0, 0, 1, 1]])
+  assert lm_training.unigram_perplexity(train, np.array([0, 1]), 3) == pytest.approx(2.0)
+  # An unseen word counts once: p = 1/4, so perplexity 4 on it alone.
+  assert lm_training.unigram_perplexity(train, np.array([2]), 3) == pytest.approx(4.0)

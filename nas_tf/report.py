@@ -184,8 +184,10 @@ def _pareto(runs, cost_key: str, label: str) -> Optional[str]:
     ax.scatter([r[cost_key] for r in mine], [r["val_metric"] for r in mine], s=10,
                alpha=0.45, color=color, label=run["name"])
     front = results.pareto_front(mine, cost_key)
-    ax.step([r[cost_key] for r in front], [r["val_metric"] for r in front], where="post",
-            color=color, lw=1.5)
+    xs = [r[cost_key] for r in front] + [max(r[cost_key] for r in mine)]
+    ys = [r["val_metric"] for r in front]
+    ax.step(xs, ys + ys[-1:], where="post", color=color, lw=1.5)
+    ax.scatter(xs[:-1], ys, s=28, color=color, edgecolors="black", linewidths=0.6, zorder=3)
   ax.set_xscale("log")
   if not runs[0]["higher_is_better"]:
     ax.set_yscale("log")

@@ -247,7 +247,7 @@ def _top(run, k: int, pictures: bool) -> str:
         f"<td>{_fmt(r.get('num_params'))}</td><td>{_fmt(r.get('latency_ms'), 3)}</td>"
         f"<td>{r['step'] + 1}/{r['index'] + 1}</td><td><code>{html.escape(r['describe'])}"
         f"</code>{picture}</td></tr>")
-  return ("<table><tr><th>#</th><th>reward</th><th>" + html.escape(run["metric"]) +
+  return ("<table class='top'><tr><th>#</th><th>reward</th><th>" + html.escape(run["metric"]) +
           "</th><th>params</th><th>latency ms</th><th>step/child</th><th>architecture</th>"
           "</tr>" + "".join(rows) + "</table>")
 
@@ -258,8 +258,9 @@ body { font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em aut
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: .5em 0; font-size: 13px; }
 td, th { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; } img { max-width: 100%; } img.arch { display: block;
-max-width: 520px; margin-top: 4px; } code { font-size: 12px; word-break: break-word; }
+th { background: #f3f3f3; } img { max-width: 100%; } table.top { width: 100%; }
+img.arch { display: block; width: 100%; max-width: 520px; margin-top: 4px; }
+code { font-size: 12px; overflow-wrap: anywhere; }
 p.note { color: #555; font-size: 13px; }
 """
 

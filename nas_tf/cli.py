@@ -12,8 +12,8 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
 import sys
-import threading
 
 # Errors a user can cause (bad flags, paths, data, settings): one line, no traceback.
 USER_ERRORS = (ValueError, OSError, RuntimeError, KeyError)
@@ -64,8 +64,10 @@ _TF_NOISE = re.compile(
 # Multi-line blocks: the header, then at most N continuation lines (lines that do not
 # start a new log record). A distributed search stops its local servers before the
 # chief's remote functions are garbage-collected, and each one then logs a 4-line gRPC
-# error (~270 lines after a successful run); TF prints its session config proto at start.
-_TF_NOISE_BLOCKS = ((re.compile(rb"Failed to remove function remotely"), 3),
+# error (~270 lines after a successful run); the same block comes for every function the
+# chief registers while a worker is dead (the coordinator's own log line says which);
+# TF prints its session config proto at start.
+_TF_NOISE_BLOCKS = ((re.compile(rb"Failed to (remove|register) function remotely"), 3),
                     (re.compile(rb"default session config:"), 40))
 # What ends a block early: a new log record, a traceback, a Python error, our error line.
 _LOG_RECORD = re.compile(rb"^[IWEF]\d{4} |^Traceback|^[A-Za-z_.]+(Error|Exception)\b|^\w+: error")
@@ -93,48 +95,48 @@ class NoiseFilter:
 
 @contextlib.contextmanager
 def quiet_tensorflow(enabled: bool = True):
-  """Drops TensorFlow's start-up noise from stderr, here and in child processes.
+  """Drops TensorFlow's noise from stderr, here and in child processes, until exit.
 
-  File descriptor 2 becomes a pipe read by a thread that forwards every line except the
-  known noise (:class:`NoiseFilter`); processes started meanwhile (child workers, local
-  cluster servers) inherit it, so their start-up lines are filtered too. Everything else
-  (absl logging, warnings, tracebacks) passes through unchanged and in order.
+  File descriptor 2 becomes a pipe into a small filter process that forwards every line
+  except the known noise (:class:`NoiseFilter`) to the real stderr. Processes started
+  meanwhile (child workers, local cluster servers) inherit the pipe, so their lines are
+  filtered too. Everything else (absl logging, warnings, tracebacks, the one-line error)
+  passes through unchanged and in order.
+
+  The filter stays on after the block, on purpose: TensorFlow writes its loudest noise
+  while the interpreter shuts down (the gRPC clean-up of remote functions), after any
+  Python code has run. A separate process, not a thread, is what outlives that: it ends
+  when the last writer (this process and its children) has exited, and it ignores
+  Ctrl-C / SIGTERM sent to the process group, so the final lines are never lost.
   """
-  if not enabled:
-    yield
-    return
-  sys.stderr.flush()
-  real = os.dup(2)
-  read_end, write_end = os.pipe()
-  os.dup2(write_end, 2)
-  os.close(write_end)
-
-  def pump():
-    pending, noise = b"", NoiseFilter()
-    while True:
-      chunk = os.read(read_end, 1 << 16)
-      if not chunk:
-        break
-      *lines, pending = (pending + chunk).split(b"\n")
-      kept = b"".join(l + b"\n" for l in lines if noise.keep(l))
-      if kept:
-        os.write(real, kept)
-    if pending and noise.keep(pending):
-      os.write(real, pending)
-    os.close(read_end)
-
-  thread = threading.Thread(target=pump, name="nas_tf-stderr-filter", daemon=True)
-  thread.start()
-  try:
-    yield
-  finally:
+  if enabled:
     sys.stderr.flush()
-    os.dup2(real, 2)  # closes this process's write end of the pipe
-    # Lines still in the pipe are forwarded before the caller prints anything else;
-    # children that outlive this (none should) keep the pipe, hence the bound.
-    thread.join(timeout=2.0)
-    if not thread.is_alive():
-      os.close(real)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys; sys.path.insert(0, {package_parent!r}); "
+            "from nas_tf import cli; cli.filter_main()")
+    # Its stdout is the real stderr (fd 2 before the swap below).
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=2)
+    os.dup2(proc.stdin.fileno(), 2)
+    proc.stdin.close()  # fd 2 is now this process's only write end
+  yield
+  sys.stderr.flush()
+
+
+def filter_main() -> None:
+  """The filter process of :func:`quiet_tensorflow`: stdin -> stdout minus the noise."""
+  for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, signal.SIG_IGN)  # the writers decide when output ends
+  pending, noise = b"", NoiseFilter()
+  while True:
+    chunk = os.read(0, 1 << 16)
+    if not chunk:
+      break
+    *lines, pending = (pending + chunk).split(b"\n")
+    kept = b"".join(l + b"\n" for l in lines if noise.keep(l))
+    if kept:
+      os.write(1, kept)
+  if pending and noise.keep(pending):
+    os.write(1, pending)
 
 
 def _first_line(error: BaseException, limit: int = 500) -> str:

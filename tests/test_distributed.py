@@ -253,10 +253,10 @@ def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
     output, _ = chief.communicate(timeout=240)
     errors = [l for l in output.splitlines() if "error:" in l or "Error" in l[:40]]
     assert chief.returncode == 0, (errors[-5:], output[-2000:])
-    # TF's gRPC shutdown chatter about the dead worker (4 lines per remote function) is
-    # filtered out of a successful run's log (nas_tf.cli.NoiseFilter).
-    assert not [l for l in output.splitlines() if "Failed to remove function remotely" in l
-                or "GRPC error information" in l], output[-2000:]
+    # TF's gRPC chatter about the dead worker (a 4-line block per remote function) is
+    # filtered out of the log (nas_tf.cli.NoiseFilter); the coordinator's own warning
+    # about the lost worker stays.
+    assert not [l for l in output.splitlines() if "function remotely" in l], output[-2000:]
   finally:
     for p in [chief, *servers.values()]:
       if p.poll() is None:

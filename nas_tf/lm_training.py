@@ -158,9 +158,14 @@ def unigram_xent(targets: np.ndarray, vocab_size: int) -> np.ndarray:
   num_steps]``), i.e. what a language model reaches by learning its output bias alone;
   comparing a model with it window by window removes how hard each stretch of text is.
   """
-  counts = np.bincount(np.asarray(targets).ravel(), minlength=vocab_size)
-  log_p = np.log(np.maximum(counts, 1) / max(counts.sum(), 1))
+  log_p = _unigram_log_probs(targets, vocab_size)
   return -log_p[targets].reshape(targets.shape[0], -1).mean(axis=1)
+
+
+def _unigram_log_probs(targets: np.ndarray, vocab_size: int) -> np.ndarray:
+  """``log p(word)`` of the word frequencies of ``targets``; an unseen word counts once."""
+  counts = np.bincount(np.asarray(targets).ravel(), minlength=vocab_size)
+  return np.log(np.maximum(counts, 1) / max(counts.sum(), 1))
 
 
 def unigram_perplexity(train_targets: np.ndarray, eval_targets: np.ndarray,
@@ -170,8 +175,7 @@ def unigram_perplexity(train_targets: np.ndarray, eval_targets: np.ndarray,
   The bar a language model must clear to have learned anything beyond its output bias
   (PTB: 687 on the validation split). Unseen words count once.
   """
-  counts = np.bincount(np.asarray(train_targets).ravel(), minlength=vocab_size)
-  log_p = np.log(np.maximum(counts, 1) / max(counts.sum(), 1))
+  log_p = _unigram_log_probs(train_targets, vocab_size)
   return float(np.exp(-log_p[np.asarray(eval_targets).ravel()].mean()))
 
 

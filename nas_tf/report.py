@@ -123,7 +123,8 @@ def _per_step(run) -> str:
       any(r.get("depth") is not None for r in run["records"]))
   fig, axes = plt.subplots(panels, 1, figsize=(7.5, 2.6 * panels), sharex=True, squeeze=False)
   ax = axes[0][0]
-  if max(len(v) for v in by_step.values()) == 1:  # one child a step: no spread to show
+  one_per_step = max(len(v) for v in by_step.values()) == 1  # no spread to show
+  if one_per_step:
     ys = [by_step[s][0] for s in steps]
     window = max(5, len(ys) // 30)
     ax.scatter(steps, ys, s=6, color="#555", alpha=0.5, label="child")
@@ -137,7 +138,7 @@ def _per_step(run) -> str:
     q = np.array([np.percentile(by_step[s], (10, 50, 90)) for s in steps])
     ax.fill_between(steps, q[:, 0], q[:, 2], alpha=0.25, label="10-90th percentile")
     ax.plot(steps, q[:, 1], lw=1, label="median")
-  if max(len(v) for v in by_step.values()) > 1:
+  if not one_per_step:
     for s in steps:
       ax.scatter([s] * len(by_step[s]), by_step[s], s=6, color="#555", alpha=0.5)
     ax.plot(steps, [np.mean(by_step[s]) for s in steps], color="#d62728", lw=1.2,
@@ -199,13 +200,13 @@ def _pareto(runs, cost_key: str, label: str) -> Optional[str]:
 
 
 def _picture(spec_dict: dict) -> str:
-  try:
-    spec = specs_lib.from_dict(spec_dict)
-    viz.graph_of(spec)
-  except (TypeError, ValueError):
-    return ""  # a space without a picture (e.g. a task's own spec kind)
   with tempfile.TemporaryDirectory() as tmp:
-    out = viz.write_picture(spec, tmp, basename="arch")
+    try:
+      # write_picture builds the graph before writing anything, so a spec kind without
+      # a picture (e.g. a task's own) fails here, once.
+      out = viz.write_picture(specs_lib.from_dict(spec_dict), tmp, basename="arch")
+    except (TypeError, ValueError):
+      return ""
     if not out.get("png"):
       return ""
     with open(out["png"], "rb") as f:

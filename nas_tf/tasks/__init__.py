@@ -12,6 +12,8 @@ Built in: ``ptb`` (recurrent cells, paper §4.2), ``cifar10`` (conv networks, §
 
 from __future__ import annotations
 
+import functools
+
 from nas_tf.tasks.base import Task, TrainedChildTask
 from nas_tf.tasks import builtin as _builtin
 from nas_tf.tasks import nasbench201 as _nasbench201
@@ -43,15 +45,20 @@ def names() -> list[str]:
   return sorted(_REGISTRY)
 
 
+@functools.lru_cache(maxsize=None)
+def _preset_config(task: Task, tiny: bool):
+  """The preset over the config's own defaults: what a run without flags gets. Built once
+  per task (the binary asks for every flag's field at start-up, workers included)."""
+  from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  return config_lib.with_fields(config_lib.SearchConfig(task.name, "-", "-"),
+                                task.search_defaults(tiny=tiny))
+
+
 def defaults_help(field: str) -> str:
   """`` Defaults: ptb 1 (tiny 1); cifar10 5 (tiny 2).``: a setting's preset per task, for
   ``--help`` (its flag's own default is None: the task decides)."""
-  from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
-
   def effective(task, tiny):
-    # The preset over the config's own defaults: what a run without the flag gets.
-    config = config_lib.with_fields(config_lib.SearchConfig(task.name, "-", "-"),
-                                    task.search_defaults(tiny=tiny))
+    config = _preset_config(task, tiny)
     for part in field.split("."):
       config = getattr(config, part)
     return config

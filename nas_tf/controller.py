@@ -275,7 +275,9 @@ class Controller(keras.layers.Layer):
     if tokens.shape[-1] != space.num_tokens:
       raise ValueError(f"expected {space.num_tokens} tokens per architecture, got "
                        f"shape {tokens.shape}")
-    _, log_probs, entropies = self._run(space, int(tokens.shape[0]), tokens=tokens)
+    # A batch of unknown size (a graph traced for any number of rows) passes m as a tensor.
+    m = tokens.shape[0] if tokens.shape[0] is not None else tf.shape(tokens)[0]
+    _, log_probs, entropies = self._run(space, m, tokens=tokens)
     return log_probs, entropies
 
   def get_config(self):

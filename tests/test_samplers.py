@@ -98,3 +98,31 @@ def test_unknown_search_and_bad_evolution_settings_fail_with_the_value():
     samplers.sampler_class("annealing")
   with pytest.raises(ValueError, match="sample_size.*7"):
     config_lib.EvolutionConfig(population_size=5, sample_size=7)
+
+
+def test_rl_update_is_traced_once_per_depth_for_any_number_of_rows():
+  """The update graph is built in the background from the first sample and serves a
+  budget's short last step too: no retrace, and the same gradient as a fresh graph."""
+  cfg = _config("rl", controller=config_lib.ControllerConfig(learning_rate=0.01))
+  s = samplers.make_sampler(SPACE, cfg)
+  tokens, _ = s.sample(0, 4, None)
+  s.update(0, tokens, [0.1, 0.2, 0.3, 0.4], None)
+  tokens, _ = s.sample(1, 4, None)
+  s.update(1, tokens[:2], [0.5, 0.1], None)  # a short last step: 2 of 4 rows
+  assert s._accumulate_fn(None).experimental_get_tracing_count() == 1
+  assert s._apply_graph().experimental_get_tracing_count() == 1
+  # The short step's gradient equals one computed eagerly from its two rows (kept in the
+  # accumulators: with grad_accumulation=2 the first update does not apply them).
+  cfg2 = _config("rl", controller=config_lib.ControllerConfig(grad_accumulation=2))
+  fresh = samplers.make_sampler(SPACE, cfg2)
+  fresh.update(0, tokens[:2], [0.5, 0.1], None)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  with tf.GradientTape() as tape:
+    log_probs, _ = fresh.controller.log_prob_tokens(np.asarray(tokens[:2], np.int32))
+    adv = np.asarray([0.5, 0.1]) - np.mean([0.5, 0.1])  # first step: the batch's mean
+    loss = -tf.reduce_mean(tf.constant(adv, tf.float32) * log_probs)
+  grads = [tf.convert_to_tensor(g) for g in  # embeddings' gradients are IndexedSlices
+           tape.gradient(loss, fresh.controller.trainable_variables)]
+  assert any(np.abs(g.numpy()).max() > 1e-4 for g in grads)
+  for acc, g in zip(fresh.accumulators, grads):
+    np.testing.assert_allclose(acc.numpy(), g.numpy(), rtol=1e-4, atol=1e-7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Optional
 
 import numpy as np
@@ -16,6 +17,12 @@ class RLSampler(Sampler):
   ``controller.grad_accumulation`` steps (the paper applies PTB gradients after 10
   accumulate). The controller, its Adam slots and the accumulators are checkpoint items;
   the baseline is JSON state.
+
+  Tracing the update's graph (the controller unrolled over every decision, and its
+  gradient) costs seconds, several times a steady-state step; it is done once per depth,
+  for any number of rows, and started in a background thread as soon as a depth is first
+  sampled, so that it overlaps the training of that step's children instead of delaying
+  the step's commit.
   """
 
   name = "rl"
@@ -43,12 +50,22 @@ class RLSampler(Sampler):
     self.accumulated = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.baseline = reinforce.EMABaseline(decay=c.baseline_decay, value=baseline_value)
     self._accumulate_fns, self._apply_fn = {}, None
+    self._warmups: dict = {}  # depth -> the thread tracing its update
 
   def sample(self, step: int, m: int, depth: Optional[int]):
     tokens, _, _ = self.controller.sample_tokens(
         m, seed=(self.config.seed, step), num_layers=depth)
     tokens = [tuple(t) for t in tokens.numpy().tolist()]
+    if depth not in self._warmups:
+      self._warmups[depth] = threading.Thread(target=self._trace_update, args=(depth,),
+                                              name="controller-trace", daemon=True)
+      self._warmups[depth].start()
     return tokens, decode_all(self.space_at(depth), tokens)
+
+  def _trace_update(self, depth: Optional[int]) -> None:
+    """Builds the update graphs for ``depth`` without running them (no state changes)."""
+    self._accumulate_fn(depth).get_concrete_function()
+    self._apply_graph().get_concrete_function()
 
   def draw(self, n: int, depth: Optional[int], purpose: tuple) -> np.ndarray:
     # Seed pairs no search step uses ((seed, step) is step's own sample).
@@ -62,21 +79,25 @@ class RLSampler(Sampler):
     advantages = self.baseline.advantages(rewards)
     baseline_before = self.baseline.value
     self.baseline.update(rewards)
+    warmup = self._warmups.pop(depth, None)
+    if warmup is not None:
+      warmup.join()  # its time counts as the controller's, like any update
     token_matrix = tf.constant(np.asarray(tokens, dtype=np.int32))
-    loss, entropy = self._accumulate_fn(tuple(token_matrix.shape), depth)(
-        token_matrix, tf.constant(advantages, tf.float32))
+    loss, entropy = self._accumulate_fn(depth)(token_matrix,
+                                               tf.constant(advantages, tf.float32))
     applied = int(self.accumulated.numpy()) >= self.config.controller.grad_accumulation
     if applied:
-      self._apply()
+      self._apply_graph()()
     return {"loss": float(loss), "baseline": self.baseline.value,
             "baseline_before": baseline_before, "applied": applied,
             "entropy": float(entropy)}
 
-  def _accumulate_fn(self, shape: tuple, depth: Optional[int]):
+  def _accumulate_fn(self, depth: Optional[int]):
     """``(tokens, advantages) -> (loss, mean entropy)``, adding the REINFORCE gradient to
-    the accumulators; one graph per (batch shape, depth), traced once and reused, so a
-    step costs milliseconds rather than an eager pass through the controller."""
-    key = (shape, depth)
+    the accumulators; one graph per depth for any number of rows (a budget's last, short
+    step reuses it), traced once, so a step costs milliseconds rather than an eager pass
+    through the controller."""
+    key = depth
     if key not in self._accumulate_fns:
       tf, variables = self._tf, self.controller.trainable_variables
       weight = self.config.controller.entropy_weight
@@ -91,10 +112,12 @@ class RLSampler(Sampler):
         self.accumulated.assign_add(1)
         return loss, tf.reduce_mean(entropies)
 
-      self._accumulate_fns[key] = tf.function(accumulate)
+      num_tokens = self.space_at(depth).num_tokens
+      self._accumulate_fns[key] = tf.function(accumulate, input_signature=[
+          tf.TensorSpec([None, num_tokens], tf.int32), tf.TensorSpec([None], tf.float32)])
     return self._accumulate_fns[key]
 
-  def _apply(self) -> None:
+  def _apply_graph(self):
     """One Adam step with the mean of the accumulated gradients; clears them."""
     if self._apply_fn is None:
       tf, variables = self._tf, self.controller.trainable_variables
@@ -107,7 +130,7 @@ class RLSampler(Sampler):
         self.accumulated.assign(0)
 
       self._apply_fn = tf.function(apply)
-    self._apply_fn()
+    return self._apply_fn
 
   def state(self) -> dict:
     return {"baseline": self.baseline.value}

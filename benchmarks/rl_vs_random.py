@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """RL vs random search at the same budget (paper §4, the sanity check of Figure 6).
 
-Runs ``--search=rl`` and ``--search=random`` for several seeds with identical child
-training and budget, then reports, against the number of children sampled, the best
+Runs ``--search=rl`` and ``--search=random`` (or any ``--methods``) for several seeds with
+the task's real-data preset (the same child proxy and budget for every method), then reports, against the number of children sampled, the best
 reward so far and the mean of the top-1/5/15 distinct rewards (mean and spread across
 seeds). Every run is an ordinary search directory, so an interrupted benchmark resumes.
 
@@ -25,32 +25,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
 
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Benchmark task.")
 _DATA = flags.DEFINE_string("data_dir", None, "Real data (PTB dir or CIFAR-10 source).")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds per method.")
-_CHILDREN = flags.DEFINE_integer("max_children", 30, "Budget per run (both methods).")
-_M = flags.DEFINE_integer("children_per_step", 3, "m: children per controller step.")
-_CTRL_LR = flags.DEFINE_float("controller_lr", 0.02, "Controller Adam lr (scaled up from the "
-                              "paper's 5e-4/6e-4 because the budget is ~400x smaller).")
-_ENTROPY = flags.DEFINE_float("entropy_weight", 0.0, "Controller entropy bonus.")
+_METHODS = flags.DEFINE_list("methods", ["rl", "random"], "Search strategies to compare "
+                             "(--search values: rl, random, evolution, bo).")
+_CHILDREN = flags.DEFINE_integer("max_children", 52, "Budget per run (every method).")
+_SETTINGS = flags.DEFINE_string("settings", "{}", "JSON {\"section.field\": value} on top of "
+                                "the task's real-data preset (the child proxy, m and the "
+                                "controller lr are the preset's unless set here).")
 _OUT = flags.DEFINE_string("runs_dir", str(_ROOT / "benchmarks" / "results" / "runs"),
                            "Where the search directories go (not committed).")
 _ANALYZE = flags.DEFINE_boolean("analyze_only", False, "Only summarise existing runs.")
 _TOPS = (1, 5, 15)
-
-
-def child_config(task):
-  """The proxy child training: small, fixed, identical for both methods."""
-  if task == "ptb":
-    return config_lib.ChildTrainingConfig(
-        epochs=1, batch_size=20, optimizer="adam", learning_rate=3e-3, weight_decay=0.0,
-        lm_units=32, num_steps=20, max_train_examples=40_000, max_eval_examples=10_000)
-  return config_lib.ChildTrainingConfig(
-      epochs=3, batch_size=64, optimizer="momentum", learning_rate=0.05, weight_decay=1e-4,
-      max_train_examples=2_000, max_eval_examples=1_000, reward_epochs=3)
 
 
 def run_dir(task, method, seed):
@@ -58,17 +47,12 @@ def run_dir(task, method, seed):
 
 
 def make_config(task, method, seed):
-  space = ({"kind": "rnn", "base": 8, "combinations": ["add", "elem_mult"],
-            "activations": ["identity", "tanh", "sigmoid", "relu"]} if task == "ptb" else
-           {"kind": "cnn", "strides": [1, 2, 3], "layer_ops": ["conv"]})
-  return config_lib.SearchConfig(
-      task=task, data_dir=_DATA.value, output_dir=run_dir(task, method, seed),
-      search=method, max_children=_CHILDREN.value, children_per_step=_M.value, seed=seed,
-      validation_size=None, space=space,
-      depth=config_lib.DepthSchedule(start=4, increment=0),
-      controller=config_lib.ControllerConfig(learning_rate=_CTRL_LR.value,
-                                             entropy_weight=_ENTROPY.value),
-      child=child_config(task), runtime=config_lib.RuntimeConfig(isolation="process"))
+  """What ``bin/nas_search --task=TASK --data_dir=... --search=METHOD --seed=SEED`` runs:
+  the task's real-data preset (child proxy, m, controller lr), one thread per child."""
+  from nas_tf import api  # pylint: disable=g-import-not-at-top
+  settings = {"runtime.intra_op_threads": 1, **json.loads(_SETTINGS.value)}
+  return api.make_config(task, _DATA.value, run_dir(task, method, seed), settings=settings,
+                         search=method, seed=seed, max_children=_CHILDREN.value)
 
 
 def curves(records, n):
@@ -87,9 +71,8 @@ def curves(records, n):
 
 def analyze(task):
   n = _CHILDREN.value
-  summary = {"task": task, "budget": n, "seeds": _SEEDS.value,
-             "child_config": child_config(task).__dict__, "methods": {}}
-  for method in ("rl", "random"):
+  summary = {"task": task, "budget": n, "seeds": _SEEDS.value, "methods": {}}
+  for method in _METHODS.value:
     per_seed = []
     for seed in _SEEDS.value:
       path = os.path.join(run_dir(task, method, seed), "results.jsonl")
@@ -97,6 +80,9 @@ def analyze(task):
         recs = ResultsLog(path, repair=False).records
         if len(recs) >= n:
           per_seed.append(curves(recs, n))
+          if "child" not in summary:
+            with open(os.path.join(run_dir(task, method, seed), "config.json")) as f:
+              summary["child"] = json.load(f)["child"]
     if not per_seed:
       continue
     stats = {}
@@ -136,7 +122,7 @@ def _plot(summary, path):
     ax.set_xlabel("children sampled")
   axes[0].set_ylabel("reward")
   axes[0].legend()
-  fig.suptitle(f"RL vs random search, {summary['task']} proxy (mean ± std over seeds)")
+  fig.suptitle(f"{' vs '.join(summary['methods'])} search, {summary['task']} proxy (mean ± std over seeds)")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
 
@@ -148,7 +134,7 @@ def main(argv):
       sys.exit("rl_vs_random: error: --data_dir is required to run searches")
     from nas_tf import search  # pylint: disable=g-import-not-at-top
     for seed in _SEEDS.value:  # interleave methods so a partial run is still a fair pair
-      for method in ("rl", "random"):
+      for method in _METHODS.value:
         logging.info("=== %s %s seed %s ===", _TASK.value, method, seed)
         search.run(make_config(_TASK.value, method, int(seed)))
   analyze(_TASK.value)

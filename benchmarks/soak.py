@@ -121,12 +121,17 @@ def run_soak(out: pathlib.Path, events_path: pathlib.Path) -> dict:
   """Kills the search ``--kills`` times at random moments, then lets it finish."""
   rng = np.random.default_rng(_SEED.value)
   low, high = (float(x) for x in _DELAY.value)
-  start, kills = time.monotonic(), 0
+  start, kills, final_left = time.monotonic(), 0, None
   log = open(out.parent / "soak.log", "a")
   while True:
     proc = subprocess.Popen(_search_args(out), stdout=log, stderr=subprocess.STDOUT)
-    if kills >= _KILLS.value:
-      proc.wait()
+    if kills >= _KILLS.value:  # the last start runs to the end; nothing may outlive it
+      procs = []
+      while proc.poll() is None:
+        procs = list({p.pid: p for p in procs + _tree(proc.pid)}.values())
+        time.sleep(0.5)
+      time.sleep(_GRACE.value / 3)
+      final_left = len(_alive(procs))
       break
     delay, sig = rng.uniform(low, high), (signal.SIGKILL, signal.SIGTERM)[kills % 2]
     deadline, procs = time.monotonic() + delay, []
@@ -157,7 +162,8 @@ def run_soak(out: pathlib.Path, events_path: pathlib.Path) -> dict:
     with open(events_path, "a") as f:
       f.write(json.dumps(event) + "\n")
   log.close()
-  return {"seconds": time.monotonic() - start, "final_exit_code": proc.returncode}
+  return {"seconds": time.monotonic() - start, "final_exit_code": proc.returncode,
+          "left_running_after_the_end": final_left}
 
 
 def _worker_pid(procs, stderr_text: str):

@@ -12,3 +12,30 @@ if str(ROOT) not in sys.path:
   sys.path.insert(0, str(ROOT))
 
 TESTDATA = ROOT / "testdata"
+
+
+# Issue 15: no test slower than 20 s without a reason. A test that needs longer says why
+# in a docstring line starting with "Slow:"; the others are listed after the run (timings
+# on a loaded machine are noisy, so this informs rather than fails). The reason travels in
+# the report's user_properties, which pytest-xdist carries from its workers.
+SLOW_LIMIT_S = 20.0
+_slow_without_reason = []
+
+
+def pytest_runtest_setup(item):
+  doc = getattr(getattr(item, "obj", None), "__doc__", None) or ""
+  item.user_properties.append(("slow_reason", "Slow:" in doc))
+
+
+def pytest_runtest_logreport(report):
+  if report.when != "call" or report.duration <= SLOW_LIMIT_S:
+    return
+  if not dict(report.user_properties).get("slow_reason", False):
+    _slow_without_reason.append((report.nodeid, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter):
+  if _slow_without_reason:
+    terminalreporter.section(f"tests over {SLOW_LIMIT_S:.0f} s without a 'Slow:' reason")
+    for nodeid, duration in sorted(_slow_without_reason, key=lambda x: -x[1]):
+      terminalreporter.write_line(f"{duration:6.1f} s  {nodeid}")

@@ -6,7 +6,7 @@ import math
 from typing import Optional
 
 from nas_tf import rewards as rewards_lib
-from nas_tf.tasks.base import TrainedChildTask
+from nas_tf.tasks.base import SMALL_BUDGET_CONTROLLER, TrainedChildTask
 
 
 class PTBTask(TrainedChildTask):
@@ -33,10 +33,11 @@ class PTBTask(TrainedChildTask):
       # (ChildTrainingConfig). Size and budget: the proxy with the best rank correlation
       # per second of those measured against a one-epoch reference (docs/RESULTS.md §2b:
       # 2x32 units on the first 150k training tokens, ~35 s a child on 2 cores).
-      "real": {"max_children": 40, "children_per_step": 4, "child.epochs": 1,
+      # Controller: m = 1 at Adam lr 0.01 (SMALL_BUDGET_CONTROLLER).
+      "real": {"max_children": 40, **SMALL_BUDGET_CONTROLLER, "child.epochs": 1,
                "child.batch_size": 20, "child.optimizer": "sgd", "child.learning_rate": 1.0,
                "child.clipnorm": 5.0, "child.lm_units": 32, "child.num_steps": 20,
-               "controller.learning_rate": 5e-4, "child.max_train_examples": 150_000,
+               "child.max_train_examples": 150_000,
                "child.max_eval_examples": 20_000, "child.dropout": 0.0,
                "child.weight_decay": 0.0},
   }
@@ -83,10 +84,10 @@ class CIFAR10Task(TrainedChildTask):
       "tiny": {"max_children": 4, "children_per_step": 2, "child.epochs": 2,
                "child.batch_size": 8, "depth.start": 3, "validation_size": 10},
       # A small but meaningful CPU search; scale up with the flags.
-      "real": {"max_children": 40, "children_per_step": 4, "child.epochs": 5,
+      "real": {"max_children": 40, **SMALL_BUDGET_CONTROLLER, "child.epochs": 5,
                "child.batch_size": 64, "child.optimizer": "momentum",
                "child.learning_rate": 0.1, "child.weight_decay": 1e-4, "depth.start": 6,
-               "controller.learning_rate": 6e-4, "child.max_train_examples": 5000,
+               "child.max_train_examples": 5000,
                "child.max_eval_examples": 2000, "validation_size": 5000},
   }
 

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from nas_tf import specs as specs_lib
-from nas_tf.tasks.base import Task
+from nas_tf.tasks.base import SMALL_BUDGET_CONTROLLER, Task
 
 DATASETS = ("cifar10", "cifar100", "imagenet")
 
@@ -125,10 +125,8 @@ class NASBench201Task(Task):
   # (--controller_lr=6e-4 restores it). Steps take milliseconds, so state.json and the
   # checkpoint are written at most every 5 s (a resume replays the rest from the log).
   presets = {
-      "tiny": {"max_children": 50, "children_per_step": 1, "controller.learning_rate": 0.01,
-               "runtime.commit_seconds": 5.0},
-      "real": {"max_children": 150, "children_per_step": 1, "controller.learning_rate": 0.01,
-               "runtime.commit_seconds": 5.0},
+      "tiny": {"max_children": 50, **SMALL_BUDGET_CONTROLLER, "runtime.commit_seconds": 5.0},
+      "real": {"max_children": 150, **SMALL_BUDGET_CONTROLLER, "runtime.commit_seconds": 5.0},
   }
 
   def default_space(self) -> dict:

@@ -117,13 +117,42 @@ class _Progress(keras.callbacks.Callback):
                    elapsed / (epoch + 1) * (self.epochs - epoch - 1))
 
 
-def _fit(model, train, validation, config: ChildTrainingConfig) -> dict:
+class _Phases(keras.callbacks.Callback):
+  """Seconds of the first training step (it traces the graph) and of the evaluations."""
+
+  def __init__(self):
+    super().__init__()
+    self.seconds = {"first_step": 0.0, "eval": 0.0}
+    self._t = None
+
+  def on_train_batch_begin(self, batch, logs=None):
+    if self._t is None:
+      self._t = time.monotonic()
+
+  def on_train_batch_end(self, batch, logs=None):
+    if not self.seconds["first_step"]:
+      self.seconds["first_step"] = time.monotonic() - self._t
+
+  def on_test_begin(self, logs=None):
+    self._eval_start = time.monotonic()
+
+  def on_test_end(self, logs=None):
+    self.seconds["eval"] += time.monotonic() - self._eval_start
+
+
+def _fit(model, train, validation, config: ChildTrainingConfig) -> tuple[dict, dict]:
+  """Keras fit; returns the history and ``{first_step, eval, train}`` seconds (train: the
+  rest of fit, i.e. the steady steps and the input pipeline they wait on)."""
   if config.steps_per_epoch is not None:
     train = train.repeat()
+  phases, start = _Phases(), time.monotonic()
   history = model.fit(train, validation_data=validation, epochs=config.epochs,
                       steps_per_epoch=config.steps_per_epoch, verbose=0, shuffle=False,
-                      callbacks=[keras.callbacks.TerminateOnNaN(), _Progress(config.epochs)])
-  return {k: [float(v) for v in vs] for k, vs in history.history.items()}
+                      callbacks=[keras.callbacks.TerminateOnNaN(), _Progress(config.epochs),
+                                 phases])
+  seconds = dict(phases.seconds)
+  seconds["train"] = time.monotonic() - start - seconds["first_step"] - seconds["eval"]
+  return {k: [float(v) for v in vs] for k, vs in history.history.items()}, seconds
 
 
 def _measure_latency(model, example, config: ChildTrainingConfig, out: dict) -> None:
@@ -139,6 +168,7 @@ def _measure_latency(model, example, config: ChildTrainingConfig, out: dict) -> 
 
 def _train_cnn(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig, seed: int,
                out: dict) -> dict:
+  built = time.monotonic()
   image_shape = tuple(int(d) for d in data.train.element_spec[0].shape)
   model = children.build_cnn(spec, input_shape=image_shape, num_classes=len(data.class_names),
                              weight_decay=config.weight_decay, max_params=config.max_params,
@@ -156,8 +186,10 @@ def _train_cnn(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig, seed:
                        num_examples=config.max_train_examples)
   validation = data.batched("validation", config.batch_size,
                             num_examples=config.max_eval_examples)
-  history = _fit(model, train, validation, config)
-  out = {"num_params": int(model.count_params()), "history": history}
+  build_seconds = time.monotonic() - built  # (with latency, when measured)
+  history, phases = _fit(model, train, validation, config)
+  out = {"num_params": int(model.count_params()), "history": history,
+         "phase_seconds": {"build": build_seconds, **phases}}
   val = history.get("val_accuracy", [])
   out["val_accuracy_history"] = val
   out["val_accuracy"] = max(val[-config.reward_epochs:]) if val else float("nan")
@@ -209,7 +241,8 @@ def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, se
                              lm_recipe(config), vocab_size,
                              steps_per_epoch=config.steps_per_epoch, log_prefix="child: ")
   metrics = {"attempts": out["attempts"], "lr_used": out["learning_rate"],
-             "restarts": out["restarts"], "vocab_size": vocab_size}
+             "restarts": out["restarts"], "vocab_size": vocab_size,
+             "phase_seconds": out["phases"]}
   if out["model"] is None:
     # Every attempt diverged: the record says so and gets the failure reward.
     metrics.update(history={"loss": [float("nan")]}, val_loss=float("nan"),

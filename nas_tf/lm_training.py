@@ -144,7 +144,12 @@ def decay_after(base: float, epoch: int, decay_start: int, factor: float) -> flo
 
 
 class Diverged(RuntimeError):
-  """Training loss became non-finite or far worse than uniform guessing."""
+  """Training loss became non-finite or far worse than uniform guessing.
+
+  ``phases``: where the failed attempt's time went (see :func:`train_lm`).
+  """
+
+  phases: dict = {}
 
 
 class WorseThanUnigram(Diverged):
@@ -250,11 +255,15 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
               steps_per_epoch: Optional[int], on_epoch_end, log_prefix: str,
               progress_seconds: float, on_start, lr_for_epoch,
               unigram: Optional[np.ndarray]) -> dict[str, Any]:
+  built = time.monotonic()
   model = model_fn()
   optimizer = build_optimizer(recipe.optimizer, base_lr, recipe.momentum,
                               weight_decay=recipe.weight_decay)
   optimizer.build(model.trainable_variables)
   steps = _Steps(model, optimizer, recipe)
+  # Where a child's time goes (issue 15): the fixed cost (build, the first step, which
+  # traces the train graph) against the steady steps and the evaluation passes.
+  phases = {"build": time.monotonic() - built, "first_step": 0.0, "train": 0.0, "eval": 0.0}
   inputs, targets = train_windows
   n = inputs.shape[0]
   spe = n if steps_per_epoch is None else min(steps_per_epoch, n)
@@ -274,54 +283,69 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
       history = {k: list(v) for k, v in restored.items()}
   cursor = (first * spe) % n
   last_log = time.monotonic()
-  for epoch in range(first, epochs):
-    start = time.monotonic()
-    lr = (lr_for_epoch(epoch, base_lr) if lr_for_epoch is not None
-          else recipe.learning_rate_at(epoch, base_lr))
-    optimizer.learning_rate = lr
-    states = zero_states(model, inputs.shape[1])
-    total = 0.0
-    for k in range(spe):
-      i = (cursor + k) % n
-      if not recipe.carry_state:
-        states = zero_states(model, inputs.shape[1])
-      xent, states, _ = steps.train_step(tf.constant(inputs[i]), tf.constant(targets[i]),
-                                         states)
-      xent = float(xent)
-      recent.append(xent)
-      mean = sum(recent) / len(recent)
-      if (not math.isfinite(xent) or xent > spike
-          or (len(recent) == recent.maxlen and mean > persistent)):
-        raise Diverged(f"training loss {xent:.4g} nats/token (mean of the last "
-                       f"{len(recent)}: {mean:.4g}; limits {spike:.3g} once, {persistent:.3g} "
-                       f"on average) at epoch {epoch + 1} step {k + 1} with lr {lr:.4g}")
-      if check_step is not None and epoch == 0:
-        excess.append(xent - float(unigram[i]))
-        if k + 1 == check_step and sum(excess) / len(excess) > recipe.unigram_margin:
-          raise WorseThanUnigram(
-              f"training loss {sum(excess) / len(excess):.3g} nats/token above the unigram "
-              f"model's over windows {k + 2 - len(excess)}-{k + 1} (limit "
-              f"{recipe.unigram_margin:.3g}) with lr {lr:.4g}")
-      total += xent
-      if progress_seconds and time.monotonic() - last_log > progress_seconds:
-        last_log = time.monotonic()
-        logging.info("%sepoch %d/%d step %d/%d: train perplexity %.1f (lr %.3g)",
-                     log_prefix, epoch + 1, epochs, k + 1, spe, perplexity(total / (k + 1)),
-                     lr)
-    cursor = (cursor + spe) % n
-    history["loss"].append(total / spe)
-    history["lr"].append(lr)
-    for name, windows in eval_windows.items():
-      history[f"{name}_loss"].append(evaluate(steps, windows, recipe.carry_state))
-    history["epoch_seconds"].append(time.monotonic() - start)
-    logs = {k: v[-1] for k, v in history.items()}
-    logging.info("%sepoch %d/%d: train ppl %.1f, %s (lr %.3g, %.0f s)", log_prefix,
-                 epoch + 1, epochs, perplexity(logs["loss"]),
-                 ", ".join(f"{name} ppl {perplexity(logs[name + '_loss']):.1f}"
-                           for name in eval_windows), lr, logs["epoch_seconds"])
-    if on_epoch_end is not None and on_epoch_end(epoch, model, optimizer, history):
-      break
-  return {"model": model, "history": history}
+
+  def finish_phases():
+    total = time.monotonic() - built
+    phases["train"] = total - phases["build"] - phases["first_step"] - phases["eval"]
+    return phases
+
+  try:
+    for epoch in range(first, epochs):
+      start = time.monotonic()
+      lr = (lr_for_epoch(epoch, base_lr) if lr_for_epoch is not None
+            else recipe.learning_rate_at(epoch, base_lr))
+      optimizer.learning_rate = lr
+      states = zero_states(model, inputs.shape[1])
+      total = 0.0
+      step_start = time.monotonic()
+      for k in range(spe):
+        i = (cursor + k) % n
+        if not recipe.carry_state:
+          states = zero_states(model, inputs.shape[1])
+        xent, states, _ = steps.train_step(tf.constant(inputs[i]), tf.constant(targets[i]),
+                                           states)
+        xent = float(xent)
+        if epoch == first and k == 0:
+          phases["first_step"] = time.monotonic() - step_start
+        recent.append(xent)
+        mean = sum(recent) / len(recent)
+        if (not math.isfinite(xent) or xent > spike
+            or (len(recent) == recent.maxlen and mean > persistent)):
+          raise Diverged(f"training loss {xent:.4g} nats/token (mean of the last "
+                         f"{len(recent)}: {mean:.4g}; limits {spike:.3g} once, {persistent:.3g} "
+                         f"on average) at epoch {epoch + 1} step {k + 1} with lr {lr:.4g}")
+        if check_step is not None and epoch == 0:
+          excess.append(xent - float(unigram[i]))
+          if k + 1 == check_step and sum(excess) / len(excess) > recipe.unigram_margin:
+            raise WorseThanUnigram(
+                f"training loss {sum(excess) / len(excess):.3g} nats/token above the unigram "
+                f"model's over windows {k + 2 - len(excess)}-{k + 1} (limit "
+                f"{recipe.unigram_margin:.3g}) with lr {lr:.4g}")
+        total += xent
+        if progress_seconds and time.monotonic() - last_log > progress_seconds:
+          last_log = time.monotonic()
+          logging.info("%sepoch %d/%d step %d/%d: train perplexity %.1f (lr %.3g)",
+                       log_prefix, epoch + 1, epochs, k + 1, spe, perplexity(total / (k + 1)),
+                       lr)
+      cursor = (cursor + spe) % n
+      history["loss"].append(total / spe)
+      history["lr"].append(lr)
+      eval_start = time.monotonic()
+      for name, windows in eval_windows.items():
+        history[f"{name}_loss"].append(evaluate(steps, windows, recipe.carry_state))
+      phases["eval"] += time.monotonic() - eval_start
+      history["epoch_seconds"].append(time.monotonic() - start)
+      logs = {k: v[-1] for k, v in history.items()}
+      logging.info("%sepoch %d/%d: train ppl %.1f, %s (lr %.3g, %.0f s)", log_prefix,
+                   epoch + 1, epochs, perplexity(logs["loss"]),
+                   ", ".join(f"{name} ppl {perplexity(logs[name + '_loss']):.1f}"
+                             for name in eval_windows), lr, logs["epoch_seconds"])
+      if on_epoch_end is not None and on_epoch_end(epoch, model, optimizer, history):
+        break
+  except Diverged as e:
+    e.phases = finish_phases()
+    raise
+  return {"model": model, "history": history, "phases": finish_phases()}
 
 
 def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: dict,
@@ -354,14 +378,19 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
     lr_for_epoch: ``fn(epoch, base_lr) -> lr`` replacing the recipe's decay schedule.
 
   Returns:
-    ``{"model", "history", "attempts", "learning_rate", "diverged", "restarts"}``: the
+    ``{"model", "history", "attempts", "learning_rate", "diverged", "restarts",
+    "phases"}``: the
     trained model, per-epoch lists (``loss``, ``lr``, ``epoch_seconds``, ``<split>_loss``),
     how many attempts ran, the initial rate of the last one, the last divergence message
-    (None if the last attempt trained to the end), and why each restart happened.
+    (None if the last attempt trained to the end), and why each restart happened; and
+    ``phases``, seconds summed over the attempts: ``build`` (model and optimiser),
+    ``first_step`` (the first training step, which traces the graph), ``eval`` (every
+    evaluation pass) and ``train`` (the rest: the steady steps and their checks).
   """
   base_lr = recipe.learning_rate
   error = None
   restarts: list[str] = []
+  spent = {"build": 0.0, "first_step": 0.0, "train": 0.0, "eval": 0.0}
   unigram = (unigram_xent(train_windows[1], vocab_size) if recipe.unigram_check > 0
              else None)
   for attempt in range(recipe.divergence_retries + 1):
@@ -373,9 +402,12 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
                       progress_seconds, on_start, lr_for_epoch,
                       None if last else unigram)
       out.update(attempts=attempt + 1, learning_rate=base_lr, diverged=None,
-                 restarts=restarts)
+                 restarts=restarts,
+                 phases={k: spent[k] + v for k, v in out["phases"].items()})
       return out
     except Diverged as e:
+      for k, v in e.phases.items():
+        spent[k] += v  # the time of a failed attempt is part of the child's cost
       error = str(e)
       restarts.append(error)
       logging.info("%s%s (%s); %s", log_prefix,
@@ -386,7 +418,7 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
       keras.backend.clear_session(free_memory=False)
   return {"model": None, "history": None, "attempts": recipe.divergence_retries + 1,
           "learning_rate": base_lr / recipe.retry_lr_factor, "diverged": error,
-          "restarts": restarts[:-1]}
+          "restarts": restarts[:-1], "phases": spent}
 
 
 def perplexity(xent: float) -> float:

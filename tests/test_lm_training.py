@@ -121,11 +121,14 @@ def test_divergence_restarts_at_a_lower_rate_then_gives_up():
   assert out["attempts"] >= 2 and out["learning_rate"] == pytest.approx(
       1e6 * 1e-3 ** (out["attempts"] - 1))
   assert math.isfinite(out["history"]["val_loss"][-1])
+  # The failed attempts' time counts: each built a model and took a first step.
+  assert out["phases"]["build"] > 0 and out["phases"]["first_step"] > 0
   stubborn = lm_training.LMRecipe(learning_rate=1e6, clipnorm=0.0, divergence_retries=0,
                                   divergence_margin=0.5)
   out = lm_training.train_lm(lambda: _model(), windows, {}, 1, stubborn, VOCAB,
                              progress_seconds=0)
   assert out["model"] is None and out["attempts"] == 1 and "training loss" in out["diverged"]
+  assert out["phases"]["first_step"] > 0
 
 
 def test_one_early_spike_is_not_a_divergence(monkeypatch):
@@ -163,6 +166,11 @@ def test_recipe_learns_and_child_metrics_report_it():
   counts = np.bincount(data.split("train"), minlength=len(data.vocab)) + 1.0
   unigram = float(np.exp(-np.mean(np.log(counts[valid] / counts.sum()))))
   assert out["val_perplexity"] < unigram, (out, unigram)
+  # Where its time went: every phase measured, together no more than the child's time.
+  phases = out["phase_seconds"]
+  assert set(phases) == {"build", "first_step", "train", "eval"}
+  assert all(v > 0 for v in phases.values()), phases
+  assert sum(phases.values()) <= out["train_seconds"]
 
 
 def test_final_lm_training_resumes_after_an_interruption(tmp_path, monkeypatch):

@@ -66,6 +66,9 @@ def test_latency_is_measured_and_a_hard_cap_skips_training():
                                         measure_latency=True)
   out = child_training.train_and_evaluate(CNN, data, fast)
   assert out["status"] == "ok" and out["latency_ms"] > 0
+  phases = out["phase_seconds"]  # one step: first_step is all of the training
+  assert phases["build"] > 0 and phases["first_step"] > 0 and phases["eval"] > 0
+  assert sum(phases.values()) <= out["train_seconds"]
   capped = config_lib.ChildTrainingConfig(epochs=1, batch_size=8, measure_latency=True,
                                           max_latency_ms=1e-6)
   out = child_training.train_and_evaluate(CNN, data, capped)

@@ -78,7 +78,7 @@ class InlineEvaluator:
     self.close()
 
 
-def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+def watch_parent(parent_pid: int, interval: float = 0.5) -> None:
   """Exits this worker as soon as the search process that started it is gone.
 
   A SIGKILL, an OOM kill or a scheduler's preemption of the search never runs its
@@ -98,7 +98,7 @@ def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
 def _worker_init(intra_op_threads: int, parent_pid: int | None = None,
                  verbosity: int | None = None) -> None:
   if parent_pid is not None:
-    _watch_parent(parent_pid)
+    watch_parent(parent_pid)
   if verbosity is not None:
     # A spawned interpreter starts at absl's default (warnings only): without this the
     # child's progress and data-loading lines would never reach the user.

@@ -63,8 +63,14 @@ class RLSampler(Sampler):
     return tokens, decode_all(self.space_at(depth), tokens)
 
   def _trace_update(self, depth: Optional[int]) -> None:
-    """Builds the update graphs for ``depth`` without running them (no state changes)."""
-    self._accumulate_fn(depth).get_concrete_function()
+    """Builds the update graphs for ``depth`` and runs the gradient graph once, on a dummy
+    row with weight 0: TensorFlow optimises a graph (Grappler) on its first run, which for
+    the unrolled controller costs several times the tracing. Weight 0 adds exact zeros
+    and counts nothing, so the run changes no state; the small apply graph is only traced."""
+    tf = self._tf
+    num_tokens = self.space_at(depth).num_tokens
+    self._accumulate_fn(depth)(tf.zeros([1, num_tokens], tf.int32), tf.zeros([1], tf.float32),
+                               tf.constant(0, tf.int64))
     self._apply_graph().get_concrete_function()
 
   def draw(self, n: int, depth: Optional[int], purpose: tuple) -> np.ndarray:
@@ -84,7 +90,8 @@ class RLSampler(Sampler):
       warmup.join()  # its time counts as the controller's, like any update
     token_matrix = tf.constant(np.asarray(tokens, dtype=np.int32))
     loss, entropy = self._accumulate_fn(depth)(token_matrix,
-                                               tf.constant(advantages, tf.float32))
+                                               tf.constant(advantages, tf.float32),
+                                               tf.constant(1, tf.int64))
     applied = int(self.accumulated.numpy()) >= self.config.controller.grad_accumulation
     if applied:
       self._apply_graph()()
@@ -93,29 +100,33 @@ class RLSampler(Sampler):
             "entropy": float(entropy)}
 
   def _accumulate_fn(self, depth: Optional[int]):
-    """``(tokens, advantages) -> (loss, mean entropy)``, adding the REINFORCE gradient to
-    the accumulators; one graph per depth for any number of rows (a budget's last, short
-    step reuses it), traced once, so a step costs milliseconds rather than an eager pass
+    """``(tokens, advantages, weight) -> (loss, mean entropy)``, adding ``weight`` times
+    the REINFORCE gradient to the accumulators and ``weight`` to their count (weight 0: a
+    dry run). One graph per depth for any number of rows (a budget's last, short step
+    reuses it), traced once, so a step costs milliseconds rather than an eager pass
     through the controller."""
-    key = depth
-    if key not in self._accumulate_fns:
+    if depth not in self._accumulate_fns:
       tf, variables = self._tf, self.controller.trainable_variables
-      weight = self.config.controller.entropy_weight
+      entropy_weight = self.config.controller.entropy_weight
 
-      def accumulate(tokens, advantages):
+      def accumulate(tokens, advantages, weight):
         with tf.GradientTape() as tape:
           log_probs, entropies = self.controller.log_prob_tokens(tokens, num_layers=depth)
-          loss = self._reinforce.reinforce_loss(log_probs, advantages, entropies, weight)
+          loss = self._reinforce.reinforce_loss(log_probs, advantages, entropies,
+                                                entropy_weight)
         grads = tape.gradient(loss, variables)
-        for acc, g, v in zip(self.accumulators, grads, variables):
-          acc.assign_add(tf.zeros_like(v) if g is None else g)
-        self.accumulated.assign_add(1)
+        scale = tf.cast(weight, tf.float32)
+        for acc, g in zip(self.accumulators, grads):
+          if g is not None:
+            acc.assign_add(scale * tf.convert_to_tensor(g))
+        self.accumulated.assign_add(weight)
         return loss, tf.reduce_mean(entropies)
 
       num_tokens = self.space_at(depth).num_tokens
-      self._accumulate_fns[key] = tf.function(accumulate, input_signature=[
-          tf.TensorSpec([None, num_tokens], tf.int32), tf.TensorSpec([None], tf.float32)])
-    return self._accumulate_fns[key]
+      self._accumulate_fns[depth] = tf.function(accumulate, input_signature=[
+          tf.TensorSpec([None, num_tokens], tf.int32), tf.TensorSpec([None], tf.float32),
+          tf.TensorSpec([], tf.int64)])
+    return self._accumulate_fns[depth]
 
   def _apply_graph(self):
     """One Adam step with the mean of the accumulated gradients; clears them."""

@@ -23,6 +23,10 @@ runtime, so equal rewards there are reported, not required.
       --max_children=50 --search_flags=--max_train_examples=1000,--child_epochs=1
   python benchmarks/soak.py --task=ptb --analyze   # the tables again, from the files
 
+By default the kills come at uniformly random moments of the reference run's duration, so
+that they hit start-up, training, evaluation and commits all through the run;
+``--delay=LOW,HIGH`` kills each restart LOW..HIGH seconds after it starts instead.
+
 Writes ``benchmarks/results/soak_<task>/`` (the three output dirs, ``events.jsonl`` with
 one line per fault, ``summary.json``).
 """
@@ -48,8 +52,10 @@ _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Task of the soaked
 _DATA = flags.DEFINE_string("data_dir", None, "Real data for the task (see README).")
 _N = flags.DEFINE_integer("max_children", 50, "Children of each run.")
 _KILLS = flags.DEFINE_integer("kills", 10, "Kills of the soak run before it may finish.")
-_DELAY = flags.DEFINE_list("delay", ["5", "90"], "A kill comes this many seconds (uniform "
-                           "between the two) after each restart.")
+_DELAY = flags.DEFINE_list("delay", [], "A kill comes this many seconds (uniform between "
+                           "the two) after each restart. Default: the kills are spread over "
+                           "the whole run, at uniformly random moments of the reference "
+                           "run's duration (minus 3 s of start-up per restart).")
 _GRACE = flags.DEFINE_float("grace", 30.0, "Seconds the killed search's processes get to die.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the search (all runs) and of kill times.")
 _EXTRA = flags.DEFINE_list("search_flags", [], "More nas_search flags for every run.")
@@ -117,10 +123,18 @@ def run_reference(out: pathlib.Path) -> dict:
   return {"seconds": time.monotonic() - start, "memory": samples}
 
 
-def run_soak(out: pathlib.Path, events_path: pathlib.Path) -> dict:
+def _delays(rng, reference_seconds: float) -> list:
+  """Seconds from each restart to its kill."""
+  if _DELAY.value:
+    low, high = (float(x) for x in _DELAY.value)
+    return list(rng.uniform(low, high, _KILLS.value))
+  moments = np.sort(rng.uniform(0.0, reference_seconds, _KILLS.value))
+  return [max(3.0, float(d)) for d in np.diff(np.concatenate([[0.0], moments]))]
+
+
+def run_soak(out: pathlib.Path, events_path: pathlib.Path, reference_seconds: float) -> dict:
   """Kills the search ``--kills`` times at random moments, then lets it finish."""
-  rng = np.random.default_rng(_SEED.value)
-  low, high = (float(x) for x in _DELAY.value)
+  delays = _delays(np.random.default_rng(_SEED.value), reference_seconds)
   start, kills, final_left = time.monotonic(), 0, None
   log = open(out.parent / "soak.log", "a")
   while True:
@@ -133,7 +147,7 @@ def run_soak(out: pathlib.Path, events_path: pathlib.Path) -> dict:
       time.sleep(_GRACE.value / 3)
       final_left = len(_alive(procs))
       break
-    delay, sig = rng.uniform(low, high), (signal.SIGKILL, signal.SIGTERM)[kills % 2]
+    delay, sig = delays[kills], (signal.SIGKILL, signal.SIGTERM)[kills % 2]
     deadline, procs = time.monotonic() + delay, []
     while time.monotonic() < deadline and proc.poll() is None:
       procs = {p.pid: p for p in procs + _tree(proc.pid)}.values()
@@ -240,10 +254,15 @@ def main(argv):
     if _DATA.value is None:
       raise app.UsageError("--data_dir is required (real data: see README)")
     summary["flags"] = _search_args(base / "OUT")[2:]
+    save = lambda: summary_path.write_text(json.dumps(summary, indent=1) + "\n")
+    # Each phase's figures are saved as soon as it ends: a later phase may be interrupted.
     if not (base / "reference" / "best.json").exists():
       summary["reference"] = run_reference(base / "reference")
+      save()
     if not (base / "soak" / "best.json").exists():
-      summary["soak"] = run_soak(base / "soak", events_path)
+      summary["soak"] = run_soak(base / "soak", events_path,
+                                 summary.get("reference", {}).get("seconds", 600.0))
+      save()
     if _CLUSTER.value and not (base / "cluster" / "best.json").exists():
       summary["cluster"] = run_cluster(base / "cluster", events_path)
   events = ([json.loads(l) for l in events_path.read_text().splitlines()]

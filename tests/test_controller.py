@@ -83,6 +83,11 @@ def test_depth_schedule_reuses_weights():
   assert len(c.weights) == n_weights
   with pytest.raises(ValueError, match="share a depth"):
     c.log_prob([deep[0], c.sample(1, seed=0)[0][0]])
+  # Sampling again at a depth already seen reuses its graph (once per depth, not per step).
+  traced = c._run.experimental_get_tracing_count()  # pylint: disable=protected-access
+  for step in range(3):
+    c.sample_tokens(2, seed=(0, step), num_layers=8)
+  assert c._run.experimental_get_tracing_count() == traced  # pylint: disable=protected-access
 
 
 def test_config_round_trip_and_checkpoint(tmp_path):

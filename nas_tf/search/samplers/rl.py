@@ -57,8 +57,11 @@ class RLSampler(Sampler):
         m, seed=(self.config.seed, step), num_layers=depth)
     tokens = [tuple(t) for t in tokens.numpy().tolist()]
     if depth not in self._warmups:
+      # Not a daemon: Python ends daemon threads in the middle of whatever they run, and a
+      # thread stopped inside TensorFlow aborts the process ("FATAL: exception not
+      # rethrown"). An interrupted search therefore waits for the build to finish (seconds).
       self._warmups[depth] = threading.Thread(target=self._trace_update, args=(depth,),
-                                              name="controller-trace", daemon=True)
+                                              name="controller-trace", daemon=False)
       self._warmups[depth].start()
     return tokens, decode_all(self.space_at(depth), tokens)
 

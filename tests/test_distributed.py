@@ -126,6 +126,7 @@ def test_replicas_commit_in_order_under_concurrency(tmp_path):
 
 
 def test_resume_retrains_only_missing_children_of_pending_steps(tmp_path):
+  """Slow: two runs with steps in flight on a cluster."""
   full = _ptb_config(tmp_path / "full", max_children=10)
   search.run(full, num_replicas=2, evaluator=_fake_scheduler(0))
   cut = _ptb_config(tmp_path / "cut", max_children=10)
@@ -232,6 +233,7 @@ def _wait_for_records(path, n, proc, timeout=120):
 
 @pytest.mark.slow
 def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
+  """Slow: starts a 5-process TF cluster and waits for the coordinator to give up on a dead worker."""
   ports = [portpicker.pick_unused_port() for _ in range(5)]
   cluster = {"chief": [f"localhost:{ports[0]}"], "ps": [f"localhost:{p}" for p in ports[1:3]],
              "worker": [f"localhost:{p}" for p in ports[3:]]}
@@ -281,6 +283,7 @@ def _children_of(pid):
 
 @pytest.mark.slow
 def test_localhost_cluster_stops_its_servers_on_ctrl_c(tmp_path):
+  """Slow: starts the localhost cluster (5 TensorFlow processes) in a subprocess."""
   out = tmp_path / "out"
   args = _search_args(out, max_children=6) + ["--cluster=localhost:2", "--num_replicas=2"]
   proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE,
@@ -313,7 +316,10 @@ def _state(pid):
 
 @pytest.mark.slow
 def test_dead_ps_stops_the_run_and_a_rerun_resumes(tmp_path):
-  """Paper §3.3's PS holds the controller: losing it must stop cleanly, then resume."""
+  """Paper §3.3's PS holds the controller: losing it must stop cleanly, then resume.
+
+  Slow: starts a 5-process TF cluster twice (a run, then its resume).
+  """
   ports = [portpicker.pick_unused_port() for _ in range(4)]
   cluster = {"chief": [f"localhost:{ports[0]}"], "ps": [f"localhost:{ports[1]}"],
              "worker": [f"localhost:{p}" for p in ports[2:]]}

@@ -64,7 +64,10 @@ def _fresh_metric(tmp_path, export_dir, **arrays):
 
 
 def test_three_commands_search_train_export_reproduce_the_metric(tmp_path):
-  """The README's flow with the binaries on the bundled PTB: each prints the next."""
+  """The README's flow with the binaries on the bundled PTB: each prints the next.
+
+  Slow: runs three binaries end to end and reloads the export in a fresh TensorFlow process.
+  """
   search = _run([ROOT / "bin" / "nas_search", "--task=ptb", "--output_dir=s",
                  "--max_children=2", "--steps_per_epoch=3", "--isolation=inline"], tmp_path)
   assert "bin/nas_train --spec=s --output_dir=s-final" in search.stderr

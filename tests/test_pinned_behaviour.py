@@ -99,6 +99,7 @@ RUNS = ["local-ptb-rl", "local-ptb-random", "local-cifar10-rl", "local-cifar10-r
 
 @pytest.mark.parametrize("name", RUNS)
 def test_search_matches_pinned_behaviour(tmp_path, name):
+  """Slow: a whole tiny search, trained, compared with its pinned records."""
   got = _run(name, tmp_path)
   if os.environ.get("NAS_TF_REGENERATE_PINS"):
     pins = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}

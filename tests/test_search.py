@@ -172,6 +172,7 @@ def test_step_of_mostly_too_large_children_stops_naming_the_cap(tmp_path):
 
 
 def test_resume_extends_budget_without_duplicates(tmp_path):
+  """Slow: two searches in a row, the second resuming the first."""
   cfg = _config(tmp_path, max_children=4)
   search.run(cfg, evaluator=FakeEvaluator())
   first = _records(cfg)
@@ -219,7 +220,10 @@ def test_config_mismatch_refuses_to_resume(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["ptb", "cifar10"])
 def test_real_tiny_search_end_to_end(tmp_path, task):
-  """The binary on testdata with real child training (process isolation)."""
+  """The binary on testdata with real child training (process isolation).
+
+  Slow: the binary end to end in a subprocess, real child training.
+  """
   out = tmp_path / task
   proc = subprocess.run([sys.executable, str(BIN), f"--task={task}", f"--output_dir={out}",
                          "--max_children=2", "--steps_per_epoch=3"], capture_output=True,
@@ -236,6 +240,7 @@ def test_real_tiny_search_end_to_end(tmp_path, task):
 
 @pytest.mark.slow
 def test_killed_search_resumes_to_same_total(tmp_path):
+  """Slow: runs the search binary twice in subprocesses (TensorFlow start-up each time) around a kill."""
   out = tmp_path / "killed"
   args = [sys.executable, str(BIN), "--task=ptb", f"--output_dir={out}", "--max_children=6",
           "--children_per_step=2", "--isolation=inline", "--steps_per_epoch=4", "--noreport"]
@@ -400,7 +405,10 @@ def test_binary_bad_flags_exit_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("task", ["ptb", "cifar10"])
 def test_paper_recipe_flagfiles_parse_and_start(tmp_path, task):
-  """examples/paper_*.flags hold the paper's settings and start a search (made tiny here)."""
+  """examples/paper_*.flags hold the paper's settings and start a search (made tiny here).
+
+  Slow: starts the binary on the paper's flag files in a subprocess.
+  """
   flagfile = f"--flagfile={ROOT / 'examples' / f'paper_{task}.flags'}"
   dry = _run_bin(flagfile, "--data_dir=somewhere", "--dry_run")
   assert dry.returncode == 0, dry.stderr

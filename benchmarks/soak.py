@@ -56,6 +56,8 @@ _DELAY = flags.DEFINE_list("delay", [], "A kill comes this many seconds (uniform
                            "the two) after each restart. Default: the kills are spread over "
                            "the whole run, at uniformly random moments of the reference "
                            "run's duration (minus 3 s of start-up per restart).")
+_SPAN = flags.DEFINE_float("kill_span", None, "Seconds over which the kills are spread "
+                           "(default: the reference run's duration).")
 _GRACE = flags.DEFINE_float("grace", 30.0, "Seconds the killed search's processes get to die.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the search (all runs) and of kill times.")
 _EXTRA = flags.DEFINE_list("search_flags", [], "More nas_search flags for every run.")
@@ -260,8 +262,8 @@ def main(argv):
       summary["reference"] = run_reference(base / "reference")
       save()
     if not (base / "soak" / "best.json").exists():
-      summary["soak"] = run_soak(base / "soak", events_path,
-                                 summary.get("reference", {}).get("seconds", 600.0))
+      span = _SPAN.value or summary.get("reference", {}).get("seconds", 600.0)
+      summary["soak"] = run_soak(base / "soak", events_path, span)
       save()
     if _CLUSTER.value and not (base / "cluster" / "best.json").exists():
       summary["cluster"] = run_cluster(base / "cluster", events_path)

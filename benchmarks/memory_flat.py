@@ -22,10 +22,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
-import psutil  # pylint: disable=g-import-not-at-top
 
 from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 from nas_tf import evaluation, search_space  # pylint: disable=g-import-not-at-top
+import process_tree  # pylint: disable=g-import-not-at-top  (benchmarks/, the script's dir)
 
 _N = flags.DEFINE_integer("num_children", 100, "Children per mode.")
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Child type.")
@@ -34,15 +34,7 @@ _MODES = flags.DEFINE_list("modes", ["inline", "process"], "Evaluators to compar
 
 
 def tree_rss_mb() -> float:
-  me = psutil.Process()
-  procs = [me] + me.children(recursive=True)
-  total = 0
-  for p in procs:
-    try:
-      total += p.memory_info().rss
-    except psutil.NoSuchProcess:
-      pass
-  return total / 2**20
+  return process_tree.rss_mb(process_tree.tree())
 
 
 def measure(mode: str, task: str, n: int) -> dict:

@@ -34,6 +34,7 @@ one line per fault, ``summary.json``).
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -47,6 +48,7 @@ _ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
 from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+import process_tree  # pylint: disable=g-import-not-at-top  (benchmarks/, the script's dir)
 
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Task of the soaked search.")
 _DATA = flags.DEFINE_string("data_dir", None, "Real data for the task (see README).")
@@ -76,22 +78,15 @@ def _search_args(out: pathlib.Path, extra=()) -> list:
           "--intra_op_threads=1", "--noreport", *_EXTRA.value, *extra]
 
 
-def _tree(pid: int) -> list:
-  try:
-    root = psutil.Process(pid)
-    return [root] + root.children(recursive=True)
-  except psutil.NoSuchProcess:
-    return []
+def _seen(procs: list, pid: int) -> list:
+  """``procs`` plus the processes now in ``pid``'s tree: every process the search started,
+  including those already gone, so that none can outlive it unnoticed."""
+  return list({p.pid: p for p in procs + process_tree.tree(pid)}.values())
 
 
-def _rss_mb(procs) -> float:
-  total = 0
-  for p in procs:
-    try:
-      total += p.memory_info().rss
-    except psutil.NoSuchProcess:
-      pass
-  return total / 2**20
+def _log_event(events_path: pathlib.Path, event: dict) -> None:
+  with open(events_path, "a") as f:
+    f.write(json.dumps(event) + "\n")
 
 
 def _count(out: pathlib.Path) -> int:
@@ -117,7 +112,7 @@ def run_reference(out: pathlib.Path) -> dict:
     proc = subprocess.Popen(_search_args(out), stdout=log, stderr=subprocess.STDOUT)
     while proc.poll() is None:
       samples.append((round(time.monotonic() - start, 1), _count(out),
-                      round(_rss_mb(_tree(proc.pid)), 1)))
+                      round(process_tree.rss_mb(process_tree.tree(proc.pid)), 1)))
       time.sleep(2.0)
   if proc.returncode:
     raise SystemExit(f"the reference run failed (exit {proc.returncode}); see "
@@ -144,7 +139,7 @@ def run_soak(out: pathlib.Path, events_path: pathlib.Path, reference_seconds: fl
     if kills >= _KILLS.value:  # the last start runs to the end; nothing may outlive it
       procs = []
       while proc.poll() is None:
-        procs = list({p.pid: p for p in procs + _tree(proc.pid)}.values())
+        procs = _seen(procs, proc.pid)
         time.sleep(0.5)
       time.sleep(_GRACE.value / 3)
       final_left = len(_alive(procs))
@@ -152,14 +147,13 @@ def run_soak(out: pathlib.Path, events_path: pathlib.Path, reference_seconds: fl
     delay, sig = delays[kills], (signal.SIGKILL, signal.SIGTERM)[kills % 2]
     deadline, procs = time.monotonic() + delay, []
     while time.monotonic() < deadline and proc.poll() is None:
-      procs = {p.pid: p for p in procs + _tree(proc.pid)}.values()
-      procs = list(procs)
+      procs = _seen(procs, proc.pid)
       time.sleep(0.25)
     if proc.poll() is not None:  # finished before this kill came: the soak is over
       logging.warning("the search finished before kill %d; use longer runs", kills + 1)
       break
     before = _count(out)
-    procs = list({p.pid: p for p in procs + _tree(proc.pid)}.values())
+    procs = _seen(procs, proc.pid)
     proc.send_signal(sig)
     proc.wait()
     waited = time.monotonic()
@@ -175,8 +169,7 @@ def run_soak(out: pathlib.Path, events_path: pathlib.Path, reference_seconds: fl
              "left_running": len(left),
              "seconds_to_die": round(time.monotonic() - waited, 1)}
     logging.info("kill %d: %s", kills, event)
-    with open(events_path, "a") as f:
-      f.write(json.dumps(event) + "\n")
+    _log_event(events_path, event)
   log.close()
   return {"seconds": time.monotonic() - start, "final_exit_code": proc.returncode,
           "left_running_after_the_end": final_left}
@@ -184,7 +177,6 @@ def run_soak(out: pathlib.Path, events_path: pathlib.Path, reference_seconds: fl
 
 def _worker_pid(procs, stderr_text: str):
   """The pid of a server process that listens on a worker port of the logged spec."""
-  import re  # pylint: disable=g-import-not-at-top
   match = re.search(r"'worker': \[([^\]]*)\]", stderr_text)
   if not match:
     return None
@@ -208,7 +200,7 @@ def run_cluster(out: pathlib.Path, events_path: pathlib.Path) -> dict:
                             stdout=log, stderr=subprocess.STDOUT)
     killed, procs = None, []
     while proc.poll() is None:
-      procs = list({p.pid: p for p in procs + _tree(proc.pid)}.values())
+      procs = _seen(procs, proc.pid)
       if killed is None and _count(out) >= 1:
         killed = _worker_pid(procs, log_path.read_text())
         if killed:
@@ -217,8 +209,7 @@ def run_cluster(out: pathlib.Path, events_path: pathlib.Path) -> dict:
                    "records_before": _count(out),
                    "after_s": round(time.monotonic() - start, 1)}
           logging.info("cluster: %s", event)
-          with open(events_path, "a") as f:
-            f.write(json.dumps(event) + "\n")
+          _log_event(events_path, event)
       time.sleep(0.5)
   time.sleep(_GRACE.value / 3)
   return {"seconds": time.monotonic() - start, "exit_code": proc.returncode,

@@ -54,6 +54,8 @@ import tensorflow as tf
 from nas_tf.optimizers import build_optimizer
 
 LOSS_REDUCTIONS = ("sum", "mean")
+# Where a child's time goes (see train_lm's ``phases``).
+PHASES = ("build", "first_step", "train", "eval")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +265,8 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
   steps = _Steps(model, optimizer, recipe)
   # Where a child's time goes (issue 15): the fixed cost (build, the first step, which
   # traces the train graph) against the steady steps and the evaluation passes.
-  phases = {"build": time.monotonic() - built, "first_step": 0.0, "train": 0.0, "eval": 0.0}
+  phases = dict.fromkeys(PHASES, 0.0)  # "train" is the remainder: see finish_phases
+  phases["build"] = time.monotonic() - built
   inputs, targets = train_windows
   n = inputs.shape[0]
   spe = n if steps_per_epoch is None else min(steps_per_epoch, n)
@@ -390,7 +393,7 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
   base_lr = recipe.learning_rate
   error = None
   restarts: list[str] = []
-  spent = {"build": 0.0, "first_step": 0.0, "train": 0.0, "eval": 0.0}
+  spent = dict.fromkeys(PHASES, 0.0)
   unigram = (unigram_xent(train_windows[1], vocab_size) if recipe.unigram_check > 0
              else None)
   for attempt in range(recipe.divergence_retries + 1):

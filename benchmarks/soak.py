@@ -129,10 +129,23 @@ def _delays(rng, reference_seconds: float) -> list:
   return [max(3.0, float(d)) for d in np.diff(np.concatenate([[0.0], moments]))]
 
 
+def _kills_done(events_path: pathlib.Path) -> int:
+  """Kills of an interrupted soak already made: a rerun goes on from there."""
+  if not events_path.exists():
+    return 0
+  events = [json.loads(l) for l in events_path.read_text().splitlines()]
+  return sum(isinstance(e.get("kill"), int) for e in events)
+
+
+def _done(out: pathlib.Path) -> bool:
+  """A run is complete when it has all its records (best.json is written every step)."""
+  return _count(out) >= _N.value
+
+
 def run_soak(out: pathlib.Path, events_path: pathlib.Path, reference_seconds: float) -> dict:
   """Kills the search ``--kills`` times at random moments, then lets it finish."""
   delays = _delays(np.random.default_rng(_SEED.value), reference_seconds)
-  start, kills, final_left = time.monotonic(), 0, None
+  start, kills, final_left = time.monotonic(), _kills_done(events_path), None
   log = open(out.parent / "soak.log", "a")
   while True:
     proc = subprocess.Popen(_search_args(out), stdout=log, stderr=subprocess.STDOUT)
@@ -249,14 +262,14 @@ def main(argv):
     summary["flags"] = _search_args(base / "OUT")[2:]
     save = lambda: summary_path.write_text(json.dumps(summary, indent=1) + "\n")
     # Each phase's figures are saved as soon as it ends: a later phase may be interrupted.
-    if not (base / "reference" / "best.json").exists():
+    if not _done(base / "reference"):
       summary["reference"] = run_reference(base / "reference")
       save()
-    if not (base / "soak" / "best.json").exists():
+    if not _done(base / "soak"):
       span = _SPAN.value or summary.get("reference", {}).get("seconds", 600.0)
       summary["soak"] = run_soak(base / "soak", events_path, span)
       save()
-    if _CLUSTER.value and not (base / "cluster" / "best.json").exists():
+    if _CLUSTER.value and not _done(base / "cluster"):
       summary["cluster"] = run_cluster(base / "cluster", events_path)
   events = ([json.loads(l) for l in events_path.read_text().splitlines()]
             if events_path.exists() else [])

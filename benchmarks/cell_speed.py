@@ -1,17 +1,29 @@
-"""Training speed of NASCell against Keras' LSTM in a PTB-style language model.
+"""Training speed of tree cells against Keras' LSTM, and against their compute bound.
 
-The paper (§4.2) trains its found cell in the Penn Treebank setup of Zaremba et al.:
-Embedding -> two recurrent layers -> softmax over a 10k vocabulary, batch 20, 35 steps
-unrolled. This benchmark builds that model twice, once with ``nas_tf.cells.NASCell`` and
-once with ``keras.layers.LSTM`` of the same hidden size, and times training steps of
-both in one process on synthetic tokens (no data dependency). Runs are interleaved
-(NAS, LSTM, NAS, LSTM, ...) so that load from other processes hits both alike, warm-up
-steps (tracing, XLA compilation) are excluded, and the median over repeats is reported.
+The paper (§4.2) trains its cells in the Penn Treebank model of Zaremba et al.:
+Embedding -> two recurrent layers -> softmax over 10k words, batch 20, 35 steps. This
+benchmark builds that model (``nas_tf.children.build_language_model``, state carried,
+as a search child is) for Keras' LSTM, for ``NASCell`` and for other tree cells, and
+times the library's own training step (``lm_training``: summed loss, SGD, clip 5) on
+synthetic tokens, all models in one process and interleaved (model 1, model 2, ...,
+model 1, ...) so that load from other processes hits all alike; warm-up steps (tracing)
+are excluded and the median over repeats is reported.
+
+The compute bound: a training step costs about 3x the multiply-adds of the forward pass,
+per token ``sum over layers (in + units) x gate_width + units x vocab`` (gate width
+``4 units`` for the LSTM, ``B units`` for a base-``B`` tree cell); element-wise ops are
+< 1% of it. So a cell's words/s is predicted as ``LSTM words/s x MACs(LSTM) / MACs(cell)``
+and we report measured / predicted (1.0: the cell is as efficient as the LSTM).
+
+``--layers=both`` also times every tree cell under plain ``keras.layers.RNN`` (the input
+projection inside the loop), the path that ``nas_tf.tree_rnn.TreeRNN`` replaced.
 
 Example:
-  python benchmarks/cell_speed.py --hidden_size=200 --repeats=5 --steps=10
+  python benchmarks/cell_speed.py --intra_op_threads=1 --random_cells=5 \
+      --found=benchmarks/results/runs/ptb-rl-seed0/best.json
 """
 
+import json
 import os
 import pathlib
 import statistics
@@ -22,103 +34,130 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from absl import app
-from absl import flags
-import numpy as np
+from absl import app, flags  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
 
-FLAGS = flags.FLAGS
-flags.DEFINE_integer("hidden_size", 200, "Units of both recurrent layers (and embedding).")
-flags.DEFINE_integer("vocab_size", 10000, "Vocabulary size (PTB: 10000).")
-flags.DEFINE_integer("batch_size", 20, "Sequences per batch (PTB small: 20).")
-flags.DEFINE_integer("num_steps", 35, "Unrolled time steps (PTB: 35).")
-flags.DEFINE_integer("num_layers", 2, "Stacked recurrent layers.")
-flags.DEFINE_integer("warmup", 2, "Untimed steps per configuration before timing.")
-flags.DEFINE_integer("steps", 10, "Timed train steps per repeat.")
-flags.DEFINE_integer("repeats", 3, "Interleaved repeats; the median is reported.")
-flags.DEFINE_list("jit", ["off", "on"], "jit_compile settings to time: off, on.")
-flags.DEFINE_integer("intra_op_threads", 0, "TF intra-op threads (0: TF default).")
-flags.DEFINE_integer("inter_op_threads", 0, "TF inter-op threads (0: TF default).")
-flags.DEFINE_integer("seed", 0, "Seed for weights and synthetic tokens.")
+_UNITS = flags.DEFINE_integer("units", 200, "Units of both recurrent layers (and embedding).")
+_VOCAB = flags.DEFINE_integer("vocab_size", 10000, "Vocabulary size (PTB: 10000).")
+_BATCH = flags.DEFINE_integer("batch_size", 20, "Sequences per batch (PTB small: 20).")
+_STEPS_T = flags.DEFINE_integer("num_steps", 35, "Unrolled time steps (PTB: 35).")
+_LAYERS_N = flags.DEFINE_integer("num_layers", 2, "Stacked recurrent layers.")
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps per model before timing.")
+_STEPS = flags.DEFINE_integer("steps", 8, "Timed train steps per repeat.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Interleaved repeats; the median is reported.")
+_RANDOM = flags.DEFINE_integer("random_cells", 5, "Base-8 cells sampled uniformly.")
+_FOUND = flags.DEFINE_list("found", [], "best.json files (or spec JSON files) of found cells.")
+_PATHS = flags.DEFINE_enum("layers", "both", ["tree_rnn", "both"], "Time tree cells under "
+                           "TreeRNN only, or under keras.layers.RNN too.")
+_INTRA = flags.DEFINE_integer("intra_op_threads", 0, "TF intra-op threads (0: TF default).")
+_OUT = flags.DEFINE_string("out", None, "Optional JSON file for the figures.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the weights, random cells and tokens.")
 
 
-def build_model(kind, jit_compile):
-  """The PTB language model with ``kind`` in ("nas", "lstm") recurrent layers."""
+def macs_per_token(gate_width: int, units: int, embedding: int, vocab: int, layers: int) -> int:
+  """Forward multiply-adds per token of the PTB model (see the module docstring)."""
+  total, width_in = 0, embedding
+  for _ in range(layers):
+    total += (width_in + units) * gate_width
+    width_in = units
+  return total + units * vocab
+
+
+def _cells():
+  """(name, cell argument of build_language_model, gate blocks) to time."""
+  from nas_tf import search_space, specs  # pylint: disable=g-import-not-at-top
+  chosen = [("lstm", "lstm", 4), ("nascell", "nascell", 8)]
+  for path in _FOUND.value:
+    data = json.loads(pathlib.Path(path).read_text())
+    spec = specs.from_dict(data.get("spec", data))
+    chosen.append((f"found:{pathlib.Path(path).parent.name}", spec, spec.base))
+  rng = np.random.default_rng(_SEED.value)
+  space = search_space.RNNCellSearchSpace(base=8)
+  for i in range(_RANDOM.value):
+    chosen.append((f"random{i}", space.sample(rng), 8))
+  return chosen
+
+
+def _model(cell, plain_rnn: bool):
   import keras  # pylint: disable=g-import-not-at-top
-  from nas_tf import cells  # pylint: disable=g-import-not-at-top
-
-  tokens = keras.Input((FLAGS.num_steps,), batch_size=FLAGS.batch_size, dtype="int32")
-  x = keras.layers.Embedding(FLAGS.vocab_size, FLAGS.hidden_size)(tokens)
-  for _ in range(FLAGS.num_layers):
-    if kind == "nas":
-      x = keras.layers.RNN(cells.NASCell(FLAGS.hidden_size), return_sequences=True)(x)
-    else:
-      x = keras.layers.LSTM(FLAGS.hidden_size, return_sequences=True)(x)
-  logits = keras.layers.Dense(FLAGS.vocab_size)(x)
-  model = keras.Model(tokens, logits, name=f"ptb_{kind}")
-  model.compile(optimizer=keras.optimizers.SGD(1.0),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                jit_compile=jit_compile)
-  return model
+  from nas_tf import children  # pylint: disable=g-import-not-at-top
+  from nas_tf.children import lm  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(_SEED.value)
+  chooser = lm._recurrent_layer  # pylint: disable=protected-access
+  if plain_rnn:  # the path before TreeRNN, for the side-by-side ratio
+    lm._recurrent_layer = lambda cell: keras.layers.RNN  # pylint: disable=protected-access
+  try:
+    return children.build_language_model(cell, _VOCAB.value, _UNITS.value,
+                                         num_layers=_LAYERS_N.value, init_scale=0.1,
+                                         return_state=True)
+  finally:
+    lm._recurrent_layer = chooser  # pylint: disable=protected-access
 
 
 def main(argv):
   del argv
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import keras  # pylint: disable=g-import-not-at-top
+  from nas_tf import lm_training  # pylint: disable=g-import-not-at-top
 
-  # Thread pools must be set before TensorFlow runs its first op.
-  tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
-  tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
-  keras.utils.set_random_seed(FLAGS.seed)
-
-  rng = np.random.default_rng(FLAGS.seed)
-  shape = (FLAGS.batch_size, FLAGS.num_steps)
-  # A few distinct batches so no step is a pure repeat of the last one.
-  batches = [(rng.integers(0, FLAGS.vocab_size, shape, dtype=np.int32),
-              rng.integers(0, FLAGS.vocab_size, shape, dtype=np.int32))
+  tf.config.threading.set_intra_op_parallelism_threads(_INTRA.value)
+  tf.config.threading.set_inter_op_parallelism_threads(_INTRA.value)
+  rng = np.random.default_rng(_SEED.value)
+  shape = (_BATCH.value, _STEPS_T.value)
+  batches = [(tf.constant(rng.integers(0, _VOCAB.value, shape, dtype=np.int32)),
+              tf.constant(rng.integers(0, _VOCAB.value, shape, dtype=np.int32)))
              for _ in range(4)]
-
-  configs = [(kind, jit == "on") for jit in FLAGS.jit for kind in ("nas", "lstm")]
-  models = {}
-  for kind, jit in configs:
-    model = build_model(kind, jit)
-    start = time.perf_counter()
-    for i in range(FLAGS.warmup):
-      model.train_on_batch(*batches[i % len(batches)])
-    print(f"built {model.name} jit={jit}: {model.count_params():,} params, warm-up "
-          f"{time.perf_counter() - start:.1f}s", flush=True)
-    models[(kind, jit)] = model
-
-  words_per_step = FLAGS.batch_size * FLAGS.num_steps
-  rates = {key: [] for key in configs}
-  for repeat in range(FLAGS.repeats):
-    for key in configs:
-      model = models[key]
+  recipe = lm_training.LMRecipe()
+  runs = []  # [name, layer path, blocks, steps, states]
+  for name, cell, blocks in _cells():
+    paths = ["keras_rnn"] if cell == "lstm" else (
+        ["tree_rnn", "keras_rnn"] if _PATHS.value == "both" else ["tree_rnn"])
+    for path in paths:
+      model = _model(cell, plain_rnn=path == "keras_rnn")
+      steps = lm_training._Steps(  # pylint: disable=protected-access
+          model, keras.optimizers.SGD(recipe.learning_rate), recipe)
+      states = lm_training.zero_states(model, _BATCH.value)
       start = time.perf_counter()
-      for i in range(FLAGS.steps):
-        loss = model.train_on_batch(*batches[i % len(batches)])
-      # train_on_batch returns a Python float, so the last step has finished here.
-      elapsed = time.perf_counter() - start
-      rates[key].append(FLAGS.steps * words_per_step / elapsed)
-    print(f"repeat {repeat + 1}/{FLAGS.repeats} done (last loss {float(loss):.3f})",
-          flush=True)
+      for i in range(_WARMUP.value):
+        _, states, _ = steps.train_step(*batches[i % 4], states)
+      print(f"{name:<24}{path:<10} built, warm-up {time.perf_counter() - start:.1f} s",
+            flush=True)
+      runs.append([name, path, blocks, steps, states])
 
-  print()
-  print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}; threads: intra_op="
-        f"{tf.config.threading.get_intra_op_parallelism_threads()} inter_op="
-        f"{tf.config.threading.get_inter_op_parallelism_threads()} (0 = TF default), "
-        f"os.cpu_count()={os.cpu_count()}")
-  print(f"hidden={FLAGS.hidden_size} vocab={FLAGS.vocab_size} batch={FLAGS.batch_size} "
-        f"num_steps={FLAGS.num_steps} layers={FLAGS.num_layers} timed steps="
-        f"{FLAGS.steps} x {FLAGS.repeats} repeats (median, words/s = batch*num_steps/s)")
-  print(f"{'jit_compile':<12}{'NASCell w/s':>14}{'LSTM w/s':>14}{'NAS/LSTM':>10}"
-        f"{'NAS spread':>16}{'LSTM spread':>16}")
-  for jit in sorted({j for _, j in configs}):
-    nas, lstm = rates[("nas", jit)], rates[("lstm", jit)]
-    nas_med, lstm_med = statistics.median(nas), statistics.median(lstm)
-    spread = lambda r: f"{min(r):.0f}-{max(r):.0f}"
-    print(f"{'on' if jit else 'off':<12}{nas_med:>14.0f}{lstm_med:>14.0f}"
-          f"{nas_med / lstm_med:>10.2f}{spread(nas):>16}{spread(lstm):>16}")
+  words = _STEPS.value * _BATCH.value * _STEPS_T.value
+  rates = {(r[0], r[1]): [] for r in runs}
+  for repeat in range(_REPEATS.value):
+    for run in runs:
+      name, path, _, steps, states = run
+      start = time.perf_counter()
+      for i in range(_STEPS.value):
+        xent, states, _ = steps.train_step(*batches[i % 4], states)
+      float(xent)  # waits for the last step
+      rates[(name, path)].append(words / (time.perf_counter() - start))
+      run[4] = states
+    print(f"repeat {repeat + 1}/{_REPEATS.value} done", flush=True)
+
+  macs = lambda blocks: macs_per_token(blocks * _UNITS.value, _UNITS.value, _UNITS.value,
+                                       _VOCAB.value, _LAYERS_N.value)
+  lstm = statistics.median(rates[("lstm", "keras_rnn")])
+  print(f"\nTensorFlow {tf.__version__}, Keras {keras.__version__}, intra_op threads "
+        f"{_INTRA.value} (0 = TF default); units {_UNITS.value}, vocab {_VOCAB.value}, "
+        f"batch {_BATCH.value} x {_STEPS_T.value} steps, {_LAYERS_N.value} layers; median "
+        f"of {_REPEATS.value} x {_STEPS.value} steps")
+  print(f"{'cell':<24}{'layer':<10}{'MACs/token':>12}{'words/s':>9}{'/LSTM':>7}"
+        f"{'predicted':>10}{'meas/pred':>10}{'spread':>12}")
+  table = []
+  for (name, path), r in rates.items():
+    blocks = next(run[2] for run in runs if run[0] == name)
+    med, predicted = statistics.median(r), lstm * macs(4) / macs(blocks)
+    row = {"cell": name, "layer": path, "macs_per_token": macs(blocks), "words_per_s": med,
+           "vs_lstm": med / lstm, "predicted": predicted, "of_predicted": med / predicted,
+           "spread": [min(r), max(r)]}
+    table.append(row)
+    print(f"{name:<24}{path:<10}{row['macs_per_token']:>12,}{med:>9.0f}{med / lstm:>7.2f}"
+          f"{predicted:>10.0f}{med / predicted:>10.2f}{f'{min(r):.0f}-{max(r):.0f}':>12}")
+  if _OUT.value:
+    pathlib.Path(_OUT.value).write_text(json.dumps(table, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -187,14 +187,29 @@ class _TreeCellBase(keras.layers.Layer):
   def _build_extra(self):
     """Hook for weights beyond the three projections."""
 
-  def _tree_step(self, inputs, c_prev, h_prev):
-    # One matmul for the input and one for the recurrent state per step (all B leaves at
-    # once); the bias joins the recurrent side, as in TensorFlow's NASCell.
-    xw = kops.matmul(inputs, self.kernel)
+  def project_inputs(self, inputs):
+    """``x @ kernel`` for all ``B`` leaves at once; ``inputs`` may be ``[..., time, in]``.
+
+    :class:`nas_tf.tree_rnn.TreeRNN` calls it once on the whole sequence (one large
+    matmul) and then :meth:`call_projected` at each step; ``call`` does both per step.
+    """
+    return kops.matmul(inputs, self.kernel)
+
+  def _tree_step(self, xw, c_prev, h_prev):
+    # One matmul for the recurrent state per step (all B leaves at once); the bias joins
+    # the recurrent side, as in TensorFlow's NASCell.
     hw = kops.matmul(h_prev, self.recurrent_kernel)
     if self.bias is not None:
       hw = kops.add(hw, self.bias)
     return self._plan(xw, hw, c_prev)
+
+  def call(self, inputs, states, training=False):
+    del training  # No dropout: the cell behaves the same in training and inference.
+    return self.call_projected(self.project_inputs(inputs), states)
+
+  def call_projected(self, xw, states):
+    """One step from the projected input ``xw = project_inputs(x_t)``; like ``call``."""
+    raise NotImplementedError
 
   def get_initial_state(self, batch_size=None):
     return [kops.zeros((batch_size, d), dtype=self.compute_dtype)
@@ -239,10 +254,9 @@ class TreeCell(_TreeCellBase):
     self.state_size = [self.units, self.units]
     self.output_size = self.units
 
-  def call(self, inputs, states, training=False):
-    del training  # No dropout: the cell behaves the same in training and inference.
+  def call_projected(self, xw, states):
     c_prev, h_prev = states[0], states[1]
-    c, h = self._tree_step(inputs, c_prev, h_prev)
+    c, h = self._tree_step(xw, c_prev, h_prev)
     return h, [c, h]
 
   def get_config(self) -> dict:
@@ -297,10 +311,9 @@ class NASCell(_TreeCellBase):
     else:
       self.projection_weights = None
 
-  def call(self, inputs, states, training=False):
-    del training  # No dropout: the cell behaves the same in training and inference.
+  def call_projected(self, xw, states):
     c_prev, m_prev = states[0], states[1]
-    c, m = self._tree_step(inputs, c_prev, m_prev)
+    c, m = self._tree_step(xw, c_prev, m_prev)
     if self.projection_weights is not None:
       m = kops.matmul(m, self.projection_weights)
     return m, [c, m]

@@ -16,7 +16,7 @@ LAYERS = [
     {"specs", "search_space", "ops", "config", "rewards", "results", "fidelity",
      "optimizers", "cli", "presets"},
     # networks and their data: the controller, cells, readers
-    {"controller", "reinforce", "cells", "data"},
+    {"controller", "reinforce", "cells", "tree_rnn", "data"},
     # children: building and training them, where they run, what is done with them
     {"children", "lm_training", "child_training", "evaluation", "distributed_children",
      "distributed_cluster", "shared", "final_training", "export", "export_trained", "viz",

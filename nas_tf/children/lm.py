@@ -55,6 +55,15 @@ def make_cell(cell: CellLike, units: int, initializer=None):
                   f"{type(cell).__name__}")
 
 
+def _recurrent_layer(cell) -> type:
+  """``TreeRNN`` for tree cells (same maths, input projection out of the time loop),
+  ``keras.layers.RNN`` for any other cell."""
+  if hasattr(cell, "project_inputs") and hasattr(cell, "call_projected"):
+    from nas_tf import tree_rnn  # pylint: disable=g-import-not-at-top
+    return tree_rnn.TreeRNN
+  return keras.layers.RNN
+
+
 @keras.saving.register_keras_serializable(package="nas_tf")
 class TiedEmbedding(keras.layers.Layer):
   """One embedding matrix used for both the input lookup and the output logits.
@@ -215,8 +224,8 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
     if i > 0:
       x = _dropout(x, hidden_dropout, f"hidden_dropout_{i}")
     layer_cell = make_cell(cell, units, init(None))
-    rnn = keras.layers.RNN(layer_cell, return_sequences=True, return_state=return_state,
-                           name=f"rnn_{i}")
+    rnn = _recurrent_layer(layer_cell)(layer_cell, return_sequences=True,
+                                       return_state=return_state, name=f"rnn_{i}")
     if return_state:
       sizes = layer_cell.state_size
       sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]

@@ -15,8 +15,9 @@ per token ``sum over layers (in + units) x gate_width + units x vocab`` (gate wi
 < 1% of it. So a cell's words/s is predicted as ``LSTM words/s x MACs(LSTM) / MACs(cell)``
 and we report measured / predicted (1.0: the cell is as efficient as the LSTM).
 
-``--layers=both`` also times every tree cell under plain ``keras.layers.RNN`` (the input
-projection inside the loop), the path that ``nas_tf.tree_rnn.TreeRNN`` replaced.
+By default every tree cell is also timed under plain ``keras.layers.RNN`` (the input
+projection inside the loop), the path that ``nas_tf.tree_rnn.TreeRNN`` replaced;
+``--layers=tree_rnn,tree_rnn_xla`` adds TreeRNN's XLA-compiled step.
 
 Example:
   python benchmarks/cell_speed.py --intra_op_threads=1 --random_cells=5 \
@@ -47,8 +48,9 @@ _STEPS = flags.DEFINE_integer("steps", 8, "Timed train steps per repeat.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Interleaved repeats; the median is reported.")
 _RANDOM = flags.DEFINE_integer("random_cells", 5, "Base-8 cells sampled uniformly.")
 _FOUND = flags.DEFINE_list("found", [], "best.json files (or spec JSON files) of found cells.")
-_PATHS = flags.DEFINE_enum("layers", "both", ["tree_rnn", "both"], "Time tree cells under "
-                           "TreeRNN only, or under keras.layers.RNN too.")
+_PATHS = flags.DEFINE_list("layers", ["tree_rnn", "keras_rnn"], "How to run tree cells: "
+                           "tree_rnn (what children use), tree_rnn_xla (TreeRNN with "
+                           "jit_compile=True), keras_rnn (plain keras.layers.RNN).")
 _INTRA = flags.DEFINE_integer("intra_op_threads", 0, "TF intra-op threads (0: TF default).")
 _OUT = flags.DEFINE_string("out", None, "Optional JSON file for the figures.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the weights, random cells and tokens.")
@@ -78,20 +80,24 @@ def _cells():
   return chosen
 
 
-def _model(cell, plain_rnn: bool):
+def _model(cell, path: str):
   import keras  # pylint: disable=g-import-not-at-top
   from nas_tf import children  # pylint: disable=g-import-not-at-top
   from nas_tf.children import lm  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(_SEED.value)
   chooser = lm._recurrent_layer  # pylint: disable=protected-access
-  if plain_rnn:  # the path before TreeRNN, for the side-by-side ratio
+  if path == "keras_rnn":  # the path before TreeRNN, for the side-by-side ratio
     lm._recurrent_layer = lambda cell: keras.layers.RNN  # pylint: disable=protected-access
   try:
-    return children.build_language_model(cell, _VOCAB.value, _UNITS.value,
-                                         num_layers=_LAYERS_N.value, init_scale=0.1,
-                                         return_state=True)
+    model = children.build_language_model(cell, _VOCAB.value, _UNITS.value,
+                                          num_layers=_LAYERS_N.value, init_scale=0.1,
+                                          return_state=True)
   finally:
     lm._recurrent_layer = chooser  # pylint: disable=protected-access
+  for layer in model.layers:
+    if path == "tree_rnn_xla" and hasattr(layer, "jit_compile"):
+      layer.jit_compile = True
+  return model
 
 
 def main(argv):
@@ -110,10 +116,9 @@ def main(argv):
   recipe = lm_training.LMRecipe()
   runs = []  # [name, layer path, blocks, steps, states]
   for name, cell, blocks in _cells():
-    paths = ["keras_rnn"] if cell == "lstm" else (
-        ["tree_rnn", "keras_rnn"] if _PATHS.value == "both" else ["tree_rnn"])
+    paths = ["keras_rnn"] if cell == "lstm" else _PATHS.value
     for path in paths:
-      model = _model(cell, plain_rnn=path == "keras_rnn")
+      model = _model(cell, path)
       steps = lm_training._Steps(  # pylint: disable=protected-access
           model, keras.optimizers.SGD(recipe.learning_rate), recipe)
       states = lm_training.zero_states(model, _BATCH.value)

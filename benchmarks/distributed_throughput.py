@@ -15,6 +15,9 @@ data loading and the first child excluded).
 
 Usage:
   python benchmarks/distributed_throughput.py [--max_children=12 --num_replicas=2]
+  # the task's real-data proxy children (its preset), e.g. 24 PTB children:
+  python benchmarks/distributed_throughput.py --data_dir=../shared/data/ptb \
+      --max_children=24 --configs=local,localhost:2 --out=benchmarks/results/parallel.json
 """
 
 import json
@@ -39,6 +42,9 @@ flags.DEFINE_integer("max_children", 12, "Budget per configuration.")
 flags.DEFINE_integer("children_per_step", 2, "m.")
 flags.DEFINE_integer("num_replicas", 2, "K for the localhost cluster.")
 flags.DEFINE_list("configs", ["local", "local-2x1", "localhost:2"], "What to compare.")
+flags.DEFINE_string("data_dir", None, "Real data: children are the task's real-data preset "
+                    "proxy (default: tiny children on testdata).")
+flags.DEFINE_string("out", None, "Optional JSON file for the figures.")
 
 _CHILD = {
     "ptb": ["--rnn_base=4", "--lm_units=32", "--num_steps=20", "--child_batch_size=20",
@@ -50,6 +56,7 @@ _CONFIGS = {
     "local-2x1": ["--cluster=local", "--parallel_children=2", "--intra_op_threads=1"],
     "localhost:2": ["--cluster=localhost:2", "--num_ps=2", "--worker_threads=1"],
 }
+_WORKERS = {"local": 1, "local-2x1": 2, "localhost:2": 2}
 _THREADS = {"local": "1 child process, TF default intra-op threads",
             "local-2x1": "2 child processes x 1 intra-op thread",
             "localhost:2": "2 ps + 2 workers x 1 intra-op thread, K={k}"}
@@ -58,20 +65,29 @@ _THREADS = {"local": "1 child process, TF default intra-op threads",
 def _run(name: str, out: str) -> dict:
   args = [sys.executable, str(ROOT / "bin" / "nas_search"), f"--task={FLAGS.task}",
           f"--output_dir={out}", f"--max_children={FLAGS.max_children}",
-          f"--children_per_step={FLAGS.children_per_step}", *_CHILD[FLAGS.task],
-          *_CONFIGS[name]]
+          f"--children_per_step={FLAGS.children_per_step}", *_CONFIGS[name]]
+  if FLAGS.data_dir:
+    args.append(f"--data_dir={FLAGS.data_dir}")
+  else:
+    args += _CHILD[FLAGS.task]
   if name.startswith("localhost"):
     args.append(f"--num_replicas={FLAGS.num_replicas}")
-  start = time.monotonic()
+  start, start_epoch = time.monotonic(), time.time()
   proc = subprocess.run(args, capture_output=True, text=True, check=False)
   wall = time.monotonic() - start
   if proc.returncode:
     raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
   with open(os.path.join(out, "results.jsonl")) as f:
-    times = sorted(json.loads(line)["time"] for line in f if line.strip())
+    records = [json.loads(line) for line in f if line.strip()]
+  times = sorted(r["time"] for r in records)
   steady = (len(times) - 1) / (times[-1] - times[0]) * 3600 if len(times) > 1 else float("nan")
+  train = sorted(float(r.get("train_seconds") or 0.0) for r in records)
+  # The scaling model's terms: start-up = wall time before the first child could have
+  # started (first record minus its own training), per-child time = median training.
+  first = min(records, key=lambda r: r["time"])
   return {"wall_s": wall, "children": len(times), "per_hour_wall": len(times) / wall * 3600,
-          "per_hour_steady": steady}
+          "per_hour_steady": steady, "child_seconds_median": train[len(train) // 2],
+          "startup_s": first["time"] - start_epoch - float(first.get("train_seconds") or 0)}
 
 
 def main(argv):
@@ -91,6 +107,24 @@ def main(argv):
                  f"{r['per_hour_wall']:>10.0f} {r['per_hour_steady']:>12.0f}  "
                  + _THREADS[name].format(k=FLAGS.num_replicas))
   logging.info("children/hour, same budget:\n%s", "\n".join(lines))
+  # The scaling model: wall(W) = start-up(W) + ceil(N / W) x per-child time(W) (+ the
+  # chief's own work, which the residual shows); checked against each measured wall time.
+  model = []
+  for name, r in rows:
+    workers = _WORKERS[name]
+    predicted = r["startup_s"] + -(-r["children"] // workers) * r["child_seconds_median"]
+    model.append(f"{name:<12} W={workers}: start-up {r['startup_s']:.0f} s + "
+                 f"ceil({r['children']}/{workers}) x {r['child_seconds_median']:.1f} s = "
+                 f"{predicted:.0f} s predicted, {r['wall_s']:.0f} s measured "
+                 f"(residual {r['wall_s'] - predicted:+.0f} s)")
+    r.update(workers=workers, predicted_wall_s=predicted)
+  logging.info("scaling model:\n%s", "\n".join(model))
+  if rows and FLAGS.out:
+    base = dict(rows)[rows[0][0]]
+    pathlib.Path(FLAGS.out).write_text(json.dumps(
+        {"task": FLAGS.task, "data": FLAGS.data_dir or "testdata", "rows": dict(rows),
+         "speedup_wall_vs_first": {n: r["per_hour_wall"] / base["per_hour_wall"]
+                                   for n, r in rows}}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

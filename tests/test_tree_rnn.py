@@ -86,3 +86,12 @@ def test_bad_arguments_say_what_is_wrong():
     TreeRNN(keras.layers.LSTMCell(3))
   with pytest.raises(ValueError, match="'yes'"):
     TreeRNN(cells.NASCell(3), jit_compile="yes")
+
+
+def test_bidirectional_wraps_it_like_keras_rnn():
+  x = _random((2, 5, 3), seed=4)
+  plain = keras.layers.Bidirectional(keras.layers.RNN(cells.NASCell(4), return_sequences=True))
+  fast = keras.layers.Bidirectional(TreeRNN(cells.NASCell(4), return_sequences=True))
+  plain(x), fast(x)
+  fast.set_weights(plain.get_weights())
+  np.testing.assert_allclose(fast(x), plain(x), atol=1e-5)

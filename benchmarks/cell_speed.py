@@ -16,8 +16,7 @@ per token ``sum over layers (in + units) x gate_width + units x vocab`` (gate wi
 and we report measured / predicted (1.0: the cell is as efficient as the LSTM).
 
 By default every tree cell is also timed under plain ``keras.layers.RNN`` (the input
-projection inside the loop), the path that ``nas_tf.tree_rnn.TreeRNN`` replaced;
-``--layers=tree_rnn,tree_rnn_xla`` adds TreeRNN's XLA-compiled step.
+projection inside the loop), the path that ``nas_tf.tree_rnn.TreeRNN`` replaced.
 
 Example:
   python benchmarks/cell_speed.py --intra_op_threads=1 --random_cells=5 \
@@ -49,8 +48,8 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Interleaved repeats; the median i
 _RANDOM = flags.DEFINE_integer("random_cells", 5, "Base-8 cells sampled uniformly.")
 _FOUND = flags.DEFINE_list("found", [], "best.json files (or spec JSON files) of found cells.")
 _PATHS = flags.DEFINE_list("layers", ["tree_rnn", "keras_rnn"], "How to run tree cells: "
-                           "tree_rnn (what children use), tree_rnn_xla (TreeRNN with "
-                           "jit_compile=True), keras_rnn (plain keras.layers.RNN).")
+                           "tree_rnn (what children use), keras_rnn (plain "
+                           "keras.layers.RNN).")
 _INTRA = flags.DEFINE_integer("intra_op_threads", 0, "TF intra-op threads (0: TF default).")
 _OUT = flags.DEFINE_string("out", None, "Optional JSON file for the figures.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the weights, random cells and tokens.")
@@ -94,9 +93,6 @@ def _model(cell, path: str):
                                           return_state=True)
   finally:
     lm._recurrent_layer = chooser  # pylint: disable=protected-access
-  for layer in model.layers:
-    if path == "tree_rnn_xla" and hasattr(layer, "jit_compile"):
-      layer.jit_compile = True
   return model
 
 

@@ -36,10 +36,8 @@ _CELLS = {
 
 
 @pytest.mark.parametrize("name", sorted(_CELLS))
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_same_outputs_states_and_gradients_as_keras_rnn(name, jit_compile):
+def test_same_outputs_states_and_gradients_as_keras_rnn(name):
   plain, fast = _pair(_CELLS[name], return_sequences=True, return_state=True)
-  fast.jit_compile = jit_compile
   x = tf.constant(_random((3, 6, 5), seed=1))
   initial = [tf.constant(_random((3, int(d)), seed=2 + i))
              for i, d in enumerate(plain.cell.state_size)]
@@ -66,7 +64,7 @@ def test_mask_and_go_backwards_match_keras_rnn():
 
 def test_a_model_with_tree_rnn_saves_and_loads(tmp_path):
   inputs = keras.Input((6, 5))
-  hidden = TreeRNN(cells.NASCell(4), return_sequences=True, jit_compile=True)(inputs)
+  hidden = TreeRNN(cells.NASCell(4), return_sequences=True)(inputs)
   model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
   path = tmp_path / "model.keras"
   model.save(path)
@@ -75,7 +73,7 @@ def test_a_model_with_tree_rnn_saves_and_loads(tmp_path):
   np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
                              atol=1e-6)
   layer = loaded.layers[1]
-  assert isinstance(layer, TreeRNN) and layer.jit_compile
+  assert isinstance(layer, TreeRNN)
   assert isinstance(layer.cell, cells.NASCell)
   as_json = lambda config: json.loads(json.dumps(config))  # tuples become lists
   assert as_json(layer.get_config()) == as_json(model.layers[1].get_config())
@@ -84,8 +82,6 @@ def test_a_model_with_tree_rnn_saves_and_loads(tmp_path):
 def test_bad_arguments_say_what_is_wrong():
   with pytest.raises(TypeError, match="LSTMCell"):
     TreeRNN(keras.layers.LSTMCell(3))
-  with pytest.raises(ValueError, match="'yes'"):
-    TreeRNN(cells.NASCell(3), jit_compile="yes")
 
 
 def test_bidirectional_wraps_it_like_keras_rnn():

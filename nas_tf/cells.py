@@ -37,6 +37,9 @@ import numpy as np
 
 from nas_tf import ops
 from nas_tf import specs
+# Registers TreeRNN, the layer LM children wrap these cells in: a saved model that holds
+# one loads wherever the cells can.
+from nas_tf import tree_rnn  # pylint: disable=unused-import
 
 SpecLike = Union[specs.RNNCellSpec, dict, str]
 

@@ -19,6 +19,7 @@ Writes ``benchmarks/results/cell_vs_lstm.json`` and prints a markdown table.
 import json
 import os
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -81,14 +82,22 @@ def main(argv):
         out = runs / f"{name.replace(':', '-')}-s{seed}"
         if (out / "metrics.json").exists():
           continue
-        args = [sys.executable, str(_ROOT / "bin" / "nas_train"), *cell_flags, "--task=ptb",
-                f"--data_dir={_DATA.value}", f"--units={units}", f"--epochs={_EPOCHS.value}",
-                "--batch_size=20", f"--num_steps={_BPTT.value}", "--dropout=0",
-                f"--seed={seed}", f"--output_dir={out}"]
-        logging.info("training %s (units %d), seed %s: %s", name, units, seed, " ".join(args))
-        runs.mkdir(parents=True, exist_ok=True)
-        with open(runs / "training.log", "a") as log:
-          subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
+        # The search's divergence rule (lm_training.LMRecipe): a run that diverges at
+        # lr 1 restarts from scratch at a quarter of the rate, twice at most.
+        for lr in (1.0, 0.25, 0.0625):
+          args = [sys.executable, str(_ROOT / "bin" / "nas_train"), *cell_flags, "--task=ptb",
+                  f"--data_dir={_DATA.value}", f"--units={units}", f"--epochs={_EPOCHS.value}",
+                  "--batch_size=20", f"--num_steps={_BPTT.value}", "--dropout=0",
+                  f"--learning_rate={lr}", f"--seed={seed}", f"--output_dir={out}"]
+          logging.info("training %s (units %d), seed %s: %s", name, units, seed, " ".join(args))
+          runs.mkdir(parents=True, exist_ok=True)
+          with open(runs / "training.log", "a") as log:
+            done = subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+          if done.returncode == 0:
+            break
+          logging.warning("%s seed %s failed at lr %g (see %s)", name, seed, lr,
+                          runs / "training.log")
+          shutil.rmtree(out, ignore_errors=True)
   rows = {}
   for path in sorted(runs.glob("*/metrics.json")):
     name, _, seed = path.parent.name.rpartition("-s")
@@ -97,17 +106,19 @@ def main(argv):
     rows.setdefault(name, []).append({
         "seed": int(seed), "units": config["units"], "params": m["num_params"],
         "val_perplexity": m["val_perplexity"], "test_perplexity": m["test_perplexity"],
-        "train_seconds": m["train_seconds"], "describe": m["describe"]})
+        "train_seconds": m["train_seconds"], "describe": m["describe"],
+        "learning_rate": config["learning_rate"]})
   out = _OUT_JSON.value and pathlib.Path(_OUT_JSON.value)
   out and out.write_text(json.dumps({"lstm_units": _UNITS.value, "epochs": _EPOCHS.value,
                              "num_steps": _BPTT.value, "rows": rows}, indent=1) + "\n")
   print("\n| cell | units | params | seeds | val ppl, mean (range) | test ppl, mean (range) | "
-        "train s (mean) |\n|---|---|---|---|---|---|---|")
+        "train s (mean) | lr |\n|---|---|---|---|---|---|---|---|")
   for name, rs in rows.items():
     span = lambda key: (f"{statistics.mean(r[key] for r in rs):.1f} "
                         f"({min(r[key] for r in rs):.1f}-{max(r[key] for r in rs):.1f})")
     print(f"| {name} | {rs[0]['units']} | {rs[0]['params']:,} | {len(rs)} | {span('val_perplexity')} | "
-          f"{span('test_perplexity')} | {statistics.mean(r['train_seconds'] for r in rs):.0f} |")
+          f"{span('test_perplexity')} | {statistics.mean(r['train_seconds'] for r in rs):.0f} | "
+          f"{', '.join(format(r['learning_rate'], 'g') for r in rs)} |")
 
 
 if __name__ == "__main__":

@@ -92,8 +92,9 @@ def _run(name: str, out: str) -> dict:
 
 def main(argv):
   del argv
-  logging.info("CPU cores: %d; budget %d children of %s (testdata), m=%d", os.cpu_count(),
-               FLAGS.max_children, FLAGS.task, FLAGS.children_per_step)
+  logging.info("CPU cores: %d; budget %d children of %s (%s), m=%d", os.cpu_count(),
+               FLAGS.max_children, FLAGS.task, FLAGS.data_dir or "testdata",
+               FLAGS.children_per_step)
   rows = []
   with tempfile.TemporaryDirectory() as tmp:
     for name in FLAGS.configs:

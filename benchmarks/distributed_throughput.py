@@ -81,12 +81,13 @@ def _run(name: str, out: str) -> dict:
     records = [json.loads(line) for line in f if line.strip()]
   times = sorted(r["time"] for r in records)
   steady = (len(times) - 1) / (times[-1] - times[0]) * 3600 if len(times) > 1 else float("nan")
-  train = sorted(float(r.get("train_seconds") or 0.0) for r in records)
+  train = [float(r.get("train_seconds") or 0.0) for r in records]
   # The scaling model's terms: start-up = wall time before the first child could have
-  # started (first record minus its own training), per-child time = median training.
+  # started (first record minus its own training), per-child time = mean training (the
+  # mean, not the median: children that diverge or are refused early take ~0 s).
   first = min(records, key=lambda r: r["time"])
   return {"wall_s": wall, "children": len(times), "per_hour_wall": len(times) / wall * 3600,
-          "per_hour_steady": steady, "child_seconds_median": train[len(train) // 2],
+          "per_hour_steady": steady, "child_seconds_mean": sum(train) / len(train),
           "startup_s": first["time"] - start_epoch - float(first.get("train_seconds") or 0)}
 
 
@@ -113,9 +114,9 @@ def main(argv):
   model = []
   for name, r in rows:
     workers = _WORKERS[name]
-    predicted = r["startup_s"] + -(-r["children"] // workers) * r["child_seconds_median"]
+    predicted = r["startup_s"] + -(-r["children"] // workers) * r["child_seconds_mean"]
     model.append(f"{name:<12} W={workers}: start-up {r['startup_s']:.0f} s + "
-                 f"ceil({r['children']}/{workers}) x {r['child_seconds_median']:.1f} s = "
+                 f"ceil({r['children']}/{workers}) x {r['child_seconds_mean']:.1f} s = "
                  f"{predicted:.0f} s predicted, {r['wall_s']:.0f} s measured "
                  f"(residual {r['wall_s'] - predicted:+.0f} s)")
     r.update(workers=workers, predicted_wall_s=predicted)

@@ -29,6 +29,11 @@ import keras
 from keras.src import backend as keras_backend
 
 
+def is_tree_cell(cell) -> bool:
+  """Whether ``cell`` splits its step into ``project_inputs`` + ``call_projected``."""
+  return hasattr(cell, "project_inputs") and hasattr(cell, "call_projected")
+
+
 @keras.saving.register_keras_serializable(package="nas_tf")
 class TreeRNN(keras.layers.RNN):
   """``keras.layers.RNN`` for :class:`nas_tf.cells.TreeCell` and ``NASCell``, faster.
@@ -50,9 +55,7 @@ class TreeRNN(keras.layers.RNN):
   def __init__(self, cell, return_sequences: bool = False, return_state: bool = False,
                go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                **kwargs):
-    if isinstance(cell, dict):  # from_config hands the serialized cell
-      cell = keras.saving.deserialize_keras_object(cell)
-    if not (hasattr(cell, "project_inputs") and hasattr(cell, "call_projected")):
+    if not is_tree_cell(cell):
       raise TypeError(f"TreeRNN needs a nas_tf TreeCell or NASCell, got "
                       f"{type(cell).__name__}; use keras.layers.RNN for other cells")
     super().__init__(cell, return_sequences=return_sequences, return_state=return_state,

@@ -58,10 +58,8 @@ def make_cell(cell: CellLike, units: int, initializer=None):
 def _recurrent_layer(cell) -> type:
   """``TreeRNN`` for tree cells (same maths, input projection out of the time loop),
   ``keras.layers.RNN`` for any other cell."""
-  if hasattr(cell, "project_inputs") and hasattr(cell, "call_projected"):
-    from nas_tf import tree_rnn  # pylint: disable=g-import-not-at-top
-    return tree_rnn.TreeRNN
-  return keras.layers.RNN
+  from nas_tf import tree_rnn  # pylint: disable=g-import-not-at-top
+  return tree_rnn.TreeRNN if tree_rnn.is_tree_cell(cell) else keras.layers.RNN
 
 
 @keras.saving.register_keras_serializable(package="nas_tf")

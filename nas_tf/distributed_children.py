@@ -25,12 +25,13 @@ import dataclasses
 import math
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from nas_tf import child_training
 from nas_tf import children
 from nas_tf import lm_training
 from nas_tf import specs as specs_lib
@@ -166,18 +167,71 @@ def build_child(spec, arrays: BatchArrays, config: ChildTrainingConfig) -> keras
   raise TypeError(f"spec must be a CNNSpec or RNNCellSpec, got {type(spec).__name__}")
 
 
+# Why a closure stopped early (the ``abort`` output of the train function).
+ABORT_NONE, ABORT_DIVERGED, ABORT_NOT_LEARNING = 0, 1, 2
+
+
+def lm_checks(recipe: lm_training.LMRecipe, vocab_size: int, steps_per_epoch: int,
+              unigram: np.ndarray) -> Callable:
+  """``lm_training.train_lm``'s divergence and unigram rules as tensor maths for a loop.
+
+  Returns ``checks(loss, i, k, epoch, step, recent, excess, check_unigram) -> (abort,
+  value, recent, excess)`` for the token-mean loss of window ``i`` (step ``k`` of
+  ``epoch``, global step ``step``, all 0-based). ``recent`` and ``excess`` are
+  ``[divergence_window]`` ring buffers threaded through the loop (zeros at the start;
+  ``recent`` lives across epochs, as ``train_lm``'s deque does). ``unigram``: the unigram
+  model's cross-entropy of each training window (``lm_training.unigram_xent``).
+  """
+  window = recipe.divergence_window
+  persistent = math.log(vocab_size) + recipe.divergence_margin
+  spike = 2 * math.log(vocab_size) + recipe.divergence_margin
+  check_step = 0  # 1-based step of the first epoch at which the unigram check runs
+  if recipe.unigram_check > 0:
+    check_step = max(window, math.ceil(recipe.unigram_check * steps_per_epoch))
+  unigram = tf.constant(np.asarray(unigram, np.float32))
+
+  def checks(loss, i, k, epoch, step, recent, excess, check_unigram):
+    step = tf.cast(step, tf.int64)
+    recent = tf.tensor_scatter_nd_update(recent, [[tf.cast(step % window, tf.int32)]], [loss])
+    mean = tf.reduce_sum(recent) / tf.cast(tf.minimum(step + 1, window), tf.float32)
+    diverged = tf.logical_not(tf.math.is_finite(loss)) | (loss > spike) | (
+        (step + 1 >= window) & (mean > persistent))
+    abort = tf.where(diverged, ABORT_DIVERGED, ABORT_NONE)
+    # The offending figure: the loss itself for a spike or a non-finite loss, else the mean.
+    value = tf.where(tf.math.is_finite(loss) & (loss <= spike), mean, loss)
+    if check_step:
+      excess = tf.tensor_scatter_nd_update(excess, [[tf.cast(k % window, tf.int32)]],
+                                           [loss - tf.gather(unigram, i)])
+      over = tf.reduce_mean(excess)
+      worse = (check_unigram & tf.equal(epoch, 0) & tf.equal(k + 1, check_step)
+               & (over > recipe.unigram_margin))
+      abort = tf.where(diverged, abort, tf.where(worse, ABORT_NOT_LEARNING, abort))
+      value = tf.where(diverged, value, tf.where(worse, over, value))
+    return abort, value, recent, excess
+
+  return checks
+
+
 def make_train_fn(model: keras.Model, arrays: BatchArrays,
                   config: ChildTrainingConfig) -> Callable:
-  """A ``tf.function(iterator, trainable, non_trainable)`` that trains and validates.
+  """A ``tf.function(iterator, trainable, non_trainable, lr_scale, check_unigram)``.
 
-  Returns per epoch the mean training loss and the validation metric (accuracy for
-  CIFAR-10, mean token cross-entropy for PTB), plus start and end timestamps.
+  It trains and validates, and returns per epoch the mean training loss and the
+  validation metric (accuracy for CIFAR-10, mean token cross-entropy for PTB), the start
+  and end timestamps, and why it stopped early: ``abort`` (``ABORT_*``), ``abort_value``
+  (the offending loss, or the excess over the unigram model, in nats/token) and
+  ``abort_step`` (the global step, 1-based).
 
   Language models follow ``nas_tf.lm_training`` (§4.2, Zaremba et al. 2014): the state is
   carried across BPTT windows (zero at every epoch and for validation), the loss is
-  summed over the window with ``loss_reduction='sum'``, and the rate decays per epoch
-  after ``lr_decay_start``. A divergence is reported as status 'nan' (no restart
-  inside a closure).
+  summed over the window with ``loss_reduction='sum'``, and the rate (times
+  ``lr_scale``) decays per epoch after ``lr_decay_start``. The same checks as
+  ``lm_training.train_lm`` run inside the graph: a non-finite or far-worse-than-uniform
+  loss stops the closure as diverged, and with ``check_unigram`` a loss that stays more
+  than ``unigram_margin`` above the unigram model's after ``unigram_check`` of the first
+  epoch stops it as not learning. The restart at a lower rate is the caller's
+  (:class:`ScheduledChild`): a closure is a pure function of its inputs, so a restart is
+  another closure from the same initial weights.
   """
   is_lm = arrays.task == "ptb"
   num_train = arrays.train_x.shape[0]
@@ -186,6 +240,17 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
   ce = tf.nn.sparse_softmax_cross_entropy_with_logits
   state_dims = [int(t.shape[-1]) for t in model.inputs[1:]] if is_lm else []
   time_sum = is_lm and config.loss_reduction == "sum"
+  if is_lm:
+    recipe = child_training.lm_recipe(config)
+    window = recipe.divergence_window
+    checks = lm_checks(recipe, arrays.num_classes, steps,
+                       lm_training.unigram_xent(arrays.train_y, arrays.num_classes))
+  else:
+    window = 1
+
+    def checks(loss, i, k, epoch, step, recent, excess, check_unigram):
+      del loss, i, k, epoch, step, check_unigram  # CNN children are not checked
+      return tf.constant(ABORT_NONE), tf.constant(0.0), recent, excess
 
   def zero_states(batch):
     return [tf.zeros((batch, d)) for d in state_dims]
@@ -239,68 +304,106 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
   cosine = not is_lm and config.lr_schedule == "cosine"
   total_steps = float(config.epochs * steps)
 
-  def epoch_lr(epoch):
+  def epoch_lr(epoch, lr_scale):
     if not is_lm:
       return tf.constant(config.learning_rate, tf.float32)
     decays = tf.cast(tf.maximum(0, epoch + 1 - config.lr_decay_start), tf.float32)
-    return config.learning_rate * tf.pow(tf.constant(config.lr_decay_factor), decays)
+    return (lr_scale * config.learning_rate
+            * tf.pow(tf.constant(config.lr_decay_factor), decays))
+
+  def put(vector, index, value):
+    return tf.tensor_scatter_nd_update(vector, [[index]], [value])
 
   # Explicit while loops and no AutoGraph: AutoGraph would convert the Keras layers'
   # code too, and tracing (serial, on the coordinator) is what bounds how fast children
   # can be handed to the workers.
   @tf.function(autograph=False)
-  def train(iterator, trainable, non_trainable):
+  def train(iterator, trainable, non_trainable, lr_scale, check_unigram):
     tx, ty, tw, vx, vy, vw = next(iterator)
     with tf.control_dependencies([tx]):
       start = tf.timestamp()
 
-    def epoch_body(epoch, trainable, non_trainable, opt_state, step, losses_ta, val_ta):
-      lr = epoch_lr(epoch)
+    def epoch_body(epoch, trainable, non_trainable, opt_state, step, losses, vals, recent,
+                   abort, value, at):
+      lr = epoch_lr(epoch, lr_scale)
 
-      def step_body(k, trainable, non_trainable, opt_state, step, total, states):
+      def step_body(k, trainable, non_trainable, opt_state, step, total, states, recent,
+                    excess, abort, value, at):
         step_lr = lr
         if cosine:  # keras CosineDecay(lr, epochs * steps), as child_training uses
           step_lr = lr * 0.5 * (1 + tf.cos(math.pi * tf.cast(step, tf.float32) / total_steps))
+        i = step % num_train
         trainable, non_trainable, opt_state, states, loss = train_step(
-            step % num_train, trainable, non_trainable, opt_state, step, states, step_lr, tx,
-            ty, tw)
-        return k + 1, trainable, non_trainable, opt_state, step + 1, total + loss, states
-      _, trainable, non_trainable, opt_state, step, total, _ = tf.while_loop(
-          lambda k, *_: k < steps, step_body,
-          (0, trainable, non_trainable, opt_state, step, tf.constant(0.0),
-           zero_states(tf.shape(tx)[1])))
-      losses_ta = losses_ta.write(epoch, total / steps)
-      val_ta = val_ta.write(epoch, validate(trainable, non_trainable, vx, vy, vw))
-      return epoch + 1, trainable, non_trainable, opt_state, step, losses_ta, val_ta
+            i, trainable, non_trainable, opt_state, step, states, step_lr, tx, ty, tw)
+        abort, value, recent, excess = checks(loss, i, k, epoch, step, recent, excess,
+                                              check_unigram)
+        return (k + 1, trainable, non_trainable, opt_state, step + 1, total + loss, states,
+                recent, excess, abort, value, step + 1)
 
+      k, trainable, non_trainable, opt_state, step, total, _, recent, _, abort, value, at = (
+          tf.while_loop(
+              lambda k, *rest: (k < steps) & tf.equal(rest[-3], ABORT_NONE), step_body,
+              (0, trainable, non_trainable, opt_state, step, tf.constant(0.0),
+               zero_states(tf.shape(tx)[1]), recent, tf.zeros([window]), abort, value, at)))
+      losses = put(losses, epoch, total / tf.cast(tf.maximum(k, 1), tf.float32))
+      val = tf.cond(tf.equal(abort, ABORT_NONE),
+                    lambda: validate(trainable, non_trainable, vx, vy, vw),
+                    lambda: tf.constant(float("nan")))
+      vals = put(vals, epoch, val)
+      return (epoch + 1, trainable, non_trainable, opt_state, step, losses, vals, recent,
+              abort, value, at)
+
+    nan = tf.fill([config.epochs], float("nan"))
     loop_vars = (0, list(trainable), list(non_trainable), opt_init(trainable),
-                 tf.constant(0, tf.int64), tf.TensorArray(tf.float32, size=config.epochs),
-                 tf.TensorArray(tf.float32, size=config.epochs))
-    out = tf.while_loop(lambda e, *_: e < config.epochs, epoch_body, loop_vars)
-    train_losses, val_metrics = out[-2].stack(), out[-1].stack()
+                 tf.constant(0, tf.int64), nan, nan, tf.zeros([window]), tf.constant(ABORT_NONE),
+                 tf.constant(0.0), tf.constant(0, tf.int64))
+    out = tf.while_loop(lambda e, *rest: (e < config.epochs) & tf.equal(rest[-3], ABORT_NONE),
+                        epoch_body, loop_vars)
+    train_losses, val_metrics, _, abort, value, at = out[-6:]
     with tf.control_dependencies([train_losses, val_metrics]):
       end = tf.timestamp()
-    return train_losses, val_metrics, start, end
+    return train_losses, val_metrics, start, end, abort, value, at
 
   return train
 
 
 class ScheduledChild:
-  """One child: built here, trained on a worker; ``result()`` is its metrics dict."""
+  """One child: built here, trained on a worker; ``result()`` is its metrics dict.
 
-  def __init__(self, remote, num_params: int, config: ChildTrainingConfig, task: str,
-               started: float, failed: dict | None = None, num_classes: int = 10):
-    self._remote, self._failed = remote, failed
+  A language model whose closure stops as diverged or not learning is scheduled again
+  from the same initial weights at ``retry_lr_factor`` times the rate, at most
+  ``divergence_retries`` times, the last attempt without the unigram check: the rules
+  and records (``attempts``, ``lr_used``, ``restarts``) of ``lm_training.train_lm``.
+  """
+
+  def __init__(self, schedule: Optional[Callable], num_params: int,
+               config: ChildTrainingConfig, task: str, started: float,
+               failed: dict | None = None, num_classes: int = 10):
+    self._schedule, self._failed = schedule, failed
     self.num_params, self.config, self.task, self.started = num_params, config, task, started
     self.num_classes = num_classes
+    self._recipe = child_training.lm_recipe(config) if task == "ptb" else None
+    self._retries = self._recipe.divergence_retries if task == "ptb" else 0
+    self._lr_scale = 1.0
+    self._remote = None if failed is not None else schedule(1.0, self._retries > 0)
 
   def result(self) -> dict[str, Any]:
     """Blocks until the closure is done (retried on another worker if one died)."""
     if self._failed is not None:
       return self._failed
-    train_losses, val_metrics, start, end = self._remote.fetch()
+    restarts, seconds, first_start = [], 0.0, None
+    for attempt in range(self._retries + 1):
+      train_losses, val_metrics, start, end, abort, value, at = self._remote.fetch()
+      seconds += float(end - start)
+      first_start = float(start) if first_start is None else first_start
+      if int(abort) == ABORT_NONE or attempt == self._retries:
+        break
+      lr = self.config.learning_rate * self._lr_scale
+      restarts.append(self._abort_message(int(abort), float(value), int(at), lr))
+      self._lr_scale *= self._recipe.retry_lr_factor
+      self._remote = self._schedule(self._lr_scale, attempt + 1 < self._retries)
     out: dict[str, Any] = {"status": "ok", "error": None, "num_params": self.num_params,
-                           "worker_start": float(start), "worker_end": float(end)}
+                           "worker_start": first_start, "worker_end": float(end)}
     values = [float(v) for v in np.concatenate([train_losses, val_metrics])]
     if self.task == "cifar10":
       history = [float(v) for v in val_metrics]
@@ -308,20 +411,26 @@ class ScheduledChild:
       out["val_accuracy"] = max(history[-self.config.reward_epochs:])
     else:
       val_loss = float(val_metrics[-1])
-      out["val_loss"] = val_loss
-      out["val_perplexity"] = lm_training.perplexity(val_loss)
-      out["vocab_size"] = self.num_classes
-      # The divergence rule of lm_training (a loss far above uniform guessing); a
-      # closure cannot restart at a lower rate, so the child is reported diverged.
-      limit = math.log(self.num_classes) + lm_training.LMRecipe().divergence_margin
-      if float(train_losses[-1]) > limit:  # the epoch mean stayed above uniform guessing
-        out.update(status="nan", error=f"diverged: training loss above {limit:.3g} nats")
-    if not all(math.isfinite(v) for v in values):
+      out.update(val_loss=val_loss, val_perplexity=lm_training.perplexity(val_loss),
+                 vocab_size=self.num_classes, attempts=attempt + 1,
+                 lr_used=self.config.learning_rate * self._lr_scale, restarts=restarts)
+      if int(abort) != ABORT_NONE:
+        out.update(status="nan", error=self._abort_message(
+            int(abort), float(value), int(at), self.config.learning_rate * self._lr_scale))
+    if out["status"] == "ok" and not all(math.isfinite(v) for v in values):
       out.update(status="nan", error="loss became NaN or inf during training")
-    # Time on the worker (the last, successful try); queueing shows in wall_seconds.
-    out["train_seconds"] = float(end - start)
+    # Time on the workers (every attempt; the last, successful try of each); queueing
+    # shows in wall_seconds.
+    out["train_seconds"] = seconds
     out["wall_seconds"] = time.monotonic() - self.started
     return out
+
+  def _abort_message(self, abort: int, value: float, at: int, lr: float) -> str:
+    if abort == ABORT_NOT_LEARNING:
+      return (f"training loss {value:.3g} nats/token above the unigram model's over the "
+              f"{self._recipe.divergence_window} windows up to step {at} (limit "
+              f"{self._recipe.unigram_margin:.3g}) with lr {lr:.4g}")
+    return f"diverged: training loss {value:.4g} nats/token at step {at} with lr {lr:.4g}"
 
 
 def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int):
@@ -350,7 +459,8 @@ def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int):
     iterator_spec = tf.data.IteratorSpec(tuple(
         tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in arrays.tensors()))
     fn = make_train_fn(model, arrays, config).get_concrete_function(
-        iterator_spec, trainable, non_trainable)
+        iterator_spec, trainable, non_trainable, tf.TensorSpec([], tf.float32),
+        tf.TensorSpec([], tf.bool))
   return fn, (trainable, non_trainable), int(model.count_params())
 
 
@@ -365,8 +475,11 @@ def schedule_children(coordinator, iterator, specs, arrays: BatchArrays,
       out.append(ScheduledChild(None, 0, config, arrays.task, started, failed=p))
     else:
       fn, (trainable, non_trainable), num_params = p
-      remote = coordinator.schedule(fn, args=(iterator, trainable, non_trainable))
-      out.append(ScheduledChild(remote, num_params, config, arrays.task, started,
+
+      def schedule(lr_scale, check_unigram, fn=fn, weights=(trainable, non_trainable)):
+        return coordinator.schedule(fn, args=(iterator, *weights, tf.constant(lr_scale),
+                                              tf.constant(check_unigram)))
+      out.append(ScheduledChild(schedule, num_params, config, arrays.task, started,
                                 num_classes=arrays.num_classes))
   return out
 

@@ -82,18 +82,11 @@ def _cells():
 def _model(cell, path: str):
   import keras  # pylint: disable=g-import-not-at-top
   from nas_tf import children  # pylint: disable=g-import-not-at-top
-  from nas_tf.children import lm  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(_SEED.value)
-  chooser = lm._recurrent_layer  # pylint: disable=protected-access
-  if path == "keras_rnn":  # the path before TreeRNN, for the side-by-side ratio
-    lm._recurrent_layer = lambda cell: keras.layers.RNN  # pylint: disable=protected-access
-  try:
-    model = children.build_language_model(cell, _VOCAB.value, _UNITS.value,
-                                          num_layers=_LAYERS_N.value, init_scale=0.1,
-                                          return_state=True)
-  finally:
-    lm._recurrent_layer = chooser  # pylint: disable=protected-access
-  return model
+  # keras_rnn: the path before TreeRNN, for the side-by-side ratio.
+  return children.build_language_model(
+      cell, _VOCAB.value, _UNITS.value, num_layers=_LAYERS_N.value, init_scale=0.1,
+      return_state=True, recurrent_layer=keras.layers.RNN if path == "keras_rnn" else None)
 
 
 def main(argv):

@@ -91,3 +91,20 @@ def test_bidirectional_wraps_it_like_keras_rnn():
   plain(x), fast(x)
   fast.set_weights(plain.get_weights())
   np.testing.assert_allclose(fast(x), plain(x), atol=1e-5)
+
+
+def test_language_models_pick_tree_rnn_and_take_keras_rnn_on_request():
+  from nas_tf import children  # pylint: disable=g-import-not-at-top
+  spec = specs.nascell_spec()
+  default = children.build_language_model(spec, vocab_size=11, units=4, num_layers=1,
+                                          init_scale=0.1)
+  plain = children.build_language_model(spec, vocab_size=11, units=4, num_layers=1,
+                                        init_scale=0.1, recurrent_layer=keras.layers.RNN)
+  assert type(default.get_layer("rnn_0")) is TreeRNN
+  assert type(plain.get_layer("rnn_0")) is keras.layers.RNN
+  plain.set_weights(default.get_weights())
+  tokens = np.random.default_rng(0).integers(0, 11, size=(2, 5))
+  np.testing.assert_allclose(plain(tokens), default(tokens), atol=1e-5)
+  with pytest.raises(TypeError, match="recurrent_layer must be"):
+    children.build_language_model(spec, vocab_size=11, units=4,
+                                  recurrent_layer=keras.layers.LSTM(3))

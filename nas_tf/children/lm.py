@@ -157,7 +157,8 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
                          hidden_dropout: float = 0.0, output_dropout: float = 0.0,
                          tie_embeddings: bool = False, max_params: Optional[int] = None,
                          name: str = "lm_child", init_scale: Optional[float] = None,
-                         return_state: bool = False) -> keras.Model:
+                         return_state: bool = False,
+                         recurrent_layer: Optional[type] = None) -> keras.Model:
   """Builds a word- or character-level language model around ``cell`` (paper §4.2).
 
   tokens ``[batch, time]`` -> embedding -> dropout -> ``num_layers`` x
@@ -192,6 +193,10 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
       its cell's ``state_size`` order), so a trainer can carry the state across
       truncated-BPTT windows. Layer names and weights are the same as without it, so
       weights move between the two variants with ``set_weights``.
+    recurrent_layer: The ``keras.layers.RNN`` subclass that runs each layer's cell. None
+      picks :class:`nas_tf.tree_rnn.TreeRNN` for tree cells (the same maths with the input
+      projection out of the time loop) and ``keras.layers.RNN`` for any other cell; pass
+      ``keras.layers.RNN`` to compare the two.
 
   Returns:
     A functional ``keras.Model`` returning logits (train with ``from_logits=True``).
@@ -201,6 +206,10 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
   """
   if num_layers < 1:
     raise ValueError(f"num_layers must be >= 1, got {num_layers!r}")
+  if recurrent_layer is not None and not (isinstance(recurrent_layer, type) and issubclass(
+      recurrent_layer, keras.layers.RNN)):
+    raise TypeError("recurrent_layer must be keras.layers.RNN or a subclass of it, got "
+                    f"{recurrent_layer!r}")
   embedding_dim = embedding_dim or units
 
   def init(default):
@@ -222,8 +231,9 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
     if i > 0:
       x = _dropout(x, hidden_dropout, f"hidden_dropout_{i}")
     layer_cell = make_cell(cell, units, init(None))
-    rnn = _recurrent_layer(layer_cell)(layer_cell, return_sequences=True,
-                                       return_state=return_state, name=f"rnn_{i}")
+    rnn_class = recurrent_layer or _recurrent_layer(layer_cell)
+    rnn = rnn_class(layer_cell, return_sequences=True, return_state=return_state,
+                    name=f"rnn_{i}")
     if return_state:
       sizes = layer_cell.state_size
       sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]

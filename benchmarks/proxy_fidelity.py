@@ -51,6 +51,10 @@ _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Benchmark task.")
 _DATA = flags.DEFINE_string("data_dir", None, "Real data (PTB dir or CIFAR-10 source).")
 _N = flags.DEFINE_integer("num_archs", 20, "Architectures sampled uniformly from the space.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the architecture sample and of training.")
+_TRAIN_SEED = flags.DEFINE_integer(
+    "train_seed", None, "Seed of training alone (initial weights, data order); default "
+    "--seed. Vary it with the same --seed to measure a side's seed noise (write to another "
+    "--proxy_name).")
 _SPECS = flags.DEFINE_string("specs", None, "File with one spec JSON per line: evaluate these "
                              "instead of a uniform sample.")
 _ONLY = flags.DEFINE_enum("only", None, ["proxy", "reference"], "Run one side only.")
@@ -169,10 +173,14 @@ def plan(archs, sides, done, interleave):
   return [(k, i, a) for k in range(len(sides)) for i, a in archs if i not in done[k]]
 
 
+def _train_seed() -> int:
+  return _SEED.value if _TRAIN_SEED.value is None else _TRAIN_SEED.value
+
+
 def train_one(side, arch_id, arch, config, path, data):
   """Trains one architecture and appends its record to ``path`` (at once: resumable)."""
   from nas_tf import child_training  # pylint: disable=g-import-not-at-top
-  m = child_training.train_and_evaluate(arch, data, config, seed=_SEED.value)
+  m = child_training.train_and_evaluate(arch, data, config, seed=_train_seed())
   metrics = {key: v for key, v in m.items() if key != "error" or v}
   if _TASK.value == "ptb":
     metrics["reward"] = rewards.ptb_reward(m.get("val_perplexity", float("nan")))
@@ -333,7 +341,7 @@ def main(argv):
       tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
       tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
     from nas_tf import child_training  # pylint: disable=g-import-not-at-top
-    data = child_training.load_task_data(task, _DATA.value, seed=_SEED.value)
+    data = child_training.load_task_data(task, _DATA.value, seed=_train_seed())
     suffix = f"-{_PROXY_NAME.value}" if _PROXY_NAME.value else ""
     sides = [("proxy", proxy_config(task, json.loads(_PROXY.value)),
               out_dir / f"proxy{suffix}.jsonl"),

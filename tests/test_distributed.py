@@ -217,8 +217,7 @@ def _search_args(out, max_children=8):
   return [sys.executable, str(ROOT / "bin" / "nas_search"), "--task=ptb",
           f"--output_dir={out}", f"--max_children={max_children}", "--children_per_step=2",
           "--rnn_base=2", "--lm_units=8", "--num_steps=5", "--max_train_examples=400",
-          # A gentle rate: a closure cannot restart a diverged child at a lower one, and
-          # these tests are about faults, not about which cells diverge.
+          # A gentle rate: these tests are about faults, not about which cells restart.
           "--max_eval_examples=100", "--child_lr=0.2"]
 
 
@@ -285,7 +284,9 @@ def _children_of(pid):
 def test_localhost_cluster_stops_its_servers_on_ctrl_c(tmp_path):
   """Slow: starts the localhost cluster (5 TensorFlow processes) in a subprocess."""
   out = tmp_path / "out"
-  args = _search_args(out, max_children=6) + ["--cluster=localhost:2", "--num_replicas=2"]
+  # More children than it can train before the signal (under load, a 6-child run has
+  # finished between the first record and the SIGINT).
+  args = _search_args(out, max_children=40) + ["--cluster=localhost:2", "--num_replicas=2"]
   proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
   try:

@@ -194,11 +194,13 @@ def lm_checks(recipe: lm_training.LMRecipe, vocab_size: int, steps_per_epoch: in
     step = tf.cast(step, tf.int64)
     recent = tf.tensor_scatter_nd_update(recent, [[tf.cast(step % window, tf.int32)]], [loss])
     mean = tf.reduce_sum(recent) / tf.cast(tf.minimum(step + 1, window), tf.float32)
-    diverged = tf.logical_not(tf.math.is_finite(loss)) | (loss > spike) | (
+    # The once-limit from the second window on: the first loss is the initial weights'.
+    spiked = (loss > spike) & (step > 0)
+    diverged = tf.logical_not(tf.math.is_finite(loss)) | spiked | (
         (step + 1 >= window) & (mean > persistent))
     abort = tf.where(diverged, ABORT_DIVERGED, ABORT_NONE)
     # The offending figure: the loss itself for a spike or a non-finite loss, else the mean.
-    value = tf.where(tf.math.is_finite(loss) & (loss <= spike), mean, loss)
+    value = tf.where(tf.math.is_finite(loss) & tf.logical_not(spiked), mean, loss)
     if check_step:
       excess = tf.tensor_scatter_nd_update(excess, [[tf.cast(k % window, tf.int32)]],
                                            [loss - tf.gather(unigram, i)])

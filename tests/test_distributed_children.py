@@ -72,6 +72,9 @@ def test_divergence_rules_match_train_lm():
   assert _run_checks(losses, UNIGRAM, RECIPE, 60)[::2] == (dc.ABORT_DIVERGED, 6)
   assert _run_checks(losses, UNIGRAM, RECIPE, 60)[1] == pytest.approx(SPIKE + 1.0)
   assert _run_checks([4.0, float("nan")], UNIGRAM, RECIPE, 60)[::2] == (dc.ABORT_DIVERGED, 2)
+  # The first window's loss is the initial weights': the once-limit starts at the second.
+  assert _run_checks([SPIKE + 1.0] + [4.0] * 30, UNIGRAM, RECIPE, 60,
+                    check_unigram=False)[0] == dc.ABORT_NONE
   # A single early spike below the once-limit is not a divergence (mean of few windows).
   assert _run_checks([PERSISTENT + 2] + [4.0] * 40, UNIGRAM, RECIPE, 60)[0] == 0
   # The recent-loss window spans epochs, as train_lm's deque does: 10 bad steps at the

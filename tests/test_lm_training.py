@@ -131,14 +131,14 @@ def test_divergence_restarts_at_a_lower_rate_then_gives_up():
   assert out["phases"]["first_step"] > 0
 
 
-def test_one_early_spike_is_not_a_divergence(monkeypatch):
-  """A single window above uniform (normal at lr 1 early on) does not restart training."""
-  # The unigram check is off: this is about the divergence test alone (6 windows of a
-  # random stream are too few to say what the unigram model is).
-  recipe = lm_training.LMRecipe(divergence_window=3, divergence_margin=1.0, unigram_check=0)
-  losses = iter([3.0, 6.0, 3.5, 3.4, 3.3, 3.2])  # log(50) + 1 = 4.9: one spike, then fine
+_REAL_STEPS = lm_training._Steps  # pylint: disable=protected-access
 
-  class Steps(lm_training._Steps):  # pylint: disable=protected-access
+
+def _run_losses(monkeypatch, losses, recipe):
+  """train_lm on 6 windows whose steps report ``losses``."""
+  losses = iter(losses)
+
+  class Steps(_REAL_STEPS):
     def __init__(self, model, optimizer, recipe):
       super().__init__(model, optimizer, recipe)
       real = self.train_step
@@ -147,9 +147,29 @@ def test_one_early_spike_is_not_a_divergence(monkeypatch):
   windows = ptb.make_lm_windows(_stream(400), batch_size=2, num_steps=5)
   windows = (windows[0][:6], windows[1][:6])
   monkeypatch.setattr(lm_training, "_Steps", Steps)
-  out = lm_training.train_lm(lambda: _model(), windows, {}, 1, recipe, VOCAB,
-                             progress_seconds=0)
+  return lm_training.train_lm(lambda: _model(), windows, {}, 1, recipe, VOCAB,
+                              progress_seconds=0)
+
+
+def test_one_early_spike_is_not_a_divergence(monkeypatch):
+  """A single window above uniform (normal at lr 1 early on) does not restart training."""
+  # The unigram check is off: this is about the divergence test alone (6 windows of a
+  # random stream are too few to say what the unigram model is).
+  recipe = lm_training.LMRecipe(divergence_window=3, divergence_margin=1.0, unigram_check=0)
+  # log(50) + 1 = 4.9: one spike, then fine
+  out = _run_losses(monkeypatch, [3.0, 6.0, 3.5, 3.4, 3.3, 3.2], recipe)
   assert out["attempts"] == 1 and out["diverged"] is None
+
+
+def test_the_once_limit_starts_with_the_second_window(monkeypatch):
+  """The first loss is the initial weights': above 2 log(V) + 1 it restarts nothing."""
+  recipe = lm_training.LMRecipe(divergence_window=6, divergence_margin=1.0, unigram_check=0,
+                                divergence_retries=1)
+  once = 2 * math.log(VOCAB) + 1.0  # 8.8
+  out = _run_losses(monkeypatch, [once + 3, 3.0, 3.5, 3.4, 3.3, 3.2], recipe)
+  assert out["attempts"] == 1 and out["diverged"] is None
+  out = _run_losses(monkeypatch, [3.0, once + 3] + [3.0] * 10, recipe)
+  assert out["attempts"] == 2 and "at epoch 1 step 2" in out["restarts"][0]
 
 
 def test_recipe_learns_and_child_metrics_report_it():

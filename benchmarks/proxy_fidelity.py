@@ -253,6 +253,13 @@ def analyze(task, archs, out_dir):
                                                         reference[i].get("val_accuracy")),
                    "reference_status": reference[i].get("status")} for i in ids]}
     entry["tau_per_proxy_second"] = entry["kendall_tau"] / max(entry["mean_proxy_seconds"], 1e-9)
+    # The ranking a search needs: learners in the reference's order and every non-learner
+    # below them, the order among non-learners ignored (they are tied at the bar).
+    bar = -_PTB_UNIGRAM_PPL if task == "ptb" else _CIFAR_CHANCE
+    r_tied = [r[k] if k in learners else bar for k in range(len(ids))]
+    entry["kendall_tau_nonlearners_tied"] = fidelity.kendall_tau(p, r_tied)
+    top = set(np.argsort(-np.asarray(p), kind="stable")[:len(learners)].tolist())
+    entry["learners_in_proxy_top"] = len(top & set(learners))
     summary["proxies"][name] = entry
     print(f"\n### {task} {name}: n={entry['n']}, Kendall tau {entry['kendall_tau']:.3f}, "
           f"Spearman rho {entry['spearman_rho']:.3f}; among {entry['n_learners']} learners "
@@ -261,7 +268,9 @@ def analyze(task, archs, out_dir):
           f"{entry['mean_reference_seconds']:.0f} s/child; proxy failed "
           f"{entry['proxy_failed']}, restarted {entry['proxy_restarted']}, not learning "
           f"{entry['proxy_not_learning']}, tied {entry['proxy_tied']} (reference: not "
-          f"learning {entry['reference_not_learning']}, tied {entry['reference_tied']})")
+          f"learning {entry['reference_not_learning']}, tied {entry['reference_tied']}); "
+          f"tau with non-learners tied {entry['kendall_tau_nonlearners_tied']:.3f}, "
+          f"learners in the proxy's top {len(learners)}: {entry['learners_in_proxy_top']}")
     print("\n| arch | proxy status | proxy metric | proxy reward | reference metric |\n"
           "|---|---|---|---|---|")
     for row in sorted(entry["table"], key=lambda t: -t["proxy_reward"]):

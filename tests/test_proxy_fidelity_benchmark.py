@@ -1,4 +1,5 @@
-"""The training order of benchmarks/proxy_fidelity.py (what a resumed run trains next)."""
+"""benchmarks/proxy_fidelity.py: its training order (what a resumed run trains next) and
+its analysis."""
 
 import importlib.util
 import pathlib
@@ -41,3 +42,27 @@ def test_interleaved_resume_skips_what_is_done(pf):
 def test_one_side(pf):
   todo = pf.plan(_ARCHS, ("reference",), [{"b"}], interleave=True)
   assert [(k, i) for k, i, _ in todo] == [(0, "a"), (0, "c")]
+
+
+def test_analysis_ranks_learners_and_ties_the_non_learners(pf, tmp_path):
+  """Reference: a, b, c learn (below the unigram 687); d, e, f do not. The proxy orders
+  a > b > c > e > d > f: right for the search (learners first, in order), wrong among
+  the non-learners."""
+  import json  # pylint: disable=g-import-not-at-top
+  import math  # pylint: disable=g-import-not-at-top
+  ref = {"a": 200.0, "b": 300.0, "c": 400.0, "d": 700.0, "e": 800.0, "f": 900.0}
+  proxy = {"a": 400.0, "b": 500.0, "c": 550.0, "e": 600.0, "d": 650.0, "f": 750.0}
+
+  def write(name, table):
+    with open(tmp_path / name, "w") as f:
+      for i, ppl in table.items():
+        f.write(json.dumps({"id": i, "status": "ok", "val_perplexity": ppl,
+                            "reward": 80.0 / ppl ** 2, "train_seconds": 1.0}) + "\n")
+  write("reference.jsonl", ref)
+  write("proxy-x.jsonl", proxy)
+  entry = pf.analyze("ptb", [(i, i) for i in ref], tmp_path)["proxies"]["proxy-x"]
+  assert entry["n_learners"] == 3 and entry["learners_in_proxy_top"] == 3
+  assert entry["kendall_tau_learners"] == 1.0
+  assert entry["kendall_tau"] == pytest.approx(13 / 15)  # one discordant pair (d, e) of 15
+  # Non-learners tied: 12 concordant pairs, none discordant; tau-b = 12 / sqrt(15 * 12).
+  assert entry["kendall_tau_nonlearners_tied"] == pytest.approx(12 / math.sqrt(180))

@@ -183,11 +183,8 @@ def lm_checks(recipe: lm_training.LMRecipe, vocab_size: int, steps_per_epoch: in
   model's cross-entropy of each training window (``lm_training.unigram_xent``).
   """
   window = recipe.divergence_window
-  persistent = math.log(vocab_size) + recipe.divergence_margin
-  spike = 2 * math.log(vocab_size) + recipe.divergence_margin
-  check_step = 0  # 1-based step of the first epoch at which the unigram check runs
-  if recipe.unigram_check > 0:
-    check_step = max(window, math.ceil(recipe.unigram_check * steps_per_epoch))
+  persistent, spike = recipe.divergence_limits(vocab_size)
+  check_step = recipe.unigram_check_step(steps_per_epoch)  # None: no unigram check
   unigram = tf.constant(np.asarray(unigram, np.float32))
 
   def checks(loss, i, k, epoch, step, recent, excess, check_unigram):
@@ -201,7 +198,7 @@ def lm_checks(recipe: lm_training.LMRecipe, vocab_size: int, steps_per_epoch: in
     abort = tf.where(diverged, ABORT_DIVERGED, ABORT_NONE)
     # The offending figure: the loss itself for a spike or a non-finite loss, else the mean.
     value = tf.where(tf.math.is_finite(loss) & tf.logical_not(spiked), mean, loss)
-    if check_step:
+    if check_step is not None:
       excess = tf.tensor_scatter_nd_update(excess, [[tf.cast(k % window, tf.int32)]],
                                            [loss - tf.gather(unigram, i)])
       over = tf.reduce_mean(excess)
@@ -413,12 +410,13 @@ class ScheduledChild:
       out["val_accuracy"] = max(history[-self.config.reward_epochs:])
     else:
       val_loss = float(val_metrics[-1])
+      lr_used = self.config.learning_rate * self._lr_scale
       out.update(val_loss=val_loss, val_perplexity=lm_training.perplexity(val_loss),
-                 vocab_size=self.num_classes, attempts=attempt + 1,
-                 lr_used=self.config.learning_rate * self._lr_scale, restarts=restarts)
+                 vocab_size=self.num_classes, attempts=attempt + 1, lr_used=lr_used,
+                 restarts=restarts)
       if int(abort) != ABORT_NONE:
-        out.update(status="nan", error=self._abort_message(
-            int(abort), float(value), int(at), self.config.learning_rate * self._lr_scale))
+        out.update(status="nan",
+                   error=self._abort_message(int(abort), float(value), int(at), lr_used))
     if out["status"] == "ok" and not all(math.isfinite(v) for v in values):
       out.update(status="nan", error="loss became NaN or inf during training")
     # Time on the workers (every attempt; the last, successful try of each); queueing

@@ -136,6 +136,18 @@ class LMRecipe:
     if not self.unigram_margin > 0:
       raise ValueError(f"unigram_margin must be > 0, got {self.unigram_margin!r}")
 
+  def divergence_limits(self, vocab_size: int) -> tuple[float, float]:
+    """``(persistent, once)`` in nats/token: the mean of the last ``divergence_window``
+    windows may not exceed the first, one window (from the second on) not the second."""
+    uniform = math.log(vocab_size)
+    return uniform + self.divergence_margin, 2 * uniform + self.divergence_margin
+
+  def unigram_check_step(self, steps_per_epoch: int) -> Optional[int]:
+    """1-based step of the first epoch at which the unigram check runs (None: off)."""
+    if self.unigram_check <= 0:
+      return None
+    return max(self.divergence_window, math.ceil(self.unigram_check * steps_per_epoch))
+
   def learning_rate_at(self, epoch: int, base: Optional[float] = None) -> float:
     """The rate of 0-based ``epoch`` (:func:`decay_after`)."""
     return decay_after(self.learning_rate if base is None else base, epoch,
@@ -273,13 +285,10 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
   inputs, targets = train_windows
   n = inputs.shape[0]
   spe = n if steps_per_epoch is None else min(steps_per_epoch, n)
-  persistent = math.log(vocab_size) + recipe.divergence_margin
-  spike = 2 * math.log(vocab_size) + recipe.divergence_margin
+  persistent, spike = recipe.divergence_limits(vocab_size)
   recent = collections.deque(maxlen=recipe.divergence_window)
   excess = collections.deque(maxlen=recipe.divergence_window)
-  check_step = None
-  if unigram is not None and recipe.unigram_check > 0:
-    check_step = max(recipe.divergence_window, math.ceil(recipe.unigram_check * spe))
+  check_step = None if unigram is None else recipe.unigram_check_step(spe)
   history: dict[str, list] = {"loss": [], "lr": [], "epoch_seconds": []}
   history.update({f"{name}_loss": [] for name in eval_windows})
   first = 0

@@ -57,6 +57,9 @@ _AUGMENT = flags.DEFINE_boolean("augment", None, "CIFAR-10: random crops and fli
 _VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR-10 held-out images.")
 _PATIENCE = flags.DEFINE_integer("early_stopping_patience", None, "0 = no early stopping.")
 _SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch.")
+_RETRIES = flags.DEFINE_integer("divergence_retries", None, "PTB: restarts at 1/4 of the "
+                                "rate when training diverges or stays worse than the "
+                                "unigram model (0 = stop with an error).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of init, shuffling, augmentation, split.")
 _CACHE = flags.DEFINE_string("cache_dir", None, "CIFAR-10 decoded-array cache.")
 
@@ -64,7 +67,7 @@ _FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
            "lr_decay_every", "lr_decay_factor", "weight_decay", "clipnorm", "dropout",
            "tie_embeddings", "units", "num_layers", "num_steps", "augment",
            "validation_size", "early_stopping_patience", "steps_per_epoch", "lr_decay_start",
-           "init_scale", "loss_reduction", "carry_state")
+           "init_scale", "loss_reduction", "carry_state", "divergence_retries")
 
 
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "

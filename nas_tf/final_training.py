@@ -89,6 +89,12 @@ class FinalTrainingConfig:
     init_scale: PTB: weights from ``U(-init_scale, init_scale)`` (None = Keras defaults).
     loss_reduction: PTB: 'sum' over the BPTT window (Zaremba et al.) or 'mean'.
     carry_state: PTB: carry the recurrent state across BPTT windows.
+    divergence_retries: PTB: restarts from the same initial weights, each at
+      ``retry_lr_factor`` times the rate, when training diverges or stays worse than the
+      unigram model early in the first epoch (the search children's rule,
+      :class:`nas_tf.lm_training.LMRecipe`); 0 = stop with an error instead. A resumed
+      run continues at the lowered rate.
+    retry_lr_factor: PTB: rate multiplier per restart.
   """
 
   task: str
@@ -119,6 +125,8 @@ class FinalTrainingConfig:
   init_scale: Optional[float] = 0.1
   loss_reduction: str = "sum"
   carry_state: bool = True
+  divergence_retries: int = 2
+  retry_lr_factor: float = 0.25
 
   def __post_init__(self):
     _check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
@@ -138,6 +146,10 @@ class FinalTrainingConfig:
     _check(0 <= self.dropout < 1, f"dropout must lie in [0, 1), got {self.dropout!r}")
     _check(self.early_stopping_patience >= 0,
            f"early_stopping_patience must be >= 0, got {self.early_stopping_patience!r}")
+    _check(isinstance(self.divergence_retries, int) and self.divergence_retries >= 0,
+           f"divergence_retries must be an int >= 0, got {self.divergence_retries!r}")
+    _check(0 < self.retry_lr_factor < 1,
+           f"retry_lr_factor must lie in (0, 1), got {self.retry_lr_factor!r}")
     _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1,
            f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch!r}")
 
@@ -239,6 +251,23 @@ class _LMBackup:
     self.weights = os.path.join(directory, "model.weights.h5")
     self.optimizer = os.path.join(directory, "optimizer.npz")
     self.state = os.path.join(directory, "state.json")
+    self.attempt_file = os.path.join(directory, "attempt.json")
+
+  def attempt(self) -> tuple[Optional[float], list]:
+    """The initial rate and the restart reasons of the attempt in progress, if restarted."""
+    if not os.path.exists(self.attempt_file):
+      return None, []
+    saved = json.loads(open(self.attempt_file).read())
+    return saved["learning_rate"], saved["restarts"]
+
+  def restart(self, learning_rate: float, restarts: list) -> None:
+    """Forgets the failed attempt's epochs; a resumed run restarts at ``learning_rate``."""
+    for path in (self.state, self.weights, self.optimizer):  # state first: it names a backup
+      if os.path.exists(path):
+        os.remove(path)
+    os.makedirs(self.directory, exist_ok=True)
+    results.atomic_write_text(self.attempt_file, json.dumps(
+        {"learning_rate": learning_rate, "restarts": restarts}))
 
   def restore(self, model, optimizer):
     if not os.path.exists(self.state):
@@ -279,14 +308,23 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
 
   windows = {s: child_training.lm_windows(data, name, config.batch_size, config.num_steps)
              for s, name in (("train", "train"), ("val", "valid"), ("test", "test"))}
+  backup = _LMBackup(os.path.join(config.output_dir, "backup"))
+  # After a restart (and a crash), go on with the lowered rate and the retries left.
+  resumed_lr, earlier_restarts = backup.attempt()
   recipe = lm_training.LMRecipe(
-      optimizer=config.optimizer, learning_rate=config.learning_rate,
+      optimizer=config.optimizer, learning_rate=resumed_lr or config.learning_rate,
       momentum=config.momentum, clipnorm=config.clipnorm,
       loss_reduction=config.loss_reduction, carry_state=config.carry_state,
-      weight_decay=config.weight_decay, divergence_retries=0)
-  backup = _LMBackup(os.path.join(config.output_dir, "backup"))
+      weight_decay=config.weight_decay,
+      divergence_retries=max(0, config.divergence_retries - len(earlier_restarts)),
+      retry_lr_factor=config.retry_lr_factor)
   best_path = os.path.join(config.output_dir, "checkpoints", "best.weights.h5")
   os.makedirs(os.path.dirname(best_path), exist_ok=True)
+
+  def on_restart(learning_rate, restarts):
+    if os.path.exists(best_path):
+      os.remove(best_path)  # the failed attempt's best epoch is not this attempt's
+    backup.restart(learning_rate, earlier_restarts + restarts)
   writer = tf.summary.create_file_writer(os.path.join(config.output_dir, "tensorboard"))
 
   def on_epoch_end(epoch, model, optimizer, history):
@@ -307,11 +345,15 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   out = lm_training.train_lm(
       model_fn, windows["train"], {"val": windows["val"]}, config.epochs, recipe,
       vocab_size, steps_per_epoch=config.steps_per_epoch, on_epoch_end=on_epoch_end,
-      on_start=backup.restore, lr_for_epoch=lambda e, b: epoch_learning_rate(config, e, b))
+      on_start=backup.restore, lr_for_epoch=lambda e, b: epoch_learning_rate(config, e, b),
+      on_restart=on_restart)
   model, history = out["model"], out["history"]
+  restarts = earlier_restarts + out["restarts"]
   if model is None:
-    raise RuntimeError(f"final training diverged ({out['diverged']}); rerun with a lower "
-                       f"--learning_rate or a smaller --clipnorm")
+    raise RuntimeError(
+        f"final training diverged after {len(restarts) + 1} attempt(s), the last at lr "
+        f"{out['learning_rate']:.3g} ({out['diverged']}); rerun with a lower "
+        f"--learning_rate, a smaller --clipnorm or more --divergence_retries")
   if os.path.exists(best_path):
     model.load_weights(best_path)
   num_windows = windows["train"][0].shape[0]
@@ -319,6 +361,8 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
              "num_params": int(model.count_params()),
              "steps_per_epoch": min(num_windows, config.steps_per_epoch or num_windows),
              "epochs_run": len(history["loss"]),
+             # The initial rate actually used, and why earlier attempts were restarted.
+             "learning_rate_used": out["learning_rate"], "restarts": restarts,
              "history": {"loss": history["loss"], "lr": history["lr"],
                          "val_loss": history["val_loss"],
                          "val_perplexity": [lm_training.perplexity(v)

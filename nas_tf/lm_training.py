@@ -369,7 +369,9 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
              on_epoch_end: Optional[Callable[..., bool]] = None,
              log_prefix: str = "", progress_seconds: float = 20.0,
              on_start: Optional[Callable[..., tuple[int, Optional[dict]]]] = None,
-             lr_for_epoch: Optional[Callable[[int, float], float]] = None) -> dict[str, Any]:
+             lr_for_epoch: Optional[Callable[[int, float], float]] = None,
+             on_restart: Optional[Callable[[float, list[str]], None]] = None
+             ) -> dict[str, Any]:
   """Trains a language model with ``recipe``, restarting at a lower rate on divergence.
 
   Args:
@@ -391,6 +393,9 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
     on_start: ``fn(model, optimizer) -> (first_epoch, history or None)`` once the model
       and the (built) optimiser exist: restores a backup to resume from.
     lr_for_epoch: ``fn(epoch, base_lr) -> lr`` replacing the recipe's decay schedule.
+    on_restart: ``fn(next_base_lr, restarts)`` before each restart, with the reasons so
+      far: discards a backup of the failed attempt (so ``on_start`` does not resume it)
+      and records the rate, so a resumed run continues at the lowered rate.
 
   Returns:
     ``{"model", "history", "attempts", "learning_rate", "diverged", "restarts",
@@ -430,6 +435,8 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
                    "restarting at lr %.3g" % (base_lr * recipe.retry_lr_factor)
                    if attempt < recipe.divergence_retries else "giving up")
       base_lr *= recipe.retry_lr_factor
+      if on_restart is not None and attempt < recipe.divergence_retries:
+        on_restart(base_lr, list(restarts))
       keras.backend.clear_session(free_memory=False)
   return {"model": None, "history": None, "attempts": recipe.divergence_retries + 1,
           "learning_rate": base_lr / recipe.retry_lr_factor, "diverged": error,

@@ -1,5 +1,6 @@
 """The language-model recipe of §4.2 (Zaremba et al. 2014): state, schedule, init, loss."""
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -217,6 +218,39 @@ def test_final_lm_training_resumes_after_an_interruption(tmp_path, monkeypatch):
   assert metrics["spec"] == {"cell": "lstm"} and not (tmp_path / "lm" / "backup").exists()
   model = keras.saving.load_model(tmp_path / "lm" / "model.keras")
   assert len(model.inputs) == 1  # the plain tokens -> logits model is what is saved
+
+
+def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
+    tmp_path, monkeypatch):
+  """nas_train restarts a diverging run at a lower rate, and a crash does not undo that."""
+  settings = ft.final_defaults("ptb", tiny=True)
+  # 1e4 without clipping diverges at once; the restart (x 1e-4) is the tiny preset's 1.0.
+  settings.update(units=8, steps_per_epoch=4, epochs=2, learning_rate=1e4, clipnorm=0.0,
+                  retry_lr_factor=1e-4, divergence_retries=1)
+  config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
+                                  output_dir=str(tmp_path / "lm"), **settings)
+  save = ft._LMBackup.save  # pylint: disable=protected-access
+
+  def save_then_die(self, epoch, *args):
+    save(self, epoch, *args)
+    raise KeyboardInterrupt("killed after the first good epoch")
+
+  monkeypatch.setattr(ft._LMBackup, "save", save_then_die)  # pylint: disable=protected-access
+  with pytest.raises(KeyboardInterrupt):
+    ft.train_final("lstm", config)
+  attempt = json.loads((tmp_path / "lm" / "backup" / "attempt.json").read_text())
+  assert attempt["learning_rate"] == pytest.approx(1.0) and len(attempt["restarts"]) == 1
+  monkeypatch.setattr(ft._LMBackup, "save", save)  # pylint: disable=protected-access
+  metrics = ft.train_final("lstm", config)
+  assert metrics["learning_rate_used"] == pytest.approx(1.0)
+  assert metrics["restarts"] == attempt["restarts"] and metrics["epochs_run"] == 2
+  assert metrics["history"]["lr"] == pytest.approx([1.0, 0.5])  # resumed, not restarted
+  assert math.isfinite(metrics["val_perplexity"])
+  # With no retries left the same divergence is an error that says what to change.
+  stubborn = dataclasses.replace(config, output_dir=str(tmp_path / "stubborn"),
+                                 divergence_retries=0)
+  with pytest.raises(RuntimeError, match="--divergence_retries"):
+    ft.train_final("lstm", stubborn)
 
 
 def test_dead_cell_is_not_trained_and_gets_the_failure_reward(monkeypatch):

@@ -49,7 +49,8 @@ _RANDOM = flags.DEFINE_integer("random_cells", 5, "Base-8 cells sampled uniforml
 _FOUND = flags.DEFINE_list("found", [], "best.json files (or spec JSON files) of found cells.")
 _PATHS = flags.DEFINE_list("layers", ["tree_rnn", "keras_rnn"], "How to run tree cells: "
                            "tree_rnn (what children use), keras_rnn (plain "
-                           "keras.layers.RNN).")
+                           "keras.layers.RNN), unrolled (TreeRNN with unroll=True: the "
+                           "time loop written out in the graph; the LSTM too).")
 _INTRA = flags.DEFINE_integer("intra_op_threads", 0, "TF intra-op threads (0: TF default).")
 _OUT = flags.DEFINE_string("out", None, "Optional JSON file for the figures.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the weights, random cells and tokens.")
@@ -81,12 +82,18 @@ def _cells():
 
 def _model(cell, path: str):
   import keras  # pylint: disable=g-import-not-at-top
-  from nas_tf import children  # pylint: disable=g-import-not-at-top
+  from nas_tf import children, tree_rnn  # pylint: disable=g-import-not-at-top
+
+  class Unrolled(keras.layers.RNN if cell == "lstm" else tree_rnn.TreeRNN):
+    def __init__(self, layer_cell, **kwargs):
+      super().__init__(layer_cell, unroll=True, **kwargs)
+
   keras.utils.set_random_seed(_SEED.value)
   # keras_rnn: the path before TreeRNN, for the side-by-side ratio.
+  layer = {"keras_rnn": keras.layers.RNN, "unrolled": Unrolled}.get(path)
   return children.build_language_model(
       cell, _VOCAB.value, _UNITS.value, num_layers=_LAYERS_N.value, init_scale=0.1,
-      return_state=True, recurrent_layer=keras.layers.RNN if path == "keras_rnn" else None)
+      return_state=True, recurrent_layer=layer)
 
 
 def main(argv):
@@ -105,7 +112,8 @@ def main(argv):
   recipe = lm_training.LMRecipe()
   runs = []  # [name, layer path, blocks, steps, states]
   for name, cell, blocks in _cells():
-    paths = ["keras_rnn"] if cell == "lstm" else _PATHS.value
+    paths = (["keras_rnn"] + (["unrolled"] if "unrolled" in _PATHS.value else [])
+             if cell == "lstm" else _PATHS.value)
     for path in paths:
       model = _model(cell, path)
       steps = lm_training._Steps(  # pylint: disable=protected-access

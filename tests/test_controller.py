@@ -52,6 +52,35 @@ def test_log_prob_of_sample_equals_teacher_forcing():
     np.testing.assert_allclose(ent.numpy(), ent2.numpy(), rtol=1e-5, atol=1e-5)
 
 
+def test_one_loop_teacher_forcing_equals_the_unrolled_walk_with_gradients():
+  """The categorical-only fast path (one time loop) is the unrolled walk's maths."""
+  # base 4: 17 slots, above the one-loop threshold, and a cheaper unrolled trace than 8.
+  assert len(ss.RNNCellSearchSpace(base=4).schema()) > controller_lib._ONE_LOOP_MIN_SLOTS  # pylint: disable=protected-access
+  for space in (ss.RNNCellSearchSpace(base=4), ss.NB201SearchSpace()):
+    c = controller_lib.Controller(space, seed=3)
+    tokens, _, _ = c.sample_tokens(5, seed=7)
+    advantages = tf.constant([1.0, -2.0, 0.5, 3.0, -1.0])
+    results = []
+    for fast in (True, False):
+      with tf.GradientTape() as tape:
+        if fast:
+          lp, ent = c._teacher_force(space, tokens)  # pylint: disable=protected-access
+        else:
+          _, lp, ent = c._run(space, 5, tokens=tokens)  # pylint: disable=protected-access
+        loss = -tf.reduce_sum(advantages * lp) - 0.1 * tf.reduce_sum(ent)
+      grads = tape.gradient(loss, c.trainable_variables)
+      # None (unrolled) or zeros (one loop): a weight no loss term reads, e.g. the
+      # embedding of a token type that only ever comes last.
+      results.append((lp, ent, [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                                for g, v in zip(grads, c.trainable_variables)]))
+    (lp, ent, grads), (lp2, ent2, grads2) = results
+    np.testing.assert_allclose(lp.numpy(), lp2.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ent.numpy(), ent2.numpy(), rtol=1e-5, atol=1e-5)
+    assert len(grads) == len(grads2)
+    for g, g2, v in zip(grads, grads2, c.trainable_variables):
+      np.testing.assert_allclose(g.numpy(), g2.numpy(), rtol=1e-4, atol=1e-6, err_msg=v.path)
+
+
 def test_initial_weights_in_paper_range_and_named():
   c = controller_lib.Controller(ss.CNNSearchSpace())
   for w in c.trainable_weights:

@@ -126,7 +126,7 @@ class RLSampler(Sampler):
         return loss, tf.reduce_mean(entropies)
 
       num_tokens = self.space_at(depth).num_tokens
-      self._accumulate_fns[depth] = tf.function(accumulate, input_signature=[
+      self._accumulate_fns[depth] = tf.function(accumulate, autograph=False, input_signature=[
           tf.TensorSpec([None, num_tokens], tf.int32), tf.TensorSpec([None], tf.float32),
           tf.TensorSpec([], tf.int64)])
     return self._accumulate_fns[depth]

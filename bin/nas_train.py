@@ -60,6 +60,8 @@ _SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch.")
 _RETRIES = flags.DEFINE_integer("divergence_retries", None, "PTB: restarts at 1/4 of the "
                                 "rate when training diverges or stays worse than the "
                                 "unigram model (0 = stop with an error).")
+_UNROLL = flags.DEFINE_boolean("unroll", None, "PTB: unroll the training model's time "
+                                "loop (faster steps, longer first step; default on).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of init, shuffling, augmentation, split.")
 _CACHE = flags.DEFINE_string("cache_dir", None, "CIFAR-10 decoded-array cache.")
 
@@ -67,7 +69,7 @@ _FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
            "lr_decay_every", "lr_decay_factor", "weight_decay", "clipnorm", "dropout",
            "tie_embeddings", "units", "num_layers", "num_steps", "augment",
            "validation_size", "early_stopping_patience", "steps_per_epoch", "lr_decay_start",
-           "init_scale", "loss_reduction", "carry_state", "divergence_retries")
+           "init_scale", "loss_reduction", "carry_state", "divergence_retries", "unroll")
 
 
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "

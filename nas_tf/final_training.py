@@ -95,6 +95,9 @@ class FinalTrainingConfig:
       :class:`nas_tf.lm_training.LMRecipe`); 0 = stop with an error instead. A resumed
       run continues at the lowered rate.
     retry_lr_factor: PTB: rate multiplier per restart.
+    unroll: PTB: write the training model's time loop out in the graph: the same maths,
+      1.1-1.2x faster tree cells on CPU for a longer first step (issue 15). The saved
+      model keeps the loop, so it takes sequences of any length.
   """
 
   task: str
@@ -127,6 +130,7 @@ class FinalTrainingConfig:
   carry_state: bool = True
   divergence_retries: int = 2
   retry_lr_factor: float = 0.25
+  unroll: bool = True
 
   def __post_init__(self):
     _check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
@@ -300,7 +304,8 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
         spec, vocab_size=vocab_size, units=config.units, num_layers=config.num_layers,
         input_dropout=config.dropout, hidden_dropout=config.dropout,
         output_dropout=config.dropout, tie_embeddings=config.tie_embeddings,
-        name="final_lm", init_scale=config.init_scale, return_state=return_state)
+        name="final_lm", init_scale=config.init_scale, return_state=return_state,
+        unroll=return_state and config.unroll)
 
   def model_fn():
     keras.utils.set_random_seed(config.seed)

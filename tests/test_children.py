@@ -190,6 +190,30 @@ def test_lm_shapes_for_every_cell_kind(cell):
   assert {"input_dropout", "hidden_dropout_1", "output_dropout", "logits"} <= names
 
 
+@pytest.mark.parametrize("cell", ["lstm", specs.nascell_spec()], ids=["lstm", "tree"])
+def test_unrolled_lm_is_the_same_function_and_state(cell):
+  """unroll=True writes the time loop out; outputs, final states and gradients agree."""
+  kwargs = dict(num_layers=2, init_scale=0.1, return_state=True)
+  keras.utils.set_random_seed(0)
+  looped = children.build_language_model(cell, VOCAB, 6, **kwargs)
+  unrolled = children.build_language_model(cell, VOCAB, 6, unroll=True, **kwargs)
+  unrolled.set_weights(looped.get_weights())
+  rng = np.random.default_rng(1)
+  tokens = rng.integers(0, VOCAB, size=(3, 7)).astype("int32")
+  states = [rng.normal(size=(3, 6)).astype("float32") for _ in looped.inputs[1:]]
+  results = []
+  for model in (looped, unrolled):
+    variables = model.trainable_variables
+    with tf.GradientTape() as tape:
+      outputs = model([tokens, *states])
+      loss = tf.reduce_sum(outputs[0] ** 2)
+    results.append(([o.numpy() for o in outputs],
+                    [tf.convert_to_tensor(g).numpy()
+                     for g in tape.gradient(loss, variables)]))
+  for a, b in zip(*[r[0] + r[1] for r in results]):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_lm_cell_choices():
   from nas_tf import cells
   model = children.build_language_model("nascell", VOCAB, 4, num_layers=1)

@@ -158,7 +158,8 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
                          tie_embeddings: bool = False, max_params: Optional[int] = None,
                          name: str = "lm_child", init_scale: Optional[float] = None,
                          return_state: bool = False,
-                         recurrent_layer: Optional[type] = None) -> keras.Model:
+                         recurrent_layer: Optional[type] = None,
+                         unroll: bool = False) -> keras.Model:
   """Builds a word- or character-level language model around ``cell`` (paper §4.2).
 
   tokens ``[batch, time]`` -> embedding -> dropout -> ``num_layers`` x
@@ -197,6 +198,11 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
       picks :class:`nas_tf.tree_rnn.TreeRNN` for tree cells (the same maths with the input
       projection out of the time loop) and ``keras.layers.RNN`` for any other cell; pass
       ``keras.layers.RNN`` to compare the two.
+    unroll: Write the time loop out in the graph (Keras' ``RNN(unroll=True)``): the same
+      maths, 1.1-1.2x the words/s of a tree cell on CPU at 2x200 but a 3x longer first
+      step (trace), so it pays for long trainings (``nas_train``), not for short proxy
+      children (issue 15, ``benchmarks/cell_speed.py --layers=unrolled``). Needs a fixed
+      sequence length per call.
 
   Returns:
     A functional ``keras.Model`` returning logits (train with ``from_logits=True``).
@@ -233,7 +239,7 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
     layer_cell = make_cell(cell, units, init(None))
     rnn_class = recurrent_layer or _recurrent_layer(layer_cell)
     rnn = rnn_class(layer_cell, return_sequences=True, return_state=return_state,
-                    name=f"rnn_{i}")
+                    unroll=unroll, name=f"rnn_{i}")
     if return_state:
       sizes = layer_cell.state_size
       sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]

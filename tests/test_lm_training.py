@@ -226,7 +226,7 @@ def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
   settings = ft.final_defaults("ptb", tiny=True)
   # 1e4 without clipping diverges at once; the restart (x 1e-4) is the tiny preset's 1.0.
   settings.update(units=8, steps_per_epoch=4, epochs=2, learning_rate=1e4, clipnorm=0.0,
-                  retry_lr_factor=1e-4, divergence_retries=1)
+                  retry_lr_factor=1e-4, divergence_retries=1, unroll=True)
   config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
                                   output_dir=str(tmp_path / "lm"), **settings)
   save = ft._LMBackup.save  # pylint: disable=protected-access

@@ -9,7 +9,7 @@ seeds). Every run is an ordinary search directory, so an interrupted benchmark r
   python benchmarks/rl_vs_random.py --task=ptb --data_dir=../shared/data/ptb
   python benchmarks/rl_vs_random.py --task=ptb --analyze_only   # tables/plot from runs
 
-Writes ``benchmarks/results/rl_vs_random_<task>.json`` and ``.png`` (if matplotlib is
+Writes ``benchmarks/results/rl_vs_random_<task>.json`` (or ``<name>.json``) and ``.png`` (if matplotlib is
 installed) and prints a markdown table for docs/RESULTS.md.
 """
 
@@ -38,6 +38,9 @@ _SETTINGS = flags.DEFINE_string("settings", "{}", "JSON {\"section.field\": valu
                                 "controller lr are the preset's unless set here).")
 _OUT = flags.DEFINE_string("runs_dir", str(_ROOT / "benchmarks" / "results" / "runs"),
                            "Where the search directories go (not committed).")
+_NAME = flags.DEFINE_string("name", None, "Stem of the summary files in benchmarks/results "
+                            "(default rl_vs_random_TASK), so that analyses of different "
+                            "run sets do not overwrite each other.")
 _ANALYZE = flags.DEFINE_boolean("analyze_only", False, "Only summarise existing runs.")
 _TOPS = (1, 5, 15)
 
@@ -91,7 +94,7 @@ def analyze(task):
       stats[key] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(),
                     "final_per_seed": arr[:, -1].tolist()}
     summary["methods"][method] = {"num_seeds": len(per_seed), **stats}
-  out = _ROOT / "benchmarks" / "results" / f"rl_vs_random_{task}.json"
+  out = _ROOT / "benchmarks" / "results" / f"{_NAME.value or f'rl_vs_random_{task}'}.json"
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(summary, indent=1))
   print(f"\n| method | seeds | best reward | mean top-5 | mean top-15 |\n|---|---|---|---|---|")

@@ -9,8 +9,8 @@ seeds). Every run is an ordinary search directory, so an interrupted benchmark r
   python benchmarks/rl_vs_random.py --task=ptb --data_dir=../shared/data/ptb
   python benchmarks/rl_vs_random.py --task=ptb --analyze_only   # tables/plot from runs
 
-Writes ``benchmarks/results/rl_vs_random_<task>.json`` (or ``<name>.json``) and ``.png`` (if matplotlib is
-installed) and prints a markdown table for docs/RESULTS.md.
+Writes ``benchmarks/results/rl_vs_random_<task>.json`` (or ``<name>.json``) and ``.png``
+(if matplotlib is installed) and prints a markdown table for docs/RESULTS.md.
 """
 
 import json

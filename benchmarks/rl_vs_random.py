@@ -13,6 +13,7 @@ Writes ``benchmarks/results/rl_vs_random_<task>.json`` (or ``<name>.json``) and 
 (if matplotlib is installed) and prints a markdown table for docs/RESULTS.md.
 """
 
+import collections
 import json
 import os
 import pathlib
@@ -72,9 +73,33 @@ def curves(records, n):
   return out
 
 
+# A child "learns" when it beats what ignores the architecture: the unigram model's
+# validation perplexity on this PTB (687) or a 10-class guess (+2 points) on CIFAR-10.
+_PTB_UNIGRAM_PPL = 687.0
+_CIFAR_CHANCE = 0.10
+
+
+def run_row(task, records) -> dict:
+  """Statuses, best metric and learners of one run, overall and by half (first/second)."""
+  def learns(r):
+    v = r.get("val_metric")
+    if r["status"] != "ok" or v is None or not np.isfinite(v):
+      return False
+    return v < _PTB_UNIGRAM_PPL if task == "ptb" else v > _CIFAR_CHANCE + 0.02
+  halves = (records[:len(records) // 2], records[len(records) // 2:])
+  ok = [r["val_metric"] for r in records if r["status"] == "ok" and r.get("val_metric")]
+  return {"n": len(records),
+          "statuses": dict(collections.Counter(r["status"] for r in records)),
+          "best_val_metric": (min(ok) if task == "ptb" else max(ok)) if ok else None,
+          "learners": sum(map(learns, records)),
+          "learners_by_half": [sum(map(learns, h)) for h in halves],
+          "failed_by_half": [sum(r["status"] not in ("ok",) for r in h) for h in halves],
+          "mean_reward_by_half": [float(np.mean([r["reward"] for r in h])) for h in halves]}
+
+
 def analyze(task):
   n = _CHILDREN.value
-  summary = {"task": task, "budget": n, "seeds": _SEEDS.value, "methods": {}}
+  summary = {"task": task, "budget": n, "seeds": _SEEDS.value, "methods": {}, "runs": {}}
   for method in _METHODS.value:
     per_seed = []
     for seed in _SEEDS.value:
@@ -83,6 +108,8 @@ def analyze(task):
         recs = ResultsLog(path, repair=False).records
         if len(recs) >= n:
           per_seed.append(curves(recs, n))
+          summary["runs"][f"{method}-seed{seed}"] = row = run_row(task, recs[:n])
+          print(f"{method} seed {seed}: {row}")
           if "child" not in summary:
             with open(os.path.join(run_dir(task, method, seed), "config.json")) as f:
               summary["child"] = json.load(f)["child"]

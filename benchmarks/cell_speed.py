@@ -82,18 +82,13 @@ def _cells():
 
 def _model(cell, path: str):
   import keras  # pylint: disable=g-import-not-at-top
-  from nas_tf import children, tree_rnn  # pylint: disable=g-import-not-at-top
-
-  class Unrolled(keras.layers.RNN if cell == "lstm" else tree_rnn.TreeRNN):
-    def __init__(self, layer_cell, **kwargs):
-      super().__init__(layer_cell, unroll=True, **kwargs)
-
+  from nas_tf import children  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(_SEED.value)
   # keras_rnn: the path before TreeRNN, for the side-by-side ratio.
-  layer = {"keras_rnn": keras.layers.RNN, "unrolled": Unrolled}.get(path)
   return children.build_language_model(
       cell, _VOCAB.value, _UNITS.value, num_layers=_LAYERS_N.value, init_scale=0.1,
-      return_state=True, recurrent_layer=layer)
+      return_state=True, unroll=path == "unrolled",
+      recurrent_layer=keras.layers.RNN if path == "keras_rnn" else None)
 
 
 def main(argv):

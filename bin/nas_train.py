@@ -59,9 +59,9 @@ _PATIENCE = flags.DEFINE_integer("early_stopping_patience", None, "0 = no early 
 _SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch.")
 _RETRIES = flags.DEFINE_integer("divergence_retries", None, "PTB: restarts at 1/4 of the "
                                 "rate when training diverges or stays worse than the "
-                                "unigram model (0 = stop with an error).")
+                                "unigram model (0: a divergence is an error).")
 _UNROLL = flags.DEFINE_boolean("unroll", None, "PTB: unroll the training model's time "
-                                "loop (faster steps, longer first step; default on).")
+                                "loop (faster steps, longer first step; on with --data_dir).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of init, shuffling, augmentation, split.")
 _CACHE = flags.DEFINE_string("cache_dir", None, "CIFAR-10 decoded-array cache.")
 

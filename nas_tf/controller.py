@@ -21,14 +21,15 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+from keras.src import backend as keras_backend
 import numpy as np
 import tensorflow as tf
 
 from nas_tf import search_space as search_space_lib
 
 
-# Teacher forcing runs as one time loop (Controller._teacher_force) above this many slots.
-_ONE_LOOP_MIN_SLOTS = 16
+# Teacher forcing runs as one time loop (Controller._teacher_force) from this many slots.
+_ONE_LOOP_MIN_SLOTS = 17
 
 
 def _binary_entropy_from_logits(logits):
@@ -291,7 +292,7 @@ class Controller(keras.layers.Layer):
     # 21 s for the PTB space (34 slots), but a steady update costs 19 ms instead of 9.5;
     # on NAS-Bench-201's 6 slots it saves 0.9 s once and costs 2.8 ms per update, a loss
     # over a 1,000-query tabular search. Long schemas only, then.
-    if len(schema) > _ONE_LOOP_MIN_SLOTS and all(
+    if len(schema) >= _ONE_LOOP_MIN_SLOTS and all(
         isinstance(s, search_space_lib.CategoricalSlot) for s in schema):
       return self._teacher_force(space, tokens)
     # A batch of unknown size (a graph traced for any number of rows) passes m as a tensor.
@@ -332,7 +333,7 @@ class Controller(keras.layers.Layer):
       return h, [s for pair in states for s in pair]
 
     zeros = tf.zeros([m, self.units])
-    _, outputs, _ = keras.src.backend.rnn(step, inputs, [zeros] * (2 * self.num_lstm_layers),
+    _, outputs, _ = keras_backend.rnn(step, inputs, [zeros] * (2 * self.num_lstm_layers),
                                           input_length=len(schema))
     log_prob = tf.zeros([m])
     entropy = tf.zeros([m])

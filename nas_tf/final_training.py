@@ -29,6 +29,7 @@ import dataclasses
 import json
 import math
 import os
+import pathlib
 import shutil
 import time
 from typing import Optional
@@ -92,8 +93,10 @@ class FinalTrainingConfig:
     divergence_retries: PTB: restarts from the same initial weights, each at
       ``retry_lr_factor`` times the rate, when training diverges or stays worse than the
       unigram model early in the first epoch (the search children's rule,
-      :class:`nas_tf.lm_training.LMRecipe`); 0 = stop with an error instead. A resumed
-      run continues at the lowered rate.
+      :class:`nas_tf.lm_training.LMRecipe`). A restart starts over from the initial
+      weights, also after a late divergence; a resumed run continues at the lowered
+      rate. 0: a divergence stops with an error, and a run that stays worse than the
+      unigram model trains to the end with a warning.
     retry_lr_factor: PTB: rate multiplier per restart.
     unroll: PTB: write the training model's time loop out in the graph: the same maths,
       1.1-1.2x faster tree cells on CPU for a longer first step (issue 15). The saved
@@ -248,35 +251,54 @@ def epoch_learning_rate(config: FinalTrainingConfig, epoch: int, base: float) ->
 
 
 class _LMBackup:
-  """Per-epoch resume state of a language model: weights, optimiser, history (backup/)."""
+  """Per-epoch resume state of a language model: weights, optimiser, history (backup/).
 
-  def __init__(self, directory: str):
+  After a restart at a lower rate, ``attempt.json`` names the attempt in progress (its
+  initial rate and why earlier ones were restarted), and every saved state carries the
+  rate of its attempt: a state of a failed attempt is never resumed, whatever the moment
+  of a crash.
+  """
+
+  def __init__(self, directory: str, configured_lr: float):
     self.directory = directory
     self.weights = os.path.join(directory, "model.weights.h5")
     self.optimizer = os.path.join(directory, "optimizer.npz")
     self.state = os.path.join(directory, "state.json")
     self.attempt_file = os.path.join(directory, "attempt.json")
-
-  def attempt(self) -> tuple[Optional[float], list]:
-    """The initial rate and the restart reasons of the attempt in progress, if restarted."""
-    if not os.path.exists(self.attempt_file):
-      return None, []
-    saved = json.loads(open(self.attempt_file).read())
-    return saved["learning_rate"], saved["restarts"]
+    self.configured_lr = configured_lr
+    self.base_lr, self.restarts = configured_lr, []
+    if os.path.exists(self.attempt_file):
+      saved = json.loads(pathlib.Path(self.attempt_file).read_text())
+      if saved.get("configured_lr") == configured_lr:
+        self.base_lr, self.restarts = saved["learning_rate"], saved["restarts"]
+      else:  # the user changed --learning_rate: the old attempts do not apply
+        logging.info("Ignoring %s: written for learning_rate %s, now %s",
+                     self.attempt_file, saved.get("configured_lr"), configured_lr)
 
   def restart(self, learning_rate: float, restarts: list) -> None:
     """Forgets the failed attempt's epochs; a resumed run restarts at ``learning_rate``."""
-    for path in (self.state, self.weights, self.optimizer):  # state first: it names a backup
+    os.makedirs(self.directory, exist_ok=True)
+    # The new attempt is recorded first: from then on the old state no longer matches it.
+    results.atomic_write_text(self.attempt_file, json.dumps(
+        {"configured_lr": self.configured_lr, "learning_rate": learning_rate,
+         "restarts": restarts}))
+    self.base_lr, self.restarts = learning_rate, restarts
+    for path in (self.state, self.weights, self.optimizer):
       if os.path.exists(path):
         os.remove(path)
-    os.makedirs(self.directory, exist_ok=True)
-    results.atomic_write_text(self.attempt_file, json.dumps(
-        {"learning_rate": learning_rate, "restarts": restarts}))
+
+  def clear(self) -> None:
+    """Drops every trace of the attempts (all failed: a rerun starts from its flags)."""
+    shutil.rmtree(self.directory, ignore_errors=True)
 
   def restore(self, model, optimizer):
     if not os.path.exists(self.state):
       return 0, None
-    state = json.loads(open(self.state).read())
+    state = json.loads(pathlib.Path(self.state).read_text())
+    if state.get("learning_rate", self.configured_lr) != self.base_lr:
+      logging.info("Not resuming from %s: it belongs to a failed attempt at lr %s",
+                   self.directory, state.get("learning_rate"))
+      return 0, None
     model.load_weights(self.weights)
     with np.load(self.optimizer) as saved:
       for k, variable in enumerate(optimizer.variables):
@@ -291,8 +313,8 @@ class _LMBackup:
     np.savez(self.optimizer, **{f"v{k}": np.asarray(v) for k, v in
                                 enumerate(optimizer.variables)})
     # The state file is written last and atomically: it names a complete backup.
-    results.atomic_write_text(self.state, json.dumps({"epoch": epoch + 1,
-                                                      "history": history}))
+    results.atomic_write_text(self.state, json.dumps(
+        {"epoch": epoch + 1, "learning_rate": self.base_lr, "history": history}))
 
 
 def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
@@ -313,11 +335,11 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
 
   windows = {s: child_training.lm_windows(data, name, config.batch_size, config.num_steps)
              for s, name in (("train", "train"), ("val", "valid"), ("test", "test"))}
-  backup = _LMBackup(os.path.join(config.output_dir, "backup"))
+  backup = _LMBackup(os.path.join(config.output_dir, "backup"), config.learning_rate)
   # After a restart (and a crash), go on with the lowered rate and the retries left.
-  resumed_lr, earlier_restarts = backup.attempt()
+  earlier_restarts = backup.restarts
   recipe = lm_training.LMRecipe(
-      optimizer=config.optimizer, learning_rate=resumed_lr or config.learning_rate,
+      optimizer=config.optimizer, learning_rate=backup.base_lr,
       momentum=config.momentum, clipnorm=config.clipnorm,
       loss_reduction=config.loss_reduction, carry_state=config.carry_state,
       weight_decay=config.weight_decay,
@@ -327,9 +349,9 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   os.makedirs(os.path.dirname(best_path), exist_ok=True)
 
   def on_restart(learning_rate, restarts):
+    backup.restart(learning_rate, earlier_restarts + restarts)
     if os.path.exists(best_path):
       os.remove(best_path)  # the failed attempt's best epoch is not this attempt's
-    backup.restart(learning_rate, earlier_restarts + restarts)
   writer = tf.summary.create_file_writer(os.path.join(config.output_dir, "tensorboard"))
 
   def on_epoch_end(epoch, model, optimizer, history):
@@ -355,6 +377,7 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   model, history = out["model"], out["history"]
   restarts = earlier_restarts + out["restarts"]
   if model is None:
+    backup.clear()  # so that a rerun with new flags starts from them
     raise RuntimeError(
         f"final training diverged after {len(restarts) + 1} attempt(s), the last at lr "
         f"{out['learning_rate']:.3g} ({out['diverged']}); rerun with a lower "
@@ -366,8 +389,10 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
              "num_params": int(model.count_params()),
              "steps_per_epoch": min(num_windows, config.steps_per_epoch or num_windows),
              "epochs_run": len(history["loss"]),
-             # The initial rate actually used, and why earlier attempts were restarted.
-             "learning_rate_used": out["learning_rate"], "restarts": restarts,
+             # As in search records: the initial rate actually used, the attempts, and
+             # why earlier attempts were restarted.
+             "lr_used": out["learning_rate"], "attempts": len(restarts) + 1,
+             "restarts": restarts,
              "history": {"loss": history["loss"], "lr": history["lr"],
                          "val_loss": history["val_loss"],
                          "val_perplexity": [lm_training.perplexity(v)

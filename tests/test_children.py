@@ -198,6 +198,7 @@ def test_unrolled_lm_is_the_same_function_and_state(cell):
   looped = children.build_language_model(cell, VOCAB, 6, **kwargs)
   unrolled = children.build_language_model(cell, VOCAB, 6, unroll=True, **kwargs)
   unrolled.set_weights(looped.get_weights())
+  assert unrolled.get_layer("rnn_1").unroll and not looped.get_layer("rnn_1").unroll
   rng = np.random.default_rng(1)
   tokens = rng.integers(0, VOCAB, size=(3, 7)).astype("int32")
   states = [rng.normal(size=(3, 6)).astype("float32") for _ in looped.inputs[1:]]

@@ -52,10 +52,10 @@ def test_log_prob_of_sample_equals_teacher_forcing():
     np.testing.assert_allclose(ent.numpy(), ent2.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_one_loop_teacher_forcing_equals_the_unrolled_walk_with_gradients():
+def test_one_loop_teacher_forcing_equals_the_unrolled_walk_with_gradients(monkeypatch):
   """The categorical-only fast path (one time loop) is the unrolled walk's maths."""
-  # base 4: 17 slots, above the one-loop threshold, and a cheaper unrolled trace than 8.
-  assert len(ss.RNNCellSearchSpace(base=4).schema()) > controller_lib._ONE_LOOP_MIN_SLOTS  # pylint: disable=protected-access
+  # base 4: at the one-loop threshold, and a cheaper unrolled trace than base 8.
+  assert len(ss.RNNCellSearchSpace(base=4).schema()) >= controller_lib._ONE_LOOP_MIN_SLOTS  # pylint: disable=protected-access
   for space in (ss.RNNCellSearchSpace(base=4), ss.NB201SearchSpace()):
     c = controller_lib.Controller(space, seed=3)
     tokens, _, _ = c.sample_tokens(5, seed=7)
@@ -79,6 +79,14 @@ def test_one_loop_teacher_forcing_equals_the_unrolled_walk_with_gradients():
     assert len(grads) == len(grads2)
     for g, g2, v in zip(grads, grads2, c.trainable_variables):
       np.testing.assert_allclose(g.numpy(), g2.numpy(), rtol=1e-4, atol=1e-6, err_msg=v.path)
+    # log_prob_tokens takes the one loop for long schemas only (NAS-Bench-201: 6 slots).
+    calls = []
+    real = controller_lib.Controller._teacher_force  # pylint: disable=protected-access
+    monkeypatch.setattr(controller_lib.Controller, "_teacher_force",
+                        lambda self, *args: calls.append(1) or real(self, *args))
+    np.testing.assert_allclose(c.log_prob_tokens(tokens)[0].numpy(), lp.numpy(), rtol=1e-5)
+    assert len(calls) == (len(space.schema()) >= controller_lib._ONE_LOOP_MIN_SLOTS)  # pylint: disable=protected-access
+    monkeypatch.undo()
 
 
 def test_initial_weights_in_paper_range_and_named():

@@ -222,7 +222,10 @@ def test_final_lm_training_resumes_after_an_interruption(tmp_path, monkeypatch):
 
 def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
     tmp_path, monkeypatch):
-  """nas_train restarts a diverging run at a lower rate, and a crash does not undo that."""
+  """nas_train restarts a diverging run at a lower rate, and a crash does not undo that.
+
+  Slow: three small final trainings (a restart then a crash, the resume, a failure).
+  """
   settings = ft.final_defaults("ptb", tiny=True)
   # 1e4 without clipping diverges at once; the restart (x 1e-4) is the tiny preset's 1.0.
   settings.update(units=8, steps_per_epoch=4, epochs=2, learning_rate=1e4, clipnorm=0.0,
@@ -242,7 +245,7 @@ def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
   assert attempt["learning_rate"] == pytest.approx(1.0) and len(attempt["restarts"]) == 1
   monkeypatch.setattr(ft._LMBackup, "save", save)  # pylint: disable=protected-access
   metrics = ft.train_final("lstm", config)
-  assert metrics["learning_rate_used"] == pytest.approx(1.0)
+  assert metrics["lr_used"] == pytest.approx(1.0) and metrics["attempts"] == 2
   assert metrics["restarts"] == attempt["restarts"] and metrics["epochs_run"] == 2
   assert metrics["history"]["lr"] == pytest.approx([1.0, 0.5])  # resumed, not restarted
   assert math.isfinite(metrics["val_perplexity"])
@@ -251,6 +254,22 @@ def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
                                  divergence_retries=0)
   with pytest.raises(RuntimeError, match="--divergence_retries"):
     ft.train_final("lstm", stubborn)
+  assert not (tmp_path / "stubborn" / "backup").exists()  # a rerun starts from its flags
+
+
+def test_a_failed_attempts_backup_is_never_resumed(tmp_path):
+  """A crash between recording a restart and deleting the old state resumes nothing old."""
+  backup_dir = tmp_path / "backup"
+  backup_dir.mkdir()
+  (backup_dir / "attempt.json").write_text(json.dumps(
+      {"configured_lr": 1.0, "learning_rate": 0.25, "restarts": ["diverged"]}))
+  (backup_dir / "state.json").write_text(json.dumps(
+      {"epoch": 3, "learning_rate": 1.0, "history": {}}))
+  backup = ft._LMBackup(str(backup_dir), 1.0)  # pylint: disable=protected-access
+  assert (backup.base_lr, backup.restarts) == (0.25, ["diverged"])
+  assert backup.restore(None, None) == (0, None)  # the lr-1 state is not this attempt's
+  # A new --learning_rate makes the old attempts irrelevant.
+  assert ft._LMBackup(str(backup_dir), 0.5).base_lr == 0.5  # pylint: disable=protected-access
 
 
 def test_dead_cell_is_not_trained_and_gets_the_failure_reward(monkeypatch):

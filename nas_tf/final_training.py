@@ -99,8 +99,9 @@ class FinalTrainingConfig:
       unigram model trains to the end with a warning.
     retry_lr_factor: PTB: rate multiplier per restart.
     unroll: PTB: write the training model's time loop out in the graph: the same maths,
-      1.1-1.2x faster tree cells on CPU for a longer first step (issue 15). The saved
-      model keeps the loop, so it takes sequences of any length.
+      a 2-5x longer first step, and steps a median 1.05x faster on CPU (0.95-1.37x over
+      10 cells, a noisy measurement: docs/RESULTS.md §3), so off by default. The saved
+      model keeps the loop either way, so it takes sequences of any length.
   """
 
   task: str
@@ -133,7 +134,7 @@ class FinalTrainingConfig:
   carry_state: bool = True
   divergence_retries: int = 2
   retry_lr_factor: float = 0.25
-  unroll: bool = True
+  unroll: bool = False
 
   def __post_init__(self):
     _check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")

@@ -12,8 +12,7 @@ FINAL_TINY = {
     "ptb": dict(epochs=2, batch_size=8, optimizer="sgd", learning_rate=1.0,
                 lr_schedule="decay_after", lr_decay_start=1, lr_decay_factor=0.5,
                 weight_decay=0.0, dropout=0.1, tie_embeddings=True, units=16, num_layers=2,
-                num_steps=10, clipnorm=5.0,
-                unroll=False),  # unrolling's longer trace would be most of a smoke test
+                num_steps=10, clipnorm=5.0),
     "cifar10": dict(epochs=2, batch_size=8, optimizer="momentum", learning_rate=0.05,
                     lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
                     validation_size=10),

@@ -199,10 +199,10 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
       projection out of the time loop) and ``keras.layers.RNN`` for any other cell; pass
       ``keras.layers.RNN`` to compare the two.
     unroll: Write the time loop out in the graph (Keras' ``RNN(unroll=True)``): the same
-      maths, 1.1-1.2x the words/s of a tree cell on CPU at 2x200 but a 3x longer first
-      step (trace), so it pays for long trainings (``nas_train``), not for short proxy
-      children (issue 15, ``benchmarks/cell_speed.py --layers=unrolled``). Needs a fixed
-      sequence length per call.
+      maths and a 2-5x longer first step (trace); at 2x200 on one CPU thread a median
+      1.05x the words/s of the loop (0.95-1.37x over 10 tree cells; issue 15,
+      ``benchmarks/cell_speed.py --layers=unrolled``). Needs a fixed sequence length
+      per call.
 
   Returns:
     A functional ``keras.Model`` returning logits (train with ``from_logits=True``).

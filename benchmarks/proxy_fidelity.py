@@ -277,8 +277,41 @@ def analyze(task, archs, out_dir):
       print(f"| {row['id']} | {row['proxy_status']} | {_fmt(row['proxy_metric'])} | "
             f"{row['proxy_reward']:.3g} | {_fmt(row['reference_metric'])} |")
     _scatter(task, name, entry, out_dir / f"scatter-{name}.png")
+  summary["retest"] = retest(task, {p.stem: _read(p)
+                                    for p in sorted(out_dir.glob("proxy*.jsonl"))})
   (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True))
   return summary
+
+
+def retest(task, proxies: dict) -> list:
+  """Rank agreement of every two proxy variants on the architectures both trained.
+
+  Two runs of one proxy at different training seeds measure its noise: no proxy ranks
+  like the reference better than it ranks like itself, so this bounds its fidelity.
+  """
+  rows = []
+  names = sorted(proxies)
+  for k, a in enumerate(names):
+    for b in names[k + 1:]:
+      ids = [i for i in proxies[a] if i in proxies[b]]
+      if len(ids) < 3:
+        continue
+      x = [_metric(task, proxies[a][i]) for i in ids]
+      y = [_metric(task, proxies[b][i]) for i in ids]
+      # The metric's noise, over the architectures both runs trained to the end.
+      both = [k for k, i in enumerate(ids)
+              if proxies[a][i].get("status") == proxies[b][i].get("status") == "ok"]
+      rows.append({"a": a, "b": b, "n": len(ids), "kendall_tau": fidelity.kendall_tau(x, y),
+                   "spearman_rho": fidelity.spearman_rho(x, y),
+                   "mean_abs_difference": (float(np.mean([abs(x[k] - y[k]) for k in both]))
+                                           if both else None)})
+  if rows:
+    print("\n| proxy a | proxy b | n | Kendall tau | Spearman rho | mean abs difference (both ok) |\n"
+          "|---|---|---|---|---|---|")
+    for r in rows:
+      print(f"| {r['a']} | {r['b']} | {r['n']} | {r['kendall_tau']:.3f} | "
+            f"{r['spearman_rho']:.3f} | {_fmt(r['mean_abs_difference'])} |")
+  return rows
 
 
 def _learns(task, record):

@@ -66,3 +66,14 @@ def test_analysis_ranks_learners_and_ties_the_non_learners(pf, tmp_path):
   assert entry["kendall_tau"] == pytest.approx(13 / 15)  # one discordant pair (d, e) of 15
   # Non-learners tied: 12 concordant pairs, none discordant; tau-b = 12 / sqrt(15 * 12).
   assert entry["kendall_tau_nonlearners_tied"] == pytest.approx(12 / math.sqrt(180))
+
+
+def test_retest_compares_two_proxy_runs_on_what_both_trained(pf):
+  def run(table):
+    return {i: {"id": i, "status": "ok", "val_accuracy": acc} for i, acc in table.items()}
+  a = run({"p": 0.30, "q": 0.35, "r": 0.40, "s": 0.45})
+  b = run({"p": 0.32, "q": 0.31, "r": 0.41, "t": 0.50})  # p and q swapped; s, t unshared
+  (row,) = pf.retest("cifar10", {"proxy": a, "proxy-s1": b})
+  assert (row["a"], row["b"], row["n"]) == ("proxy", "proxy-s1", 3)
+  assert row["kendall_tau"] == pytest.approx(1 / 3)  # 2 concordant pairs, 1 discordant
+  assert row["mean_abs_difference"] == pytest.approx((0.02 + 0.04 + 0.01) / 3)

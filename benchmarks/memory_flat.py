@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory across many sequential children: in-process training vs recycled workers.
+"""Memory across many sequential children: in-process, recycled workers, a cluster.
 
 Trains ``--num_children`` random children one after another (tiny PTB children on the
 bundled testdata by default, so it measures framework overhead, not data) with
@@ -7,13 +7,20 @@ bundled testdata by default, so it measures framework overhead, not data) with
 whole process tree (search process + workers) after every child. Reports start / end /
 peak RSS and the growth per 100 children fitted by least squares, side by side.
 
+Mode ``cluster`` runs ``bin/nas_search --cluster=localhost:2`` (a chief, 2 PS and 2
+worker processes, children as ``ClusterCoordinator`` closures; issue 15 goal 4) and
+samples the chief and the other processes apart each time a child is logged.
+
   python benchmarks/memory_flat.py --num_children=100
+  python benchmarks/memory_flat.py --num_children=200 --modes=cluster
 """
 
 import json
 import os
 import pathlib
+import subprocess
 import sys
+import tempfile
 import time
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -30,7 +37,10 @@ import process_tree  # pylint: disable=g-import-not-at-top  (benchmarks/, the sc
 _N = flags.DEFINE_integer("num_children", 100, "Children per mode.")
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Child type.")
 _PER_PROCESS = flags.DEFINE_integer("children_per_process", 25, "Worker recycling period.")
-_MODES = flags.DEFINE_list("modes", ["inline", "process"], "Evaluators to compare.")
+_MODES = flags.DEFINE_list("modes", ["inline", "process"], "Evaluators to compare: inline, "
+                           "process, cluster (a localhost:2 tf.distribute search).")
+_OUT = flags.DEFINE_string("out", None, "JSON file (default "
+                           "benchmarks/results/memory_flat_TASK.json).")
 
 
 def tree_rss_mb() -> float:
@@ -57,19 +67,62 @@ def measure(mode: str, task: str, n: int) -> dict:
       logging.info("%s child %d/%d: %s, tree RSS %.0f MB", mode, i + 1, n,
                    result["status"], rss[-1])
   evaluator.close()
-  x = np.arange(1, n + 1)
-  # Growth over the second half only: the first children warm up caches and pools.
-  half = slice(n // 2, None)
-  slope = float(np.polyfit(x[half], np.asarray(rss)[half], 1)[0]) if n >= 4 else float("nan")
   return {"mode": mode, "children": n, "rss_mb": rss, "start_mb": rss[0], "end_mb": rss[-1],
-          "peak_mb": max(rss), "growth_mb_per_100_children_second_half": 100 * slope,
+          "peak_mb": max(rss), "growth_mb_per_100_children_second_half": _growth(rss),
+          "seconds": time.monotonic() - start}
+
+
+def _growth(rss) -> float:
+  """MB per 100 children over the second half (the first children warm caches up)."""
+  n = len(rss)
+  if n < 4:
+    return float("nan")
+  x = np.arange(1, n + 1)
+  return 100 * float(np.polyfit(x[n // 2:], np.asarray(rss)[n // 2:], 1)[0])
+
+
+def measure_cluster(task: str, n: int) -> dict:
+  """A localhost:2 cluster search of ``n`` tiny children: chief and servers sampled apart."""
+  data_dir = str(_ROOT / "testdata" / ("ptb" if task == "ptb" else "cifar10/png"))
+  with tempfile.TemporaryDirectory() as out:
+    args = [sys.executable, str(_ROOT / "bin" / "nas_search"), f"--task={task}",
+            f"--data_dir={data_dir}", f"--output_dir={out}", f"--max_children={n}",
+            "--children_per_step=2", "--cluster=localhost:2", "--num_ps=2",
+            "--worker_threads=1", "--num_replicas=2", "--steps_per_epoch=4", "--noreport"]
+    results = pathlib.Path(out) / "results.jsonl"
+    chief, servers, start = [], [], time.monotonic()
+    with open(pathlib.Path(out) / "search.log", "w") as log:
+      proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+      seen = 0
+      while proc.poll() is None:
+        done = len(results.read_text().splitlines()) if results.exists() else 0
+        if done > seen:
+          seen = done
+          procs = process_tree.tree(proc.pid)
+          chief.append(process_tree.rss_mb(procs[:1]))
+          servers.append(process_tree.rss_mb(procs[1:]))
+          if done % 20 == 0:
+            logging.info("cluster child %d/%d: chief %.0f MB, servers %.0f MB", done, n,
+                         chief[-1], servers[-1])
+        time.sleep(0.2)
+    if proc.returncode:
+      raise RuntimeError(f"the cluster search failed ({proc.returncode}): "
+                         f"{(pathlib.Path(out) / 'search.log').read_text()[-3000:]}")
+  total = [c + s for c, s in zip(chief, servers)]
+  return {"mode": "cluster", "children": n, "samples": len(total), "rss_mb": total,
+          "chief_mb": chief, "servers_mb": servers, "start_mb": total[0], "end_mb": total[-1],
+          "peak_mb": max(total), "growth_mb_per_100_children_second_half": _growth(total),
+          "chief_growth_mb_per_100_children": _growth(chief),
+          "servers_growth_mb_per_100_children": _growth(servers),
           "seconds": time.monotonic() - start}
 
 
 def main(argv):
   del argv
-  results = [measure(mode, _TASK.value, _N.value) for mode in _MODES.value]
-  out = _ROOT / "benchmarks" / "results" / f"memory_flat_{_TASK.value}.json"
+  results = [measure_cluster(_TASK.value, _N.value) if mode == "cluster"
+             else measure(mode, _TASK.value, _N.value) for mode in _MODES.value]
+  out = pathlib.Path(_OUT.value or
+                     _ROOT / "benchmarks" / "results" / f"memory_flat_{_TASK.value}.json")
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(results, indent=1))
   print("\n| evaluator | children | first child RSS | last | peak | growth / 100 children "

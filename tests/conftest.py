@@ -1,6 +1,5 @@
 """Test-wide settings: quiet TensorFlow, pin the Keras backend, keep tests on one CPU thread pool."""
 
-import collections
 import os
 import pathlib
 import sys
@@ -21,25 +20,6 @@ TESTDATA = ROOT / "testdata"
 # the report's user_properties, which pytest-xdist carries from its workers.
 SLOW_LIMIT_S = 20.0
 _slow_without_reason = []
-
-
-def _is_slow(item) -> bool:
-  doc = getattr(getattr(item, "obj", None), "__doc__", None) or ""
-  return "Slow:" in doc or item.get_closest_marker("slow") is not None
-
-
-def pytest_collection_modifyitems(config, items):
-  """Modules with the most slow tests run first, each module's tests kept together.
-
-  With two xdist workers the suite's wall time is its total over two plus the tail: a
-  slow test that starts last runs alone. Longest first shortens the tail; keeping a
-  module together keeps its module-scoped fixtures (an in-process cluster) set up once.
-  """
-  del config
-  module = lambda item: item.nodeid.split("::", 1)[0]
-  slow = collections.Counter(module(item) for item in items if _is_slow(item))
-  first_seen = {m: k for k, m in enumerate(dict.fromkeys(module(item) for item in items))}
-  items.sort(key=lambda item: (-slow[module(item)], first_seen[module(item)]))
 
 
 def pytest_runtest_setup(item):

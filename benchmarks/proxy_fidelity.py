@@ -306,8 +306,8 @@ def retest(task, proxies: dict) -> list:
                    "mean_abs_difference": (float(np.mean([abs(x[k] - y[k]) for k in both]))
                                            if both else None)})
   if rows:
-    print("\n| proxy a | proxy b | n | Kendall tau | Spearman rho | mean abs difference (both ok) |\n"
-          "|---|---|---|---|---|---|")
+    print("\n| proxy a | proxy b | n | Kendall tau | Spearman rho | mean abs difference "
+          "(both ok) |\n|---|---|---|---|---|---|")
     for r in rows:
       print(f"| {r['a']} | {r['b']} | {r['n']} | {r['kendall_tau']:.3f} | "
             f"{r['spearman_rho']:.3f} | {_fmt(r['mean_abs_difference'])} |")

@@ -93,7 +93,7 @@ def run_row(task, records) -> dict:
           "best_val_metric": (min(ok) if task == "ptb" else max(ok)) if ok else None,
           "learners": sum(map(learns, records)),
           "learners_by_half": [sum(map(learns, h)) for h in halves],
-          "failed_by_half": [sum(r["status"] not in ("ok",) for r in h) for h in halves],
+          "failed_by_half": [sum(r["status"] != "ok" for r in h) for h in halves],
           "mean_reward_by_half": [float(np.mean([r["reward"] for r in h])) for h in halves]}
 
 

@@ -334,7 +334,7 @@ class Controller(keras.layers.Layer):
 
     zeros = tf.zeros([m, self.units])
     _, outputs, _ = keras_backend.rnn(step, inputs, [zeros] * (2 * self.num_lstm_layers),
-                                          input_length=len(schema))
+                                      input_length=len(schema))
     log_prob = tf.zeros([m])
     entropy = tf.zeros([m])
     for k in keys:

@@ -194,23 +194,28 @@ def test_recipe_learns_and_child_metrics_report_it():
   assert sum(phases.values()) <= out["train_seconds"]
 
 
+def _train_until_killed_after_first_save(config, monkeypatch):
+  """Final training of the LSTM, killed right after its first backup is written."""
+  save = ft._LMBackup.save  # pylint: disable=protected-access
+
+  def save_then_die(self, epoch, *args):
+    save(self, epoch, *args)
+    raise KeyboardInterrupt("killed after the first saved epoch")
+
+  with monkeypatch.context() as patch:
+    patch.setattr(ft._LMBackup, "save", save_then_die)  # pylint: disable=protected-access
+    with pytest.raises(KeyboardInterrupt):
+      ft.train_final("lstm", config)
+
+
 def test_final_lm_training_resumes_after_an_interruption(tmp_path, monkeypatch):
   settings = ft.final_defaults("ptb", tiny=True)
   settings.update(units=8, steps_per_epoch=4, epochs=2)
   config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
                                   output_dir=str(tmp_path / "lm"), **settings)
-  save = ft._LMBackup.save  # pylint: disable=protected-access
-
-  def save_then_die(self, epoch, *args):
-    save(self, epoch, *args)
-    raise KeyboardInterrupt("killed after the first epoch")
-
-  monkeypatch.setattr(ft._LMBackup, "save", save_then_die)  # pylint: disable=protected-access
-  with pytest.raises(KeyboardInterrupt):
-    ft.train_final("lstm", config)
+  _train_until_killed_after_first_save(config, monkeypatch)
   state = json.loads((tmp_path / "lm" / "backup" / "state.json").read_text())
   assert state["epoch"] == 1
-  monkeypatch.setattr(ft._LMBackup, "save", save)  # pylint: disable=protected-access
   metrics = ft.train_final("lstm", config)
   assert metrics["epochs_run"] == 2 and metrics["history"]["loss"][0] == state["history"][
       "loss"][0]
@@ -232,18 +237,9 @@ def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
                   retry_lr_factor=1e-4, divergence_retries=1, unroll=True)
   config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
                                   output_dir=str(tmp_path / "lm"), **settings)
-  save = ft._LMBackup.save  # pylint: disable=protected-access
-
-  def save_then_die(self, epoch, *args):
-    save(self, epoch, *args)
-    raise KeyboardInterrupt("killed after the first good epoch")
-
-  monkeypatch.setattr(ft._LMBackup, "save", save_then_die)  # pylint: disable=protected-access
-  with pytest.raises(KeyboardInterrupt):
-    ft.train_final("lstm", config)
+  _train_until_killed_after_first_save(config, monkeypatch)
   attempt = json.loads((tmp_path / "lm" / "backup" / "attempt.json").read_text())
   assert attempt["learning_rate"] == pytest.approx(1.0) and len(attempt["restarts"]) == 1
-  monkeypatch.setattr(ft._LMBackup, "save", save)  # pylint: disable=protected-access
   metrics = ft.train_final("lstm", config)
   assert metrics["lr_used"] == pytest.approx(1.0) and metrics["attempts"] == 2
   assert metrics["restarts"] == attempt["restarts"] and metrics["epochs_run"] == 2

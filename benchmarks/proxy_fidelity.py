@@ -16,6 +16,8 @@ and the two sides can run on different machines.
   # another proxy over the same architectures, named so it sits beside the default:
   python benchmarks/proxy_fidelity.py --task=ptb --data_dir=... --only=proxy \
       --proxy='{"lm_units": 32, "max_train_examples": 100000}' --proxy_name=u32_100k
+  # training-free scores (CIFAR-10), seconds per architecture, then --analyze:
+  python benchmarks/proxy_fidelity.py --task=cifar10 --data_dir=... --only=zero_cost
   # your own cells, one spec JSON per line:
   python benchmarks/proxy_fidelity.py --task=ptb --data_dir=... --specs=my_cells.jsonl
   # CIFAR-10 on one core: proxy then reference architecture by architecture, so that
@@ -23,7 +25,8 @@ and the two sides can run on different machines.
   python benchmarks/proxy_fidelity.py --task=cifar10 --data_dir=... --threads=1 --interleave
 
 Outputs go to ``--output_dir`` (default ``benchmarks/results/proxy_fidelity_<task>/``):
-``archs.jsonl``, ``proxy[-NAME].jsonl``, ``reference.jsonl``, ``summary.json``, ``scatter.png``.
+``archs.jsonl``, ``proxy[-NAME].jsonl``, ``reference.jsonl``, ``zero_cost[-NAME].jsonl``,
+``summary.json``, ``scatter-*.png``.
 """
 
 import collections
@@ -32,6 +35,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
@@ -57,7 +61,13 @@ _TRAIN_SEED = flags.DEFINE_integer(
     "--proxy_name).")
 _SPECS = flags.DEFINE_string("specs", None, "File with one spec JSON per line: evaluate these "
                              "instead of a uniform sample.")
-_ONLY = flags.DEFINE_enum("only", None, ["proxy", "reference"], "Run one side only.")
+_ONLY = flags.DEFINE_enum("only", None, ["proxy", "reference", "zero_cost"],
+                          "Run one side only; 'zero_cost' (CIFAR-10): training-free scores of "
+                          "each architecture at initialisation (nas_tf.zero_cost), seconds "
+                          "per architecture, written to zero_cost[-NAME].jsonl.")
+_ZC_BATCH = flags.DEFINE_integer("zero_cost_batch", 64, "Training images (first of the "
+                                 "split, not augmented) the data-dependent zero-cost scores "
+                                 "see.")
 _ANALYZE = flags.DEFINE_boolean("analyze", False, "Only summarise what has been run.")
 _PROXY = flags.DEFINE_string("proxy", "{}", "JSON overrides of the proxy ChildTrainingConfig "
                              "(default: the search preset for real data).")
@@ -209,6 +219,64 @@ def run_sides(sides, archs, data, interleave):
                   if key in m}, m["train_seconds"], m.get("attempts"))
 
 
+def run_zero_cost(archs, data, path, batch_size):
+  """Appends the zero-cost scores of every architecture not yet in ``path``."""
+  import keras  # pylint: disable=g-import-not-at-top
+  from nas_tf import children  # pylint: disable=g-import-not-at-top
+  from nas_tf import zero_cost  # pylint: disable=g-import-not-at-top
+  done = _read(path)
+  images, labels = next(iter(data.batched("train", batch_size, augment=False, shuffle=False)))
+  for n, (arch_id, arch) in enumerate(archs):
+    if arch_id in done:
+      continue
+    start = time.monotonic()
+    keras.utils.set_random_seed(_train_seed())
+    record = {"id": arch_id, "side": "zero_cost", "status": "ok"}
+    try:
+      model = children.build_cnn(arch, input_shape=tuple(images.shape[1:]),
+                                 num_classes=len(data.class_names))
+      record.update(zero_cost.score_model(model, images, labels))
+    except children.ChildTooLargeError as e:
+      record.update(status="too_large", error=str(e))
+    finally:
+      keras.backend.clear_session()
+    record["total_seconds"] = time.monotonic() - start
+    with open(path, "a") as f:
+      f.write(json.dumps(record, allow_nan=True) + "\n")
+    logging.info("zero_cost %d/%d %s: %s", n + 1, len(archs), arch_id,
+                 {k: round(v, 4) for k, v in record.items() if isinstance(v, float)})
+
+
+def analyze_zero_cost(task, archs, out_dir, proxies):
+  """Rank correlation of every zero-cost score with the reference and the proxies."""
+  from nas_tf import zero_cost  # pylint: disable=g-import-not-at-top
+  reference = _read(out_dir / "reference.jsonl")
+  rows = []
+  for path in sorted(out_dir.glob("zero_cost*.jsonl")):
+    scores = _read(path)
+    against = {"reference": reference, **proxies}
+    for name, records in against.items():
+      ids = [i for i, _ in archs if i in records and scores.get(i, {}).get("status") == "ok"]
+      if len(ids) < 3:
+        continue
+      target = [_metric(task, records[i]) for i in ids]
+      for score in zero_cost.SCORES:
+        x = [scores[i][score] for i in ids]
+        x = [v if np.isfinite(v) else -1e300 for v in x]  # a singular K ranks last
+        rows.append({"scores": path.stem, "score": score, "against": name, "n": len(ids),
+                     "kendall_tau": fidelity.kendall_tau(x, target),
+                     "spearman_rho": fidelity.spearman_rho(x, target),
+                     "mean_seconds": float(np.mean([scores[i].get("total_seconds", 0.0)
+                                                    for i in ids]))})
+  if rows:
+    print("\n| scores | score | against | n | Kendall tau | Spearman rho | s/arch |\n"
+          "|---|---|---|---|---|---|---|")
+    for r in rows:
+      print(f"| {r['scores']} | {r['score']} | {r['against']} | {r['n']} | "
+            f"{r['kendall_tau']:.3f} | {r['spearman_rho']:.3f} | {r['mean_seconds']:.1f} |")
+  return rows
+
+
 def analyze(task, archs, out_dir):
   reference = _read(out_dir / "reference.jsonl")
   summary = {"task": task, "proxies": {}}
@@ -277,8 +345,9 @@ def analyze(task, archs, out_dir):
       print(f"| {row['id']} | {row['proxy_status']} | {_fmt(row['proxy_metric'])} | "
             f"{row['proxy_reward']:.3g} | {_fmt(row['reference_metric'])} |")
     _scatter(task, name, entry, out_dir / f"scatter-{name}.png")
-  summary["retest"] = retest(task, {p.stem: _read(p)
-                                    for p in sorted(out_dir.glob("proxy*.jsonl"))})
+  proxies = {p.stem: _read(p) for p in sorted(out_dir.glob("proxy*.jsonl"))}
+  summary["retest"] = retest(task, proxies)
+  summary["zero_cost"] = analyze_zero_cost(task, archs, out_dir, proxies)
   (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True))
   return summary
 
@@ -385,6 +454,13 @@ def main(argv):
     from nas_tf import child_training  # pylint: disable=g-import-not-at-top
     data = child_training.load_task_data(task, _DATA.value, seed=_train_seed())
     suffix = f"-{_PROXY_NAME.value}" if _PROXY_NAME.value else ""
+    if _ONLY.value == "zero_cost":
+      if task != "cifar10":
+        sys.exit("proxy_fidelity: error: --only=zero_cost scores conv networks: use "
+                 "--task=cifar10")
+      run_zero_cost(archs, data, out_dir / f"zero_cost{suffix}.jsonl", _ZC_BATCH.value)
+      analyze(task, archs, out_dir)
+      return
     sides = [("proxy", proxy_config(task, json.loads(_PROXY.value)),
               out_dir / f"proxy{suffix}.jsonl"),
              ("reference", reference_config(task, json.loads(_REFERENCE.value)),

@@ -77,3 +77,28 @@ def test_retest_compares_two_proxy_runs_on_what_both_trained(pf):
   assert (row["a"], row["b"], row["n"]) == ("proxy", "proxy-s1", 3)
   assert row["kendall_tau"] == pytest.approx(1 / 3)  # 2 concordant pairs, 1 discordant
   assert row["mean_abs_difference"] == pytest.approx((0.02 + 0.04 + 0.01) / 3)
+
+
+def test_zero_cost_scores_are_ranked_against_the_reference_and_failures_rank_last(pf,
+                                                                                  tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  ref = {"a": 0.60, "b": 0.55, "c": 0.50, "d": 0.45}
+  with open(tmp_path / "reference.jsonl", "w") as f:
+    for i, acc in ref.items():
+      f.write(json.dumps({"id": i, "status": "ok", "val_accuracy": acc}) + "\n")
+  # synflow orders like the reference; naswot is reversed except d's singular K (-inf),
+  # which must rank last, not break the correlation; e is too large and is left out.
+  synflow = {"a": 9.0, "b": 8.0, "c": 7.0, "d": 6.0}
+  naswot = {"a": 1.0, "b": 2.0, "c": 3.0, "d": float("-inf")}
+  with open(tmp_path / "zero_cost.jsonl", "w") as f:
+    for i in ref:
+      scores = {name: 1.0 for name in ("grad_norm", "snip", "num_params")}
+      f.write(json.dumps({"id": i, "status": "ok", "synflow": synflow[i],
+                          "naswot": naswot[i], "total_seconds": 2.0, **scores},
+                         allow_nan=True) + "\n")
+    f.write(json.dumps({"id": "e", "status": "too_large"}) + "\n")
+  rows = pf.analyze_zero_cost("cifar10", [(i, i) for i in [*ref, "e"]], tmp_path, {})
+  by_score = {r["score"]: r for r in rows if r["against"] == "reference"}
+  assert by_score["synflow"]["kendall_tau"] == 1.0 and by_score["synflow"]["n"] == 4
+  assert by_score["naswot"]["kendall_tau"] == pytest.approx(0.0)  # 3 discordant, 3 concordant
+  assert by_score["synflow"]["mean_seconds"] == 2.0

@@ -1,0 +1,145 @@
+"""Training-free scores of a convolutional child at initialisation ("zero-cost proxies").
+
+A proxy child training costs minutes; these scores cost one or two forward/backward passes
+on one batch. They come from the literature that followed the paper and are measured
+here, like the trained proxies, by how they rank architectures against a longer training
+(``benchmarks/proxy_fidelity.py --only=zero_cost``), never assumed to work:
+
+* ``naswot`` (Mellor et al., "Neural Architecture Search without Training", ICML 2021):
+  each image of a batch gets a binary code, which ReLU units it activates. A network
+  that gives different images dissimilar codes can tell them apart before training.
+  Score: ``log |K|`` with ``K[i, j]`` the number of units on which images ``i`` and ``j``
+  agree (``C C^T + (1 - C)(1 - C)^T``).
+* ``synflow`` (Tanaka et al. 2020, used for NAS by Abdelfattah et al., ICLR 2021): with
+  every weight replaced by its absolute value and an all-ones input, ``R = sum(logits)``;
+  the score is ``sum(theta * dR/dtheta)``, data-free. Reported as its natural log: it
+  grows multiplicatively with depth and width.
+* ``grad_norm``: the L2 norm of the loss gradient on one labelled batch.
+* ``snip`` (Lee et al. 2019): ``sum |theta * dL/dtheta|`` on one labelled batch.
+* ``num_params``: the parameter count, the baseline every score must beat.
+
+BatchNorm: ``naswot``, ``grad_norm`` and ``snip`` run the model in training mode (batch
+statistics, as at the first step of training); ``synflow`` in inference mode, where a
+fresh BatchNorm (moving mean 0, variance 1) is a near identity, so that the network stays
+the positive linear map the score assumes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+SCORES = ("naswot", "synflow", "grad_norm", "snip", "num_params")
+
+
+def _relu_layers(model: keras.Model) -> list:
+  return [layer for layer in model.layers if isinstance(layer, keras.layers.ReLU)]
+
+
+def naswot(model: keras.Model, images: tf.Tensor) -> float:
+  """``log |K|`` of the batch's ReLU-code agreement matrix (Mellor et al. 2021, §3).
+
+  Args:
+    model: A functional model with ``keras.layers.ReLU`` layers.
+    images: ``[N, ...]`` inputs; ``N`` is the size of ``K``.
+
+  Returns:
+    The log-determinant (``-inf`` when two images share a code: ``K`` is singular).
+  """
+  relus = _relu_layers(model)
+  if not relus:
+    raise ValueError(f"naswot needs ReLU layers; model {model.name!r} has none")
+  probe = keras.Model(model.inputs, [layer.output for layer in relus])
+  outputs = probe(images, training=True)
+  outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+  n = int(images.shape[0])
+  codes = np.concatenate([np.reshape(np.asarray(o) > 0, (n, -1)) for o in outputs], axis=1)
+  return agreement_logdet(codes)
+
+
+def agreement_logdet(codes: np.ndarray) -> float:
+  """``log |C C^T + (1 - C)(1 - C)^T|`` of binary codes ``C [N, units]`` (float64)."""
+  c = np.asarray(codes, dtype=np.float64)
+  k = c @ c.T + (1.0 - c) @ (1.0 - c).T
+  sign, logdet = np.linalg.slogdet(k)
+  return float(logdet) if sign > 0 else float("-inf")
+
+
+def synflow(model: keras.Model) -> float:
+  """Natural log of ``sum(|theta| * dR/d|theta|)`` with ``R = sum(model(ones))``.
+
+  The model's weights are restored afterwards. Data-free: only the input shape is used.
+  """
+  weights = model.trainable_weights
+  saved = [w.numpy() for w in weights]
+  try:
+    for w, v in zip(weights, saved):
+      w.assign(np.abs(v))
+    ones = tf.ones((1,) + tuple(int(d) for d in model.inputs[0].shape[1:]))
+    with tf.GradientTape() as tape:
+      r = tf.reduce_sum(tf.cast(model(ones, training=False), tf.float64))
+    grads = tape.gradient(r, weights)
+    total = sum(float(tf.reduce_sum(tf.cast(g, tf.float64) * tf.cast(w, tf.float64)))
+                for g, w in zip(grads, weights) if g is not None)
+  finally:
+    for w, v in zip(weights, saved):
+      w.assign(v)
+  return math.log(total) if total > 0 else float("-inf")
+
+
+def _loss_gradients(model: keras.Model, images, labels):
+  with tf.GradientTape() as tape:
+    logits = model(images, training=True)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=logits))
+  return tape.gradient(loss, model.trainable_weights)
+
+
+def grad_norm_and_snip(model: keras.Model, images, labels) -> tuple[float, float]:
+  """``(||dL/dtheta||_2, sum |theta * dL/dtheta|)`` of the cross-entropy on one batch."""
+  grads = _loss_gradients(model, images, labels)
+  pairs = [(g, w) for g, w in zip(grads, model.trainable_weights) if g is not None]
+  norm = math.sqrt(sum(float(tf.reduce_sum(tf.square(g))) for g, _ in pairs))
+  snip_score = sum(float(tf.reduce_sum(tf.abs(g * w))) for g, w in pairs)
+  return norm, snip_score
+
+
+def score_model(model: keras.Model, images, labels,
+                scores: Sequence[str] = SCORES) -> dict[str, float]:
+  """The requested ``scores`` of a freshly initialised model, with ``seconds``.
+
+  Args:
+    model: A freshly built (untrained) CNN child.
+    images: One batch of whitened training images ``[N, H, W, C]``.
+    labels: Their integer labels ``[N]``.
+    scores: Names from :data:`SCORES`.
+
+  Returns:
+    ``{name: value}`` plus ``seconds`` (the scoring time, without the build).
+  """
+  unknown = sorted(set(scores) - set(SCORES))
+  if unknown:
+    raise ValueError(f"unknown zero-cost scores {unknown}; expected names from {SCORES}")
+  start = time.monotonic()
+  out: dict[str, float] = {}
+  if "num_params" in scores:
+    out["num_params"] = float(model.count_params())
+  # synflow before the training-mode passes: those update BatchNorm's moving statistics,
+  # which the inference-mode synflow pass would then read.
+  if "synflow" in scores:
+    out["synflow"] = synflow(model)
+  if "naswot" in scores:
+    out["naswot"] = naswot(model, images)
+  if "grad_norm" in scores or "snip" in scores:
+    norm, snip_score = grad_norm_and_snip(model, images, labels)
+    if "grad_norm" in scores:
+      out["grad_norm"] = norm
+    if "snip" in scores:
+      out["snip"] = snip_score
+  out["seconds"] = time.monotonic() - start
+  return out

@@ -1,0 +1,97 @@
+"""Training-free scores (nas_tf.zero_cost): each checked against its definition by hand."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nas_tf import children
+from nas_tf import specs
+from nas_tf import zero_cost
+
+
+def _mlp(seed=0):
+  keras.utils.set_random_seed(seed)
+  x = keras.Input(shape=(2,))
+  h = keras.layers.Dense(3, use_bias=False, name="hidden")(x)
+  h = keras.layers.ReLU(name="relu")(h)
+  y = keras.layers.Dense(2, use_bias=False, name="logits")(h)
+  return keras.Model(x, y)
+
+
+def test_agreement_logdet_is_the_log_determinant_of_the_agreement_counts():
+  # Two images that disagree on both units: K = [[2, 0], [0, 2]].
+  assert zero_cost.agreement_logdet(np.array([[1, 0], [0, 1]])) == pytest.approx(
+      2 * math.log(2))
+  # K[i, j] = units - Hamming distance of codes i and j (Mellor et al. 2021, §3).
+  codes = np.random.default_rng(0).integers(0, 2, size=(5, 40))
+  hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1)
+  want = np.linalg.slogdet(40.0 - hamming)[1]
+  assert zero_cost.agreement_logdet(codes) == pytest.approx(want)
+  # Two images with the same code cannot be told apart: K is singular.
+  assert zero_cost.agreement_logdet(np.array([[1, 0, 1], [1, 0, 1]])) == float("-inf")
+
+
+def test_naswot_reads_the_relu_codes_of_the_batch():
+  model = _mlp()
+  x = tf.constant(np.random.default_rng(1).normal(size=(4, 2)), tf.float32)
+  w = model.get_layer("hidden").kernel.numpy()
+  codes = (x.numpy() @ w) > 0
+  assert zero_cost.naswot(model, x) == pytest.approx(zero_cost.agreement_logdet(codes))
+
+
+def test_naswot_needs_relu_layers():
+  x = keras.Input(shape=(2,))
+  with pytest.raises(ValueError, match="no"):
+    zero_cost.naswot(keras.Model(x, keras.layers.Dense(2)(x)), tf.ones((2, 2)))
+
+
+def test_synflow_is_twice_the_path_sum_for_two_layers_and_restores_the_weights():
+  model = _mlp()
+  w1 = model.get_layer("hidden").kernel.numpy()
+  w2 = model.get_layer("logits").kernel.numpy()
+  # R = 1^T |W1| |W2| 1; each weight appears in its paths once, so
+  # sum(theta * dR/dtheta) = R per layer: 2R for two layers.
+  r = np.ones(2) @ np.abs(w1) @ np.abs(w2) @ np.ones(2)
+  assert zero_cost.synflow(model) == pytest.approx(math.log(2 * r), rel=1e-6)
+  np.testing.assert_array_equal(model.get_layer("hidden").kernel.numpy(), w1)
+  np.testing.assert_array_equal(model.get_layer("logits").kernel.numpy(), w2)
+
+
+def test_grad_norm_and_snip_match_the_analytic_softmax_gradient():
+  keras.utils.set_random_seed(0)
+  x_in = keras.Input(shape=(3,))
+  model = keras.Model(x_in, keras.layers.Dense(2, use_bias=False)(x_in))
+  x = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
+  y = np.array([0, 1, 1, 0, 1])
+  w = model.trainable_weights[0].numpy()
+  logits = x @ w
+  p = np.exp(logits - logits.max(1, keepdims=True))
+  p /= p.sum(1, keepdims=True)
+  grad = x.T @ (p - np.eye(2)[y]) / len(y)  # d mean CE / dW
+  norm, snip = zero_cost.grad_norm_and_snip(model, tf.constant(x), tf.constant(y))
+  assert norm == pytest.approx(np.linalg.norm(grad), rel=1e-5)
+  assert snip == pytest.approx(np.abs(w * grad).sum(), rel=1e-5)
+
+
+def test_score_model_on_a_cnn_child_is_deterministic_per_seed():
+  spec = specs.CNNSpec(layers=(specs.ConvLayer(3, 3, 8), specs.ConvLayer(1, 3, 8, 2, (0,))))
+  images = tf.constant(np.random.default_rng(3).normal(size=(16, 8, 8, 3)), tf.float32)
+  labels = tf.constant(np.arange(16) % 10)
+
+  def scores(seed):
+    keras.utils.set_random_seed(seed)
+    model = children.build_cnn(spec, input_shape=(8, 8, 3), num_classes=10)
+    out = zero_cost.score_model(model, images, labels)
+    keras.backend.clear_session()
+    return out
+
+  a, b = scores(0), scores(0)
+  assert set(a) == set(zero_cost.SCORES) | {"seconds"}
+  for name in zero_cost.SCORES:
+    assert np.isfinite(a[name]) and a[name] == b[name], name
+  assert a["num_params"] == children.estimate_cnn_cost(spec, (8, 8, 3))[0]
+  with pytest.raises(ValueError, match="unknown zero-cost scores"):
+    zero_cost.score_model(None, images, labels, scores=("flops",))

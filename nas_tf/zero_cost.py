@@ -70,25 +70,33 @@ def agreement_logdet(codes: np.ndarray) -> float:
   return float(logdet) if sign > 0 else float("-inf")
 
 
+def _float64_copy(model: keras.Model) -> keras.Model:
+  """The functional ``model`` rebuilt in float64, with a copy of its weights."""
+  def clone(layer):
+    return layer.__class__.from_config({**layer.get_config(), "dtype": "float64"})
+  image = keras.Input(shape=tuple(model.inputs[0].shape[1:]), dtype="float64")
+  copy = keras.models.clone_model(model, input_tensors=image, clone_function=clone)
+  for target, source in zip(copy.weights, model.weights):
+    target.assign(np.asarray(source.numpy(), np.float64))
+  return copy
+
+
 def synflow(model: keras.Model) -> float:
   """Natural log of ``sum(|theta| * dR/d|theta|)`` with ``R = sum(model(ones))``.
 
-  The model's weights are restored afterwards. Data-free: only the input shape is used.
+  Computed on a float64 copy of the model (``model`` is unchanged): the path sum grows
+  multiplicatively with depth, and the benchmark's 17-cell networks overflow float32.
+  Data-free: only the input shape is used.
   """
-  weights = model.trainable_weights
-  saved = [w.numpy() for w in weights]
-  try:
-    for w, v in zip(weights, saved):
-      w.assign(np.abs(v))
-    ones = tf.ones((1,) + tuple(int(d) for d in model.inputs[0].shape[1:]))
-    with tf.GradientTape() as tape:
-      r = tf.reduce_sum(tf.cast(model(ones, training=False), tf.float64))
-    grads = tape.gradient(r, weights)
-    total = sum(float(tf.reduce_sum(tf.cast(g, tf.float64) * tf.cast(w, tf.float64)))
-                for g, w in zip(grads, weights) if g is not None)
-  finally:
-    for w, v in zip(weights, saved):
-      w.assign(v)
+  copy = _float64_copy(model)
+  weights = copy.trainable_weights
+  for w in weights:
+    w.assign(tf.abs(w))
+  ones = tf.ones((1,) + tuple(int(d) for d in copy.inputs[0].shape[1:]), tf.float64)
+  with tf.GradientTape() as tape:
+    r = tf.reduce_sum(copy(ones, training=False))
+  grads = tape.gradient(r, weights)
+  total = sum(float(tf.reduce_sum(g * w)) for g, w in zip(grads, weights) if g is not None)
   return math.log(total) if total > 0 else float("-inf")
 
 

@@ -170,3 +170,39 @@ def test_steps_between_throttled_commits_are_recovered_on_resume(tmp_path):
   key = lambda r: (r["step"], r["index"], tuple(r["tokens"]), r["reward"])
   assert ([key(r) for r in ResultsLog(str(cut / "results.jsonl"))]
           == [key(r) for r in ResultsLog(str(whole / "results.jsonl"))])
+
+
+def _trainable(model):
+  return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_nb201_network_has_the_benchmarks_parameter_counts():
+  """The benchmark lists 0.07M to 1.53M parameters for its CIFAR-10 networks: the cells
+  of all ``none`` and of all ``nor_conv_3x3`` edges. By hand (C = 16, 32, 64; five cells a
+  stage; BatchNorm gamma and beta): stem 464; reductions 14,464 and 57,600; head BN and
+  Dense 778; each 3x3 edge 9 C^2 + 2 C."""
+  from nas_tf.children import nb201  # pylint: disable=g-import-not-at-top
+  fixed = 464 + 14_464 + 57_600 + 778
+  empty = nb201.build_nb201(specs.NB201CellSpec(("none",) * 6))
+  assert _trainable(empty) == fixed == 73_306
+  convs = nb201.build_nb201(specs.NB201CellSpec(("nor_conv_3x3",) * 6))
+  assert _trainable(convs) == fixed + sum(5 * 6 * (9 * c * c + 2 * c) for c in (16, 32, 64))
+  assert _trainable(convs) == 1_531_546
+  mixed = nb201.build_nb201(specs.NB201CellSpec.from_cell_string(CELL), num_classes=100)
+  assert _trainable(mixed) == (fixed + 90 * 64 + 90 + sum(
+      5 * 3 * (9 * c * c + 2 * c) for c in (16, 32, 64)))
+
+
+def test_nb201_all_none_cell_cuts_the_input_off_and_pooling_ignores_the_padding():
+  import keras  # pylint: disable=g-import-not-at-top
+  from nas_tf.children import nb201  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  a, b = (rng.normal(size=(2, 32, 32, 3)).astype("float32") for _ in range(2))
+  empty = nb201.build_nb201(specs.NB201CellSpec(("none",) * 6), cells_per_stage=1)
+  np.testing.assert_allclose(empty(a, training=False), empty(b, training=False))
+  # A 3x3 mean over in-image pixels only: a constant image stays constant at the border.
+  x = keras.Input((5, 5, 1))
+  pool = keras.Model(x, nb201._edge(x, "avg_pool_3x3", 1, "p"))  # pylint: disable=protected-access
+  np.testing.assert_allclose(pool(np.ones((1, 5, 5, 1), "float32")), 1.0, rtol=1e-6)
+  with pytest.raises(TypeError, match="NB201CellSpec"):
+    nb201.build_nb201(specs.CNNSpec(layers=(specs.ConvLayer(3, 3, 8),)))

@@ -1,13 +1,15 @@
 """Child networks built from specs: conv networks (:mod:`.cnn`, paper §3.3 and §4.1) and
-language models around a recurrent cell (:mod:`.lm`, §4.2). The two halves share only the
-size-cap error and the weight-decay convention (:mod:`.common`).
+language models around a recurrent cell (:mod:`.lm`, §4.2), and the NAS-Bench-201 network
+of a benchmark cell (:mod:`.nb201`). The first two share only the size-cap error and the
+weight-decay convention (:mod:`.common`).
 """
 
 from nas_tf.children.cnn import build_cnn, estimate_cnn_cost
 from nas_tf.children.common import ChildTooLargeError, l2_weight_decay
+from nas_tf.children.nb201 import build_nb201
 from nas_tf.children.lm import (CellLike, Perplexity, TiedEmbedding, build_language_model,
                                 count_params_lm, make_cell, units_for_param_budget)
 
 __all__ = ["build_cnn", "estimate_cnn_cost", "ChildTooLargeError", "l2_weight_decay",
            "CellLike", "Perplexity", "TiedEmbedding", "build_language_model",
-           "count_params_lm", "make_cell", "units_for_param_budget"]
+           "count_params_lm", "make_cell", "units_for_param_budget", "build_nb201"]

@@ -400,8 +400,9 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
                                             for v in history["val_loss"]]}}
   val = np.asarray(history["val_loss"], dtype=float)
   metrics["best_epoch"] = int(np.nanargmin(val)) + 1 if np.isfinite(val).any() else None
+  evaluate = lm_training.evaluator(model)  # one traced step for both splits
   for split in ("val", "test"):
-    xent = lm_training.evaluate_model(model, windows[split], config.carry_state)
+    xent = evaluate(windows[split], config.carry_state)
     metrics[f"{split}_loss"] = xent
     metrics[f"{split}_perplexity"] = lm_training.perplexity(xent)
   unigram = lm_training.unigram_perplexity(windows["train"][1], windows["val"][1], vocab_size)

@@ -248,9 +248,17 @@ class _Steps:
     self.eval_step = eval_step
 
 
+def evaluator(model: keras.Model) -> Callable[..., float]:
+  """``f(windows, carry_state=True) -> mean token cross-entropy`` of a ``return_state=True``
+  model, with one traced evaluation step reused across calls (e.g. validation and test
+  splits of the same batch shape)."""
+  steps = _Steps(model, None, LMRecipe())
+  return lambda windows, carry_state=True: evaluate(steps, windows, carry_state)
+
+
 def evaluate_model(model: keras.Model, windows, carry_state: bool = True) -> float:
   """Mean token cross-entropy (nats) of a ``return_state=True`` model over ``windows``."""
-  return evaluate(_Steps(model, None, LMRecipe()), windows, carry_state)
+  return evaluator(model)(windows, carry_state)
 
 
 def evaluate(steps: _Steps, windows: tuple[np.ndarray, np.ndarray], carry_state: bool) -> float:
@@ -451,5 +459,5 @@ def perplexity(xent: float) -> float:
   return float(math.exp(xent)) if xent < 700 else float("inf")
 
 
-__all__ = ["LMRecipe", "Diverged", "WorseThanUnigram", "unigram_xent", "train_lm", "evaluate_model", "zero_states",
-           "perplexity", "decay_after"]
+__all__ = ["LMRecipe", "Diverged", "WorseThanUnigram", "unigram_xent", "train_lm",
+           "evaluate_model", "evaluator", "zero_states", "perplexity", "decay_after"]

@@ -82,10 +82,7 @@ _INTERLEAVE = flags.DEFINE_boolean("interleave", False, "Train proxy then refere
 
 # Architectures that always join the sample: the paper's baselines.
 _BASELINES = {"ptb": ("lstm", "nascell"), "cifar10": ("plain_convnet",)}
-# Learning is judged against these: the unigram model of PTB's training split on its
-# validation split (perplexity 687, measured here on Mikolov's files), and a 10-class guess.
-_PTB_UNIGRAM_PPL = 687.0
-_CIFAR_CHANCE = 0.10
+# Learning is judged by rewards.learned: the unigram model on PTB, a guess on CIFAR-10.
 
 
 def _output_dir():
@@ -287,8 +284,8 @@ def analyze(task, archs, out_dir):
       continue
     p = [proxy[i]["reward"] for i in ids]
     r = [_metric(task, reference[i]) for i in ids]
-    learners = [k for k, i in enumerate(ids) if (
-        -r[k] < _PTB_UNIGRAM_PPL if task == "ptb" else r[k] > _CIFAR_CHANCE)]
+    learners = [k for k, i in enumerate(ids) if rewards.learned(task, -r[k] if task == "ptb"
+                                                                 else r[k])]
     name = proxy_path.stem
     seconds = [proxy[i].get("train_seconds", 0.0) for i in ids]
     failed = [i for i in ids if proxy[i].get("status") != "ok"]
@@ -323,7 +320,8 @@ def analyze(task, archs, out_dir):
     entry["tau_per_proxy_second"] = entry["kendall_tau"] / max(entry["mean_proxy_seconds"], 1e-9)
     # The ranking a search needs: learners in the reference's order and every non-learner
     # below them, the order among non-learners ignored (they are tied at the bar).
-    bar = -_PTB_UNIGRAM_PPL if task == "ptb" else _CIFAR_CHANCE
+    bar = (-rewards.PTB_UNIGRAM_VAL_PERPLEXITY if task == "ptb"
+           else rewards.CIFAR_LEARNER_ACCURACY)
     r_tied = [r[k] if k in learners else bar for k in range(len(ids))]
     entry["kendall_tau_nonlearners_tied"] = fidelity.kendall_tau(p, r_tied)
     top = set(np.argsort(-np.asarray(p), kind="stable")[:len(learners)].tolist())
@@ -386,9 +384,8 @@ def retest(task, proxies: dict) -> list:
 def _learns(task, record):
   if record.get("status") != "ok":
     return False
-  if task == "ptb":
-    return (record.get("val_perplexity") or np.inf) < _PTB_UNIGRAM_PPL
-  return (record.get("val_accuracy") or 0.0) > _CIFAR_CHANCE + 0.02
+  return rewards.learned(task, record.get("val_perplexity" if task == "ptb" else
+                                          "val_accuracy"))
 
 
 def _tied(task, records):

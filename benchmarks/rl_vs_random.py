@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from nas_tf import rewards  # pylint: disable=g-import-not-at-top
 from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
 
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Benchmark task.")
@@ -73,19 +74,14 @@ def curves(records, n):
   return out
 
 
-# A child "learns" when it beats what ignores the architecture: the unigram model's
-# validation perplexity on this PTB (687) or a 10-class guess (+2 points) on CIFAR-10.
-_PTB_UNIGRAM_PPL = 687.0
-_CIFAR_CHANCE = 0.10
+# A child "learns" when it beats what ignores the architecture (rewards.learned): the
+# unigram model's validation perplexity on PTB or a 10-class guess on CIFAR-10.
 
 
 def run_row(task, records) -> dict:
   """Statuses, best metric and learners of one run, overall and by half (first/second)."""
   def learns(r):
-    v = r.get("val_metric")
-    if r["status"] != "ok" or v is None or not np.isfinite(v):
-      return False
-    return v < _PTB_UNIGRAM_PPL if task == "ptb" else v > _CIFAR_CHANCE + 0.02
+    return r["status"] == "ok" and rewards.learned(task, r.get("val_metric"))
   halves = (records[:len(records) // 2], records[len(records) // 2:])
   ok = [r["val_metric"] for r in records if r["status"] == "ok" and r.get("val_metric")]
   return {"n": len(records),

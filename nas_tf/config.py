@@ -18,7 +18,9 @@ SEARCH_METHODS = ("rl", "random", "evolution", "bo")
 ISOLATION_MODES = ("process", "inline")
 # How a sampled child is scored: trained from scratch (the paper), or run as a
 # sub-graph of one weight-sharing model (Pham et al. 2018, ENAS; nas_tf.shared).
-EVALUATION_MODES = ("independent", "shared")
+EVALUATION_MODES = ("independent", "shared", "zero_cost")
+# Training-free scores of a child at initialisation (nas_tf.zero_cost), evaluation='zero_cost'.
+ZERO_COST_SCORES = ("synflow", "naswot", "grad_norm", "snip", "num_params")
 
 
 def check_arg(condition: bool, message: str) -> None:
@@ -275,6 +277,28 @@ class EvolutionConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ZeroCostConfig:
+  """Children scored without training, ``evaluation='zero_cost'`` (CIFAR-10 conv networks).
+
+  Attributes:
+    score: One of :data:`ZERO_COST_SCORES`, used as the reward. ``synflow`` (data-free)
+      ranked the CIFAR-10 space best of these against a 5x longer training
+      (docs/RESULTS.md §2b); the others read a batch of training images.
+    batch_size: Training images (the first of the split, not augmented) that the
+      data-dependent scores see.
+  """
+
+  score: str = "synflow"
+  batch_size: int = 64
+
+  def __post_init__(self):
+    _check(self.score in ZERO_COST_SCORES,
+           f"zero_cost score must be one of {ZERO_COST_SCORES}, got {self.score!r}")
+    _check(isinstance(self.batch_size, int) and self.batch_size >= 2,
+           f"zero_cost batch_size must be an int >= 2, got {self.batch_size!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class BOConfig:
   """Bayesian optimisation with Optuna's TPE sampler, ``search='bo'``.
 
@@ -344,9 +368,11 @@ class SearchConfig:
     space: The search space as ``space.to_dict()``.
     depth: CNN depth schedule (ignored for PTB).
     controller, child, runtime: See their classes.
-    evaluation: 'independent' (every child trained from scratch, the paper) or 'shared'
-      (children scored with weights shared among all of them, ENAS).
+    evaluation: 'independent' (every child trained from scratch, the paper), 'shared'
+      (children scored with weights shared among all of them, ENAS) or 'zero_cost'
+      (scored at initialisation, without training: :mod:`nas_tf.zero_cost`).
     shared: Settings of the shared evaluation (used only with evaluation='shared').
+    zero_cost: Settings of the zero-cost evaluation (saved only when used).
     evolution, bo: Settings of those searches (saved only when used).
     task_options: Task-specific settings, e.g. ``{"dataset": "cifar100"}`` for
       nasbench201 (saved only when set).
@@ -369,6 +395,7 @@ class SearchConfig:
   runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
   evaluation: str = "independent"
   shared: SharedTrainingConfig = dataclasses.field(default_factory=SharedTrainingConfig)
+  zero_cost: ZeroCostConfig = dataclasses.field(default_factory=ZeroCostConfig)
   evolution: EvolutionConfig = dataclasses.field(default_factory=EvolutionConfig)
   bo: BOConfig = dataclasses.field(default_factory=BOConfig)
   task_options: dict = dataclasses.field(default_factory=dict)
@@ -399,6 +426,8 @@ class SearchConfig:
       # Left out so that config.json of an independent search is what it was before
       # shared evaluation existed, and older runs still resume.
       del data["evaluation"], data["shared"]
+    if self.evaluation != "zero_cost":
+      del data["zero_cost"]
     if not self.objective.targets:
       del data["objective"]  # config.json of a plain search stays what it was
     return data
@@ -411,7 +440,8 @@ class SearchConfig:
     data = dict(data)
     nested = {"depth": DepthSchedule, "controller": ControllerConfig,
               "child": ChildTrainingConfig, "runtime": RuntimeConfig,
-              "shared": SharedTrainingConfig, "evolution": EvolutionConfig,
+              "shared": SharedTrainingConfig, "zero_cost": ZeroCostConfig,
+              "evolution": EvolutionConfig,
               "bo": BOConfig, "objective": ObjectiveConfig}
     for key, sub in nested.items():
       if key in data and isinstance(data[key], dict):

@@ -54,7 +54,8 @@ def load_run(directory: str) -> dict:
           continue  # a half-written last line
         steps[int(row["step"])] = row  # a step redone after a resume: the last one wins
   state = _read_json(os.path.join(directory, "state.json")) or {}
-  task = tasks.get(config["task"]) if config.get("task") in tasks.names() else None
+  task = (tasks.for_evaluation(tasks.get(config["task"]), config.get("evaluation", ""))
+          if config.get("task") in tasks.names() else None)
   return {"dir": directory, "name": os.path.basename(os.path.normpath(directory)),
           "config": config, "records": list(results.ResultsLog(path, repair=False)),
           "steps": [steps[k] for k in sorted(steps)], "seconds": state.get("seconds", {}),

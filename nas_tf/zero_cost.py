@@ -22,19 +22,29 @@ BatchNorm: ``naswot``, ``grad_norm`` and ``snip`` run the model in training mode
 statistics, as at the first step of training); ``synflow`` in inference mode, where a
 fresh BatchNorm (moving mean 0, variance 1) is a near identity, so that the network stays
 the positive linear map the score assumes.
+
+:class:`ZeroCostEvaluator` scores a search's children this way (``--evaluation=zero_cost``;
+the task's reward becomes the score, :class:`nas_tf.tasks.zero_cost.ZeroCostTask`).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import traceback
 from typing import Sequence
 
+from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
 
-SCORES = ("naswot", "synflow", "grad_norm", "snip", "num_params")
+from nas_tf import specs as specs_lib
+from nas_tf.config import ZERO_COST_SCORES as SCORES
+from nas_tf.config import ZeroCostConfig
+
+# Scores that read no images: a search with one of these loads no data.
+DATA_FREE = ("synflow", "num_params")
 
 
 def _relu_layers(model: keras.Model) -> list:
@@ -151,3 +161,69 @@ def score_model(model: keras.Model, images, labels,
       out["snip"] = snip_score
   out["seconds"] = time.monotonic() - start
   return out
+
+
+class ZeroCostEvaluator:
+  """Scores conv-network children at initialisation instead of training them.
+
+  Every child is built with the search's size caps (``child.max_params``,
+  ``child.max_activation_elements``) and seeded like a trained child, then scored by
+  ``settings.score``; records carry ``zero_cost`` (the score), ``zero_cost_score`` (its
+  name), ``num_params`` and ``train_seconds`` (build plus scoring).
+
+  Args:
+    settings: Which score, and the batch the data-dependent ones see.
+    child_config: The search's child settings (only the size caps are used).
+    load_data: Zero-argument callable returning the task's data (called once, and only
+      for a score that reads images).
+    seed: Initialisation seed of every child.
+  """
+
+  record_extras = {"evaluation": "zero_cost"}
+
+  def __init__(self, settings: ZeroCostConfig, child_config, load_data, seed: int = 0):
+    self.settings, self.child_config, self.seed = settings, child_config, seed
+    self._load_data, self._batch = load_data, None
+
+  def _images(self):
+    if self.settings.score in DATA_FREE:
+      return None, None, 10
+    if self._batch is None:
+      data = self._load_data()
+      images, labels = next(iter(data.batched(
+          "train", self.settings.batch_size, augment=False, shuffle=False)))
+      self._batch = images, labels, len(data.class_names)
+    return self._batch
+
+  def _score(self, spec) -> dict:
+    from nas_tf import children  # pylint: disable=g-import-not-at-top
+    start = time.monotonic()
+    if not isinstance(spec, specs_lib.CNNSpec):
+      raise TypeError(f"zero-cost evaluation scores conv networks (CNNSpec), got "
+                      f"{type(spec).__name__}; use it with --task=cifar10")
+    images, labels, num_classes = self._images()
+    keras.utils.set_random_seed(self.seed)
+    out = {"status": "ok", "zero_cost_score": self.settings.score}
+    try:
+      model = children.build_cnn(
+          spec, num_classes=num_classes, max_params=self.child_config.max_params,
+          max_activation_elements=self.child_config.max_activation_elements)
+      out["num_params"] = int(model.count_params())
+      scores = score_model(model, images, labels, scores=(self.settings.score,))
+      out["zero_cost"] = scores[self.settings.score]
+    except children.ChildTooLargeError as e:
+      out.update(status="too_large", error=str(e))
+    except Exception as e:  # pylint: disable=broad-except
+      # As for a trained child: one broken architecture must not stop the search.
+      logging.warning("zero-cost scoring failed: %s\n%s", e, traceback.format_exc())
+      out.update(status="failed", error=f"{type(e).__name__}: {e}")
+    finally:
+      keras.backend.clear_session()
+    out["train_seconds"] = time.monotonic() - start
+    return out
+
+  def evaluate(self, specs: Sequence) -> list[dict]:
+    return [self._score(s) for s in specs]
+
+  def close(self, abort: bool = False) -> None:
+    del abort  # nothing runs outside this process

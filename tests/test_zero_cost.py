@@ -95,3 +95,41 @@ def test_score_model_on_a_cnn_child_is_deterministic_per_seed():
   assert a["num_params"] == children.estimate_cnn_cost(spec, (8, 8, 3))[0]
   with pytest.raises(ValueError, match="unknown zero-cost scores"):
     zero_cost.score_model(None, images, labels, scores=("flops",))
+
+
+def test_a_zero_cost_search_rewards_the_score_and_resumes_from_its_config(tmp_path):
+  """Slow: a short CIFAR-10 search on testdata, scored without training (~15 s)."""
+  import json  # pylint: disable=g-import-not-at-top
+  import nas_tf  # pylint: disable=g-import-not-at-top
+  from nas_tf import api  # pylint: disable=g-import-not-at-top
+  from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / "run")
+  config = api.make_config("cifar10", output_dir=out, evaluation="zero_cost", search="random",
+                           max_children=3, settings={"zero_cost.score": "naswot",
+                                                     "zero_cost.batch_size": 8})
+  assert api.make_config("cifar10", evaluation="zero_cost").output_dir.endswith(
+      "cifar10-rl-seed0-zero_cost-tiny")
+  result = nas_tf.run_search(config)
+  records = list(result.records)
+  assert len(records) == 3
+  for r in records:
+    assert r["status"] == "ok" and r["evaluation"] == "zero_cost"
+    assert r["metrics"]["zero_cost_score"] == "naswot"
+    assert r["reward"] == r["metrics"]["zero_cost"] > 0
+  # What a rerun reads back: the settings of this evaluation are saved with the run.
+  with open(tmp_path / "run" / "config.json") as f:
+    saved = config_lib.SearchConfig.from_dict(json.load(f))
+  assert saved.zero_cost == config_lib.ZeroCostConfig(score="naswot", batch_size=8)
+  # ... and only with it: an ordinary search's config.json has no zero_cost section.
+  assert "zero_cost" not in api.make_config("cifar10").to_dict()
+
+
+def test_zero_cost_evaluation_is_refused_where_it_cannot_score(tmp_path):
+  from nas_tf import api  # pylint: disable=g-import-not-at-top
+  from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from nas_tf import search  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="scores conv networks.*'ptb'.*--task=cifar10"):
+    search.run(api.make_config("ptb", output_dir=str(tmp_path / "p"), evaluation="zero_cost"))
+  with pytest.raises(ValueError, match="zero_cost score must be one of.*'flops'"):
+    config_lib.ZeroCostConfig(score="flops")
+

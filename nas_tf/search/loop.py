@@ -63,7 +63,7 @@ def run(config: SearchConfig, evaluator=None, cluster=None, num_replicas: int = 
     ``{"best": record or None, "num_children": int, "num_evaluated": int,
     "output_dir": str}`` plus what the evaluator's ``finish`` adds (``derived``).
   """
-  task = task or tasks_lib.get(config.task)
+  task = tasks_lib.for_evaluation(task or tasks_lib.get(config.task), config.evaluation)
   if cluster is not None and cluster.mode != "local":
     if config.evaluation != "independent":
       raise ValueError("a distributed search trains every child on its own (paper §3.3); "

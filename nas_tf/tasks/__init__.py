@@ -41,6 +41,16 @@ def get(name: str) -> Task:
                      "your own with nas_tf.tasks.register)") from None
 
 
+def for_evaluation(task: Task, evaluation: str) -> Task:
+  """The task as a search with ``evaluation`` judges it: ``task`` itself, or for
+  'zero_cost' the same task with children scored at initialisation (its metric and
+  reward become the score: :class:`nas_tf.tasks.zero_cost.ZeroCostTask`)."""
+  if evaluation != "zero_cost" or getattr(task, "metric", None) == "zero_cost":
+    return task
+  from nas_tf.tasks.zero_cost import ZeroCostTask  # pylint: disable=g-import-not-at-top
+  return ZeroCostTask(task)
+
+
 def names() -> list[str]:
   return sorted(_REGISTRY)
 

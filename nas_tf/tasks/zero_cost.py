@@ -1,0 +1,57 @@
+"""A trained-child task judged without training: ``evaluation='zero_cost'``.
+
+The wrapped task keeps its space, data and presets; what changes is how a child is
+judged. Its metric is the training-free score of :mod:`nas_tf.zero_cost` (``synflow`` by
+default), which is also its reward: every score there is higher-is-better and positive
+for a real network (logs of sums over millions of weights, counts, norms), so the
+failure reward 0 stays below every child that could be scored.
+"""
+
+from __future__ import annotations
+
+from nas_tf.tasks.base import Task
+
+
+class ZeroCostTask(Task):
+  """``base`` with children scored at initialisation by ``config.zero_cost.score``.
+
+  Args:
+    base: A task whose children are conv networks (``cifar10``).
+  """
+
+  metric = "zero_cost"
+  higher_is_better = True
+
+  def __init__(self, base: Task):
+    if base.space_kind != "cnn":
+      raise ValueError(f"evaluation='zero_cost' scores conv networks at initialisation; "
+                       f"task {base.name!r} searches {base.space_kind!r} architectures "
+                       "(use --task=cifar10, or train children: --evaluation=independent)")
+    self.base = base
+    self.name, self.space_kind = base.name, base.space_kind
+    self.testdata, self.presets = base.testdata, base.presets
+    self.metric_label = "score"
+
+  def search_defaults(self, tiny: bool) -> dict:
+    return self.base.search_defaults(tiny)
+
+  def default_space(self) -> dict:
+    return self.base.default_space()
+
+  def make_space(self, space=None):
+    return self.base.make_space(space)
+
+  def check_data(self, data_dir: str, bundled: bool = False) -> None:
+    self.base.check_data(data_dir, bundled=bundled)
+
+  def make_evaluator(self, config):
+    from nas_tf import zero_cost  # pylint: disable=g-import-not-at-top
+    return zero_cost.ZeroCostEvaluator(
+        config.zero_cost, config.child, seed=config.seed,
+        load_data=lambda: self.base.load_data(config.data_dir, seed=config.seed,
+                                              cache_dir=config.cache_dir,
+                                              validation_size=config.validation_size))
+
+  def reward(self, metrics: dict, child_config=None) -> float:
+    del child_config
+    return float(metrics[self.metric])

@@ -14,11 +14,13 @@ here, like the trained proxies, by how they rank architectures against a longer 
   every weight replaced by its absolute value and an all-ones input, ``R = sum(logits)``;
   the score is ``sum(theta * dR/dtheta)``, data-free. Reported as its natural log: it
   grows multiplicatively with depth and width.
-* ``grad_norm``: the L2 norm of the loss gradient on one labelled batch.
+* ``grad_norm``: the sum over layers of the L2 norm of each kernel's loss gradient on one
+  labelled batch (Abdelfattah et al.'s variant).
 * ``snip`` (Lee et al. 2019): ``sum |theta * dL/dtheta|`` on one labelled batch.
 * ``num_params``: the parameter count, the baseline every score must beat.
 
-BatchNorm: ``naswot``, ``grad_norm`` and ``snip`` run the model in training mode (batch
+The sums run over the prunable weights, as in those papers: the kernels of convolution
+and Dense layers, not biases or BatchNorm's scale and offset. BatchNorm: ``naswot``, ``grad_norm`` and ``snip`` run the model in training mode (batch
 statistics, as at the first step of training); ``synflow`` in inference mode, where a
 fresh BatchNorm (moving mean 0, variance 1) is a near identity, so that the network stays
 the positive linear map the score assumes.
@@ -45,6 +47,15 @@ from nas_tf.config import ZeroCostConfig
 
 # Scores that read no images: a search with one of these loads no data.
 DATA_FREE = ("synflow", "num_params")
+
+
+def _is_kernel(variable) -> bool:
+  # Conv2D / Dense (and depthwise) kernels; Keras names them "kernel" in every layer.
+  return "kernel" in variable.name
+
+
+def _kernels(model: keras.Model) -> list:
+  return [w for w in model.trainable_weights if _is_kernel(w)]
 
 
 def _relu_layers(model: keras.Model) -> list:
@@ -99,9 +110,9 @@ def synflow(model: keras.Model) -> float:
   Data-free: only the input shape is used.
   """
   copy = _float64_copy(model)
-  weights = copy.trainable_weights
-  for w in weights:
+  for w in copy.trainable_weights:
     w.assign(tf.abs(w))
+  weights = _kernels(copy)
   ones = tf.ones((1,) + tuple(int(d) for d in copy.inputs[0].shape[1:]), tf.float64)
   with tf.GradientTape() as tape:
     r = tf.reduce_sum(copy(ones, training=False))
@@ -110,19 +121,17 @@ def synflow(model: keras.Model) -> float:
   return math.log(total) if total > 0 else float("-inf")
 
 
-def _loss_gradients(model: keras.Model, images, labels):
+def grad_norm_and_snip(model: keras.Model, images, labels) -> tuple[float, float]:
+  """``(sum_l ||dL/dW_l||_2, sum |W * dL/dW|)`` of the cross-entropy on one batch, over
+  the kernels ``W_l``."""
+  kernels = _kernels(model)
   with tf.GradientTape() as tape:
     logits = model(images, training=True)
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.cast(labels, tf.int32), logits=logits))
-  return tape.gradient(loss, model.trainable_weights)
-
-
-def grad_norm_and_snip(model: keras.Model, images, labels) -> tuple[float, float]:
-  """``(||dL/dtheta||_2, sum |theta * dL/dtheta|)`` of the cross-entropy on one batch."""
-  grads = _loss_gradients(model, images, labels)
-  pairs = [(g, w) for g, w in zip(grads, model.trainable_weights) if g is not None]
-  norm = math.sqrt(sum(float(tf.reduce_sum(tf.square(g))) for g, _ in pairs))
+  grads = tape.gradient(loss, kernels)
+  pairs = [(g, w) for g, w in zip(grads, kernels) if g is not None]
+  norm = sum(float(tf.norm(g)) for g, _ in pairs)
   snip_score = sum(float(tf.reduce_sum(tf.abs(g * w))) for g, w in pairs)
   return norm, snip_score
 

@@ -133,3 +133,30 @@ def test_zero_cost_evaluation_is_refused_where_it_cannot_score(tmp_path):
   with pytest.raises(ValueError, match="zero_cost score must be one of.*'flops'"):
     config_lib.ZeroCostConfig(score="flops")
 
+
+
+def test_weight_scores_sum_over_kernels_only():
+  """BatchNorm's gamma/beta and biases are not prunable weights: with a BatchNorm between
+  two kernels, synflow still counts each kernel's path sum once (2R), and grad_norm is the
+  sum of the two kernels' gradient norms."""
+  keras.utils.set_random_seed(0)
+  x_in = keras.Input(shape=(2,))
+  h = keras.layers.Dense(3, use_bias=False, name="hidden")(x_in)
+  h = keras.layers.BatchNormalization(name="bn", epsilon=0.0)(h)
+  h = keras.layers.ReLU()(h)
+  model = keras.Model(x_in, keras.layers.Dense(2, name="logits")(h))  # with a bias
+  w1 = model.get_layer("hidden").kernel.numpy()
+  w2 = model.get_layer("logits").kernel.numpy()
+  r = np.ones(2) @ np.abs(w1) @ np.abs(w2) @ np.ones(2)  # fresh BN (eps 0): identity
+  assert zero_cost.synflow(model) == pytest.approx(math.log(2 * r), rel=1e-6)
+  x = tf.constant(np.random.default_rng(4).normal(size=(6, 2)), tf.float32)
+  y = tf.constant([0, 1, 0, 1, 1, 0])
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=y, logits=model(x, training=True)))
+  kernels = [model.get_layer("hidden").kernel, model.get_layer("logits").kernel]
+  g1, g2 = tape.gradient(loss, kernels)
+  norm, snip = zero_cost.grad_norm_and_snip(model, x, y)
+  assert norm == pytest.approx(float(tf.norm(g1) + tf.norm(g2)), rel=1e-5)
+  assert snip == pytest.approx(float(tf.reduce_sum(tf.abs(g1 * kernels[0]))
+                                     + tf.reduce_sum(tf.abs(g2 * kernels[1]))), rel=1e-5)

@@ -90,13 +90,13 @@ class FinalTrainingConfig:
     init_scale: PTB: weights from ``U(-init_scale, init_scale)`` (None = Keras defaults).
     loss_reduction: PTB: 'sum' over the BPTT window (Zaremba et al.) or 'mean'.
     carry_state: PTB: carry the recurrent state across BPTT windows.
-    divergence_retries: PTB: restarts from the same initial weights, each at
-      ``retry_lr_factor`` times the rate, when training diverges or stays worse than the
-      unigram model early in the first epoch (the search children's rule,
-      :class:`nas_tf.lm_training.LMRecipe`). A restart starts over from the initial
-      weights, also after a late divergence; a resumed run continues at the lowered
-      rate. 0: a divergence stops with an error, and a run that stays worse than the
-      unigram model trains to the end with a warning.
+    divergence_retries: PTB: restarts, each at ``retry_lr_factor`` times the rate, when
+      training diverges or stays worse than the unigram model early in the first epoch
+      (the search children's rule, :class:`nas_tf.lm_training.LMRecipe`). A divergence
+      after a complete epoch rolls back to the last saved epoch and goes on from there;
+      before one, the restart starts over from the same initial weights. A resumed run
+      continues at the lowered rate. 0: a divergence stops with an error, and a run that
+      stays worse than the unigram model trains to the end with a warning.
     retry_lr_factor: PTB: rate multiplier per restart.
     unroll: PTB: write the training model's time loop out in the graph: the same maths,
       a 2-5x longer first step, and steps a median 1.05x faster on CPU (0.95-1.37x over
@@ -276,17 +276,30 @@ class _LMBackup:
         logging.info("Ignoring %s: written for learning_rate %s, now %s",
                      self.attempt_file, saved.get("configured_lr"), configured_lr)
 
-  def restart(self, learning_rate: float, restarts: list) -> None:
-    """Forgets the failed attempt's epochs; a resumed run restarts at ``learning_rate``."""
+  def restart(self, learning_rate: float, restarts: list) -> int:
+    """Starts the next attempt at ``learning_rate``; returns the epoch it goes on from.
+
+    A divergence after a complete epoch rolls back: the last saved epoch (it trained and
+    validated to finite losses) continues at the lower rate, so a long run that diverges
+    late keeps its earlier epochs. Before any saved epoch the attempt starts over.
+    """
     os.makedirs(self.directory, exist_ok=True)
-    # The new attempt is recorded first: from then on the old state no longer matches it.
+    # The new attempt is recorded first: from then on the old state no longer matches it,
+    # so a crash before the state is relabelled below resumes nothing of the old attempt.
     results.atomic_write_text(self.attempt_file, json.dumps(
         {"configured_lr": self.configured_lr, "learning_rate": learning_rate,
          "restarts": restarts}))
     self.base_lr, self.restarts = learning_rate, restarts
-    for path in (self.state, self.weights, self.optimizer):
+    if os.path.exists(self.state):
+      state = json.loads(pathlib.Path(self.state).read_text())
+      results.atomic_write_text(self.state, json.dumps({**state, "learning_rate": learning_rate}))
+      logging.info("Rolling back to the end of epoch %d, going on at lr %.4g",
+                   state["epoch"], learning_rate)
+      return state["epoch"]
+    for path in (self.weights, self.optimizer):
       if os.path.exists(path):
         os.remove(path)
+    return 0
 
   def clear(self) -> None:
     """Drops every trace of the attempts (all failed: a rerun starts from its flags)."""
@@ -350,9 +363,9 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   os.makedirs(os.path.dirname(best_path), exist_ok=True)
 
   def on_restart(learning_rate, restarts):
-    backup.restart(learning_rate, earlier_restarts + restarts)
-    if os.path.exists(best_path):
-      os.remove(best_path)  # the failed attempt's best epoch is not this attempt's
+    if not backup.restart(learning_rate, earlier_restarts + restarts) and os.path.exists(
+        best_path):
+      os.remove(best_path)  # starting over: the failed attempt's best epoch is not ours
   writer = tf.summary.create_file_writer(os.path.join(config.output_dir, "tensorboard"))
 
   def on_epoch_end(epoch, model, optimizer, history):

@@ -253,6 +253,25 @@ def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
   assert not (tmp_path / "stubborn" / "backup").exists()  # a rerun starts from its flags
 
 
+def test_a_late_divergence_rolls_back_to_the_last_epoch_not_to_the_start(tmp_path,
+                                                                       monkeypatch):
+  """Epoch 2 of 3 diverges (its rate is made 1e4 without clipping); the run goes on from
+  epoch 1's weights at a quarter of the rate instead of starting over."""
+  settings = ft.final_defaults("ptb", tiny=True)
+  settings.update(units=8, steps_per_epoch=4, epochs=3, clipnorm=0.0, divergence_retries=1)
+  config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
+                                  output_dir=str(tmp_path / "lm"), **settings)
+  base = config.learning_rate
+  monkeypatch.setattr(ft, "epoch_learning_rate",
+                      lambda c, epoch, b: 1e4 if (epoch == 1 and b == base) else b)
+  metrics = ft.train_final("lstm", config)
+  assert metrics["attempts"] == 2 and "at epoch 2" in metrics["restarts"][0]
+  # Epoch 1 is the first attempt's (at the configured rate), epochs 2-3 the rollback's.
+  assert metrics["history"]["lr"] == pytest.approx([base, base / 4, base / 4])
+  assert metrics["epochs_run"] == 3 and math.isfinite(metrics["val_perplexity"])
+  assert metrics["lr_used"] == pytest.approx(base / 4)
+
+
 def test_a_failed_attempts_backup_is_never_resumed(tmp_path):
   """A crash between recording a restart and deleting the old state resumes nothing old."""
   backup_dir = tmp_path / "backup"

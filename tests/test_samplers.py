@@ -120,6 +120,7 @@ def test_rl_update_is_traced_once_per_depth_for_any_number_of_rows():
              for b, v in zip(before, s.controller.trainable_variables))
   s.update(0, tokens, [0.1, 0.2, 0.3, 0.4], None)
   tokens, _ = s.sample(1, 4, None)
+  assert not s._warmups  # warmed once per depth: no second dry run in the background
   s.update(1, tokens[:2], [0.5, 0.1], None)  # a short last step: 2 of 4 rows
   assert s._accumulate_fn(None).experimental_get_tracing_count() == 1
   assert s._apply_graph().experimental_get_tracing_count() == 1

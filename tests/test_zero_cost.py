@@ -160,3 +160,27 @@ def test_weight_scores_sum_over_kernels_only():
   assert norm == pytest.approx(float(tf.norm(g1) + tf.norm(g2)), rel=1e-5)
   assert snip == pytest.approx(float(tf.reduce_sum(tf.abs(g1 * kernels[0]))
                                      + tf.reduce_sum(tf.abs(g2 * kernels[1]))), rel=1e-5)
+
+
+def test_the_evaluator_is_reproducible_without_touching_tensorflows_global_state(
+    monkeypatch):
+  """It shares its process with the controller: a global reseed or clear_session would
+  drop the controller's optimised graphs (seconds per step), so neither may be called."""
+  from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+
+  def forbidden(*args, **kwargs):
+    raise AssertionError("the zero-cost evaluator must not reset TensorFlow's state")
+
+  monkeypatch.setattr(keras.utils, "set_random_seed", forbidden)
+  monkeypatch.setattr(keras.backend, "clear_session", forbidden)
+  monkeypatch.setattr(tf.random, "set_seed", forbidden)
+  spec = specs.CNNSpec(layers=(specs.ConvLayer(3, 3, 8), specs.ConvLayer(1, 3, 8, 2, (0,))))
+  evaluator = zero_cost.ZeroCostEvaluator(
+      config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(), load_data=None, seed=3)
+  first, again = evaluator.evaluate([spec, spec])
+  assert first["status"] == "ok" and first["zero_cost_score"] == "synflow"
+  assert first["zero_cost"] == again["zero_cost"] and np.isfinite(first["zero_cost"])
+  too_big = zero_cost.ZeroCostEvaluator(
+      config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(max_params=100),
+      load_data=None).evaluate([spec])[0]
+  assert too_big["status"] == "too_large" and "max_params" in too_big["error"]

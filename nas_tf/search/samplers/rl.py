@@ -50,13 +50,15 @@ class RLSampler(Sampler):
     self.accumulated = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.baseline = reinforce.EMABaseline(decay=c.baseline_decay, value=baseline_value)
     self._accumulate_fns, self._apply_fn = {}, None
-    self._warmups: dict = {}  # depth -> the thread tracing its update
+    self._warmups: dict = {}  # depth -> the thread tracing its update, until joined
+    self._warmed: set = set()  # depths whose update graph was (or is being) warmed up
 
   def sample(self, step: int, m: int, depth: Optional[int]):
     tokens, _, _ = self.controller.sample_tokens(
         m, seed=(self.config.seed, step), num_layers=depth)
     tokens = [tuple(t) for t in tokens.numpy().tolist()]
-    if depth not in self._warmups:
+    if depth not in self._warmed:  # once per depth: the graph stays warm afterwards
+      self._warmed.add(depth)
       # Not a daemon: Python ends daemon threads in the middle of whatever they run, and a
       # thread stopped inside TensorFlow aborts the process ("FATAL: exception not
       # rethrown"). An interrupted search therefore waits for the build to finish (seconds).

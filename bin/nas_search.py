@@ -26,7 +26,8 @@ _S = flags.DEFINE_integer("tournament_size", None, "Evolution: tournament sample
 _NB = flags.DEFINE_enum("nasbench_dataset", None, ["cifar10", "cifar100", "imagenet"],
                         "nasbench201: the table's dataset (default cifar10).")
 _EVAL = flags.DEFINE_enum("evaluation", "independent", config_lib.EVALUATION_MODES,
-                          "Children trained alone (paper) or 'shared' weights (ENAS).")
+                          "Children trained alone (paper), with 'shared' weights (ENAS), or "
+                          "'zero_cost': scored untrained (CIFAR-10; --set zero_cost.score=).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Task data (README); unset: bundled testdata.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Results dir; rerun with it to resume.")
 _MAX_CHILDREN = flags.DEFINE_integer("max_children", None, "Budget: architectures sampled.")

@@ -57,9 +57,9 @@ _AUGMENT = flags.DEFINE_boolean("augment", None, "CIFAR-10: random crops and fli
 _VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR-10 held-out images.")
 _PATIENCE = flags.DEFINE_integer("early_stopping_patience", None, "0 = no early stopping.")
 _SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch.")
-_RETRIES = flags.DEFINE_integer("divergence_retries", None, "PTB: restarts at 1/4 of the "
-                                "rate when training diverges or stays worse than the "
-                                "unigram model (0: a divergence is an error).")
+_RETRIES = flags.DEFINE_integer("divergence_retries", None, "PTB: goes on at 1/4 of the "
+                                "rate (from the last epoch) when training diverges or is "
+                                "worse than the unigram model (0: a divergence is an error).")
 _UNROLL = flags.DEFINE_boolean("unroll", None, "PTB: unroll the training model's time "
                                 "loop (same maths, longer first step, steps ~1.05x faster).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of init, shuffling, augmentation, split.")

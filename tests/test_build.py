@@ -5,6 +5,7 @@ Python) with stand-in rule functions, then checks it against the tree and the im
 """
 
 import ast
+import os
 import pathlib
 
 import pytest
@@ -86,3 +87,12 @@ def test_deps_match_imports(name):
   assert imported <= declared, f"{name}: imports {sorted(imported - declared)} not in deps"
   unused = declared - imported
   assert not unused, f"{name}: deps {sorted(unused)} are not imported"
+
+
+def test_each_binary_name_is_a_link_to_its_python_file():
+  """bin/NAME is a symlink to bin/NAME.py (setup.py installs the .py files): an editor or
+  `sed -i` that writes through the link replaces it with a copy that then drifts."""
+  names = [p for p in (ROOT / "bin").iterdir() if p.suffix == "" and not p.name.startswith(".")]
+  assert names
+  for path in names:
+    assert path.is_symlink() and os.readlink(path) == f"{path.name}.py", path

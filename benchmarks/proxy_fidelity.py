@@ -235,6 +235,10 @@ def run_zero_cost(archs, data, path, batch_size):
       record.update(zero_cost.score_model(model, images, labels))
     except children.ChildTooLargeError as e:
       record.update(status="too_large", error=str(e))
+    except Exception as e:  # pylint: disable=broad-except
+      # One broken architecture is a record, not the end of the study.
+      logging.warning("zero_cost %s failed: %s", arch_id, e)
+      record.update(status="failed", error=f"{type(e).__name__}: {e}")
     finally:
       keras.backend.clear_session()
     record["total_seconds"] = time.monotonic() - start

@@ -83,12 +83,14 @@ def run_row(task, records) -> dict:
   def learns(r):
     return r["status"] == "ok" and rewards.learned(task, r.get("val_metric"))
   halves = (records[:len(records) // 2], records[len(records) // 2:])
+  if any(r.get("evaluation") == "zero_cost" for r in records):
+    learns = None  # the metric is a score at initialisation: nothing was learned
   ok = [r["val_metric"] for r in records if r["status"] == "ok" and r.get("val_metric")]
   return {"n": len(records),
           "statuses": dict(collections.Counter(r["status"] for r in records)),
           "best_val_metric": (min(ok) if task == "ptb" else max(ok)) if ok else None,
-          "learners": sum(map(learns, records)),
-          "learners_by_half": [sum(map(learns, h)) for h in halves],
+          "learners": sum(map(learns, records)) if learns else None,
+          "learners_by_half": [sum(map(learns, h)) for h in halves] if learns else None,
           "failed_by_half": [sum(r["status"] != "ok" for r in h) for h in halves],
           "mean_reward_by_half": [float(np.mean([r["reward"] for r in h])) for h in halves]}
 
@@ -108,7 +110,11 @@ def analyze(task):
           print(f"{method} seed {seed}: {row}")
           if "child" not in summary:
             with open(os.path.join(run_dir(task, method, seed), "config.json")) as f:
-              summary["child"] = json.load(f)["child"]
+              config = json.load(f)
+            summary["child"] = config["child"]
+            summary["evaluation"] = config.get("evaluation", "independent")
+            if "zero_cost" in config:
+              summary["zero_cost"] = config["zero_cost"]
     if not per_seed:
       continue
     stats = {}

@@ -129,7 +129,8 @@ def main(argv):
     score_cells(sample_cells(table, _N.value, _SEED.value), path, _CIFAR.value, _BATCH.value,
                 _SEED.value)
   summary = analyze(_TABLE.value, _read(path))
-  path.with_suffix(".summary.json").write_text(json.dumps(summary, indent=1))
+  strict = json.loads(json.dumps(summary), parse_constant=lambda _: None)  # NaN -> null
+  path.with_suffix(".summary.json").write_text(json.dumps(strict, indent=1))
 
 
 if __name__ == "__main__":

@@ -407,6 +407,12 @@ class SearchConfig:
            "both)")
     _check(self.evaluation in EVALUATION_MODES,
            f"evaluation must be one of {EVALUATION_MODES}, got {self.evaluation!r}")
+    _check(self.evaluation == "zero_cost" or self.zero_cost == ZeroCostConfig(),
+           f"zero_cost settings ({self.zero_cost}) apply only with evaluation='zero_cost', "
+           f"got evaluation={self.evaluation!r}")
+    _check(self.evaluation != "zero_cost" or not self.child.measure_latency,
+           "evaluation='zero_cost' builds no trained model to time: drop the latency "
+           "settings (--target_latency_ms, --max_latency_ms) or train the children")
     _check(isinstance(self.task, str) and bool(self.task),
            f"task must be a registered task name, got {self.task!r}")
     _check(self.search in SEARCH_METHODS,

@@ -256,8 +256,10 @@ class _LMBackup:
 
   After a restart at a lower rate, ``attempt.json`` names the attempt in progress (its
   initial rate and why earlier ones were restarted), and every saved state carries the
-  rate of its attempt: a state of a failed attempt is never resumed, whatever the moment
-  of a crash.
+  rate of its attempt. A restart after a complete epoch relabels that epoch's state with
+  the new rate (a rollback: it goes on from there); any other state of another rate, e.g.
+  left by a crash between the two writes or by a run with another ``--learning_rate``,
+  is deleted when met and never resumed.
   """
 
   def __init__(self, directory: str, configured_lr: float):
@@ -289,29 +291,39 @@ class _LMBackup:
     results.atomic_write_text(self.attempt_file, json.dumps(
         {"configured_lr": self.configured_lr, "learning_rate": learning_rate,
          "restarts": restarts}))
-    self.base_lr, self.restarts = learning_rate, restarts
-    if os.path.exists(self.state):
-      state = json.loads(pathlib.Path(self.state).read_text())
+    failed_lr, self.base_lr, self.restarts = self.base_lr, learning_rate, restarts
+    state = self._read_state()
+    if state is not None and state.get("learning_rate") == failed_lr:
+      # The failed attempt's own last epoch: this is the only state that is relabelled.
       results.atomic_write_text(self.state, json.dumps({**state, "learning_rate": learning_rate}))
       logging.info("Rolling back to the end of epoch %d, going on at lr %.4g",
                    state["epoch"], learning_rate)
       return state["epoch"]
-    for path in (self.weights, self.optimizer):
+    self._drop_state()
+    return 0
+
+  def _read_state(self):
+    if not os.path.exists(self.state):
+      return None
+    return json.loads(pathlib.Path(self.state).read_text())
+
+  def _drop_state(self) -> None:
+    for path in (self.state, self.weights, self.optimizer):  # the state file first
       if os.path.exists(path):
         os.remove(path)
-    return 0
 
   def clear(self) -> None:
     """Drops every trace of the attempts (all failed: a rerun starts from its flags)."""
     shutil.rmtree(self.directory, ignore_errors=True)
 
   def restore(self, model, optimizer):
-    if not os.path.exists(self.state):
+    state = self._read_state()
+    if state is None:
       return 0, None
-    state = json.loads(pathlib.Path(self.state).read_text())
     if state.get("learning_rate", self.configured_lr) != self.base_lr:
-      logging.info("Not resuming from %s: it belongs to a failed attempt at lr %s",
+      logging.info("Not resuming from %s (deleted): it belongs to an attempt at lr %s",
                    self.directory, state.get("learning_rate"))
+      self._drop_state()  # so that no later restart can adopt it
       return 0, None
     model.load_weights(self.weights)
     with np.load(self.optimizer) as saved:

@@ -20,8 +20,9 @@ here, like the trained proxies, by how they rank architectures against a longer 
 * ``num_params``: the parameter count, the baseline every score must beat.
 
 The sums run over the prunable weights, as in those papers: the kernels of convolution
-and Dense layers, not biases or BatchNorm's scale and offset. BatchNorm: ``naswot``, ``grad_norm`` and ``snip`` run the model in training mode (batch
-statistics, as at the first step of training); ``synflow`` in inference mode, where a
+and Dense layers, not biases or BatchNorm's scale and offset. BatchNorm: ``naswot``,
+``grad_norm`` and ``snip`` run the model in training mode (batch statistics, as at the
+first step of training); ``synflow`` in inference mode, where a
 fresh BatchNorm (moving mean 0, variance 1) is a near identity, so that the network stays
 the positive linear map the score assumes.
 
@@ -80,14 +81,34 @@ def naswot(model: keras.Model, images: tf.Tensor) -> float:
   outputs = probe(images, training=True)
   outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
   n = int(images.shape[0])
-  codes = np.concatenate([np.reshape(np.asarray(o) > 0, (n, -1)) for o in outputs], axis=1)
-  return agreement_logdet(codes)
+  # K summed block by block (one ReLU layer at a time): the codes of every unit at once
+  # would be [N, millions] for a wide unstrided child, gigabytes in float64.
+  k = np.zeros((n, n))
+  for output in outputs:
+    k += agreement_counts(tf.reshape(tf.cast(output > 0, tf.float32), (n, -1)))
+  return _logdet(k)
 
 
-def agreement_logdet(codes: np.ndarray) -> float:
-  """``log |C C^T + (1 - C)(1 - C)^T|`` of binary codes ``C [N, units]`` (float64)."""
-  c = np.asarray(codes, dtype=np.float64)
-  k = c @ c.T + (1.0 - c) @ (1.0 - c).T
+def agreement_counts(codes) -> np.ndarray:
+  """``C C^T + (1 - C)(1 - C)^T`` of binary codes ``C [N, units]``: ``K[i, j]`` counts
+  the units on which codes ``i`` and ``j`` agree (float64 ``[N, N]``).
+
+  Computed as ``units - s_i - s_j + 2 (C C^T)[i, j]`` with ``s`` the row sums, without
+  materialising ``1 - C``; exact while a block has fewer than 2^24 units (float32 sums).
+  """
+  c = tf.convert_to_tensor(codes, tf.float32)
+  units = float(c.shape[1])
+  s = tf.reduce_sum(c, axis=1).numpy().astype(np.float64)
+  same_on = tf.matmul(c, c, transpose_b=True).numpy().astype(np.float64)
+  return units - s[:, None] - s[None, :] + 2.0 * same_on
+
+
+def agreement_logdet(codes) -> float:
+  """``log |C C^T + (1 - C)(1 - C)^T|`` of binary codes ``C [N, units]``."""
+  return _logdet(agreement_counts(codes))
+
+
+def _logdet(k: np.ndarray) -> float:
   sign, logdet = np.linalg.slogdet(k)
   return float(logdet) if sign > 0 else float("-inf")
 

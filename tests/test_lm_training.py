@@ -273,7 +273,8 @@ def test_a_late_divergence_rolls_back_to_the_last_epoch_not_to_the_start(tmp_pat
 
 
 def test_a_failed_attempts_backup_is_never_resumed(tmp_path):
-  """A crash between recording a restart and deleting the old state resumes nothing old."""
+  """A crash between recording a restart and relabelling the old state resumes nothing
+  old, and the stale state is deleted: a later restart cannot adopt it either."""
   backup_dir = tmp_path / "backup"
   backup_dir.mkdir()
   (backup_dir / "attempt.json").write_text(json.dumps(
@@ -283,6 +284,17 @@ def test_a_failed_attempts_backup_is_never_resumed(tmp_path):
   backup = ft._LMBackup(str(backup_dir), 1.0)  # pylint: disable=protected-access
   assert (backup.base_lr, backup.restarts) == (0.25, ["diverged"])
   assert backup.restore(None, None) == (0, None)  # the lr-1 state is not this attempt's
+  assert not (backup_dir / "state.json").exists()
+  # Had it stayed, a restart of the new attempt before its first epoch must not adopt it.
+  (backup_dir / "state.json").write_text(json.dumps(
+      {"epoch": 3, "learning_rate": 1.0, "history": {}}))
+  assert backup.restart(0.0625, ["diverged", "diverged again"]) == 0
+  assert not (backup_dir / "state.json").exists()
+  # Its own last epoch, though, is rolled back to at the new rate.
+  (backup_dir / "state.json").write_text(json.dumps(
+      {"epoch": 2, "learning_rate": 0.0625, "history": {}}))
+  assert backup.restart(0.015625, ["d", "d", "d"]) == 2
+  assert json.loads((backup_dir / "state.json").read_text())["learning_rate"] == 0.015625
   # A new --learning_rate makes the old attempts irrelevant.
   assert ft._LMBackup(str(backup_dir), 0.5).base_lr == 0.5  # pylint: disable=protected-access
 

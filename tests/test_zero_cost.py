@@ -42,9 +42,23 @@ def test_naswot_reads_the_relu_codes_of_the_batch():
   assert zero_cost.naswot(model, x) == pytest.approx(zero_cost.agreement_logdet(codes))
 
 
+def test_naswot_sums_the_agreement_of_every_relu_layer():
+  keras.utils.set_random_seed(1)
+  x_in = keras.Input(shape=(3,))
+  h1 = keras.layers.ReLU()(keras.layers.Dense(4, use_bias=False, name="d1")(x_in))
+  h2 = keras.layers.ReLU()(keras.layers.Dense(5, use_bias=False, name="d2")(h1))
+  model = keras.Model(x_in, keras.layers.Dense(2)(h2))
+  x = np.random.default_rng(5).normal(size=(6, 3)).astype(np.float32)
+  a1 = np.maximum(x @ model.get_layer("d1").kernel.numpy(), 0)
+  a2 = a1 @ model.get_layer("d2").kernel.numpy()
+  codes = np.concatenate([a1 > 0, a2 > 0], axis=1)  # all 9 units of both layers
+  assert zero_cost.naswot(model, tf.constant(x)) == pytest.approx(
+      zero_cost.agreement_logdet(codes), rel=1e-9)
+
+
 def test_naswot_needs_relu_layers():
   x = keras.Input(shape=(2,))
-  with pytest.raises(ValueError, match="no"):
+  with pytest.raises(ValueError, match="needs ReLU layers"):
     zero_cost.naswot(keras.Model(x, keras.layers.Dense(2)(x)), tf.ones((2, 2)))
 
 
@@ -132,6 +146,11 @@ def test_zero_cost_evaluation_is_refused_where_it_cannot_score(tmp_path):
     search.run(api.make_config("ptb", output_dir=str(tmp_path / "p"), evaluation="zero_cost"))
   with pytest.raises(ValueError, match="zero_cost score must be one of.*'flops'"):
     config_lib.ZeroCostConfig(score="flops")
+  with pytest.raises(ValueError, match="apply only with evaluation='zero_cost'"):
+    api.make_config("cifar10", settings={"zero_cost.score": "snip"})
+  with pytest.raises(ValueError, match="no trained model to time"):
+    api.make_config("cifar10", evaluation="zero_cost",
+                    settings={"child.measure_latency": True})
 
 
 

@@ -40,7 +40,13 @@ class Zero(keras.layers.Layer):
 
 def _relu_conv_bn(x, filters: int, kernel: int, stride: int, name: str):
   x = keras.layers.ReLU(name=f"{name}_relu")(x)
-  x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+  padding = "same"
+  if stride > 1:
+    # The benchmark pads (k - 1) / 2 on every side; Keras' "same" at stride 2 on an even
+    # size pads only bottom/right, which would shift the sampled grid by one pixel.
+    x = keras.layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_pad")(x)
+    padding = "valid"
+  x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
                           name=f"{name}_conv")(x)
   return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
 

@@ -2,12 +2,17 @@
 
 The wrapped task keeps its space, data and presets; what changes is how a child is
 judged. Its metric is the training-free score of :mod:`nas_tf.zero_cost` (``synflow`` by
-default), which is also its reward: every score there is higher-is-better and positive
-for a real network (logs of sums over millions of weights, counts, norms), so the
-failure reward 0 stays below every child that could be scored.
+default), which is also its reward. Every score is higher-is-better. A child whose score
+is not finite (a singular NASWOT kernel, a synflow of 0 from a cut-off network) is
+judged ``degenerate`` and gets the failure reward 0, like one too large to build. For
+``snip`` and ``grad_norm`` (>= 0) and the parameter count that is the floor; the log
+scores of the paper's CIFAR-10 space are far above it (log synflow 9-24, NASWOT
+hundreds), though a log can in principle fall below 0 for a tiny network.
 """
 
 from __future__ import annotations
+
+import math
 
 from nas_tf.tasks.base import Task
 
@@ -51,6 +56,13 @@ class ZeroCostTask(Task):
         load_data=lambda: self.base.load_data(config.data_dir, seed=config.seed,
                                               cache_dir=config.cache_dir,
                                               validation_size=config.validation_size))
+
+  def judge(self, metrics: dict):
+    value = metrics.get(self.metric)
+    if value is None or not math.isfinite(float(value)):
+      return "degenerate", (f"{metrics.get('zero_cost_score', 'the score')} is {value!r}: "
+                            "the network cannot tell inputs apart or carries no signal")
+    return "ok", None
 
   def reward(self, metrics: dict, child_config=None) -> float:
     del child_config

@@ -190,8 +190,9 @@ def test_the_evaluator_is_reproducible_without_touching_tensorflows_global_state
   def forbidden(*args, **kwargs):
     raise AssertionError("the zero-cost evaluator must not reset TensorFlow's state")
 
+  releases = []
   monkeypatch.setattr(keras.utils, "set_random_seed", forbidden)
-  monkeypatch.setattr(keras.backend, "clear_session", forbidden)
+  monkeypatch.setattr(keras.backend, "clear_session", lambda: releases.append(1))
   monkeypatch.setattr(tf.random, "set_seed", forbidden)
   spec = specs.CNNSpec(layers=(specs.ConvLayer(3, 3, 8), specs.ConvLayer(1, 3, 8, 2, (0,))))
   evaluator = zero_cost.ZeroCostEvaluator(
@@ -199,6 +200,12 @@ def test_the_evaluator_is_reproducible_without_touching_tensorflows_global_state
   first, again = evaluator.evaluate([spec, spec])
   assert first["status"] == "ok" and first["zero_cost_score"] == "synflow"
   assert first["zero_cost"] == again["zero_cost"] and np.isfinite(first["zero_cost"])
+  assert not releases  # caches are released only every release_every (200) children
+  every_two = zero_cost.ZeroCostEvaluator(
+      config_lib.ZeroCostConfig(release_every=2), config_lib.ChildTrainingConfig(),
+      load_data=None, seed=3)
+  assert [r["zero_cost"] for r in every_two.evaluate([spec] * 5)] == [first["zero_cost"]] * 5
+  assert len(releases) == 2  # after the 2nd and the 4th child
   too_big = zero_cost.ZeroCostEvaluator(
       config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(max_params=100),
       load_data=None).evaluate([spec])[0]

@@ -20,7 +20,7 @@ LAYERS = [
     # children: building and training them, where they run, what is done with them
     {"children", "lm_training", "child_training", "evaluation", "distributed_children",
      "distributed_cluster", "shared", "final_training", "export", "export_trained", "viz",
-     "latency"},
+     "latency", "zero_cost"},
     {"tasks"},   # what is searched and how it is judged
     {"search"},  # the loop, samplers, evaluators
     {"report", "api"},  # what users read and call: reports of runs, the Python entry points

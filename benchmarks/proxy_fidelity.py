@@ -47,6 +47,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 from nas_tf import fidelity  # pylint: disable=g-import-not-at-top
 from nas_tf import tasks  # pylint: disable=g-import-not-at-top
+from nas_tf import results  # pylint: disable=g-import-not-at-top
 from nas_tf import rewards  # pylint: disable=g-import-not-at-top
 from nas_tf import search_space  # pylint: disable=g-import-not-at-top
 from nas_tf import specs  # pylint: disable=g-import-not-at-top
@@ -150,16 +151,7 @@ def _metric(task, m):
 
 
 def _read(path):
-  if not path.exists():
-    return {}
-  out = {}
-  for line in path.read_text().splitlines():
-    try:
-      r = json.loads(line)
-    except json.JSONDecodeError:
-      continue  # a half-written last line after a kill
-    out[r["id"]] = r
-  return out
+  return results.read_jsonl_by(path, "id")
 
 
 def plan(archs, sides, done, interleave):

@@ -33,6 +33,7 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from nas_tf import fidelity  # pylint: disable=g-import-not-at-top
+from nas_tf import results  # pylint: disable=g-import-not-at-top
 from nas_tf import specs  # pylint: disable=g-import-not-at-top
 from nas_tf.tasks import nasbench201  # pylint: disable=g-import-not-at-top
 
@@ -56,15 +57,7 @@ def sample_cells(table: dict, num_cells: int, seed: int) -> list[str]:
 
 
 def _read(path: pathlib.Path) -> dict:
-  out = {}
-  if path.exists():
-    for line in path.read_text().splitlines():
-      try:
-        record = json.loads(line)
-      except json.JSONDecodeError:
-        continue  # a half-written last line after a kill
-      out[record["cell"]] = record
-  return out
+  return results.read_jsonl_by(path, "cell")
 
 
 def score_cells(cells, path: pathlib.Path, cifar: str, batch: int, seed: int) -> None:
@@ -129,8 +122,7 @@ def main(argv):
     score_cells(sample_cells(table, _N.value, _SEED.value), path, _CIFAR.value, _BATCH.value,
                 _SEED.value)
   summary = analyze(_TABLE.value, _read(path))
-  strict = json.loads(json.dumps(summary), parse_constant=lambda _: None)  # NaN -> null
-  path.with_suffix(".summary.json").write_text(json.dumps(strict, indent=1))
+  path.with_suffix(".summary.json").write_text(results.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":

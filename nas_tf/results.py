@@ -81,6 +81,25 @@ def dumps(value, **kwargs) -> str:
   return json.dumps(strict(value), allow_nan=False, **kwargs)
 
 
+def read_jsonl_by(path, key: str) -> dict:
+  """``{record[key]: record}`` of a JSON-lines file (empty if it does not exist).
+
+  For append-only study files (benchmarks): a half-written last line after a kill is
+  skipped, and a key written twice keeps its last record.
+  """
+  out = {}
+  if not os.path.exists(path):
+    return out
+  with open(path) as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:
+        continue  # a half-written last line after a kill
+      out[record[key]] = record
+  return out
+
+
 def read_records(path: str) -> list[dict]:
   """Reads a results.jsonl written by :class:`ResultsLog` (read-only; for tools)."""
   return ResultsLog(path, repair=False).records

@@ -1,8 +1,11 @@
 """Test-wide settings: quiet TensorFlow, pin the Keras backend, keep tests on one CPU thread pool."""
 
+import importlib.util
 import os
 import pathlib
 import sys
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -12,6 +15,29 @@ if str(ROOT) not in sys.path:
   sys.path.insert(0, str(ROOT))
 
 TESTDATA = ROOT / "testdata"
+
+
+@pytest.fixture(scope="module")
+def load_benchmark():
+  """``load(NAME)``: benchmarks/NAME.py as a module, for tests of its pure functions.
+
+  Each script defines its own absl flags (--seed, --threads, --analyze...), so two loaded
+  into one process (one xdist worker) would clash (DuplicateFlagError): the flags a test
+  module's scripts defined are removed when that module's tests are done.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  before = set(flags.FLAGS)
+
+  def load(name):
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark",
+                                                  ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+  yield load
+  for name in set(flags.FLAGS) - before:
+    delattr(flags.FLAGS, name)
 
 
 # Issue 15: no test slower than 20 s without a reason. A test that needs longer says why

@@ -1,20 +1,11 @@
 """benchmarks/proxy_fidelity.py: its training order (what a resumed run trains next) and
 its analysis."""
 
-import importlib.util
-import pathlib
-
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "proxy_fidelity.py"
-
-
 @pytest.fixture(scope="module")
-def pf():
-  spec = importlib.util.spec_from_file_location("proxy_fidelity_benchmark", _PATH)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def pf(load_benchmark):
+  return load_benchmark("proxy_fidelity")
 
 
 _ARCHS = [("a", "A"), ("b", "B"), ("c", "C")]

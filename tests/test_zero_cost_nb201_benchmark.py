@@ -1,6 +1,5 @@
 """benchmarks/zero_cost_nb201.py: its sample of cells and its rank analysis."""
 
-import importlib.util
 import json
 import pathlib
 
@@ -11,12 +10,8 @@ FIXTURE = str(ROOT / "testdata" / "nasbench201" / "nasbench201-synthetic.csv.gz"
 
 
 @pytest.fixture(scope="module")
-def zc():
-  spec = importlib.util.spec_from_file_location(
-      "zero_cost_nb201_benchmark", ROOT / "benchmarks" / "zero_cost_nb201.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def zc(load_benchmark):
+  return load_benchmark("zero_cost_nb201")
 
 
 def test_sample_is_distinct_and_fixed_by_the_seed(zc):

@@ -100,29 +100,32 @@ def test_unknown_search_and_bad_evolution_settings_fail_with_the_value():
     config_lib.EvolutionConfig(population_size=5, sample_size=7)
 
 
-def test_rl_update_is_traced_once_per_depth_for_any_number_of_rows():
-  """The update graph is built in the background from the first sample and serves a
-  budget's short last step too: no retrace, and the same gradient as a fresh graph.
+def test_rl_update_is_traced_once_per_step_shape_in_the_background():
+  """The update graph of a (depth, rows) shape is built in the background from the first
+  sample of that shape; a budget's short last step gets its own, warmed the same way; no
+  retrace, and the same gradient as a fresh graph.
 
-  Slow: builds and first-runs the controller's update graph twice (TensorFlow optimises
-  an unrolled graph on its first run), about 10 s of it on a quiet machine.
+  Slow: builds and first-runs the controller's update graph three times (TensorFlow
+  optimises an unrolled graph on its first run), several seconds on a quiet machine.
   """
-  cfg = _config("rl", controller=config_lib.ControllerConfig(learning_rate=0.01))
   cfg = _config("rl", controller=config_lib.ControllerConfig(learning_rate=0.01,
                                                             entropy_weight=0.1))
   s = samplers.make_sampler(SPACE, cfg)
   before = [v.numpy().copy() for v in s.controller.trainable_variables]
   tokens, _ = s.sample(0, 4, None)
-  s._warmups[None].join()  # the warm-up's dry run (weight 0) changed nothing
+  s._warmups[None, 4].join()  # the warm-up's dry run (weight 0) changed nothing
   assert int(s.accumulated.numpy()) == 0
   assert all(not np.any(a.numpy()) for a in s.accumulators)
   assert all(np.array_equal(b, v.numpy())
              for b, v in zip(before, s.controller.trainable_variables))
   s.update(0, tokens, [0.1, 0.2, 0.3, 0.4], None)
-  tokens, _ = s.sample(1, 4, None)
-  assert not s._warmups  # warmed once per depth: no second dry run in the background
-  s.update(1, tokens[:2], [0.5, 0.1], None)  # a short last step: 2 of 4 rows
-  assert s._accumulate_fn(None).experimental_get_tracing_count() == 1
+  s.sample(1, 4, None)
+  assert not s._warmups  # warmed once per shape: no second dry run in the background
+  tokens, _ = s.sample(2, 2, None)  # a short last step: 2 rows
+  assert list(s._warmups) == [(None, 2)]
+  s.update(2, tokens, [0.5, 0.1], None)
+  assert s._accumulate_fn(None, 4).experimental_get_tracing_count() == 1
+  assert s._accumulate_fn(None, 2).experimental_get_tracing_count() == 1
   assert s._apply_graph().experimental_get_tracing_count() == 1
   # The short step's gradient equals one computed eagerly from its two rows (kept in the
   # accumulators: with grad_accumulation=2 the first update does not apply them).

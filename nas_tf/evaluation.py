@@ -118,11 +118,17 @@ def _worker_evaluate(spec_json: str, task: str, data_dir: str, child_config: dic
                                            seed=seed)
 
 
+def _worker_prepare(task: str, data_dir: str, seed: int, cache_dir: str | None,
+                    validation_size: int | None) -> None:
+  _task_data(task, data_dir, seed, cache_dir, validation_size)
+
+
 class ProcessEvaluator(InlineEvaluator):
   """Trains children in recycled, spawned worker processes (see module docstring).
 
   Extra args:
-    children_per_process: A worker exits after this many children (memory stays flat).
+    children_per_process: A worker exits after this many children (memory stays flat;
+      a first worker's start-up task counts as one of them).
     parallel_children: Number of worker processes.
     intra_op_threads: TensorFlow intra-op threads per worker (0 = default).
   """
@@ -138,10 +144,18 @@ class ProcessEvaluator(InlineEvaluator):
   def _make_pool(self) -> concurrent.futures.ProcessPoolExecutor:
     # 'spawn', not 'fork': forking a process that already runs TensorFlow threads can
     # deadlock, and a fresh interpreter is the point of the isolation.
-    return concurrent.futures.ProcessPoolExecutor(
+    pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=self.parallel_children, mp_context=multiprocessing.get_context("spawn"),
         max_tasks_per_child=self.children_per_process, initializer=_worker_init,
         initargs=(self.intra_op_threads, os.getpid(), logging.get_verbosity()))
+    # Start the workers now: their start-up (an interpreter, TensorFlow, the task's data;
+    # seconds) then overlaps the controller's first tracing in this process instead of
+    # following it. Each submit spawns at most one worker, so one task per worker. A
+    # failure here is not reported: the first child meets it again and is recorded.
+    for _ in range(self.parallel_children):
+      pool.submit(_worker_prepare, self.task, self.data_dir, self.seed, self.cache_dir,
+                  self.validation_size)
+    return pool
 
   def evaluate(self, specs: Sequence) -> list[dict]:
     child = dataclasses.asdict(self.child_config)

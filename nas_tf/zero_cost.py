@@ -208,18 +208,24 @@ class ZeroCostEvaluator:
     load_data: Zero-argument callable returning the task's data (called once, and only
       for a score that reads images).
     seed: Initialisation seed of every child.
+    num_classes: Output classes of the networks a data-free score builds (a score that
+      reads images takes the count from the data).
   """
 
   record_extras = {"evaluation": "zero_cost"}
 
-  def __init__(self, settings: ZeroCostConfig, child_config, load_data, seed: int = 0):
+  def __init__(self, settings: ZeroCostConfig, child_config, load_data, seed: int = 0,
+               num_classes: int = 10):
+    if not (isinstance(num_classes, int) and num_classes >= 2):
+      raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
     self.settings, self.child_config, self.seed = settings, child_config, seed
+    self.num_classes = num_classes
     self._load_data, self._batch = load_data, None
     self._scored = 0
 
   def _images(self):
     if self.settings.score in DATA_FREE:
-      return None, None, 10
+      return None, None, self.num_classes
     if self._batch is None:
       data = self._load_data()
       images, labels = next(iter(data.batched(

@@ -210,3 +210,18 @@ def test_the_evaluator_is_reproducible_without_touching_tensorflows_global_state
       config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(max_params=100),
       load_data=None).evaluate([spec])[0]
   assert too_big["status"] == "too_large" and "max_params" in too_big["error"]
+
+
+def test_data_free_scores_build_the_tasks_number_of_classes():
+  """synflow needs no images, so the class count comes from the task, not the data."""
+  from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  spec = specs.CNNSpec(layers=(specs.ConvLayer(3, 3, 8),))
+  scored = {n: zero_cost.ZeroCostEvaluator(
+      config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(), load_data=None,
+      num_classes=n).evaluate([spec])[0] for n in (10, 100)}
+  # The classifier's kernel and bias grow by 8 x 90 + 90 weights.
+  assert scored[100]["num_params"] - scored[10]["num_params"] == 8 * 90 + 90
+  assert scored[100]["zero_cost"] != scored[10]["zero_cost"]
+  with pytest.raises(ValueError, match="num_classes must be an int >= 2, got 1"):
+    zero_cost.ZeroCostEvaluator(config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(),
+                                load_data=None, num_classes=1)

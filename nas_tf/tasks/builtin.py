@@ -84,6 +84,7 @@ class CIFAR10Task(TrainedChildTask):
   metric = "val_accuracy"
   metric_label = "val_acc"
   higher_is_better = True
+  num_classes = 10
   testdata = "cifar10/png"
   presets = {
       "tiny": {"max_children": 4, "children_per_step": 2, "child.epochs": 2,

@@ -7,12 +7,18 @@ bundled testdata by default, so it measures framework overhead, not data) with
 whole process tree (search process + workers) after every child. Reports start / end /
 peak RSS and the growth per 100 children fitted by least squares, side by side.
 
+Mode ``zero_cost`` scores ``--num_children`` random CIFAR-10 children at initialisation
+(``ZeroCostEvaluator``, synflow; no training) in this process, as ``--evaluation=
+zero_cost`` does beside the controller, releasing Keras' caches every
+``--release_every`` children: memory should be a sawtooth whose peaks stay flat.
+
 Mode ``cluster`` runs ``bin/nas_search --cluster=localhost:2`` (a chief, 2 PS and 2
 worker processes, children as ``ClusterCoordinator`` closures; issue 15 goal 4) and
 samples the chief and the other processes apart each time a child is logged.
 
   python benchmarks/memory_flat.py --num_children=100
   python benchmarks/memory_flat.py --num_children=200 --modes=cluster
+  python benchmarks/memory_flat.py --num_children=450 --modes=zero_cost --task=cifar10
 """
 
 import json
@@ -38,7 +44,10 @@ _N = flags.DEFINE_integer("num_children", 100, "Children per mode.")
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Child type.")
 _PER_PROCESS = flags.DEFINE_integer("children_per_process", 25, "Worker recycling period.")
 _MODES = flags.DEFINE_list("modes", ["inline", "process"], "Evaluators to compare: inline, "
-                           "process, cluster (a localhost:2 tf.distribute search).")
+                           "process, cluster (a localhost:2 tf.distribute search), "
+                           "zero_cost (children scored untrained; --task=cifar10).")
+_RELEASE = flags.DEFINE_integer("release_every", 200, "zero_cost mode: children between "
+                                "releases of Keras' caches (ZeroCostConfig.release_every).")
 _OUT = flags.DEFINE_string("out", None, "JSON file (default "
                            "benchmarks/results/memory_flat_TASK.json).")
 
@@ -53,23 +62,41 @@ def measure(mode: str, task: str, n: int) -> dict:
                                          learning_rate=3e-3, lm_units=16, num_steps=10)
   args = dict(task=task, data_dir=data_dir, child_config=child, seed=0,
               validation_size=10 if task == "cifar10" else None)
-  evaluator = (evaluation.InlineEvaluator(**args) if mode == "inline" else
-               evaluation.ProcessEvaluator(**args,
-                                           children_per_process=_PER_PROCESS.value))
+  if mode == "zero_cost":
+    if task != "cifar10":
+      raise app.UsageError("--modes=zero_cost scores conv networks: use --task=cifar10")
+    from nas_tf import zero_cost  # pylint: disable=g-import-not-at-top
+    evaluator = zero_cost.ZeroCostEvaluator(
+        config_lib.ZeroCostConfig(score="synflow", release_every=_RELEASE.value), child,
+        load_data=None)
+  elif mode == "inline":
+    evaluator = evaluation.InlineEvaluator(**args)
+  else:
+    evaluator = evaluation.ProcessEvaluator(**args, children_per_process=_PER_PROCESS.value)
   space = (search_space.RNNCellSearchSpace() if task == "ptb"
-           else search_space.CNNSearchSpace(num_layers=3))
+           # zero_cost: the default space at the real-data preset's depth, as searched.
+           else search_space.CNNSearchSpace(num_layers=6 if mode == "zero_cost" else 3))
   rng = np.random.default_rng(0)
   rss, start = [], time.monotonic()
+  every = 10 if mode != "zero_cost" else 50
   for i in range(n):
     result = evaluator.evaluate([space.sample(rng)])[0]
     rss.append(tree_rss_mb())
-    if i % 10 == 0:
+    if i % every == 0:
       logging.info("%s child %d/%d: %s, tree RSS %.0f MB", mode, i + 1, n,
                    result["status"], rss[-1])
   evaluator.close()
   return {"mode": mode, "children": n, "rss_mb": rss, "start_mb": rss[0], "end_mb": rss[-1],
           "peak_mb": max(rss), "growth_mb_per_100_children_second_half": _growth(rss),
+          "peaks_between_releases_mb": (_release_peaks(rss, _RELEASE.value)
+                                        if mode == "zero_cost" else None),
           "seconds": time.monotonic() - start}
+
+
+def _release_peaks(rss, every: int) -> list[float]:
+  """The highest RSS in each period between two cache releases (children 1..every, ...):
+  with periodic releases memory is a sawtooth, and flat means these peaks do not grow."""
+  return [max(rss[i:i + every]) for i in range(0, len(rss), every)]
 
 
 def _growth(rss) -> float:
@@ -131,6 +158,9 @@ def main(argv):
     print(f"| {r['mode']} | {r['children']} | {r['start_mb']:.0f} MB | {r['end_mb']:.0f} MB | "
           f"{r['peak_mb']:.0f} MB | {r['growth_mb_per_100_children_second_half']:+.0f} MB | "
           f"{r['seconds']:.0f} |")
+    if r.get("peaks_between_releases_mb"):
+      print(f"{r['mode']}: peak RSS between cache releases (every {_RELEASE.value} children): "
+            + ", ".join(f"{p:.0f}" for p in r["peaks_between_releases_mb"]) + " MB")
 
 
 if __name__ == "__main__":

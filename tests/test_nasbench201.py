@@ -110,6 +110,39 @@ def test_binary_runs_evolution_on_the_table(tmp_path):
   assert len(state["sampler"]["population"]) == 20
 
 
+_TF_FREE_SEARCH = """
+import json, sys
+from nas_tf import config, search
+out = sys.argv[1]
+search.run(config.SearchConfig(task="nasbench201", data_dir=sys.argv[2], output_dir=out,
+                               search="evolution", children_per_step=2, max_children=12,
+                               evolution=config.EvolutionConfig(population_size=4,
+                                                                sample_size=2)))
+print(json.dumps({"tensorflow_imported": "tensorflow" in sys.modules}))
+"""
+
+
+def test_a_table_search_never_imports_tensorflow_and_tensorflow_reads_its_curves(tmp_path):
+  """TensorBoard curves are written without TensorFlow, which evolution on a table never
+  needs (its import was most of such a run's start-up); TensorFlow reads them back."""
+  out = tmp_path / "nb"
+  proc = subprocess.run([sys.executable, "-c", _TF_FREE_SEARCH, str(out), FIXTURE],
+                        capture_output=True, text=True, timeout=120, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert json.loads(proc.stdout.splitlines()[-1]) == {"tensorflow_imported": False}
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  steps = [json.loads(l) for l in (out / "steps.jsonl").read_text().splitlines()]
+  (events,) = (out / "tensorboard").iterdir()
+  read = {}
+  for event in tf.compat.v1.train.summary_iterator(str(events)):  # checks every CRC
+    for value in event.summary.value:
+      read[event.step, value.tag] = value.simple_value
+  assert {s for s, _ in read} == {s["step"] for s in steps} == set(range(6))
+  for s in steps:
+    assert read[s["step"], "reward/best_so_far"] == pytest.approx(s["reward/best_so_far"],
+                                                                rel=1e-6)
+
+
 def test_shared_evaluation_refuses_samplers_that_cannot_draw(tmp_path):
   cfg = config_lib.SearchConfig(
       task="ptb", data_dir=str(ROOT / "testdata" / "ptb"), output_dir=str(tmp_path / "s"),

@@ -266,7 +266,7 @@ class _Search:
         if nxt < config.num_steps:
           in_flight.append(self._launch(nxt))
     finally:
-      self.tensorboard.flush()
+      self.tensorboard.close()
       if len(self.log):
         write_summary(config.output_dir, self.log, self.task.metric_label)
     summary = {}

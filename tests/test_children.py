@@ -325,3 +325,31 @@ def test_lm_param_guard_and_budget():
     err = [abs(children.count_params_lm(cell, 100, u, **kwargs) - target)
            for u in (units - 1, units, units + 1)]
     assert err[1] <= err[0] and err[1] <= err[2], (units, err)
+
+
+def test_seed_child_sets_tensorflows_seed_once_and_gives_the_same_weights(monkeypatch):
+  """Inline children share their process with the controller: re-setting TensorFlow's
+  global seed per child (which clears the eager caches) must be skipped when it is
+  already right, without changing what a child draws."""
+  from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+
+  def build():
+    return children.build_language_model(specs.nascell_spec(), vocab_size=20, units=4,
+                                         num_layers=1, init_scale=0.1)
+
+  def shuffled():
+    return list(tf.data.Dataset.range(50).shuffle(50, seed=1).as_numpy_iterator())
+
+  keras.utils.set_random_seed(11)
+  reference = [w.numpy() for w in build().weights]
+  order = shuffled()
+  real, sets = tf.random.set_seed, []
+  monkeypatch.setattr(tf.random, "set_seed", lambda s: (sets.append(s), real(s))[1])
+  keras.utils.set_random_seed(5)  # another seed in between
+  child_training.seed_child(11)
+  child_training.seed_child(11)
+  again = [w.numpy() for w in build().weights]
+  assert sets == [5, 11]  # once when the seed changed, not again
+  for a, b in zip(reference, again):
+    np.testing.assert_array_equal(a, b)
+  assert shuffled() == order  # op-seeded pipelines: the same order

@@ -202,3 +202,19 @@ def test_seeded_initialisation_is_reproducible_and_distinct_per_weight():
   # Weights of equal shape must not be copies of each other.
   w = {x.path.split("/", 1)[1]: x.numpy() for x in a.weights}
   assert not np.array_equal(w["anchor_w_prev"], w["anchor_w_curr"])
+
+
+def test_written_out_lstm_step_equals_the_keras_cells():
+  """The controller's step is LSTMCell's fused step on the cells' weights: exactly equal."""
+  c = controller_lib.Controller(ss.RNNCellSearchSpace(base=2), seed=4)
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.normal(size=(3, c.units)), tf.float32)
+  states = [[tf.constant(rng.normal(size=(3, c.units)), tf.float32) for _ in range(2)]
+            for _ in range(c.num_lstm_layers)]
+  out, new_states = c._step(x, states)  # pylint: disable=protected-access
+  expected = x
+  for cell, state in zip(c._lstm_cells, states):  # pylint: disable=protected-access
+    expected, state = cell(expected, state)
+    for got, want in zip(new_states.pop(0), state):
+      np.testing.assert_array_equal(got.numpy(), want.numpy())
+  np.testing.assert_array_equal(out.numpy(), expected.numpy())

@@ -39,13 +39,15 @@ def main(argv):
   depth = cfg.depth.start if _TASK.value == "cifar10" else None
   t0 = time.monotonic()
   tokens, _ = sampler.sample(0, 1, depth)
+  sampler.expect_update(depth, 1)  # as the loop does when the step's children start
   t1 = time.monotonic()
-  sampler._warmups[depth].join()  # pylint: disable=protected-access
+  sampler._warmups[depth, 1].join()  # pylint: disable=protected-access
   t2 = time.monotonic()
   sampler.update(0, tokens, [1e-4], depth)
   t3 = time.monotonic()
   for step in range(1, _STEPS.value + 1):
     tokens, _ = sampler.sample(step, 1, depth)
+    sampler.expect_update(depth, 1)
     sampler.update(step, tokens, [1e-4 * (1 + step % 3)], depth)
   t4 = time.monotonic()
   out = {"task": _TASK.value, "first_sample_s": t1 - t0, "update_warmup_s": t2 - t1,

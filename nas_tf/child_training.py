@@ -37,7 +37,10 @@ def seed_child(seed: int) -> None:
   child has an op-level seed (Keras' stateless initialisers and dropout draw theirs from
   Python's ``random``; the data pipelines are seeded explicitly), so what a child draws
   depends on the global seed's value, not on when it was set: the same numbers (the
-  pinned-behaviour tests hold them).
+  pinned-behaviour tests hold them). Not reset when the seed is unchanged: TensorFlow's
+  counter for ops without a seed, and Keras' global generator for ``keras.random`` calls
+  without one; a child must not make such calls (none does), or what it draws would
+  depend on the children trained before it in the same process.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   # (global seed, op seed) as TensorFlow derives them; reading it changes nothing.

@@ -446,7 +446,9 @@ def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int):
       return {"status": "degenerate", "error": reason, "train_seconds": 0.0}
   with _BUILD_LOCK:
     try:
-      keras.utils.set_random_seed(seed)  # the same initial weights on every (re)try
+      # The same initial weights on every (re)try; the coordinator runs the controller
+      # too, so TensorFlow's seed is set only when it changes (see seed_child).
+      child_training.seed_child(seed)
       model = build_child(spec, arrays, config)
     except children.ChildTooLargeError as e:
       return {"status": "too_large", "error": str(e), "train_seconds": 0.0}

@@ -152,26 +152,39 @@ class ProcessEvaluator(InlineEvaluator):
     # seconds) then overlaps the controller's first tracing in this process instead of
     # following it. Each submit spawns at most one worker, so one task per worker. A
     # failure here is not reported: the first child meets it again and is recorded.
-    for _ in range(self.parallel_children):
-      pool.submit(_worker_prepare, self.task, self.data_dir, self.seed, self.cache_dir,
-                  self.validation_size)
+    # (Not when a worker lives for one child: the task would be its whole life.)
+    if self.children_per_process > 1:
+      for _ in range(self.parallel_children):
+        pool.submit(_worker_prepare, self.task, self.data_dir, self.seed, self.cache_dir,
+                    self.validation_size)
     return pool
 
-  def evaluate(self, specs: Sequence) -> list[dict]:
+  def _submit_all(self, specs: Sequence) -> list:
     child = dataclasses.asdict(self.child_config)
-    futures = [self._pool.submit(_worker_evaluate, s.to_json(), self.task, self.data_dir,
-                                 child, self.seed, self.cache_dir, self.validation_size)
-               for s in specs]
-    results = []
+    return [self._pool.submit(_worker_evaluate, s.to_json(), self.task, self.data_dir,
+                              child, self.seed, self.cache_dir, self.validation_size)
+            for s in specs]
+
+  def evaluate(self, specs: Sequence) -> list[dict]:
+    try:
+      futures = self._submit_all(specs)
+    except concurrent.futures.process.BrokenProcessPool:
+      # A worker died between steps (e.g. while starting up): a new pool, once.
+      self._restart()
+      futures = self._submit_all(specs)
+    results, broken = [], False
     for f in futures:
       try:
         results.append(f.result())
       except concurrent.futures.process.BrokenProcessPool as e:
-        # A worker died (out of memory, killed): the child gets a failed record, and the
-        # pool is rebuilt so that the search goes on.
+        # A worker died (out of memory, killed): the child gets a failed record (as does
+        # every other child of that pool), and the pool is rebuilt, once, so that the
+        # search goes on.
         results.append({"status": child_training.STATUS_FAILED,
                         "error": f"worker process died: {e}", "train_seconds": 0.0})
-        self._restart()
+        broken = True
+    if broken:
+      self._restart()
     return results
 
   def _restart(self) -> None:

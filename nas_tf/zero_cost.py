@@ -33,10 +33,11 @@ the task's reward becomes the score, :class:`nas_tf.tasks.zero_cost.ZeroCostTask
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import time
 import traceback
-from typing import Sequence
+from typing import Optional, Sequence
 
 from absl import logging
 import keras
@@ -208,23 +209,26 @@ class ZeroCostEvaluator:
     load_data: Zero-argument callable returning the task's data (called once, and only
       for a score that reads images).
     seed: Initialisation seed of every child.
-    num_classes: Output classes of the networks a data-free score builds (a score that
-      reads images takes the count from the data).
+    num_classes: Output classes of the networks a data-free score builds; None reads
+      it from the data (as a score that reads images always does).
   """
 
   record_extras = {"evaluation": "zero_cost"}
 
   def __init__(self, settings: ZeroCostConfig, child_config, load_data, seed: int = 0,
-               num_classes: int = 10):
-    if not (isinstance(num_classes, int) and num_classes >= 2):
-      raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+               num_classes: Optional[int] = 10):
+    if num_classes is not None and not (isinstance(num_classes, numbers.Integral)
+                                        and num_classes >= 2):
+      raise ValueError(f"num_classes must be an int >= 2 or None, got {num_classes!r}")
     self.settings, self.child_config, self.seed = settings, child_config, seed
-    self.num_classes = num_classes
+    self.num_classes = None if num_classes is None else int(num_classes)
     self._load_data, self._batch = load_data, None
     self._scored = 0
 
   def _images(self):
     if self.settings.score in DATA_FREE:
+      if self.num_classes is None:  # counted once, from the data
+        self.num_classes = len(self._load_data().class_names)
       return None, None, self.num_classes
     if self._batch is None:
       data = self._load_data()

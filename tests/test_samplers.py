@@ -101,9 +101,9 @@ def test_unknown_search_and_bad_evolution_settings_fail_with_the_value():
 
 
 def test_rl_update_is_traced_once_per_step_shape_in_the_background():
-  """The update graph of a (depth, rows) shape is built in the background from the first
-  sample of that shape; a budget's short last step gets its own, warmed the same way; no
-  retrace, and the same gradient as a fresh graph.
+  """The update graph of a (depth, rows) shape is built in the background as soon as the
+  loop announces such an update; a budget's short last step (m sampled, fewer scored)
+  gets its own, warmed the same way; no retrace, and the same gradient as a fresh graph.
 
   Slow: builds and first-runs the controller's update graph three times (TensorFlow
   optimises an unrolled graph on its first run), several seconds on a quiet machine.
@@ -113,6 +113,8 @@ def test_rl_update_is_traced_once_per_step_shape_in_the_background():
   s = samplers.make_sampler(SPACE, cfg)
   before = [v.numpy().copy() for v in s.controller.trainable_variables]
   tokens, _ = s.sample(0, 4, None)
+  assert not s._warmups  # sampling alone prepares nothing
+  s.expect_update(None, 4)
   s._warmups[None, 4].join()  # the warm-up's dry run (weight 0) changed nothing
   assert int(s.accumulated.numpy()) == 0
   assert all(not np.any(a.numpy()) for a in s.accumulators)
@@ -120,8 +122,11 @@ def test_rl_update_is_traced_once_per_step_shape_in_the_background():
              for b, v in zip(before, s.controller.trainable_variables))
   s.update(0, tokens, [0.1, 0.2, 0.3, 0.4], None)
   s.sample(1, 4, None)
+  s.expect_update(None, 4)
   assert not s._warmups  # warmed once per shape: no second dry run in the background
-  tokens, _ = s.sample(2, 2, None)  # a short last step: 2 rows
+  tokens, _ = s.sample(2, 4, None)  # a short last step: 4 sampled, 2 scored
+  tokens = tokens[:2]
+  s.expect_update(None, 2)
   assert list(s._warmups) == [(None, 2)]
   s.update(2, tokens, [0.5, 0.1], None)
   assert s._accumulate_fn(None, 4).experimental_get_tracing_count() == 1

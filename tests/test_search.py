@@ -317,6 +317,31 @@ def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
   assert not [p for p in children if _alive(p)], "processes left running after the search"
 
 
+@pytest.mark.slow
+def test_a_worker_that_dies_between_steps_costs_no_exception():
+  """A worker killed (out of memory, say) while idle, here during its start-up: the next
+  step still trains, on a new pool, instead of raising BrokenProcessPool at submit.
+
+  Slow: starts two worker processes (TensorFlow and the data in each).
+  """
+  from nas_tf import evaluation  # pylint: disable=g-import-not-at-top
+  child = config_lib.ChildTrainingConfig(epochs=1, batch_size=4, num_steps=8, lm_units=8,
+                                         lm_layers=1, max_train_examples=200)
+  evaluator = evaluation.ProcessEvaluator("ptb", str(ROOT / "testdata" / "ptb"), child)
+  try:
+    pool = evaluator._pool  # pylint: disable=protected-access
+    for process in list(pool._processes.values()):  # pylint: disable=protected-access
+      process.kill()
+    deadline = time.time() + 30
+    while not pool._broken and time.time() < deadline:  # pylint: disable=protected-access
+      time.sleep(0.05)
+    assert pool._broken  # pylint: disable=protected-access
+    (result,) = evaluator.evaluate([specs_lib.lstm_like_base2_spec()])
+    assert result["status"] == "ok", result
+  finally:
+    evaluator.close(abort=True)
+
+
 def test_moved_and_copied_runs_resume_from_their_own_checkpoint(tmp_path):
   """state.json used to hold an absolute checkpoint path: a moved run could not resume
   and a copied one silently restored the original directory's controller."""

@@ -222,6 +222,17 @@ def test_data_free_scores_build_the_tasks_number_of_classes():
   # The classifier's kernel and bias grow by 8 x 90 + 90 weights.
   assert scored[100]["num_params"] - scored[10]["num_params"] == 8 * 90 + 90
   assert scored[100]["zero_cost"] != scored[10]["zero_cost"]
-  with pytest.raises(ValueError, match="num_classes must be an int >= 2, got 1"):
+  # None: counted from the data (loaded once, for this purpose only).
+  loads = []
+
+  class Data:
+    class_names = ["a", "b", "c"]
+
+  counted = zero_cost.ZeroCostEvaluator(
+      config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(),
+      load_data=lambda: loads.append(1) or Data(), num_classes=None).evaluate([spec] * 2)
+  assert loads == [1]
+  assert counted[0]["num_params"] - scored[10]["num_params"] == -(8 * 7 + 7)
+  with pytest.raises(ValueError, match="num_classes must be an int >= 2 or None, got 1"):
     zero_cost.ZeroCostEvaluator(config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(),
                                 load_data=None, num_classes=1)

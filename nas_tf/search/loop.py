@@ -181,6 +181,7 @@ class _Search:
     else:
       tokens = [tuple(t) for t in tokens]
       specs = [self.sampler.space_at(depth).decode(t) for t in tokens]
+    self.sampler.expect_update(depth, self._m_step(step))
     controller_s = time.monotonic() - t1
     todo = {}  # spec json -> the first index that scores it (identical specs score once)
     for k in range(self._m_step(step)):

@@ -34,6 +34,8 @@ class Task:
     metric: The metrics key of the validation value shown and ranked on.
     metric_label: Its short name in ``summary.txt``.
     higher_is_better: Direction of ``metric``.
+    num_classes: Output classes of a classification task's children (None: not a
+      classification task, or read from the data).
     testdata: The bundled data a run without ``--data_dir`` uses (relative to testdata/).
     presets: ``{"tiny": {...}, "real": {...}}``: search defaults by config field
       ("section.field"), for a run on ``testdata`` and on real data; flags given on the
@@ -45,6 +47,7 @@ class Task:
   metric: str = "val_metric"
   metric_label: str = "val"
   higher_is_better: bool = True
+  num_classes: Optional[int] = None
   testdata: str = ""
   presets: dict = {}
 

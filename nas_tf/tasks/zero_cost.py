@@ -53,7 +53,7 @@ class ZeroCostTask(Task):
     from nas_tf import zero_cost  # pylint: disable=g-import-not-at-top
     return zero_cost.ZeroCostEvaluator(
         config.zero_cost, config.child, seed=config.seed,
-        num_classes=getattr(self.base, "num_classes", 10),
+        num_classes=self.base.num_classes,
         load_data=lambda: self.base.load_data(config.data_dir, seed=config.seed,
                                               cache_dir=config.cache_dir,
                                               validation_size=config.validation_size))

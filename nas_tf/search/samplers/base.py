@@ -8,6 +8,9 @@ space (the token schema) and nothing of the task, the data or where children tra
   ``step``), so a search resumed after a crash re-proposes exactly the interrupted step.
 * ``update(step, tokens, rewards, depth) -> stats``: learn from one step's rewards (same
   order as ``tokens``); returns scalars for TensorBoard (``baseline``, ``entropy``, ...).
+* ``expect_update(depth, rows)`` (optional, a no-op here): the loop says, as soon as a
+  step's children start, how many rows its update will get (a budget's last step may
+  score fewer than the m it sampled), so a sampler can prepare the update meanwhile.
 * ``state() -> dict`` / ``restore(state, checkpoint)``: what resume needs. ``state()`` is
   JSON (saved in state.json); TF variables go in ``checkpoint_items()``, which the loop
   writes into the step's checkpoint together with the evaluator's.
@@ -45,6 +48,9 @@ class Sampler:
   def update(self, step: int, tokens: Sequence, rewards: Sequence[float],
              depth: Optional[int]) -> dict:
     raise NotImplementedError
+
+  def expect_update(self, depth: Optional[int], rows: int) -> None:
+    del depth, rows
 
   def draw(self, n: int, depth: Optional[int], purpose: tuple) -> np.ndarray:
     raise NotImplementedError(f"search={self.name!r} cannot sample for shared-weight training")

@@ -20,13 +20,14 @@ class RLSampler(Sampler):
 
   Tracing the update's graph (the controller unrolled over every decision, and its
   gradient) costs seconds, several times a steady-state step; it is done once per depth
-  and number of rows, and started in a background thread as soon as such a step is
-  sampled, so that it overlaps the training of that step's children instead of delaying
-  the step's commit. The number of rows is a static shape on purpose: with an unknown
+  and number of rows, and started in a background thread when the loop announces such
+  an update (``expect_update``, as the step's children start), so that it overlaps their
+  training instead of delaying the step's commit. The number of rows is a static shape on purpose: with an unknown
   batch size every element-wise op's gradient builds broadcast-shape arithmetic, and the
   graph took about twice as long to trace and first-run (measured on the test suite's
   spaces, one loaded core: 5.3 -> 2.8 s for a 10-slot cell, 8.3 -> 3.0 s for a 3-layer
-  CNN). A budget's short last step gets its own graph, warmed up the same way.
+  CNN). A budget's short last step gets its own graph, warmed up the same way. A
+  warm-up whose update never comes (an interrupted search) only finishes its tracing.
   """
 
   name = "rl"
@@ -67,7 +68,10 @@ class RLSampler(Sampler):
     tokens, _, _ = self.controller.sample_tokens(
         m, seed=(self.config.seed, step), num_layers=depth)
     tokens = [tuple(t) for t in tokens.numpy().tolist()]
-    key = (depth, len(tokens))
+    return tokens, decode_all(self.space_at(depth), tokens)
+
+  def expect_update(self, depth: Optional[int], rows: int) -> None:
+    key = (depth, rows)
     if key not in self._warmed:  # once per shape: the graph stays warm afterwards
       self._warmed.add(key)
       # Not a daemon: Python ends daemon threads in the middle of whatever they run, and a
@@ -76,7 +80,6 @@ class RLSampler(Sampler):
       self._warmups[key] = threading.Thread(target=self._trace_update, args=key,
                                             name="controller-trace", daemon=False)
       self._warmups[key].start()
-    return tokens, decode_all(self.space_at(depth), tokens)
 
   def _trace_update(self, depth: Optional[int], rows: int) -> None:
     """Builds the update graphs for ``depth`` and ``rows`` and runs the gradient graph

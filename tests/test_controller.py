@@ -177,15 +177,22 @@ def test_toy_reinforce_learns_target():
   baseline = reinforce.EMABaseline(decay=0.9)
   lp0, _ = c.log_prob([specs.lstm_like_base2_spec()])
   chance = -space.log_num_architectures()
+
+  # One traced step: an eager Keras optimizer step costs ~0.3 s of Python, 80 of them
+  # were most of this test's time. The maths is reinforce_step's either way.
+  @tf.function
+  def step_fn(tokens, adv):
+    # A small entropy bonus keeps single tokens from collapsing onto a wrong choice
+    # before the partial-credit reward can correct them.
+    reinforce.reinforce_step(lambda: c.log_prob_tokens(tokens), c.trainable_variables, opt,
+                             adv, entropy_weight=0.05)
+
   for step in range(80):
     tokens, _, _ = c.sample_tokens(8, seed=step)
     rewards = (tokens.numpy() == target).mean(axis=1)
     adv = baseline.advantages(rewards)
     baseline.update(rewards)
-    # A small entropy bonus keeps single tokens from collapsing onto a wrong choice
-    # before the partial-credit reward can correct them.
-    reinforce.reinforce_step(lambda: c.log_prob_tokens(tokens), c.trainable_variables, opt,
-                             adv, entropy_weight=0.05)
+    step_fn(tokens, tf.constant(adv, tf.float32))
   lp1, _ = c.log_prob([specs.lstm_like_base2_spec()])
   assert float(lp0[0]) == pytest.approx(chance, abs=0.5)
   # From about e^-11 (chance) to well above it: at least e^5 times more likely.

@@ -16,7 +16,10 @@ from typing import Iterator, Optional
 
 from absl import logging
 
-CACHEABLE_STATUSES = ("ok", "failed", "too_large", "nan")
+# Every status a child's metrics can have: all depend on the spec alone (and the seed),
+# so an identical spec sampled later reuses the record ("degenerate": a dead cell, or a
+# non-finite zero-cost score).
+CACHEABLE_STATUSES = ("ok", "failed", "too_large", "nan", "degenerate")
 
 
 TMP_PREFIX = ".tmp-"

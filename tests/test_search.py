@@ -133,6 +133,29 @@ class HugePerplexity(FakeEvaluator):
     return out
 
 
+@pytest.mark.parametrize("status", ["degenerate", "a_status_not_cached"])
+def test_a_step_that_samples_one_untrainable_cell_twice_logs_both(tmp_path, monkeypatch,
+                                                                   status):
+  """Identical specs of one step are scored once; the copy takes the first one's result
+  whatever its status. A dead cell ('degenerate') sampled twice in one step crashed a
+  2-replica search at child 123 (nothing cached it)."""
+  from nas_tf.search.samplers import random as random_sampler  # pylint: disable=g-import-not-at-top
+  real = random_sampler.RandomSampler.sample
+
+  def twins(self, step, m, depth):
+    tokens, specs = real(self, step, 1, depth)
+    return tokens * m, specs * m
+
+  monkeypatch.setattr(random_sampler.RandomSampler, "sample", twins)
+  fake = FakeEvaluator(status_of=lambda s: status)
+  cfg = _config(tmp_path, search="random", max_children=4, children_per_step=2)
+  search.run(cfg, evaluator=fake)
+  recs = _records(cfg)
+  assert [(r["step"], r["index"], r["status"], r["cached"]) for r in recs] == [
+      (0, 0, status, False), (0, 1, status, True), (1, 0, status, False), (1, 1, status, True)]
+  assert len(fake.calls) == 2
+
+
 def test_diverged_children_are_a_status_and_records_are_strict_json(tmp_path):
   """6.5e51 used to overflow the reward and crash every resume; inf and NaN were 'ok'."""
   cfg = _config(tmp_path, max_children=4)

@@ -190,8 +190,13 @@ class _Search:
         todo.setdefault(key if self.reuse else k, k)
     firsts = sorted(todo.values())
     waits = dict(zip(firsts, start_children(self.evaluator, step, [specs[k] for k in firsts])))
+    # A copy of a spec scored earlier in this step takes that child's record, whatever
+    # its status (not only a cacheable one).
+    first_of = {k: todo[specs[k].to_json()] for k in range(self._m_step(step))
+                if self.reuse and specs[k].to_json() in todo}
     return {"step": step, "tokens": tokens, "specs": specs, "depth": depth, "waits": waits,
-            "scalars": scalars, "controller_s": controller_s, "start": t0}
+            "first_of": first_of, "scalars": scalars, "controller_s": controller_s,
+            "start": t0}
 
   def _collect(self, item: dict) -> list[float]:
     """Waits for a step's children in order, logging each record as it arrives."""
@@ -201,7 +206,10 @@ class _Search:
       metrics = item["waits"][k]() if k in item["waits"] else None
       if self.log.get(step, k) is not None:
         continue
-      cached = None if metrics is not None else self.log.cached(specs[k].to_json())
+      cached = None
+      if metrics is None:
+        cached = (self.log.cached(specs[k].to_json())
+                  or self.log.get(step, item["first_of"].get(k, k)))
       record = records_lib.make_record(self.task, self.config, step, k, tokens[k], specs[k],
                                        item["depth"], metrics, cached, self.extras)
       self.log.append(record)

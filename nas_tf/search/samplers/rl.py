@@ -22,11 +22,11 @@ class RLSampler(Sampler):
   gradient) costs seconds, several times a steady-state step; it is done once per depth
   and number of rows, and started in a background thread when the loop announces such
   an update (``expect_update``, as the step's children start), so that it overlaps their
-  training instead of delaying the step's commit. The number of rows is a static shape on purpose: with an unknown
-  batch size every element-wise op's gradient builds broadcast-shape arithmetic, and the
-  graph took about twice as long to trace and first-run (measured on the test suite's
-  spaces, one loaded core: 5.3 -> 2.8 s for a 10-slot cell, 8.3 -> 3.0 s for a 3-layer
-  CNN). A budget's short last step gets its own graph, warmed up the same way. A
+  training instead of delaying the step's commit. The number of rows is a static shape
+  on purpose: with an unknown batch size every element-wise op's gradient builds
+  broadcast-shape arithmetic, and the graph took about twice as long to trace and
+  first-run (measured on the test suite's spaces, one loaded core: 5.3 -> 2.8 s for a
+  10-slot cell, 8.3 -> 3.0 s for a 3-layer CNN). A budget's short last step gets its own graph, warmed up the same way. A
   warm-up whose update never comes (an interrupted search) only finishes its tracing.
   """
 

@@ -184,16 +184,15 @@ class _Search:
     self.sampler.expect_update(depth, self._m_step(step))
     controller_s = time.monotonic() - t1
     todo = {}  # spec json -> the first index that scores it (identical specs score once)
+    # child -> the child of this step that scores its spec: a copy takes that child's
+    # record, whatever its status (not only a cacheable one).
+    first_of = {}
     for k in range(self._m_step(step)):
       key = specs[k].to_json()
       if self.log.get(step, k) is None and not (self.reuse and self.log.cached(key)):
-        todo.setdefault(key if self.reuse else k, k)
+        first_of[k] = todo.setdefault(key if self.reuse else k, k)
     firsts = sorted(todo.values())
     waits = dict(zip(firsts, start_children(self.evaluator, step, [specs[k] for k in firsts])))
-    # A copy of a spec scored earlier in this step takes that child's record, whatever
-    # its status (not only a cacheable one).
-    first_of = {k: todo[specs[k].to_json()] for k in range(self._m_step(step))
-                if self.reuse and specs[k].to_json() in todo}
     return {"step": step, "tokens": tokens, "specs": specs, "depth": depth, "waits": waits,
             "first_of": first_of, "scalars": scalars, "controller_s": controller_s,
             "start": t0}

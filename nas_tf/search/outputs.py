@@ -178,9 +178,9 @@ class TensorBoard:
   Written with TensorBoard's own protocol buffers and record format, not TensorFlow's
   summary ops: a search whose sampler and evaluator need no TensorFlow (random search,
   evolution or BO on a table) then never imports it, which took 3-9 s of each run's
-  start-up. Flushing after every step cost
-  more than a whole table-lookup step; the curves are a view of results.jsonl (the
-  source of truth), so seconds of delay lose nothing.
+  start-up. Flushing after every step cost more than a whole table-lookup step; the
+  curves are a view of results.jsonl (the source of truth), so seconds of delay lose
+  nothing.
   """
 
   def __init__(self, logdir: str, flush_seconds: float = 5.0):

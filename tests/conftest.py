@@ -48,23 +48,9 @@ SLOW_LIMIT_S = 20.0
 _slow_without_reason = []
 
 
-def _has_slow_reason(item) -> bool:
-  return "Slow:" in (getattr(getattr(item, "obj", None), "__doc__", None) or "")
-
-
-def pytest_collection_modifyitems(items):
-  """Runs the tests that say they are slow first (issue 15: the suite's wall time).
-
-  With two xdist workers the suite ends when the busier one does; a 50 s test that
-  starts last leaves the other worker idle for up to 50 s. Longest first (the rest keep
-  their order) is the classic fix for that tail, and with ``--dist worksteal``
-  (pytest.ini) an idle worker takes queued tests from a busy one.
-  """
-  items.sort(key=lambda item: not _has_slow_reason(item))
-
-
 def pytest_runtest_setup(item):
-  item.user_properties.append(("slow_reason", _has_slow_reason(item)))
+  doc = getattr(getattr(item, "obj", None), "__doc__", None) or ""
+  item.user_properties.append(("slow_reason", "Slow:" in doc))
 
 
 def pytest_runtest_logreport(report):

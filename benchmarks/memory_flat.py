@@ -117,7 +117,7 @@ def measure_cluster(task: str, n: int) -> dict:
             "--children_per_step=2", "--cluster=localhost:2", "--num_ps=2",
             "--worker_threads=1", "--num_replicas=2", "--steps_per_epoch=4", "--noreport"]
     results = pathlib.Path(out) / "results.jsonl"
-    chief, servers, start = [], [], time.monotonic()
+    chief, servers, each, start = [], [], {}, time.monotonic()
     with open(pathlib.Path(out) / "search.log", "w") as log:
       proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
       seen = 0
@@ -128,6 +128,8 @@ def measure_cluster(task: str, n: int) -> dict:
           procs = process_tree.tree(proc.pid)
           chief.append(process_tree.rss_mb(procs[:1]))
           servers.append(process_tree.rss_mb(procs[1:]))
+          for p in procs[1:]:  # each server apart: which of them grows
+            each.setdefault(p.pid, []).append(process_tree.rss_mb([p]))
           if done % 20 == 0:
             logging.info("cluster child %d/%d: chief %.0f MB, servers %.0f MB", done, n,
                          chief[-1], servers[-1])
@@ -141,6 +143,11 @@ def measure_cluster(task: str, n: int) -> dict:
           "peak_mb": max(total), "growth_mb_per_100_children_second_half": _growth(total),
           "chief_growth_mb_per_100_children": _growth(chief),
           "servers_growth_mb_per_100_children": _growth(servers),
+          # Per server process (pid order = start order); sampled only while it lives.
+          "each_server": [{"pid": pid, "first_mb": mb[0], "last_mb": mb[-1],
+                           "samples": len(mb),
+                           "growth_mb_per_100_children": _growth(mb)}
+                          for pid, mb in sorted(each.items())],
           "seconds": time.monotonic() - start}
 
 

@@ -501,3 +501,25 @@ def test_set_reaches_every_section_the_space_and_task_options(tmp_path):
     config_lib.apply_overrides(cfg, ["child.nope=1"])
   with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
     config_lib.apply_overrides(cfg, ["controller.temperature=0"])
+
+
+def test_traced_checkpoint_writer_saves_each_prefix_with_its_values(tmp_path):
+  """The cluster's save is one traced function: the prefix must be its input (not a
+  constant of the trace) and each write must hold the values at that write."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from nas_tf.search import outputs  # pylint: disable=g-import-not-at-top
+  v = tf.Variable([1.0, 2.0])
+  count = tf.Variable(0, dtype=tf.int64)
+  write = outputs.checkpoint_writer(tf.train.Checkpoint(v=v, count=count), traced=True)
+  first = write(str(tmp_path / "checkpoints" / "step-1"))  # a directory not made yet
+  v.assign([3.0, 4.0])
+  count.assign(7)
+  second = write(str(tmp_path / "checkpoints" / "step-2"))
+  assert (first, second) == (str(tmp_path / "checkpoints" / "step-1"),
+                             str(tmp_path / "checkpoints" / "step-2"))
+  for path, want_v, want_count in ((first, [1.0, 2.0], 0), (second, [3.0, 4.0], 7)):
+    u, c = tf.Variable([0.0, 0.0]), tf.Variable(-1, dtype=tf.int64)
+    tf.train.Checkpoint(v=u, count=c).read(path).assert_existing_objects_matched()
+    np.testing.assert_array_equal(u.numpy(), want_v)
+    assert int(c.numpy()) == want_count

@@ -143,6 +143,8 @@ class _Search:
       self.checkpoint = tf.train.Checkpoint(**items)
       if self.state["checkpoint"]:
         self.checkpoint.read(self.state["checkpoint"]).assert_existing_objects_matched()
+      self._write_checkpoint = outputs.checkpoint_writer(
+          self.checkpoint, traced=hasattr(evaluator, "sampler_scope"))
     self.committed = self.first_step = self.state["step"]
     if self.first_step or len(self.log):
       logging.info("Resuming %s at step %d with %d children already logged.", out,
@@ -243,8 +245,8 @@ class _Search:
     self.written = now
     ckpt = None
     if self.checkpoint is not None:
-      ckpt = self.checkpoint.write(os.path.join(self.config.output_dir,
-                                                outputs.CHECKPOINT_DIR, f"step-{step + 1}"))
+      ckpt = self._write_checkpoint(os.path.join(self.config.output_dir,
+                                                 outputs.CHECKPOINT_DIR, f"step-{step + 1}"))
     sampler_state = self.sampler.state()
     pending = {str(i["step"]): [list(t) for t in i["tokens"]] for i in in_flight}
     self.state.update(step=step + 1, checkpoint=ckpt, sampler=sampler_state,

@@ -518,6 +518,7 @@ def test_traced_checkpoint_writer_saves_each_prefix_with_its_values(tmp_path):
   second = write(str(tmp_path / "checkpoints" / "step-2"))
   assert (first, second) == (str(tmp_path / "checkpoints" / "step-1"),
                              str(tmp_path / "checkpoints" / "step-2"))
+  assert write.traced.experimental_get_tracing_count() == 1
   for path, want_v, want_count in ((first, [1.0, 2.0], 0), (second, [3.0, 4.0], 7)):
     u, c = tf.Variable([0.0, 0.0]), tf.Variable(-1, dtype=tf.int64)
     tf.train.Checkpoint(v=u, count=c).read(path).assert_existing_objects_matched()

@@ -99,12 +99,14 @@ def _release_peaks(rss, every: int) -> list[float]:
   return [max(rss[i:i + every]) for i in range(0, len(rss), every)]
 
 
-def _growth(rss) -> float:
-  """MB per 100 children over the second half (the first children warm caches up)."""
+def _growth(rss, children=None) -> float:
+  """MB per 100 children over the second half of the samples (the first children warm
+  caches up). ``children``: the number of children done at each sample (default: one
+  sample per child; the cluster samples when its count moves, often by 2 or more)."""
   n = len(rss)
   if n < 4:
     return float("nan")
-  x = np.arange(1, n + 1)
+  x = np.arange(1, n + 1) if children is None else np.asarray(children, dtype=float)
   return 100 * float(np.polyfit(x[n // 2:], np.asarray(rss)[n // 2:], 1)[0])
 
 
@@ -117,7 +119,7 @@ def measure_cluster(task: str, n: int) -> dict:
             "--children_per_step=2", "--cluster=localhost:2", "--num_ps=2",
             "--worker_threads=1", "--num_replicas=2", "--steps_per_epoch=4", "--noreport"]
     results = pathlib.Path(out) / "results.jsonl"
-    chief, servers, each, start = [], [], {}, time.monotonic()
+    chief, servers, each, counts, start = [], [], {}, [], time.monotonic()
     with open(pathlib.Path(out) / "search.log", "w") as log:
       proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
       seen = 0
@@ -126,10 +128,13 @@ def measure_cluster(task: str, n: int) -> dict:
         if done > seen:
           seen = done
           procs = process_tree.tree(proc.pid)
+          counts.append(done)
           chief.append(process_tree.rss_mb(procs[:1]))
           servers.append(process_tree.rss_mb(procs[1:]))
           for p in procs[1:]:  # each server apart: which of them grows
-            each.setdefault(p.pid, []).append(process_tree.rss_mb([p]))
+            mb = process_tree.rss_mb([p])
+            if mb > 100:  # not multiprocessing's small helper processes
+              each.setdefault(p.pid, []).append((done, mb))
           if done % 20 == 0:
             logging.info("cluster child %d/%d: chief %.0f MB, servers %.0f MB", done, n,
                          chief[-1], servers[-1])
@@ -140,14 +145,15 @@ def measure_cluster(task: str, n: int) -> dict:
   total = [c + s for c, s in zip(chief, servers)]
   return {"mode": "cluster", "children": n, "samples": len(total), "rss_mb": total,
           "chief_mb": chief, "servers_mb": servers, "start_mb": total[0], "end_mb": total[-1],
-          "peak_mb": max(total), "growth_mb_per_100_children_second_half": _growth(total),
-          "chief_growth_mb_per_100_children": _growth(chief),
-          "servers_growth_mb_per_100_children": _growth(servers),
-          # Per server process (pid order = start order); sampled only while it lives.
-          "each_server": [{"pid": pid, "first_mb": mb[0], "last_mb": mb[-1],
-                           "samples": len(mb),
-                           "growth_mb_per_100_children": _growth(mb)}
-                          for pid, mb in sorted(each.items())],
+          "peak_mb": max(total), "children_at_sample": counts,
+          "growth_mb_per_100_children_second_half": _growth(total, counts),
+          "chief_growth_mb_per_100_children": _growth(chief, counts),
+          "servers_growth_mb_per_100_children": _growth(servers, counts),
+          # Per server process (pid order = start order: ps tasks, then workers).
+          "each_server": [{"pid": pid, "first_mb": s[0][1], "last_mb": s[-1][1],
+                           "samples": len(s), "growth_mb_per_100_children": _growth(
+                               [mb for _, mb in s], [c for c, _ in s])}
+                          for pid, s in sorted(each.items())],
           "seconds": time.monotonic() - start}
 
 

@@ -205,6 +205,30 @@ def test_two_replica_search_on_cluster(cluster, tmp_path):
   assert state["step"] == 3 and state["pending"] == {}
 
 
+def test_controller_on_ps_is_checkpointed_by_one_traced_save(cluster, tmp_path):
+  """An eager write of variables on several tasks traces a save function per call, and
+  each stays on the parameter servers (docs/RESULTS.md §3): the loop's writer traces one."""
+  from nas_tf.search import outputs  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.SearchConfig(task="cifar10", data_dir="-", output_dir=str(tmp_path),
+                                space=CNN_SPACE, depth=config_lib.DepthSchedule(start=1))
+  with cluster.strategy.scope():
+    sampler = rl_sampler.RLSampler(search.make_space(cfg), cfg)
+  items = sampler.checkpoint_items()
+  assert {v.value.device.split("/task")[0] for v in sampler.controller.trainable_variables} == {
+      "/job:ps/replica:0"}, "the controller should live on the parameter servers"
+  write = outputs.checkpoint_writer(tf.train.Checkpoint(**items), traced=True)
+  paths = []
+  for k in range(3):
+    sampler.accumulated.assign(k + 1)
+    paths.append(write(str(tmp_path / "checkpoints" / f"step-{k}")))
+  assert write.traced.experimental_get_tracing_count() == 1
+  # Each write holds its own values; the Adam slots and the optimizer's step are in it.
+  for k, path in enumerate(paths):
+    reader = tf.train.load_checkpoint(path)
+    assert reader.get_tensor("accumulated/.ATTRIBUTES/VARIABLE_VALUE") == k + 1
+    assert any(name.startswith("optimizer/") for name in reader.get_variable_to_shape_map())
+
+
 # -- subprocess clusters ------------------------------------------------------------------
 
 def _env(**extra):

@@ -511,7 +511,8 @@ def test_traced_checkpoint_writer_saves_each_prefix_with_its_values(tmp_path):
   from nas_tf.search import outputs  # pylint: disable=g-import-not-at-top
   v = tf.Variable([1.0, 2.0])
   count = tf.Variable(0, dtype=tf.int64)
-  write = outputs.checkpoint_writer(tf.train.Checkpoint(v=v, count=count), traced=True)
+  checkpoint = tf.train.Checkpoint(v=v, count=count)
+  write = outputs.checkpoint_writer(checkpoint, traced=True)
   first = write(str(tmp_path / "checkpoints" / "step-1"))  # a directory not made yet
   v.assign([3.0, 4.0])
   count.assign(7)
@@ -519,6 +520,13 @@ def test_traced_checkpoint_writer_saves_each_prefix_with_its_values(tmp_path):
   assert (first, second) == (str(tmp_path / "checkpoints" / "step-1"),
                              str(tmp_path / "checkpoints" / "step-2"))
   assert write.traced.experimental_get_tracing_count() == 1
+  # An object added after the trace is saved too: the writer traces again.
+  checkpoint.extra = tf.Variable(5.0)
+  third = write(str(tmp_path / "checkpoints" / "step-3"))
+  extra = tf.Variable(0.0)
+  tf.train.Checkpoint(v=tf.Variable([0.0, 0.0]), count=tf.Variable(0, dtype=tf.int64),
+                      extra=extra).read(third).assert_existing_objects_matched()
+  assert float(extra.numpy()) == 5.0
   for path, want_v, want_count in ((first, [1.0, 2.0], 0), (second, [3.0, 4.0], 7)):
     u, c = tf.Variable([0.0, 0.0]), tf.Variable(-1, dtype=tf.int64)
     tf.train.Checkpoint(v=u, count=c).read(path).assert_existing_objects_matched()

@@ -259,21 +259,26 @@ def checkpoint_writer(checkpoint, traced: bool) -> Callable[[str], str]:
   ``traced`` is for a controller on parameter servers (paper §3.3). Its variables sit on
   other tasks than the chief, and an eager ``Checkpoint.write`` then traces a new
   multi-device save function at every call (TensorFlow's ``MultiDeviceSaver.save``).
-  Each one is instantiated on every parameter server and never freed there: +0.6 MB per
-  server per step, measured. Traced once here, the save is one function for the whole
-  search, and it is faster. It is traced on the first write, when every variable of the
-  checkpoint exists (the controller, its optimizer slots and accumulators are all built
-  before the first step); the eager write stays the default elsewhere.
+  Each one is instantiated on every parameter server and never freed there: +0.8 MB per
+  server per write in a micro-benchmark, and the servers of a 200-child search grew
+  +127 MB per 100 samples (docs/RESULTS.md §3). Traced once here, the save is one
+  function for the whole search, and it is faster. A trace fixes the object graph it
+  saves, so the writer traces again if the checkpoint's objects change (today every one
+  exists before the first write); the eager write stays the default elsewhere.
   """
   if not traced:
     return checkpoint.write
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  traced_write = tf.function(checkpoint.write, autograph=False)
+  traced_for = {}  # number of objects in the checkpoint -> its traced write
 
   def write(prefix: str) -> str:
+    objects = len(tf.train.TrackableView(checkpoint).descendants())
+    if objects not in traced_for:
+      traced_for.clear()
+      traced_for[objects] = tf.function(checkpoint.write, autograph=False)
+    write.traced = traced_for[objects]  # tests check that it is traced once
     # The eager write creates the directory; inside a graph the save ops do not.
-    os.makedirs(os.path.dirname(prefix) or ".", exist_ok=True)
-    return traced_write(tf.constant(prefix)).numpy().decode()
+    tf.io.gfile.makedirs(os.path.dirname(prefix) or ".")
+    return write.traced(tf.constant(prefix)).numpy().decode()
 
-  write.traced = traced_write  # tests check that it is traced once
   return write

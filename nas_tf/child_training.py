@@ -9,7 +9,6 @@ a child that cannot be built, is over the size caps, or diverges comes back with
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 import traceback
@@ -79,34 +78,6 @@ def load_task_data(task: str, data_dir: str, seed: int = 0, cache_dir: str | Non
     sizes += ", " + ", ".join(f"{k} {v:,} images" for k, v in out.num_examples.items())
   logging.info("Loaded %s data in %.1f s: %s", task, time.monotonic() - start, sizes)
   return out
-
-
-def check_data_source(task: str, data_dir: str, bundled: bool = False) -> None:
-  """Fails fast, with the path and what was expected, before any worker starts.
-
-  ``bundled``: ``data_dir`` is the testdata/ of a source checkout, chosen because the user
-  gave no --data_dir; its absence means an installed copy without the checkout.
-  """
-  if bundled:
-    if not os.path.exists(data_dir):
-      raise FileNotFoundError("no --data_dir, and no bundled testdata/ beside this program "
-                              "(it comes with a source checkout): pass --data_dir=PATH")
-    logging.info("No --data_dir: a TINY run on the bundled %s (for a first look only; see "
-                 "the README for real data).", data_dir)
-  if task == "cifar10" and data_dir == "tfds":
-    return
-  if not os.path.exists(data_dir):
-    raise FileNotFoundError(f"--data_dir {data_dir!r} does not exist; expected "
-                            + ("a directory with ptb.train.txt, ptb.valid.txt, ptb.test.txt"
-                               if task == "ptb" else
-                               "a CIFAR-10 directory (python/binary release or image "
-                               "folder), a .tar.gz of one, or 'tfds'"))
-  if task == "ptb":
-    for split in ("train", "valid", "test"):
-      path = os.path.join(data_dir, f"ptb.{split}.txt")
-      if not os.path.isfile(path):
-        raise FileNotFoundError(f"missing {path}; a PTB --data_dir holds "
-                                "ptb.train.txt, ptb.valid.txt and ptb.test.txt")
 
 
 def make_optimizer(config: ChildTrainingConfig,

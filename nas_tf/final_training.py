@@ -41,6 +41,7 @@ import tensorflow as tf
 
 from nas_tf import child_training
 from nas_tf import children
+from nas_tf import data_sources
 from nas_tf import lm_training
 from nas_tf import results
 from nas_tf import specs as specs_lib
@@ -467,7 +468,7 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
     FileNotFoundError: the data is missing.
   """
   check_spec_task(spec, config.task)
-  child_training.check_data_source(config.task, config.data_dir)
+  data_sources.check_data_source(config.task, config.data_dir)
   start = time.monotonic()
   os.makedirs(config.output_dir, exist_ok=True)
   results.atomic_write_text(os.path.join(config.output_dir, "spec.json"),

@@ -14,7 +14,7 @@ PACKAGE = ROOT / "nas_tf"
 LAYERS = [
     # architectures as data, configuration, files, pure maths
     {"specs", "search_space", "ops", "config", "rewards", "results", "fidelity",
-     "optimizers", "cli", "presets"},
+     "optimizers", "cli", "presets", "data_sources"},
     # networks and their data: the controller, cells, readers
     {"controller", "reinforce", "cells", "tree_rnn", "data"},
     # children: building and training them, where they run, what is done with them

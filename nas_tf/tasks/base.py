@@ -6,6 +6,7 @@ import math
 import os
 from typing import Optional
 
+from nas_tf import data_sources
 from nas_tf import rewards as rewards_lib
 from nas_tf import search_space as search_space_lib
 
@@ -115,8 +116,7 @@ class TrainedChildTask(Task):
                                          validation_size=validation_size)
 
   def check_data(self, data_dir: str, bundled: bool = False) -> None:
-    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
-    child_training.check_data_source(self.name, data_dir, bundled=bundled)
+    data_sources.check_data_source(self.name, data_dir, bundled=bundled)
 
   def make_evaluator(self, config):
     from nas_tf import evaluation  # pylint: disable=g-import-not-at-top

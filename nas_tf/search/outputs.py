@@ -269,14 +269,14 @@ def checkpoint_writer(checkpoint, traced: bool) -> Callable[[str], str]:
   if not traced:
     return checkpoint.write
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  traced_for = {}  # number of objects in the checkpoint -> its traced write
+  traced_objects = None  # how many objects the checkpoint had when write.traced was made
 
   def write(prefix: str) -> str:
+    nonlocal traced_objects
     objects = len(tf.train.TrackableView(checkpoint).descendants())
-    if objects not in traced_for:
-      traced_for.clear()
-      traced_for[objects] = tf.function(checkpoint.write, autograph=False)
-    write.traced = traced_for[objects]  # tests check that it is traced once
+    if objects != traced_objects:
+      traced_objects = objects
+      write.traced = tf.function(checkpoint.write, autograph=False)  # tests read it
     # The eager write creates the directory; inside a graph the save ops do not.
     tf.io.gfile.makedirs(os.path.dirname(prefix) or ".")
     return write.traced(tf.constant(prefix)).numpy().decode()

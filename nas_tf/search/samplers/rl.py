@@ -26,8 +26,9 @@ class RLSampler(Sampler):
   on purpose: with an unknown batch size every element-wise op's gradient builds
   broadcast-shape arithmetic, and the graph took about twice as long to trace and
   first-run (measured on the test suite's spaces, one loaded core: 5.3 -> 2.8 s for a
-  10-slot cell, 8.3 -> 3.0 s for a 3-layer CNN). A budget's short last step gets its own graph, warmed up the same way. A
-  warm-up whose update never comes (an interrupted search) only finishes its tracing.
+  10-slot cell, 8.3 -> 3.0 s for a 3-layer CNN). A budget's short last step gets its own
+  graph, warmed up the same way. A warm-up whose update never comes (an interrupted
+  search) only finishes its tracing.
   """
 
   name = "rl"

@@ -244,6 +244,12 @@ class _Steps:
       logits, *new_states = model([inputs, *states], training=False)
       return tf.reduce_sum(xent(targets, logits)), new_states
 
+    # One trace per model is the design: every child is a different graph. TensorFlow's
+    # frequent-retracing detector keys on the code object shared by all children's
+    # steps, so from the 5th child of a process it would warn "N out of the last M calls
+    # ... triggered tf.function retracing" and advise a fix that does not apply here.
+    for step in (train_step, eval_step):
+      step._omit_frequent_tracing_warning = True  # pylint: disable=protected-access
     self.train_step = train_step
     self.eval_step = eval_step
 

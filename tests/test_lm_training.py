@@ -400,3 +400,23 @@ def test_unigram_perplexity_is_the_bar_of_word_frequencies():
   assert lm_training.unigram_perplexity(train, np.array([0, 1]), 3) == pytest.approx(2.0)
   # An unseen word counts once: p = 1/4, so perplexity 4 on it alone.
   assert lm_training.unigram_perplexity(train, np.array([2]), 3) == pytest.approx(4.0)
+
+
+def test_one_trace_per_child_is_not_reported_as_frequent_retracing():
+  """Children of one worker process each trace their own steps: TensorFlow must not warn."""
+  import logging  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  records = []
+  handler = logging.Handler()
+  handler.emit = records.append
+  tf.get_logger().addHandler(handler)
+  windows = ptb.make_lm_windows(_stream(200), batch_size=2, num_steps=6)
+  windows = (windows[0][:2], windows[1][:2])
+  recipe = lm_training.LMRecipe(learning_rate=0.05)
+  try:
+    for seed in range(6):  # the detector warns at 5 traces of one code object
+      lm_training.train_lm(lambda s=seed: _model(units=4, seed=s), windows, {}, 1, recipe,
+                           VOCAB, progress_seconds=0)
+  finally:
+    tf.get_logger().removeHandler(handler)
+  assert not [r for r in records if "retracing" in r.getMessage()]

@@ -85,6 +85,7 @@ def test_bad_input_is_a_clear_error(tmp_path):
 
 
 def test_binary_trains_a_search_result_and_rejects_the_other_task(tmp_path):
+  """Slow: two nas_train processes side by side (a CNN training, and a refusal)."""
   spec_file = tmp_path / "cnn.json"
   spec_file.write_text(CNN.to_json())
   ok = subprocess.Popen(

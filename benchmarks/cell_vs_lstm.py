@@ -33,6 +33,9 @@ _DATA = flags.DEFINE_string("data_dir", str(_ROOT.parent / "shared" / "data" / "
                             "PTB directory.")
 _FOUND = flags.DEFINE_list("found", [], "NAME:SEARCH_DIR pairs; the best-ranked cell of each "
                            "search is trained as found:NAME.")
+_BASELINES = flags.DEFINE_list("baselines", ["lstm", "nascell"], "Baseline cells trained "
+                                "beside the found ones (empty: found cells only, e.g. to add "
+                                "cells to a table whose baselines are already trained).")
 _UNITS = flags.DEFINE_integer("lstm_units", 200, "LSTM hidden size; sets the parameter budget.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds (initialisation and batches order).")
 _EPOCHS = flags.DEFINE_integer("epochs", 1, "Epochs of the full training split.")
@@ -49,7 +52,7 @@ def _candidates():
   """(name, nas_train flags naming the cell, the cell for the parameter count)."""
   from nas_tf import specs  # pylint: disable=g-import-not-at-top
   from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
-  chosen = [("lstm", ["--cell=lstm"], "lstm"), ("nascell", ["--cell=nascell"], "nascell")]
+  chosen = [(name, [f"--cell={name}"], name) for name in _BASELINES.value]
   for pair in _FOUND.value:
     name, _, directory = pair.partition(":")
     ranked = ResultsLog(os.path.join(directory, "results.jsonl"), repair=False).ranking()

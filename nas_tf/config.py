@@ -313,10 +313,16 @@ class BOConfig:
     startup_trials: Uniformly random proposals before TPE takes over.
     multivariate: Model the decisions jointly (Optuna's multivariate TPE) rather than
       one by one.
+    distinct: When TPE proposes an architecture already evaluated or already proposed
+      in the step (it often does: its best point is where its model is most confident),
+      propose the nearest one not yet seen instead (see ``samplers.bo``). False keeps
+      every proposal, repeats included (a repeat is not trained again: it costs a child
+      of the budget and no time).
   """
 
   startup_trials: int = 10
   multivariate: bool = False
+  distinct: bool = True
 
   def __post_init__(self):
     _check(self.startup_trials >= 1,

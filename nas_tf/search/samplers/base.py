@@ -76,3 +76,15 @@ def slot_sizes(space) -> list[int]:
     n = getattr(slot, "num_choices", 2)
     sizes.extend([n] * slot.width)
   return sizes
+
+
+def mutate(tokens, sizes: list[int], rng: np.random.Generator) -> tuple:
+  """``tokens`` with one decision (uniform over positions with a choice) changed."""
+  tokens = list(tokens)
+  positions = [i for i, n in enumerate(sizes) if n > 1]
+  if not positions:
+    return tuple(tokens)
+  i = positions[int(rng.integers(len(positions)))]
+  other = int(rng.integers(sizes[i] - 1))
+  tokens[i] = other + (other >= tokens[i])  # uniform over the other values
+  return tuple(tokens)

@@ -15,19 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from nas_tf.search.samplers.base import Sampler, decode_all, slot_sizes
-
-
-def mutate(tokens, sizes: list[int], rng: np.random.Generator) -> tuple:
-  """``tokens`` with one decision (uniform over positions with a choice) changed."""
-  tokens = list(tokens)
-  positions = [i for i, n in enumerate(sizes) if n > 1]
-  if not positions:
-    return tuple(tokens)
-  i = positions[int(rng.integers(len(positions)))]
-  other = int(rng.integers(sizes[i] - 1))
-  tokens[i] = other + (other >= tokens[i])  # uniform over the other values
-  return tuple(tokens)
+from nas_tf.search.samplers.base import Sampler, decode_all, mutate, slot_sizes
 
 
 class EvolutionSampler(Sampler):

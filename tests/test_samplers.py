@@ -52,24 +52,30 @@ def test_evolution_fills_then_tournaments_and_ages_out_the_oldest():
   assert len(s.population) == 4 and [r for _, r in s.population][0] == 1.0  # oldest left
 
 
-@pytest.mark.parametrize("search", ["evolution", "bo", "random"])
-def test_resumed_sampler_proposes_exactly_what_the_uninterrupted_one_does(search):
-  """Sampling is a pure function of (state after the last update, seed, step)."""
-  cfg = _config(search, evolution=config_lib.EvolutionConfig(population_size=5,
-                                                             sample_size=2),
+@pytest.mark.parametrize("search,m,steps", [("evolution", 2, 12), ("bo", 2, 12),
+                                            ("random", 2, 12), ("bo", 4, 20)])
+def test_resumed_sampler_proposes_exactly_what_the_uninterrupted_one_does(search, m, steps):
+  """Sampling is a pure function of (state after the last update, seed, step).
+
+  BO at m = 4 over 20 steps: past 25 trials TPE weighs them by their order, and steps
+  with a replaced (repeated) proposal must keep the order a resumed run rebuilds.
+  """
+  cfg = _config(search, seed=3,
+                evolution=config_lib.EvolutionConfig(population_size=5, sample_size=2),
                 bo=config_lib.BOConfig(startup_trials=3))
   a = samplers.make_sampler(SPACE, cfg)
   proposals = []
-  for step in range(12):
-    tokens, specs = a.sample(step, 2, None)
+  saved_at = steps * 2 // 3
+  for step in range(steps):
+    tokens, specs = a.sample(step, m, None)
     assert [SPACE.encode(s) for s in specs] == [tuple(t) for t in tokens]
     proposals.append(tokens)
     a.update(step, tokens, [_score(t) for t in tokens], None)
-    if step == 7:
+    if step == saved_at - 1:
       saved = a.state()
   b = samplers.make_sampler(SPACE, cfg, {"sampler": saved})
-  for step in range(8, 12):
-    tokens, _ = b.sample(step, 2, None)
+  for step in range(saved_at, steps):
+    tokens, _ = b.sample(step, m, None)
     assert [tuple(t) for t in tokens] == [tuple(t) for t in proposals[step]]
     b.update(step, tokens, [_score(t) for t in tokens], None)
 
@@ -167,3 +173,16 @@ def test_bo_proposes_each_architecture_once_unless_told_to_keep_repeats():
   # A replaced proposal is a near neighbour of what TPE asked for, so the search still
   # climbs: the toy optimum (six 3s) is found.
   assert max(_score(SPACE.encode(specs_lib.from_json(k))) for k in distinct) == 1.0
+
+
+def test_bo_steps_in_flight_together_propose_different_architectures():
+  """With several replicas, step s + 1 is sampled before step s is told."""
+  s = samplers.make_sampler(SPACE, _config("bo", bo=config_lib.BOConfig(startup_trials=2)))
+  for step in range(0, 24, 2):
+    first, _ = s.sample(step, 3, None)
+    second, _ = s.sample(step + 1, 3, None)
+    keys = [SPACE.decode(t).to_json() for t in first + second]
+    assert len(set(keys)) == 6
+    s.update(step, first, [_score(t) for t in first], None)
+    s.update(step + 1, second, [_score(t) for t in second], None)
+  assert not s._proposed and not s._asked  # pylint: disable=protected-access

@@ -66,6 +66,8 @@ class BOSampler(Sampler):
     self.history: list[tuple[tuple, float]] = []
     self._asked: dict[int, dict] = {}  # step -> {tokens: asked, not yet told trials}
     self._keys: dict[tuple, str] = {}  # tokens -> the architecture's JSON
+    self._proposed: dict[int, set] = {}  # step -> architectures proposed, not yet told
+    self._replaced: set[int] = set()  # steps with a proposal replaced by a neighbour
     with _quiet_optuna():
       self.study = optuna.create_study(direction="maximize")
 
@@ -84,8 +86,10 @@ class BOSampler(Sampler):
     space = self.space_at(depth)
     dists = self._distributions(space)
     # Architectures, not token tuples: two tuples can decode to one architecture.
-    seen = {self._key(space, t) for t, _ in self.history
-            if len(t) == len(dists)} if self.settings.distinct else set()
+    # With several replicas, step s + 1 is sampled before step s is told: its children
+    # count as seen too.
+    seen = ({self._key(space, t) for t, _ in self.history if len(t) == len(dists)}.union(
+        *self._proposed.values()) if self.settings.distinct else set())
     sizes = slot_sizes(space)
     tokens = []
     with _quiet_optuna():
@@ -99,7 +103,9 @@ class BOSampler(Sampler):
           self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
           t, trial = self._unseen_neighbour(space, t, sizes, seen,
                                             np.random.default_rng([self.seed, step, k])), None
+          self._replaced.add(step)
         seen.add(self._key(space, t))
+        self._proposed.setdefault(step, set()).add(self._key(space, t))
         if trial is not None:
           self._asked.setdefault(step, {}).setdefault(t, []).append(trial)
         tokens.append(t)
@@ -128,7 +134,17 @@ class BOSampler(Sampler):
   def update(self, step, tokens, rewards, depth) -> dict:
     dists = self._distributions(self.space_at(depth))
     asked = self._asked.pop(step, {})
+    self._proposed.pop(step, None)
     with _quiet_optuna():
+      if step in self._replaced:
+        # A replaced child has no trial of its own. Its step's children all become new
+        # trials in token order, which is the order a resumed run rebuilds them in:
+        # TPE weighs and splits trials by their order, so both must agree.
+        self._replaced.discard(step)
+        for trials in asked.values():
+          for trial in trials:
+            self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
+        asked = {}
       for t, r in zip(tokens, rewards):
         self._tell(tuple(int(x) for x in t), float(r), dists, asked)
       # Asked but beyond the budget (the last step may train fewer than m): not scored.

@@ -131,7 +131,10 @@ def test_no_module_uses_another_modules_private_names():
 
 
 def test_a_users_task_is_one_file_and_one_register_call(tmp_path):
-  """examples/custom_task.py registers its own task from Python and searches it."""
+  """examples/custom_task.py registers its own task from Python and searches it.
+
+  Slow: runs the example script, a whole search, in a subprocess.
+  """
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   proc = subprocess.run([sys.executable, str(ROOT / "examples" / "custom_task.py"),

@@ -240,6 +240,25 @@ def test_config_mismatch_refuses_to_resume(tmp_path):
     search.run(_config(tmp_path, max_children=2, seed=3), evaluator=FakeEvaluator())
 
 
+def test_resume_ignores_sections_the_strategy_does_not_read(tmp_path):
+  """An rl run resumes after a field is added to the bo section; a bo run does not."""
+  for strategy in ("rl", "bo"):
+    cfg = _config(tmp_path, max_children=2, search=strategy,
+                  output_dir=str(tmp_path / strategy))
+    search.run(cfg, evaluator=FakeEvaluator())
+    path = pathlib.Path(cfg.output_dir) / "config.json"
+    old = json.loads(path.read_text())
+    del old["bo"]["distinct"]  # as written before the field existed
+    path.write_text(json.dumps(old))
+    resumed = _config(tmp_path, max_children=4, search=strategy, output_dir=cfg.output_dir)
+    if strategy == "rl":
+      search.run(resumed, evaluator=FakeEvaluator())
+      assert len(_records(cfg)) == 4
+    else:
+      with pytest.raises(search.ConfigMismatchError, match=r"settings \(bo\)"):
+        search.run(resumed, evaluator=FakeEvaluator())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["ptb", "cifar10"])
 def test_real_tiny_search_end_to_end(tmp_path, task):

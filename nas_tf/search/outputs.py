@@ -40,6 +40,10 @@ CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
 # Fields that may change between a run and its resume (a larger budget, another machine).
 _RESUMABLE_CHANGES = ("max_children", "runtime", "output_dir", "data_dir", "cache_dir")
+# Sections read by one search strategy only: another strategy's run resumes whatever
+# they hold (a field added to them later, e.g. bo.distinct, must not strand an
+# evolution run whose config.json predates it).
+_STRATEGY_SECTIONS = ("evolution", "bo")
 
 
 class ConfigMismatchError(ValueError):
@@ -104,8 +108,9 @@ def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
       with open(path) as f:
         old = json.load(f)
       new = config.to_dict()
+      unread = tuple(k for k in _STRATEGY_SECTIONS if k != new["search"])
       diff = sorted(k for k in set(old) | set(new)
-                    if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+                    if k not in _RESUMABLE_CHANGES + unread and old.get(k) != new.get(k))
       if new["max_children"] < old.get("max_children", 0):
         raise ConfigMismatchError(
             f"{config.output_dir} holds a search with max_children={old['max_children']}: "

@@ -40,6 +40,8 @@ _UNITS = flags.DEFINE_integer("lstm_units", 200, "LSTM hidden size; sets the par
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds (initialisation and batches order).")
 _EPOCHS = flags.DEFINE_integer("epochs", 1, "Epochs of the full training split.")
 _BPTT = flags.DEFINE_integer("num_steps", 20, "Truncated-BPTT length.")
+_LR = flags.DEFINE_float("learning_rate", None, "Initial rate of every cell trained "
+                         "(default: nas_train's, 1); name the runs apart with --found.")
 _THREADS = flags.DEFINE_integer("threads", 1, "TF intra-op threads per training.")
 _RUNS = flags.DEFINE_string("runs_dir", str(_ROOT / "benchmarks" / "results" / "runs" /
                                             "cell_vs_lstm"), "Where the runs go.")
@@ -90,7 +92,8 @@ def main(argv):
         args = [sys.executable, str(_ROOT / "bin" / "nas_train"), *cell_flags, "--task=ptb",
                 f"--data_dir={_DATA.value}", f"--units={units}", f"--epochs={_EPOCHS.value}",
                 "--batch_size=20", f"--num_steps={_BPTT.value}", "--dropout=0",
-                f"--seed={seed}", f"--output_dir={out}"]
+                f"--seed={seed}", f"--output_dir={out}"] + (
+                    [f"--learning_rate={_LR.value}"] if _LR.value is not None else [])
         logging.info("training %s (units %d), seed %s: %s", name, units, seed, " ".join(args))
         runs.mkdir(parents=True, exist_ok=True)
         with open(runs / "training.log", "a") as log:

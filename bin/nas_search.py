@@ -114,28 +114,21 @@ def _flag(name):
 
 def make_config() -> config_lib.SearchConfig:
   """Flags -> SearchConfig, once: preset (or --config) < flags given < --set."""
-  if _CONFIG.value:  # replay a run: only the flags on this command line change it
-    with open(_CONFIG.value) as f:
-      config = config_lib.SearchConfig.from_json(f.read())
-    given = [n for n in FIELDS if flags.FLAGS[n].present]
+  from nas_tf import api  # pylint: disable=g-import-not-at-top
+  replay = _CONFIG.value and config_lib.SearchConfig.from_json(pathlib.Path(
+      _CONFIG.value).read_text())  # a run replayed: only the flags given here change it
+  given = {FIELDS[n]: _flag(n) for n in FIELDS if (flags.FLAGS[n].present if replay
+                                                   else flags.FLAGS[n].value is not None)}
+  if not replay or any(flags.FLAGS[n].present for n in ("rnn_base", "pooling", "strides")):
+    given["space"] = presets.search_space(
+        replay.task if replay else tasks.get(_TASK.value).name, rnn_base=_BASE.value,
+        pooling=_POOL.value, strides=[int(s) for s in _STRIDES.value])
+  given.update({"task_options": {"dataset": _NB.value}} if _NB.value else {})
+  if replay:
+    config = api.with_given(replay, {**given, **{k: v for k, v in (
+        ("output_dir", _OUTPUT_DIR.value), ("data_dir", _DATA_DIR.value)) if v}})
   else:
-    task = tasks.get(_TASK.value)
-    config = config_lib.with_fields(config_lib.SearchConfig(
-        task=task.name, data_dir=_DATA_DIR.value or str(_ROOT / "testdata" / task.testdata),
-        output_dir="-"), task.search_defaults(tiny=_DATA_DIR.value is None))
-    given = [n for n in FIELDS if flags.FLAGS[n].value is not None]
-  latency = {"child.measure_latency": True} if {"target_latency_ms", "max_latency_ms"} & set(
-      given) else {}  # first: the latency settings need it
-  config = config_lib.with_fields(config, {**latency, **{FIELDS[n]: _flag(n) for n in given}})
-  if not _CONFIG.value or any(flags.FLAGS[n].present for n in ("rnn_base", "pooling", "strides")):
-    config = config_lib.with_fields(config, {"space": presets.search_space(
-        config.task, rnn_base=_BASE.value, pooling=_POOL.value,
-        strides=[int(s) for s in _STRIDES.value])})
-  out = _OUTPUT_DIR.value or (config.output_dir if _CONFIG.value else presets.default_output_dir(
-      config.task, config.search, config.seed, config.evaluation, _DATA_DIR.value is None))
-  config = config_lib.with_fields(config, {"output_dir": out, "data_dir": _DATA_DIR.value
-                                           or config.data_dir, **({"task_options": {
-                                               "dataset": _NB.value}} if _NB.value else {})})
+    config = api.make_config(_TASK.value, _DATA_DIR.value, _OUTPUT_DIR.value, settings=given)
   return config_lib.apply_overrides(config, _SET.value)
 
 

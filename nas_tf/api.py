@@ -110,6 +110,9 @@ def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[
     settings: ``{"section.field": value}`` for nested settings, e.g.
       ``{"child.lm_units": 32, "evolution.population_size": 20}``.
     **fields: Top-level ``SearchConfig`` fields (``search``, ``max_children``, ``seed``...).
+
+  A latency target or cap (``objective.target_latency_ms``, ``child.max_latency_ms``)
+  turns on ``child.measure_latency``, which both need.
   """
   task_obj = tasks.get(task)
   tiny = data_dir is None
@@ -121,9 +124,18 @@ def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[
   config = config_lib.with_fields(
       config_lib.SearchConfig(task=task, data_dir=data_dir, output_dir="-"),
       {**task_obj.search_defaults(tiny=tiny), "space": presets.search_space(task)})
-  config = config_lib.with_fields(config, {**fields, **(settings or {})})
+  config = with_given(config, {**fields, **(settings or {})})
   return config_lib.with_fields(config, {"output_dir": output_dir or presets.default_output_dir(
       task, config.search, config.seed, config.evaluation, tiny)})
+
+
+def with_given(config: config_lib.SearchConfig,
+               values: dict[str, Any]) -> config_lib.SearchConfig:
+  """``config`` with ``values`` (``{"section.field": value}``) laid over it, and
+  ``child.measure_latency`` on where a latency target or cap is given (both need it)."""
+  if {"objective.target_latency_ms", "child.max_latency_ms"} & set(values):
+    values = {"child.measure_latency": True, **values}  # first: the others need it
+  return config_lib.with_fields(config, values)
 
 
 def run_search(config: Union[config_lib.SearchConfig, str], data_dir: Optional[str] = None,

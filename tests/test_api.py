@@ -32,6 +32,12 @@ def test_make_config_is_what_the_binary_builds(tmp_path):
   assert config.to_dict() == from_binary
 
 
+def test_a_latency_target_turns_on_latency_measurement_as_the_flag_does():
+  config = api.make_config("cifar10", settings={"objective.target_latency_ms": 5.0})
+  assert config.child.measure_latency and config.objective.target_latency_ms == 5.0
+  assert not api.make_config("cifar10").child.measure_latency
+
+
 def test_run_search_then_read_it_back(tmp_path):
   out = str(tmp_path / "evo")
   result = nas_tf.run_search("nasbench201", output_dir=out, search="evolution",

@@ -345,6 +345,10 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
                          f"on average) at epoch {epoch + 1} step {k + 1} with lr {lr:.4g}")
         if check_step is not None and epoch == 0:
           excess.append(xent - float(unigram[i]))
+          if k + 1 == check_step:
+            logging.info("%sunigram check at window %d: training loss %+.3f nats/token "
+                         "against the unigram model's (restart above %+.3g)", log_prefix,
+                         k + 1, sum(excess) / len(excess), recipe.unigram_margin)
           if k + 1 == check_step and sum(excess) / len(excess) > recipe.unigram_margin:
             raise WorseThanUnigram(
                 f"training loss {sum(excess) / len(excess):.3g} nats/token above the unigram "

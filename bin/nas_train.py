@@ -60,6 +60,9 @@ _SPE = flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch.")
 _RETRIES = flags.DEFINE_integer("divergence_retries", None, "PTB: goes on at 1/4 of the "
                                 "rate (from the last epoch) when training diverges or is "
                                 "worse than the unigram model (0: a divergence is an error).")
+_COLLAPSE = flags.DEFINE_float("collapse_margin", None, "PTB: restart, as on a divergence, a "
+                               "run that learned and rose back above the unigram model by "
+                               "this many nats above its best (default 0.5; 0 = off).")
 _UNROLL = flags.DEFINE_boolean("unroll", None, "PTB: unroll the training model's time "
                                 "loop (same maths, longer first step, steps ~1.05x faster).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of init, shuffling, augmentation, split.")
@@ -69,7 +72,8 @@ _FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
            "lr_decay_every", "lr_decay_factor", "weight_decay", "clipnorm", "dropout",
            "tie_embeddings", "units", "num_layers", "num_steps", "augment",
            "validation_size", "early_stopping_patience", "steps_per_epoch", "lr_decay_start",
-           "init_scale", "loss_reduction", "carry_state", "divergence_retries", "unroll")
+           "init_scale", "loss_reduction", "carry_state", "divergence_retries", "collapse_margin",
+           "unroll")
 
 
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "

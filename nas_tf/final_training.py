@@ -99,6 +99,10 @@ class FinalTrainingConfig:
       continues at the lowered rate. 0: a divergence stops with an error, and a run that
       stays worse than the unigram model trains to the end with a warning.
     retry_lr_factor: PTB: rate multiplier per restart.
+    collapse_margin: PTB: a run that learned and later rose back above the unigram model
+      (mean over 20 windows above it and more than this many nats above its lowest mean
+      since the first epoch's unigram check) restarts like a divergence; 0 = off (see
+      :class:`nas_tf.lm_training.LMRecipe`). Search children do not watch for this.
     unroll: PTB: write the training model's time loop out in the graph: the same maths,
       a 2-5x longer first step, and steps a median 1.05x faster on CPU (0.95-1.37x over
       10 cells, a noisy measurement: docs/RESULTS.md §3), so off by default. The saved
@@ -135,6 +139,7 @@ class FinalTrainingConfig:
   carry_state: bool = True
   divergence_retries: int = 2
   retry_lr_factor: float = 0.25
+  collapse_margin: float = 0.5
   unroll: bool = False
 
   def __post_init__(self):
@@ -159,6 +164,8 @@ class FinalTrainingConfig:
            f"divergence_retries must be an int >= 0, got {self.divergence_retries!r}")
     _check(0 < self.retry_lr_factor < 1,
            f"retry_lr_factor must lie in (0, 1), got {self.retry_lr_factor!r}")
+    _check(self.collapse_margin >= 0,
+           f"collapse_margin must be >= 0 (0 = off), got {self.collapse_margin!r}")
     _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1,
            f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch!r}")
 
@@ -371,7 +378,8 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
       loss_reduction=config.loss_reduction, carry_state=config.carry_state,
       weight_decay=config.weight_decay,
       divergence_retries=max(0, config.divergence_retries - len(earlier_restarts)),
-      retry_lr_factor=config.retry_lr_factor)
+      retry_lr_factor=config.retry_lr_factor,
+      collapse_margin=config.collapse_margin or None)
   best_path = os.path.join(config.output_dir, "checkpoints", "best.weights.h5")
   os.makedirs(os.path.dirname(best_path), exist_ok=True)
 

@@ -79,6 +79,8 @@ def test_bad_input_is_a_clear_error(tmp_path):
     ft.train_final(specs_lib.nascell_spec(), _config("cifar10", tmp_path))
   with pytest.raises(ValueError, match="lr_schedule must be one of.*'linear'"):
     _config("ptb", tmp_path, lr_schedule="linear")
+  with pytest.raises(ValueError, match=r"collapse_margin must be >= 0 \(0 = off\), got -0.5"):
+    _config("ptb", tmp_path, collapse_margin=-0.5)
   with pytest.raises(FileNotFoundError, match="does not exist"):
     ft.train_final(CNN, dataclasses.replace(_config("cifar10", tmp_path),
                                             data_dir=str(tmp_path / "none")))

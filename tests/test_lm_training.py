@@ -388,11 +388,37 @@ def test_unigram_check_margin_and_switch(monkeypatch, excess, unigram_check, att
     assert "windows 21-30" in out["restarts"][0]
 
 
+def _learns_then(after, at=40):
+  """At lr 1: 0.8 nats below the unigram model, then ``after`` from window ``at`` on;
+  at lower rates: 0.8 below throughout."""
+  def loss(lr, u, calls=[0]):  # pylint: disable=dangerous-default-value
+    calls[0] += 1
+    return u + (after if lr > 0.5 and (calls[0] - 1) % 60 >= at else -0.8)
+  return loss
+
+
+@pytest.mark.parametrize("after, margin, attempts", [
+    (0.3, 0.5, 2),    # learned, then rose above the unigram model: restarted at lr 0.25
+    (0.3, None, 1),   # the watch is off (search children)
+    (-0.1, 0.5, 1),   # rose by 0.7 but stayed below the unigram model: still learning
+    (0.3, 1.5, 1),    # above it, but less than the margin above its best
+])
+def test_a_run_that_learns_then_collapses_restarts(monkeypatch, after, margin, attempts):
+  out = _unigram_check_run(monkeypatch, _learns_then(after), collapse_margin=margin)
+  assert out["attempts"] == attempts and out["diverged"] is None
+  if attempts == 2:
+    assert out["learning_rate"] == pytest.approx(0.25)
+    # Window 40 is the first at 0.3 above: the 10-window mean passes zero at window 48.
+    assert "windows 39-48 of epoch 1, after -0.8" in out["restarts"][0]
+
+
 def test_recipe_rejects_bad_unigram_check():
   with pytest.raises(ValueError, match="unigram_check"):
     lm_training.LMRecipe(unigram_check=1.0)
   with pytest.raises(ValueError, match="unigram_margin"):
     lm_training.LMRecipe(unigram_margin=0.0)
+  with pytest.raises(ValueError, match="collapse_margin must be > 0 or None, got -1"):
+    lm_training.LMRecipe(collapse_margin=-1)
 
 
 def test_unigram_perplexity_is_the_bar_of_word_frequencies():

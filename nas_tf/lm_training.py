@@ -99,10 +99,12 @@ class LMRecipe:
       epoch), a run whose mean excess over the unigram model (last ``divergence_window``
       windows) is above zero and more than ``collapse_margin`` nats above its lowest
       such mean so far has learned and then collapsed; it restarts at a lower rate like
-      a divergence. Measured on PTB at 180 units and lr 1: a found cell was 0.82 nats
-      below the unigram model at a third of the epoch, then ended the epoch above it
-      (validation 773.9; at lr 0.25 it trains to 256.3). Off for search children, so
-      proxy values stay comparable across runs; on in final training.
+      a divergence. Why (PTB, 180 units, lr 1): a found cell ended one run of its epoch
+      above the unigram model (validation 773.9) and a rerun of it at 208.0; reruns are
+      0.82 nats below the unigram model a third into the epoch, so the first run most
+      likely learned and then collapsed. The lowest mean counts full windows only and
+      starts again on a resumed run. Off for search children, so proxy values stay
+      comparable across runs; on in final training.
   """
 
   optimizer: str = "sgd"
@@ -372,7 +374,8 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
                   f"training loss {above:.3g} nats/token above the unigram model's over "
                   f"windows {k + 2 - len(excess)}-{k + 1} (limit "
                   f"{recipe.unigram_margin:.3g}) with lr {lr:.4g}")
-          if watch_collapse and (epoch > 0 or k + 1 >= check_step):
+          if watch_collapse and (epoch > 0 or k + 1 >= check_step) and (
+              len(excess) == excess.maxlen):
             lowest = min(lowest, above)
             if above > 0 and above > lowest + recipe.collapse_margin:
               raise Collapsed(
@@ -496,5 +499,5 @@ def perplexity(xent: float) -> float:
   return float(math.exp(xent)) if xent < 700 else float("inf")
 
 
-__all__ = ["LMRecipe", "Diverged", "WorseThanUnigram", "unigram_xent", "train_lm",
+__all__ = ["LMRecipe", "Diverged", "WorseThanUnigram", "Collapsed", "unigram_xent", "train_lm",
            "evaluate_model", "evaluator", "zero_states", "perplexity", "decay_after"]

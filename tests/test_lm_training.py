@@ -148,7 +148,7 @@ def _run_losses(monkeypatch, losses, recipe):
   windows = ptb.make_lm_windows(_stream(400), batch_size=2, num_steps=5)
   windows = (windows[0][:6], windows[1][:6])
   monkeypatch.setattr(lm_training, "_Steps", Steps)
-  return lm_training.train_lm(lambda: _model(), windows, {}, 1, recipe, VOCAB,
+  return lm_training.train_lm(lambda: _model(), windows, {}, epochs, recipe, VOCAB,
                               progress_seconds=0)
 
 
@@ -334,7 +334,7 @@ def test_unigram_xent_is_the_frequency_model_of_each_window():
   np.testing.assert_allclose(lm_training.unigram_xent(targets, 5), expected)
 
 
-def _unigram_check_run(monkeypatch, loss_for_lr, **recipe_kwargs):
+def _unigram_check_run(monkeypatch, loss_for_lr, epochs=1, **recipe_kwargs):
   """Trains on 60 windows whose steps report ``loss_for_lr(lr, unigram xent of the window)``."""
   windows = ptb.make_lm_windows(_stream(2000), batch_size=2, num_steps=5)
   windows = (windows[0][:60], windows[1][:60])
@@ -354,7 +354,7 @@ def _unigram_check_run(monkeypatch, loss_for_lr, **recipe_kwargs):
 
   monkeypatch.setattr(lm_training, "_Steps", Steps)
   recipe = lm_training.LMRecipe(divergence_window=10, **recipe_kwargs)
-  return lm_training.train_lm(lambda: _model(), windows, {}, 1, recipe, VOCAB,
+  return lm_training.train_lm(lambda: _model(), windows, {}, epochs, recipe, VOCAB,
                               progress_seconds=0)
 
 
@@ -408,8 +408,19 @@ def test_a_run_that_learns_then_collapses_restarts(monkeypatch, after, margin, a
   assert out["attempts"] == attempts and out["diverged"] is None
   if attempts == 2:
     assert out["learning_rate"] == pytest.approx(0.25)
-    # Window 40 is the first at 0.3 above: the 10-window mean passes zero at window 48.
+    # Window 41 is the first at 0.3 above: the 10-window mean passes zero at window 48.
     assert "windows 39-48 of epoch 1, after -0.8" in out["restarts"][0]
+
+
+def test_a_collapse_in_a_later_epoch_restarts(monkeypatch):
+  calls = [0]
+
+  def loss(lr, u):
+    calls[0] += 1
+    return u + (0.3 if lr > 0.5 and calls[0] > 70 else -0.8)  # from epoch 2, window 11
+  out = _unigram_check_run(monkeypatch, loss, epochs=2, collapse_margin=0.5)
+  assert out["attempts"] == 2 and "of epoch 2, after -0.8" in out["restarts"][0]
+  assert len(out["history"]["loss"]) == 2  # the restart trained both epochs at lr 0.25
 
 
 def test_recipe_rejects_bad_unigram_check():

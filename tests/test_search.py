@@ -259,6 +259,23 @@ def test_resume_ignores_sections_the_strategy_does_not_read(tmp_path):
         search.run(resumed, evaluator=FakeEvaluator())
 
 
+def test_resume_ignores_the_controller_unless_the_strategy_is_rl(tmp_path):
+  """Random search resumes with another controller lr (it has no controller); rl does not."""
+  for strategy in ("random", "rl"):
+    out = str(tmp_path / strategy)
+    search.run(_config(tmp_path, max_children=2, search=strategy, output_dir=out),
+               evaluator=FakeEvaluator())
+    resumed = _config(tmp_path, max_children=4, search=strategy, output_dir=out)
+    resumed = dataclasses.replace(
+        resumed, controller=dataclasses.replace(resumed.controller, learning_rate=0.5))
+    if strategy == "random":
+      search.run(resumed, evaluator=FakeEvaluator())
+      assert len(_records(resumed)) == 4
+    else:
+      with pytest.raises(search.ConfigMismatchError, match=r"settings \(controller\)"):
+        search.run(resumed, evaluator=FakeEvaluator())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["ptb", "cifar10"])
 def test_real_tiny_search_end_to_end(tmp_path, task):

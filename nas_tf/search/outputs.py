@@ -42,8 +42,8 @@ LOCK_FILE = ".lock"
 _RESUMABLE_CHANGES = ("max_children", "runtime", "output_dir", "data_dir", "cache_dir")
 # Sections read by one search strategy only: another strategy's run resumes whatever
 # they hold (a field added to them later, e.g. bo.distinct, must not strand an
-# evolution run whose config.json predates it).
-_STRATEGY_SECTIONS = ("evolution", "bo")
+# evolution run whose config.json predates it). Strategy -> the section it reads.
+_STRATEGY_SECTIONS = {"rl": "controller", "evolution": "evolution", "bo": "bo"}
 
 
 class ConfigMismatchError(ValueError):
@@ -108,7 +108,8 @@ def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
       with open(path) as f:
         old = json.load(f)
       new = config.to_dict()
-      unread = tuple(k for k in _STRATEGY_SECTIONS if k != new["search"])
+      unread = tuple(section for strategy, section in _STRATEGY_SECTIONS.items()
+                     if strategy != new["search"])
       diff = sorted(k for k in set(old) | set(new)
                     if k not in _RESUMABLE_CHANGES + unread and old.get(k) != new.get(k))
       if new["max_children"] < old.get("max_children", 0):

@@ -15,18 +15,21 @@ table) and the best achievable value (the test accuracy of the best-validation c
   python benchmarks/strategies.py --strategies=rl --name=rl-lr3e-2 \
       --settings='{"controller": {"learning_rate": 0.03}}'
 
-Runs append one JSON line each to ``--output_dir`` (default
-``benchmarks/results/strategies_nasbench201/runs.jsonl``); an interrupted benchmark
-resumes where it stopped, and ``--analyze`` uses whatever has finished.
+Runs append one JSON line each, as one gzip member, to ``--output_dir`` (default
+``benchmarks/results/strategies_nasbench201/runs.jsonl.gz``, small enough to commit, so
+a table can be re-analysed without a rerun); an interrupted benchmark resumes where it
+stopped, and ``--analyze`` uses whatever has finished.
 """
 
 import concurrent.futures
+import gzip
 import json
 import multiprocessing
 import os
 import pathlib
 import sys
 import time
+import zlib
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
@@ -93,17 +96,41 @@ def run_one(job: dict) -> dict:
       "curve": [round(c, 6) for c in curve], "seconds": time.monotonic() - t0}
 
 
-def _done(path: pathlib.Path) -> set:
-  if not path.exists():
-    return set()
-  out = set()
-  for line in path.read_text().splitlines():
+RUNS = "runs.jsonl.gz"  # committed: ~200 bytes a run (best-so-far curves repeat)
+
+
+def read_runs(out: pathlib.Path) -> list[dict]:
+  """Every finished run in ``out``: one gzip member per run, a legacy ``runs.jsonl`` too.
+
+  A member cut by a kill (the last one) is skipped, so an interrupted benchmark resumes.
+  """
+  texts = []
+  if (out / RUNS).exists():
+    data = (out / RUNS).read_bytes()
+    while data:
+      member = zlib.decompressobj(wbits=31)  # 31: gzip framing
+      try:
+        text = member.decompress(data)
+      except zlib.error:
+        break
+      if not member.eof:
+        break  # truncated tail
+      texts.append(text.decode())
+      data = member.unused_data
+  if (out / "runs.jsonl").exists():
+    texts.append((out / "runs.jsonl").read_text())
+  runs = {}
+  for line in "".join(texts).splitlines():
     try:
-      r = json.loads(line)
+      run = json.loads(line)
     except json.JSONDecodeError:
       continue  # a line cut by a kill
-    out.add((r["name"], r["dataset"], r["seed"], r["budget"], r["m"]))
-  return out
+    runs.setdefault(_key(run), run)  # a run in both files counts once
+  return list(runs.values())
+
+
+def _key(run: dict) -> tuple:
+  return run["name"], run["dataset"], run["seed"], run["budget"], run["m"]
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -114,24 +141,23 @@ def _die_with_parent(parent_pid: int) -> None:
 def run_all() -> None:
   out = pathlib.Path(_OUT.value)
   out.mkdir(parents=True, exist_ok=True)
-  path = out / "runs.jsonl"
-  done = _done(path)
+  path = out / RUNS
+  done = {_key(r) for r in read_runs(out)}
   settings = json.loads(_SETTINGS.value)
   jobs = [dict(name=_NAME.value or s, strategy=s, dataset=d, seed=seed, budget=_BUDGET.value,
                m=_M.value, settings=settings, data=_DATA.value)
           for s in _STRATEGIES.value for d in _DATASETS.value
           for seed in range(_FIRST_SEED.value, _FIRST_SEED.value + _SEEDS.value)]
-  jobs = [j for j in jobs if (j["name"], j["dataset"], j["seed"], j["budget"], j["m"])
-          not in done]
+  jobs = [j for j in jobs if _key(j) not in done]
   logging.info("%d runs to do (%d already in %s)", len(jobs), len(done), path)
   ctx = multiprocessing.get_context("spawn")
   # Workers exit when this process dies (a killed benchmark left idle 1.3 GB workers).
   with concurrent.futures.ProcessPoolExecutor(_WORKERS.value, mp_context=ctx,
                                               initializer=_die_with_parent,
                                               initargs=(os.getpid(),)) as pool, \
-       open(path, "a") as f:
+       open(path, "ab") as f:
     for k, result in enumerate(pool.map(run_one, jobs, chunksize=1)):
-      f.write(json.dumps(result) + "\n")
+      f.write(gzip.compress((json.dumps(result) + "\n").encode(), mtime=0))
       f.flush()
       if k % 20 == 0 or k == len(jobs) - 1:
         logging.info("%d/%d runs: %s %s seed %d, final %.4f (%.1f s)", k + 1, len(jobs),
@@ -142,7 +168,7 @@ def run_all() -> None:
 def analyze() -> None:
   from nas_tf.tasks import nasbench201  # pylint: disable=g-import-not-at-top
   out = pathlib.Path(_OUT.value)
-  runs = [json.loads(l) for l in (out / "runs.jsonl").read_text().splitlines() if l.strip()]
+  runs = read_runs(out)
   summary, lines = {}, []
   for dataset in _DATASETS.value:
     table = nasbench201.load_table(_DATA.value, dataset)

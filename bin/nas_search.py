@@ -15,7 +15,7 @@ if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
   sys.path.insert(0, str(_ROOT))  # running from a checkout
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
-from nas_tf import config as config_lib, presets, tasks  # pylint: disable=g-import-not-at-top
+from nas_tf import cli, config as config_lib, presets, tasks  # pylint: disable=g-import-not-at-top
 
 _TASK = flags.DEFINE_enum("task", None, tasks.names(), "'ptb': a recurrent cell (§4.2); "
                           "'cifar10': a conv network (§4.1); 'nasbench201': table lookup.")
@@ -80,27 +80,7 @@ _REPORT = flags.DEFINE_boolean("report", True, "Write report.html (nas_report) a
 _MAX_LAT = flags.DEFINE_float("max_latency_ms", None, "Hard cap: slower children not trained.")
 
 
-# flag -> the config field it sets (presets and config.json name settings by field).
-FIELDS = {
-    "search": "search", "evaluation": "evaluation", "seed": "seed", "cache_dir": "cache_dir",
-    "max_children": "max_children", "children_per_step": "children_per_step",
-    "validation_size": "validation_size", "child_epochs": "child.epochs",
-    "child_batch_size": "child.batch_size", "child_optimizer": "child.optimizer",
-    "child_lr": "child.learning_rate", "child_weight_decay": "child.weight_decay",
-    "child_clipnorm": "child.clipnorm", "max_train_examples": "child.max_train_examples",
-    "max_eval_examples": "child.max_eval_examples", "steps_per_epoch": "child.steps_per_epoch",
-    "lm_units": "child.lm_units", "num_steps": "child.num_steps", "dropout": "child.dropout",
-    "tie_embeddings": "child.tie_embeddings", "start_layers": "depth.start",
-    "layer_increment": "depth.increment", "increment_every": "depth.every",
-    "controller_lr": "controller.learning_rate", "entropy_weight": "controller.entropy_weight",
-    "baseline_decay": "controller.baseline_decay", "isolation": "runtime.isolation",
-    "grad_accumulation": "controller.grad_accumulation", "intra_op_threads":
-    "runtime.intra_op_threads", "parallel_children": "runtime.parallel_children",
-    "population_size": "evolution.population_size", "tournament_size": "evolution.sample_size",
-    "target_params": "objective.target_params", "target_latency_ms":
-    "objective.target_latency_ms", "cost_exponent": "objective.cost_exponent",
-    "max_latency_ms": "child.max_latency_ms"}
-
+FIELDS = cli.SEARCH_FLAG_FIELDS  # flag -> the config field it sets
 
 for _name, _field in FIELDS.items():  # what each task sets when the flag is not given
   flags.FLAGS[_name].help += tasks.defaults_help(_field)
@@ -133,7 +113,6 @@ def make_config() -> config_lib.SearchConfig:
 
 
 def main(_):
-  from nas_tf import cli  # pylint: disable=g-import-not-at-top
   with cli.one_line_errors("nas_search"), cli.quiet_tensorflow(not _TF_LOGS.value):
     config = make_config()
     if _DRY.value:

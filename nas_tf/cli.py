@@ -1,5 +1,5 @@
-"""Glue the binaries in ``bin/`` share: one-line errors, SIGTERM handled like Ctrl-C, and
-TensorFlow's start-up noise filtered out.
+"""Glue the binaries in ``bin/`` share: one-line errors, SIGTERM handled like Ctrl-C,
+TensorFlow's start-up noise filtered out, and which config field each search flag sets.
 
 Called explicitly by each binary's ``main``; it reads no flags. Installing a signal
 handler or replacing file descriptor 2 is process-wide state, so it is done here for
@@ -14,6 +14,28 @@ import re
 import signal
 import subprocess
 import sys
+
+# nas_search's flag -> the config field it sets (presets, --set and config.json name
+# settings by field; the flags themselves are defined, and read, in bin/nas_search.py).
+SEARCH_FLAG_FIELDS = {
+    "search": "search", "evaluation": "evaluation", "seed": "seed", "cache_dir": "cache_dir",
+    "max_children": "max_children", "children_per_step": "children_per_step",
+    "validation_size": "validation_size", "child_epochs": "child.epochs",
+    "child_batch_size": "child.batch_size", "child_optimizer": "child.optimizer",
+    "child_lr": "child.learning_rate", "child_weight_decay": "child.weight_decay",
+    "child_clipnorm": "child.clipnorm", "max_train_examples": "child.max_train_examples",
+    "max_eval_examples": "child.max_eval_examples", "steps_per_epoch": "child.steps_per_epoch",
+    "lm_units": "child.lm_units", "num_steps": "child.num_steps", "dropout": "child.dropout",
+    "tie_embeddings": "child.tie_embeddings", "start_layers": "depth.start",
+    "layer_increment": "depth.increment", "increment_every": "depth.every",
+    "controller_lr": "controller.learning_rate", "entropy_weight": "controller.entropy_weight",
+    "baseline_decay": "controller.baseline_decay", "isolation": "runtime.isolation",
+    "grad_accumulation": "controller.grad_accumulation", "intra_op_threads":
+    "runtime.intra_op_threads", "parallel_children": "runtime.parallel_children",
+    "population_size": "evolution.population_size", "tournament_size": "evolution.sample_size",
+    "target_params": "objective.target_params", "target_latency_ms":
+    "objective.target_latency_ms", "cost_exponent": "objective.cost_exponent",
+    "max_latency_ms": "child.max_latency_ms"}
 
 # Errors a user can cause (bad flags, paths, data, settings): one line, no traceback.
 USER_ERRORS = (ValueError, OSError, RuntimeError, KeyError)

@@ -280,7 +280,7 @@ def analyze(task, archs, out_dir):
       continue
     p = [proxy[i]["reward"] for i in ids]
     r = [_metric(task, reference[i]) for i in ids]
-    learners = [k for k, i in enumerate(ids) if rewards.learned(task, -r[k] if task == "ptb"
+    learners = [k for k, i in enumerate(ids) if tasks.get(task).learned(-r[k] if task == "ptb"
                                                                  else r[k])]
     name = proxy_path.stem
     seconds = [proxy[i].get("train_seconds", 0.0) for i in ids]
@@ -380,7 +380,7 @@ def retest(task, proxies: dict) -> list:
 def _learns(task, record):
   if record.get("status") != "ok":
     return False
-  return rewards.learned(task, record.get("val_perplexity" if task == "ptb" else
+  return tasks.get(task).learned(record.get("val_perplexity" if task == "ptb" else
                                           "val_accuracy"))
 
 
@@ -444,8 +444,7 @@ def main(argv):
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
       tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
-    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
-    data = child_training.load_task_data(task, _DATA.value, seed=_train_seed())
+    data = tasks.get(task).load_data(_DATA.value, seed=_train_seed())
     suffix = f"-{_PROXY_NAME.value}" if _PROXY_NAME.value else ""
     if _ONLY.value == "zero_cost":
       if task != "cifar10":

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from nas_tf import rewards  # pylint: disable=g-import-not-at-top
+from nas_tf import rewards, tasks  # pylint: disable=g-import-not-at-top
 from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
 
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Benchmark task.")
@@ -81,7 +81,7 @@ def curves(records, n):
 def run_row(task, records) -> dict:
   """Statuses, best metric and learners of one run, overall and by half (first/second)."""
   def learns(r):
-    return r["status"] == "ok" and rewards.learned(task, r.get("val_metric"))
+    return r["status"] == "ok" and tasks.get(task).learned(r.get("val_metric"))
   halves = (records[:len(records) // 2], records[len(records) // 2:])
   if any(r.get("evaluation") == "zero_cost" for r in records):
     learns = None  # the metric is a score at initialisation: nothing was learned

@@ -34,7 +34,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from nas_tf import fidelity  # pylint: disable=g-import-not-at-top
 from nas_tf import results  # pylint: disable=g-import-not-at-top
-from nas_tf import specs  # pylint: disable=g-import-not-at-top
+from nas_tf import specs, tasks  # pylint: disable=g-import-not-at-top
 from nas_tf.tasks import nasbench201  # pylint: disable=g-import-not-at-top
 
 _TABLE = flags.DEFINE_string("table", None, "The NAS-Bench-201 CSV.", required=True)
@@ -62,11 +62,10 @@ def _read(path: pathlib.Path) -> dict:
 
 def score_cells(cells, path: pathlib.Path, cifar: str, batch: int, seed: int) -> None:
   import keras  # pylint: disable=g-import-not-at-top
-  from nas_tf import child_training  # pylint: disable=g-import-not-at-top
   from nas_tf import zero_cost  # pylint: disable=g-import-not-at-top
   from nas_tf.children import nb201  # pylint: disable=g-import-not-at-top
   done = _read(path)
-  data = child_training.load_task_data("cifar10", cifar)
+  data = tasks.get("cifar10").load_data(cifar)
   images, labels = next(iter(data.batched("train", batch, augment=False, shuffle=False)))
   todo = [c for c in cells if c not in done]
   start = time.monotonic()

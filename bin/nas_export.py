@@ -36,6 +36,8 @@ _UNITS = flags.DEFINE_integer("units", None, "RNN cell width (default: the searc
                               "lm_units, else 64).")
 _INPUT_DIM = flags.DEFINE_integer("input_dim", None, "RNN cell input width (default: units).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the (untrained) initial weights.")
+_TASK = flags.DEFINE_string("task", None, "With --trained: the task (default: the one "
+                            "nas_train recorded), e.g. examples/custom_task.py:TASK.")
 
 
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
@@ -50,9 +52,12 @@ def main(argv):
              "SEARCH_OUTPUT_DIR and/or --spec=FILE")
   from nas_tf import cli  # pylint: disable=g-import-not-at-top
   with cli.one_line_errors("nas_export"), cli.quiet_tensorflow(not _TF_LOGS.value):
+    from nas_tf import tasks  # pylint: disable=g-import-not-at-top
     if _TRAINED.value:
       from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
-      manifest = export_trained.export_trained(_TRAINED.value, _EXPORT_DIR.value)
+      run = export_trained.read_training(_TRAINED.value)
+      task = tasks.resolve(_TASK.value or run["config"]["task"])
+      manifest = export_trained.export_trained(task, _TRAINED.value, _EXPORT_DIR.value)
       logging.info("Exported the trained %s (validation %s) to %s; load its SavedModel "
                    "with tf.saved_model.load(%r): see export.json", manifest["describe"],
                    {k: v for k, v in manifest["trained"].items() if k.startswith("val_")},

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Architecture search (Zoph & Le 2017): `nas_search --task=ptb|cifar10|nasbench201`.
+"""Architecture search (Zoph & Le 2017): `nas_search --task=ptb|cifar10|FILE.py:ATTR`.
 
 No --data_dir: a tiny search on testdata/. Same --output_dir: resume. Paper recipes:
 --flagfile=examples/paper_{ptb,cifar10}.flags (README)."""
@@ -15,10 +15,12 @@ if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
   sys.path.insert(0, str(_ROOT))  # running from a checkout
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
-from nas_tf import cli, config as config_lib, presets, tasks  # pylint: disable=g-import-not-at-top
+from nas_tf import cli, config as config_lib, search_space, tasks  # pylint: disable=g-import-not-at-top
 
-_TASK = flags.DEFINE_enum("task", None, tasks.names(), "'ptb': a recurrent cell (§4.2); "
-                          "'cifar10': a conv network (§4.1); 'nasbench201': table lookup.")
+_TASK = flags.DEFINE_string("task", None, "'ptb': a recurrent cell (§4.2); 'cifar10': a "
+                            "conv network (§4.1); 'nasbench201': table lookup; any other "
+                            "registered task, an installed one (entry-point group "
+                            "nas_tf.tasks), FILE.py:ATTR or package.module:ATTR.")
 _SEARCH = flags.DEFINE_enum("search", "rl", config_lib.SEARCH_METHODS, "'rl': controller + "
                             "REINFORCE; 'random'; 'evolution' (regularized); 'bo' (Optuna TPE).")
 _P = flags.DEFINE_integer("population_size", None, "Evolution: population P.")
@@ -99,10 +101,12 @@ def make_config() -> config_lib.SearchConfig:
       _CONFIG.value).read_text())  # a run replayed: only the flags given here change it
   given = {FIELDS[n]: _flag(n) for n in FIELDS if (flags.FLAGS[n].present if replay
                                                    else flags.FLAGS[n].value is not None)}
-  if not replay or any(flags.FLAGS[n].present for n in ("rnn_base", "pooling", "strides")):
-    given["space"] = presets.search_space(
-        replay.task if replay else tasks.get(_TASK.value).name, rnn_base=_BASE.value,
-        pooling=_POOL.value, strides=[int(s) for s in _STRIDES.value])
+  task = tasks.resolve(replay.task if replay else _TASK.value)
+  if task.paper_space and (not replay or any(flags.FLAGS[n].present for n in (
+      "rnn_base", "pooling", "strides"))):
+    given["space"] = search_space.paper_space(
+        task.space_kind, rnn_base=_BASE.value, pooling=_POOL.value,
+        strides=[int(s) for s in _STRIDES.value])
   given.update({"task_options": {"dataset": _NB.value}} if _NB.value else {})
   if replay:
     config = api.with_given(replay, {**given, **{k: v for k, v in (
@@ -118,7 +122,8 @@ def main(_):
     if _DRY.value:
       return print(config.to_json())
     from nas_tf import distributed_cluster as dc, search  # pylint: disable=g-import-not-at-top
-    tasks.get(config.task).check_data(config.data_dir, bundled=_DATA_DIR.value is None)
+    task = tasks.resolve(config.task)
+    task.check_data(config.data_dir, bundled=_DATA_DIR.value is None)
     logging.info("Search: task %s, %s, %d children (m=%d), data %s -> %s (every setting: "
                  "config.json there)", config.task, config.search, config.max_children,
                  config.children_per_step, config.data_dir, config.output_dir)
@@ -132,7 +137,7 @@ def main(_):
                config.output_dir, best["reward"], best["describe"])
   if summary["best"]:
     from nas_tf import report  # pylint: disable=g-import-not-at-top
-    for line in report.after_search(config.output_dir, config.task, _DATA_DIR.value,
+    for line in report.after_search(config.output_dir, task, _DATA_DIR.value,
                                     report=_REPORT.value):
       logging.info(line)
 

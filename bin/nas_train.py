@@ -5,7 +5,9 @@
   nas_train --spec=found_cell/spec.json --task=ptb --data_dir=ptb_data --output_dir=...
 
 --spec is a spec JSON file (spec.json, best.json, an export dir) or a search output dir
-(its --rank-th best). Without --data_dir it trains briefly on the bundled testdata/.
+(its --rank-th best). The task is the search's (or --task: any task nas_search takes,
+e.g. --task=examples/custom_task.py:TASK). Without --data_dir it trains briefly on the
+bundled testdata/.
 Writes metrics.json (validation and test accuracy or perplexity), checkpoints,
 TensorBoard logs and model.keras; rerun the same command to resume.
 """
@@ -25,7 +27,9 @@ _SPEC = flags.DEFINE_string("spec", None, "Spec JSON file, export dir or search 
 _CELL = flags.DEFINE_enum("cell", None, ["lstm", "nascell"], "Instead of --spec: train a "
                           "baseline cell (PTB) with exactly the same recipe, to compare.")
 _RANK = flags.DEFINE_integer("rank", 1, "With a search dir: which distinct architecture.")
-_TASK = flags.DEFINE_enum("task", None, ["ptb", "cifar10"], "Default: the spec's task.")
+_TASK = flags.DEFINE_string("task", None, "Task: a registered name (ptb, cifar10), "
+                            "FILE.py:ATTR or package.module:ATTR. Default: the search's "
+                            "task, else the one registered task of the spec's kind.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "PTB dir or CIFAR-10 dir/.tar.gz/'tfds'. "
                                 "Unset: tiny bundled testdata.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where results go (resumable).")
@@ -50,8 +54,8 @@ _WD = flags.DEFINE_float("weight_decay", None, "Weight decay (paper CIFAR-10: 1e
 _CLIP = flags.DEFINE_float("clipnorm", None, "Global gradient-norm clip (0 = off).")
 _DROPOUT = flags.DEFINE_float("dropout", None, "Dropout (PTB: non-recurrent; CIFAR: head).")
 _TIE = flags.DEFINE_boolean("tie_embeddings", None, "PTB: shared input/output embeddings.")
-_UNITS = flags.DEFINE_integer("units", None, "PTB: hidden size.")
-_LAYERS = flags.DEFINE_integer("num_layers", None, "PTB: recurrent layers.")
+_UNITS = flags.DEFINE_integer("units", None, "PTB: hidden size (field lm_units).")
+_LAYERS = flags.DEFINE_integer("num_layers", None, "PTB: recurrent layers (field lm_layers).")
 _BPTT = flags.DEFINE_integer("num_steps", None, "PTB: truncated-BPTT length.")
 _AUGMENT = flags.DEFINE_boolean("augment", None, "CIFAR-10: random crops and flips.")
 _VAL_SIZE = flags.DEFINE_integer("validation_size", None, "CIFAR-10 held-out images.")
@@ -74,6 +78,7 @@ _FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
            "validation_size", "early_stopping_patience", "steps_per_epoch", "lr_decay_start",
            "init_scale", "loss_reduction", "carry_state", "divergence_retries", "collapse_margin",
            "unroll")
+_RENAMED = {"units": "lm_units", "num_layers": "lm_layers"}  # flag -> config field
 
 
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
@@ -83,7 +88,7 @@ def _load_spec():
   """The spec from --spec (file, export dir or search dir) and the search's task, if any."""
   from nas_tf import export, specs  # pylint: disable=g-import-not-at-top
   if _CELL.value:
-    return _CELL.value, "ptb"
+    return _CELL.value, None
   path = _SPEC.value
   if os.path.isdir(path) and os.path.exists(os.path.join(path, export.RESULTS_FILENAME)):
     record = export.select_record(path, _RANK.value)
@@ -99,29 +104,34 @@ def main(argv):
   from nas_tf import cli  # pylint: disable=g-import-not-at-top
   with cli.one_line_errors("nas_train"), cli.quiet_tensorflow(not _TF_LOGS.value):
     spec, search_task = _load_spec()
-    from nas_tf import final_training as ft  # pylint: disable=g-import-not-at-top
-    task = _TASK.value or search_task or {"rnn": "ptb", "cnn": "cifar10"}[spec.kind]
-    ft.check_spec_task(spec, task)
+    from nas_tf import final_training as ft, tasks  # pylint: disable=g-import-not-at-top
+    ref = _TASK.value or search_task
+    task = tasks.resolve(ref) if ref else tasks.for_spec(spec)
+    if not task.retrainable:
+      raise ValueError(f"task {task.name!r} has no network to retrain (its children are "
+                       "scored without training one)")
+    task.check_spec(spec)
     tiny = _DATA_DIR.value is None
-    data_dir = _DATA_DIR.value or str(_ROOT / "testdata" / ("ptb" if task == "ptb"
-                                                            else "cifar10/png"))
-    settings = ft.final_defaults(task, tiny)
-    settings.update({k: flags.FLAGS[k].value for k in _FIELDS
+    if tiny and not task.testdata:
+      raise ValueError(f"task {task.name!r} has no bundled testdata: give --data_dir")
+    data_dir = _DATA_DIR.value or str(_ROOT / "testdata" / task.testdata)
+    settings = task.final_defaults(tiny)
+    settings.update({_RENAMED.get(k, k): flags.FLAGS[k].value for k in _FIELDS
                      if flags.FLAGS[k].value is not None})
     if settings.get("init_scale") == 0:
       settings["init_scale"] = None  # --init_scale=0: Keras' default initialisers
-    name = f"{task}-{_CELL.value}" if _CELL.value else task
+    name = f"{task.name}-{_CELL.value}" if _CELL.value else task.name
     output_dir = _OUTPUT_DIR.value or f"runs/final-{name}-seed{_SEED.value}"
-    config = ft.FinalTrainingConfig(task=task, data_dir=data_dir, output_dir=output_dir,
+    config = ft.FinalTrainingConfig(task=task.ref, data_dir=data_dir, output_dir=output_dir,
                                     seed=_SEED.value, cache_dir=_CACHE.value, **settings)
     if tiny:
       logging.info("No --data_dir: a TINY final training on the bundled %s (a smoke "
                    "test, not a result).", data_dir)
-    metrics = ft.train_final(spec, config)
-  metric = "accuracy" if task == "cifar10" else "perplexity"
+    metrics = task.train_final(spec, config)
+  metric = task.metric[len("val_"):] if task.metric.startswith("val_") else task.metric
   logging.info("%s: validation %s %.4g, test %s %.4g; metrics in %s/metrics.json",
-               metrics["describe"], metric, metrics[f"val_{metric}"], metric,
-               metrics[f"test_{metric}"], output_dir)
+               metrics["describe"], metric, metrics.get(f"val_{metric}", float("nan")),
+               metric, metrics.get(f"test_{metric}", float("nan")), output_dir)
   from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
   logging.info("Next, export it with its trained weights:  %s",
                export_trained.next_command(output_dir))

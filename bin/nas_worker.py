@@ -26,6 +26,11 @@ from nas_tf import distributed_cluster  # pylint: disable=g-import-not-at-top
 
 _THREADS = flags.DEFINE_integer("threads", 0, "Intra/inter-op threads of this task (0 = TF "
                                 "default; 1 when several tasks share a small machine).")
+_SEARCH_TASK = flags.DEFINE_string("task", None, "The search's task, as nas_search names it "
+                                   "(e.g. examples/custom_task.py:TASK): loaded before "
+                                   "serving, so a worker of a cluster searching a task of "
+                                   "your own has its code (custom ops and layers) and a "
+                                   "reference that does not load fails here, not mid-search.")
 
 
 def main(argv):
@@ -41,6 +46,10 @@ def main(argv):
   if job not in ("ps", "worker"):
     sys.exit(f"nas_worker: error: task type must be 'ps' or 'worker', got {job!r} (the "
              "chief runs nas_search --cluster=tf_config)")
+  if _SEARCH_TASK.value:
+    from nas_tf import cli, tasks  # pylint: disable=g-import-not-at-top
+    with cli.one_line_errors("nas_worker"):
+      tasks.resolve(_SEARCH_TASK.value)
   distributed_cluster.serve(cluster, job, index, threads=_THREADS.value)
 
 

@@ -23,7 +23,7 @@ from nas_tf import latency
 from nas_tf import lm_training
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
-from nas_tf.optimizers import build_optimizer  # pylint: disable=unused-import  (re-export)
+from nas_tf.optimizers import make_optimizer
 
 
 def seed_child(seed: int) -> None:
@@ -57,39 +57,6 @@ STATUS_DEGENERATE = "degenerate"  # provably cannot learn (specs.dead_cell_reaso
 
 # Named recurrent cells trained like a searched one, for comparisons (§4.2).
 BASELINE_CELLS = ("lstm", "nascell")
-
-
-def load_task_data(task: str, data_dir: str, seed: int = 0, cache_dir: str | None = None,
-                   validation_size: int | None = None):
-  """Loads the data a task's children train on (imported lazily: a PTB run needs no images)."""
-  from nas_tf import data  # pylint: disable=g-import-not-at-top
-  if task not in ("ptb", "cifar10"):
-    raise ValueError(f"task must be 'ptb' or 'cifar10', got {task!r}")
-  start = time.monotonic()
-  logging.info("Loading %s data from %s ...", task, data_dir)
-  if task == "ptb":
-    out = data.load_ptb(data_dir)
-    sizes = f"vocabulary {len(out.vocab):,}, " + ", ".join(
-        f"{split} {len(out.split(split)):,} tokens" for split in ("train", "valid", "test"))
-  else:
-    kwargs = {} if validation_size is None else {"validation_size": validation_size}
-    out = data.load_cifar10(data_dir, seed=seed, cache_dir=cache_dir, **kwargs)
-    sizes = f"{len(out.class_names)} classes"
-    sizes += ", " + ", ".join(f"{k} {v:,} images" for k, v in out.num_examples.items())
-  logging.info("Loaded %s data in %.1f s: %s", task, time.monotonic() - start, sizes)
-  return out
-
-
-def make_optimizer(config: ChildTrainingConfig,
-                   total_steps: int | None = None) -> keras.optimizers.Optimizer:
-  """The child optimiser; CIFAR-10 in the paper: Nesterov momentum 0.9, lr 0.1.
-
-  With ``config.lr_schedule == 'cosine'`` the rate decays to 0 over ``total_steps``.
-  """
-  lr = config.learning_rate
-  if config.lr_schedule == "cosine" and total_steps:
-    lr = keras.optimizers.schedules.CosineDecay(lr, total_steps)
-  return build_optimizer(config.optimizer, lr, config.momentum, config.clipnorm)
 
 
 def _finite_history(history: dict) -> bool:
@@ -162,20 +129,29 @@ def _measure_latency(model, example, config: ChildTrainingConfig, out: dict) -> 
         f"{config.max_latency_ms:g}")
 
 
-def _train_cnn(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig, seed: int,
-               out: dict) -> dict:
+def default_cnn_builder(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig):
+  """The paper's conv child (§4.1) for image data, under the config's size caps."""
+  image_shape = tuple(int(d) for d in data.arrays("train")[0].shape[1:])
+  return children.build_cnn(spec, input_shape=image_shape, num_classes=len(data.class_names),
+                            weight_decay=config.weight_decay, max_params=config.max_params,
+                            max_activation_elements=config.max_activation_elements)
+
+
+def _train_classifier(build, data, config: ChildTrainingConfig, seed: int, out: dict) -> dict:
+  """Trains a classifier child with ``model.fit`` (the CIFAR-10 recipe of §4.1).
+
+  ``build()`` returns the uncompiled model (logits out); ``data`` has
+  ``batched(split, batch_size, seed=, num_examples=)`` and ``arrays(split)``.
+  """
   built = time.monotonic()
-  image_shape = tuple(int(d) for d in data.train.element_spec[0].shape)
-  model = children.build_cnn(spec, input_shape=image_shape, num_classes=len(data.class_names),
-                             weight_decay=config.weight_decay, max_params=config.max_params,
-                             max_activation_elements=config.max_activation_elements)
+  model = build()
   out["num_params"] = int(model.count_params())
-  _measure_latency(model, latency.cnn_example(image_shape), config, out)
+  _measure_latency(model, latency.input_example(model), config, out)
   num_train = len(data.arrays("train")[1])
   if config.max_train_examples is not None:
     num_train = min(num_train, config.max_train_examples)
   steps = config.steps_per_epoch or math.ceil(num_train / config.batch_size)
-  model.compile(optimizer=make_optimizer(config, config.epochs * steps),
+  model.compile(optimizer=make_optimizer(config, steps),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"])
   train = data.batched("train", config.batch_size, seed=seed,
@@ -253,7 +229,8 @@ def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, se
   return metrics
 
 
-def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -> dict[str, Any]:
+def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
+                       build=None) -> dict[str, Any]:
   """Builds, trains and validates one child; never raises for a bad architecture.
 
   A dead cell (:func:`nas_tf.specs.dead_cell_reason`: its output is exactly 0 with a zero
@@ -261,11 +238,14 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -
   back at once with status ``degenerate`` and the reason, and gets the failure reward.
 
   Args:
-    spec: A ``CNNSpec`` (trained on CIFAR-10 data), an ``RNNCellSpec`` or the name of a
-      baseline cell, :data:`BASELINE_CELLS` (PTB data).
-    data: ``load_task_data`` output of the matching task.
+    spec: An ``RNNCellSpec`` or the name of a baseline cell, :data:`BASELINE_CELLS`
+      (a language model on PTB-like data, the recipe of §4.2); any other architecture is
+      a classifier trained by ``model.fit`` (§4.1).
+    data: The task's data (``Task.load_data``).
     config: Child training settings.
     seed: Seeds weight initialisation, shuffling and augmentation.
+    build: ``() -> keras.Model`` of a classifier child (``Task.build_child``); default:
+      the paper's conv network for a ``CNNSpec`` on image data.
 
   Returns:
     A dict with ``status`` (ok / failed / too_large / nan / degenerate), ``train_seconds``,
@@ -286,13 +266,15 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0) -
       return {"status": STATUS_DEGENERATE, "error": reason,
               "train_seconds": time.monotonic() - start}
   try:
-    if isinstance(spec, specs_lib.CNNSpec):
-      out.update(_train_cnn(spec, data, config, seed, out))
-    elif isinstance(spec, specs_lib.RNNCellSpec) or spec in BASELINE_CELLS:
+    if isinstance(spec, specs_lib.RNNCellSpec) or spec in BASELINE_CELLS:
       out.update(_train_lm(spec, data, config, seed, out))
     else:
-      raise TypeError(f"spec must be a CNNSpec, an RNNCellSpec or one of {BASELINE_CELLS}, "
-                      f"got {spec!r}")
+      if build is None:
+        if not isinstance(spec, specs_lib.CNNSpec):
+          raise TypeError(f"a {type(spec).__name__} child needs build= (its task's "
+                          f"build_child), got {spec!r}")
+        build = lambda: default_cnn_builder(spec, data, config)  # pylint: disable=unnecessary-lambda-assignment
+      out.update(_train_classifier(build, data, config, seed, out))
     if not _finite_history(out["history"]):
       out["status"] = STATUS_NAN
       out["error"] = out.pop("diverged", None) or "loss became NaN or inf during training"

@@ -11,9 +11,6 @@ import dataclasses
 import json
 from typing import Any, Optional
 
-# The built-in tasks; users register more (nas_tf.tasks.register), so a SearchConfig takes
-# any task name and the search checks it against the registry.
-TASKS = ("ptb", "cifar10", "nasbench201")
 SEARCH_METHODS = ("rl", "random", "evolution", "bo")
 ISOLATION_MODES = ("process", "inline")
 # How a sampled child is scored: trained from scratch (the paper), or run as a
@@ -114,6 +111,8 @@ class ChildTrainingConfig:
       hard constraint; a soft one is :class:`ObjectiveConfig`).
   """
 
+  LR_SCHEDULES = ("constant", "cosine")  # (a class constant, not a field)
+
   epochs: int = 1
   batch_size: int = 32
   optimizer: str = "momentum"
@@ -149,8 +148,8 @@ class ChildTrainingConfig:
            f"{self.max_latency_ms!r} (measure_latency={self.measure_latency})")
     _check(self.init_scale is None or self.init_scale > 0,
            f"init_scale must be > 0 or None, got {self.init_scale!r}")
-    _check(self.lr_schedule in ("constant", "cosine"),
-           f"child lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+    _check(self.lr_schedule in self.LR_SCHEDULES,
+           f"lr_schedule must be one of {self.LR_SCHEDULES}, got {self.lr_schedule!r}")
     _check(self.loss_reduction in ("sum", "mean"),
            f"loss_reduction must be 'sum' or 'mean', got {self.loss_reduction!r}")
     _check(self.batch_size >= 1, f"child batch_size must be >= 1, got {self.batch_size!r}")
@@ -369,7 +368,9 @@ class SearchConfig:
   """One search run (paper §3): what is searched, how, with what budget, and where.
 
   Attributes:
-    task: 'ptb' (recurrent cell, §4.2) or 'cifar10' (conv network, §4.1).
+    task: The task's reference: a registered name ('ptb', recurrent cells, §4.2;
+      'cifar10', conv networks, §4.1; 'nasbench201'), ``FILE.py:ATTR`` or
+      ``package.module:ATTR`` (:func:`nas_tf.tasks.resolve`).
     data_dir: Data location (PTB directory; CIFAR-10 directory, .tar.gz or 'tfds').
     output_dir: Where config.json, results.jsonl, checkpoints and summaries go.
     search: 'rl' (the controller + REINFORCE) or 'random' (uniform sampling baseline).

@@ -51,9 +51,10 @@ class BatchArrays:
     train_w: ``[num_batches, batch]`` 1 for real examples, 0 for the padding of the
       last, short batch.
     val_x, val_y, val_w: The same for validation.
-    task: 'cifar10' or 'ptb'.
-    input_shape: One example's shape (CIFAR-10 images).
-    num_classes: Classes (CIFAR-10) or vocabulary size (PTB).
+    sequence: Language-model windows (the LM recipe of :mod:`nas_tf.lm_training`), not
+      classification batches.
+    input_shape: One example's shape.
+    num_classes: Classes, or the vocabulary size of a language model.
   """
 
   train_x: np.ndarray
@@ -62,7 +63,7 @@ class BatchArrays:
   val_x: np.ndarray
   val_y: np.ndarray
   val_w: np.ndarray
-  task: str
+  sequence: bool
   input_shape: tuple
   num_classes: int
 
@@ -86,17 +87,20 @@ def _stack(dataset: tf.data.Dataset, batch_size: int):
   return np.stack(xs), np.stack(ys), np.stack(ws)
 
 
-def materialize(task: str, data, config: ChildTrainingConfig, seed: int) -> BatchArrays:
+def materialize(data, config: ChildTrainingConfig, seed: int,
+                sequence: bool = False) -> BatchArrays:
   """One epoch of the batches ``child_training`` would use, as arrays.
 
-  Unlike the one-machine trainer, every epoch reuses the first epoch's shuffling and
-  augmentation: a closure must be a pure function of its inputs to be retried exactly.
+  ``data``: a task's data; classification data has ``batched`` and ``class_names``, a
+  language model's (``sequence``) ``batches`` and ``vocab``. Unlike the one-machine
+  trainer, every epoch reuses the first epoch's shuffling and augmentation: a closure
+  must be a pure function of its inputs to be retried exactly.
   """
   b = config.batch_size
-  if task == "cifar10":
+  if not sequence:
     train = data.batched("train", b, seed=seed, num_examples=config.max_train_examples)
     val = data.batched("validation", b, num_examples=config.max_eval_examples)
-    shape = tuple(int(d) for d in data.train.element_spec[0].shape)
+    shape = tuple(int(d) for d in train.element_spec[0].shape[1:])
     num_classes = len(data.class_names)
   else:
     per_batch = b * config.num_steps
@@ -108,8 +112,8 @@ def materialize(task: str, data, config: ChildTrainingConfig, seed: int) -> Batc
     train, val = limited("train", config.max_train_examples), limited(
         "valid", config.max_eval_examples)
     shape, num_classes = (config.num_steps,), len(data.vocab)
-  return BatchArrays(*_stack(train, b), *_stack(val, b), task=task, input_shape=shape,
-                     num_classes=num_classes)
+  return BatchArrays(*_stack(train, b), *_stack(val, b), sequence=sequence,
+                     input_shape=shape, num_classes=num_classes)
 
 
 # -- functional optimisers (the Keras update rules, as pure tensor maths) ---------------
@@ -232,7 +236,7 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
   (:class:`ScheduledChild`): a closure is a pure function of its inputs, so a restart is
   another closure from the same initial weights.
   """
-  is_lm = arrays.task == "ptb"
+  is_lm = arrays.sequence
   num_train = arrays.train_x.shape[0]
   steps = config.steps_per_epoch or num_train
   opt_init, opt_apply = _optimizer(config)
@@ -376,13 +380,13 @@ class ScheduledChild:
   """
 
   def __init__(self, schedule: Optional[Callable], num_params: int,
-               config: ChildTrainingConfig, task: str, started: float,
+               config: ChildTrainingConfig, sequence: bool, started: float,
                failed: dict | None = None, num_classes: int = 10):
     self._schedule, self._failed = schedule, failed
-    self.num_params, self.config, self.task, self.started = num_params, config, task, started
-    self.num_classes = num_classes
-    self._recipe = child_training.lm_recipe(config) if task == "ptb" else None
-    self._retries = self._recipe.divergence_retries if task == "ptb" else 0
+    self.num_params, self.config, self.sequence = num_params, config, sequence
+    self.started, self.num_classes = started, num_classes
+    self._recipe = child_training.lm_recipe(config) if sequence else None
+    self._retries = self._recipe.divergence_retries if sequence else 0
     self._lr_scale = 1.0
     self._remote = None if failed is not None else schedule(1.0, self._retries > 0)
 
@@ -404,7 +408,7 @@ class ScheduledChild:
     out: dict[str, Any] = {"status": "ok", "error": None, "num_params": self.num_params,
                            "worker_start": first_start, "worker_end": float(end)}
     values = [float(v) for v in np.concatenate([train_losses, val_metrics])]
-    if self.task == "cifar10":
+    if not self.sequence:
       history = [float(v) for v in val_metrics]
       out["val_accuracy_history"] = history
       out["val_accuracy"] = max(history[-self.config.reward_epochs:])
@@ -433,7 +437,7 @@ class ScheduledChild:
     return f"diverged: training loss {value:.4g} nats/token at step {at} with lr {lr:.4g}"
 
 
-def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int):
+def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int, build):
   """Builds ``spec``'s model and traces its closure: ``(fn, args, num_params)`` or a failure.
 
   A child that cannot be built (over the caps, or the builder raises) never reaches a
@@ -449,7 +453,7 @@ def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int):
       # The same initial weights on every (re)try; the coordinator runs the controller
       # too, so TensorFlow's seed is set only when it changes (see seed_child).
       child_training.seed_child(seed)
-      model = build_child(spec, arrays, config)
+      model = build(spec)
     except children.ChildTooLargeError as e:
       return {"status": "too_large", "error": str(e), "train_seconds": 0.0}
     except Exception as e:  # pylint: disable=broad-except
@@ -467,21 +471,27 @@ def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int):
 
 
 def schedule_children(coordinator, iterator, specs, arrays: BatchArrays,
-                      config: ChildTrainingConfig, seed: int) -> list[ScheduledChild]:
-  """Builds the children of ``specs`` here and schedules one closure each on the workers."""
+                      config: ChildTrainingConfig, seed: int,
+                      build: Optional[Callable] = None) -> list[ScheduledChild]:
+  """Builds the children of ``specs`` here and schedules one closure each on the workers.
+
+  ``build(spec) -> keras.Model``: the task's child network (``Task.build_child``);
+  default :func:`build_child`.
+  """
   started = time.monotonic()
-  prepared = [_prepare(s, arrays, config, seed) for s in specs]
+  build = build or (lambda spec: build_child(spec, arrays, config))
+  prepared = [_prepare(s, arrays, config, seed, build) for s in specs]
   out = []
   for p in prepared:
     if isinstance(p, dict):
-      out.append(ScheduledChild(None, 0, config, arrays.task, started, failed=p))
+      out.append(ScheduledChild(None, 0, config, arrays.sequence, started, failed=p))
     else:
       fn, (trainable, non_trainable), num_params = p
 
       def schedule(lr_scale, check_unigram, fn=fn, weights=(trainable, non_trainable)):
         return coordinator.schedule(fn, args=(iterator, *weights, tf.constant(lr_scale),
                                               tf.constant(check_unigram)))
-      out.append(ScheduledChild(schedule, num_params, config, arrays.task, started,
+      out.append(ScheduledChild(schedule, num_params, config, arrays.sequence, started,
                                 num_classes=arrays.num_classes))
   return out
 

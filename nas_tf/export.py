@@ -58,7 +58,7 @@ CELL_SAVEDMODEL = "cell_savedmodel"
 CELL_KERAS = "cell_rnn.keras"
 CNN_SAVEDMODEL = "model_savedmodel"
 CNN_KERAS = "model.keras"
-TASK_OF_KIND = {"rnn": "ptb", "cnn": "cifar10"}
+MODEL_SAVEDMODEL = "model_savedmodel"
 
 
 @keras.saving.register_keras_serializable(package="nas_tf")
@@ -96,13 +96,8 @@ def _check_dir(results_dir: str) -> str:
 
 
 def search_task(results_dir: str) -> Optional[str]:
-  """The task recorded in a search's ``config.json`` ('ptb' / 'cifar10'), if readable."""
-  path = os.path.join(results_dir, CONFIG_FILENAME)
-  try:
-    with open(path) as f:
-      return json.load(f).get("task")
-  except (OSError, ValueError):
-    return None
+  """The task reference recorded in a search's ``config.json``, if readable."""
+  return search_config(results_dir).get("task")
 
 
 def search_config(results_dir: str) -> dict:
@@ -169,14 +164,12 @@ def load_spec_file(path: str) -> specs_lib.Spec:
     raise ExportError(f"{path}: {e}") from e
 
 
-def check_task(spec: specs_lib.Spec, task: Optional[str]) -> str:
-  """The task of ``spec``; raises ExportError if it contradicts ``task``."""
-  own = TASK_OF_KIND[spec.kind]
-  if task is not None and task != own:
-    needed = "cnn" if task == "cifar10" else "rnn"
-    raise ExportError(f"task {task!r} takes specs of kind {needed!r}, but this is a "
-                      f"{spec.kind!r} spec (from a {own!r} search): {spec.describe()}")
-  return own
+def check_space_kind(spec: specs_lib.Spec, config: dict) -> None:
+  """Raises ExportError if ``spec`` is not of the kind the search's space produces."""
+  kind = (config.get("space") or {}).get("kind")
+  if kind is not None and kind != spec.kind:
+    raise ExportError(f"the search of task {config.get('task')!r} produces {kind!r} specs, "
+                      f"but this is a {spec.kind!r} spec: {spec.describe()}")
 
 
 def _write_spec(spec, export_dir: str) -> str:
@@ -199,7 +192,7 @@ def _positive(name, value):
 def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
                 units: int, input_dim: Optional[int] = None, seed: int = 0,
                 picture: bool = True, record: Optional[dict] = None,
-                cell: Optional[cells.TreeCell] = None) -> dict:
+                cell: Optional[cells.TreeCell] = None, task: Optional[str] = None) -> dict:
   """Exports a recurrent cell (§3.4) for reuse without the search (§4.2).
 
   Args:
@@ -213,6 +206,7 @@ def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
     record: The results record the spec came from, stored in the manifest.
     cell: A built :class:`TreeCell` of this spec whose weights to export (e.g. taken
       from a trained model); default: a fresh cell seeded by ``seed``.
+    task: The task it was searched for, recorded in the manifest.
 
   Returns:
     The manifest (also written as ``export.json``): paths and signature description.
@@ -265,7 +259,7 @@ def export_cell(spec: Union[specs_lib.RNNCellSpec, dict, str], export_dir: str,
   savedmodel_path = os.path.join(export_dir, CELL_SAVEDMODEL)
   archive.write_out(savedmodel_path, verbose=False)
   manifest = {
-      "kind": "rnn", "task": "ptb", "units": units, "input_dim": input_dim, "seed": seed,
+      "kind": "rnn", "task": task, "units": units, "input_dim": input_dim, "seed": seed,
       "describe": spec.describe(), "spec": cells.SPEC_FILENAME, "keras": CELL_KERAS,
       "savedmodel": CELL_SAVEDMODEL, "state": ["c", "m"],
       "signatures": {
@@ -290,7 +284,7 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
                weight_decay: float = 0.0, seed: int = 0, picture: bool = True,
                record: Optional[dict] = None,
                model: Optional[keras.Model] = None,
-               preprocessing: Optional[dict] = None) -> dict:
+               preprocessing: Optional[dict] = None, task: Optional[str] = None) -> dict:
   """Exports a conv network (§3.3) as ``model.keras`` and a SavedModel.
 
   The SavedModel's ``serve`` endpoint maps whitened images ``float32 [batch, h, w, c]``
@@ -311,6 +305,7 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
       export (e.g. trained); default: a fresh model seeded by ``seed``.
     preprocessing: ``{"mean": [c], "std": [c], "class_names": [...]}`` of the training
       split (what ``nas_train`` writes to ``metrics.json``), for ``serve_images``.
+    task: The task it was searched for, recorded in the manifest.
 
   Returns:
     The manifest (also written as ``export.json``).
@@ -332,7 +327,7 @@ def export_cnn(spec: Union[specs_lib.CNNSpec, dict], export_dir: str,
   _write_cnn_savedmodel(model, os.path.join(export_dir, CNN_SAVEDMODEL), input_shape,
                         preprocessing)
   manifest = {
-      "kind": "cnn", "task": "cifar10", "input_shape": list(input_shape),
+      "kind": "cnn", "task": task, "input_shape": list(input_shape),
       "num_classes": num_classes, "seed": seed, "num_params": int(model.count_params()),
       "describe": spec.describe(), "spec": cells.SPEC_FILENAME, "keras": CNN_KERAS,
       "savedmodel": CNN_SAVEDMODEL,
@@ -422,14 +417,58 @@ def export_from_results(results_dir: Optional[str], export_dir: str, rank: int =
     if results_dir is not None:
       _check_dir(results_dir)
     record, spec = None, load_spec_file(spec_path)
-  check_task(spec, config.get("task"))
+  check_space_kind(spec, config)
+  task = config.get("task")
   if isinstance(spec, specs_lib.RNNCellSpec):
     units = units or config.get("child", {}).get("lm_units") or 64
-    return export_cell(spec, export_dir, units, input_dim, seed=seed, record=record)
-  return export_cnn(spec, export_dir, seed=seed, record=record,
-                    weight_decay=config.get("child", {}).get("weight_decay", 0.0))
+    return export_cell(spec, export_dir, units, input_dim, seed=seed, record=record,
+                       task=task)
+  if isinstance(spec, specs_lib.CNNSpec):
+    return export_cnn(spec, export_dir, seed=seed, record=record, task=task,
+                      weight_decay=config.get("child", {}).get("weight_decay", 0.0))
+  raise ExportError(f"a {spec.kind!r} architecture has no untrained export (its network "
+                    "is the task's): retrain it with nas_train, then nas_export --trained")
 
 
-__all__ = ["ExportError", "FineTunableTFSMLayer", "select_record", "load_spec_file", "check_task", "export_cell",
-           "export_cnn", "export_from_results", "search_task", "search_config",
+def export_model(spec, model: keras.Model, export_dir: str, picture: bool = True,
+                 task: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+  """Any trained child network as ``model.keras`` and a SavedModel with ``serve``.
+
+  The generic export of a task's trained network (a user's own task included): the
+  SavedModel's ``serve`` takes the model's own inputs and returns its outputs in
+  inference mode, and loads with ``tf.saved_model.load`` without nas_tf.
+
+  Args:
+    spec: The architecture (written as ``spec.json``, drawn when ``picture``).
+    model: The Keras model with the weights to export.
+    export_dir: Output directory (created; files in it are overwritten).
+    picture: Write ``architecture.dot`` / ``.png``.
+    task: The task's reference, recorded in the manifest.
+    extra: More manifest entries.
+
+  Returns:
+    The manifest (also written as ``export.json``).
+  """
+  os.makedirs(export_dir, exist_ok=True)
+  model.save(os.path.join(export_dir, CNN_KERAS))
+  model.export(os.path.join(export_dir, MODEL_SAVEDMODEL), format="tf_saved_model",
+               verbose=False)
+  inputs = ", ".join(f"{t.dtype}[batch, {', '.join(str(d) for d in t.shape[1:])}]"
+                     for t in model.inputs)
+  outputs = ", ".join(f"{t.dtype}[batch, {', '.join(str(d) for d in t.shape[1:])}]"
+                      for t in model.outputs)
+  manifest = {"kind": spec.kind, "task": task, "describe": spec.describe(),
+              "num_params": int(model.count_params()), "spec": cells.SPEC_FILENAME,
+              "keras": CNN_KERAS, "savedmodel": MODEL_SAVEDMODEL,
+              "signatures": {"serve": f"{inputs} -> {outputs}"}, **(extra or {})}
+  if picture and isinstance(spec, (specs_lib.RNNCellSpec, specs_lib.CNNSpec)):
+    manifest["picture"] = write_picture(spec, export_dir)
+  _write_spec(spec, export_dir)
+  write_manifest(export_dir, manifest)
+  return manifest
+
+
+__all__ = ["ExportError", "FineTunableTFSMLayer", "select_record", "load_spec_file",
+           "check_space_kind", "export_cell", "export_cnn", "export_model",
+           "export_from_results", "search_task", "search_config",
            "write_manifest", "write_picture"]

@@ -74,7 +74,7 @@ def read_training(train_dir: str) -> dict:
   spec = spec_dict["cell"] if set(spec_dict) == {"cell"} else specs_lib.from_dict(spec_dict)
   return {"spec": spec, "config": _read_json(os.path.join(train_dir, "final_config.json")),
           "metrics": _read_json(os.path.join(train_dir, "metrics.json")),
-          "model": os.path.join(train_dir, "model.keras")}
+          "model": os.path.join(train_dir, "model.keras"), "dir": train_dir}
 
 
 def _summary(metrics: dict) -> dict:
@@ -83,10 +83,12 @@ def _summary(metrics: dict) -> dict:
   return {k: metrics[k] for k in keys if k in metrics}
 
 
-def export_trained(train_dir: str, export_dir: str, picture: bool = True) -> dict:
+def export_trained(task, train_dir: str, export_dir: str, picture: bool = True) -> dict:
   """Exports what ``nas_train`` trained in ``train_dir`` with its trained weights.
 
   Args:
+    task: The :class:`nas_tf.tasks.TrainedChildTask` it was trained for (its
+      ``export_trained`` says what the export holds).
     train_dir: A finished ``nas_train --output_dir``.
     export_dir: Output directory (created; files in it are overwritten).
     picture: Write ``architecture.dot`` / ``.png`` (searched architectures only).
@@ -99,30 +101,39 @@ def export_trained(train_dir: str, export_dir: str, picture: bool = True) -> dic
     ExportError: the directory is not a finished nas_train output.
   """
   run = read_training(train_dir)
-  spec, config, metrics = run["spec"], run["config"], run["metrics"]
   model = keras.saving.load_model(run["model"], compile=False)
-  if config.get("task") == "cifar10":
-    manifest = export.export_cnn(
-        spec, export_dir, input_shape=tuple(int(d) for d in model.input_shape[1:]),
-        num_classes=int(model.output_shape[-1]), picture=picture, model=model,
-        preprocessing=metrics.get("preprocessing"))
-  else:
-    manifest = _export_lm(spec, config, model, train_dir, export_dir, picture)
-  manifest.update(trained=_summary(metrics), source=os.path.abspath(train_dir))
+  manifest = task.export_trained(run, model, export_dir, picture)
+  manifest.update(task=run["config"].get("task"), trained=_summary(run["metrics"]),
+                  source=os.path.abspath(train_dir))
   export.write_manifest(export_dir, manifest)
   logging.info("Exported the trained %s to %s", manifest["describe"], export_dir)
   return manifest
 
 
-def _export_lm(spec, config: dict, plain: keras.Model, train_dir: str, export_dir: str,
-               picture: bool) -> dict:
-  """The trained language model as a SavedModel with a state-carrying ``step``."""
+def _size(config: dict, name: str, older: str) -> int:
+  # final_config.json of runs before FinalTrainingConfig extended ChildTrainingConfig
+  # named the sizes units / num_layers.
+  return int(config[name] if name in config else config[older])
+
+
+def export_lm(run: dict, plain: keras.Model, export_dir: str, picture: bool = True) -> dict:
+  """A trained language model as a SavedModel with a state-carrying ``step``.
+
+  Args:
+    run: :func:`read_training`'s dict of a ``nas_train`` run of a language model.
+    plain: Its trained tokens -> logits model.
+    export_dir: Output directory.
+    picture: Draw a searched cell.
+  """
+  spec, config, train_dir = run["spec"], run["config"], run["dir"]
+  units, num_layers = _size(config, "lm_units", "units"), _size(config, "lm_layers",
+                                                                  "num_layers")
   os.makedirs(export_dir, exist_ok=True)
   vocab_size = int(plain.output_shape[-1])
   # The same layers as the saved tokens -> logits model, plus state inputs and outputs
   # (nas_tf.children.build_language_model keeps names and weight order between them).
   stateful = children.build_language_model(
-      spec, vocab_size=vocab_size, units=config["units"], num_layers=config["num_layers"],
+      spec, vocab_size=vocab_size, units=units, num_layers=num_layers,
       tie_embeddings=config["tie_embeddings"], name="final_lm", return_state=True)
   stateful.set_weights(plain.get_weights())
   sizes = [int(t.shape[-1]) for t in stateful.inputs[1:]]
@@ -152,8 +163,8 @@ def _export_lm(spec, config: dict, plain: keras.Model, train_dir: str, export_di
     offset += size
   describe = f"baseline cell {spec!r}" if isinstance(spec, str) else spec.describe()
   manifest = {
-      "kind": "rnn", "task": "ptb", "describe": describe, "vocab_size": vocab_size,
-      "units": config["units"], "num_layers": config["num_layers"],
+      "kind": "rnn", "describe": describe, "vocab_size": vocab_size,
+      "units": units, "num_layers": num_layers,
       "savedmodel": LM_SAVEDMODEL, "keras": LM_KERAS,
       "vocab": "vocab.txt" if os.path.isfile(vocab) else None,
       "state_width": width, "state_layout": layout,
@@ -168,7 +179,7 @@ def _export_lm(spec, config: dict, plain: keras.Model, train_dir: str, export_di
     # embed it in their own models (nas_tf.cells.load_cell or its SavedModel).
     cell = stateful.get_layer("rnn_0").cell
     cell_manifest = export.export_cell(spec, os.path.join(export_dir, "cell"),
-                                       units=config["units"], cell=cell, picture=False,
+                                       units=units, cell=cell, picture=False,
                                        input_dim=int(cell.kernel.shape[0]))
     manifest["cell"] = {"dir": "cell", "signatures": cell_manifest["signatures"]}
     if picture:
@@ -183,4 +194,4 @@ def next_command(train_dir: str) -> Optional[str]:
   return f"bin/nas_export --trained={train_dir} --export_dir={train_dir}/export"
 
 
-__all__ = ["export_trained", "read_training", "next_command", "LM_SAVEDMODEL"]
+__all__ = ["export_trained", "export_lm", "read_training", "next_command", "LM_SAVEDMODEL"]

@@ -41,123 +41,84 @@ import tensorflow as tf
 
 from nas_tf import child_training
 from nas_tf import children
-from nas_tf import data_sources
 from nas_tf import lm_training
+from nas_tf import optimizers
 from nas_tf import results
-from nas_tf import specs as specs_lib
+from nas_tf.config import ChildTrainingConfig
 from nas_tf.config import check_arg as _check
-from nas_tf.presets import final_defaults  # pylint: disable=unused-import  (re-export)
 
-TASKS = ("ptb", "cifar10")
-LR_SCHEDULES = ("constant", "cosine", "step", "decay_after")
-OPTIMIZERS = ("momentum", "sgd", "adam")
-KIND_OF_TASK = {"ptb": "rnn", "cifar10": "cnn"}
-
-@dataclasses.dataclass(frozen=True)
-class FinalTrainingConfig:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FinalTrainingConfig(ChildTrainingConfig):
   """How one architecture is retrained (paper §4.1 CIFAR-10, §4.2 PTB).
 
+  A :class:`nas_tf.config.ChildTrainingConfig` (the search child's recipe: optimiser,
+  rates, LM recipe, sizes ``lm_units`` / ``lm_layers`` / ``num_steps``, dropout, ...)
+  plus what only a final training has. ``nas_train`` starts from the task's
+  ``final_defaults``; the size caps of the search (``max_params``, ...) do not apply.
+
   Attributes:
-    task: 'ptb' (an RNN cell spec) or 'cifar10' (a CNN spec).
-    data_dir: PTB directory, or CIFAR-10 directory / .tar.gz / 'tfds'.
+    task: The task's reference (``--task``: a registered name, ``FILE.py:ATTR`` or
+      ``package.module:ATTR``).
+    data_dir: The task's data.
     output_dir: Where checkpoints, logs, the model and metrics.json go.
-    epochs: Maximum training epochs.
-    batch_size: Minibatch size.
-    optimizer: 'momentum' (Nesterov, §4.1), 'sgd' or 'adam'.
-    learning_rate: Initial learning rate.
     lr_schedule: 'constant', 'cosine' (decay to 0 over all epochs), 'step' (multiply by
       ``lr_decay_factor`` every ``lr_decay_every`` epochs) or 'decay_after' (Zaremba et
       al.'s PTB schedule: constant for ``lr_decay_start`` epochs, then multiplied by
       ``lr_decay_factor`` at every epoch).
     lr_decay_every: Epochs between step decays.
-    lr_decay_factor: Step-decay factor.
-    lr_decay_start: 'decay_after': epochs at the initial rate.
-    momentum: Momentum for 'momentum'.
-    weight_decay: L2 on conv/dense kernels (CIFAR-10); decoupled weight decay of the
-      optimizer for PTB (the LM builder has no regulariser argument).
-    clipnorm: Global gradient-norm clip (0 = off); LMs need it with large SGD rates.
-    dropout: PTB: rate on the non-recurrent connections; CIFAR-10: before the logits.
-    tie_embeddings: PTB: share input and output embeddings ("shared embeddings", §4.2).
-    units: PTB: hidden size of each recurrent layer.
-    num_layers: PTB: stacked recurrent layers.
-    num_steps: PTB: truncated-BPTT length.
-    augment: CIFAR-10: random crops and flips (§4.1).
-    validation_size: CIFAR-10: training images held out for validation.
+    augment: Image tasks: random crops and flips (§4.1).
+    validation_size: Training examples held out for validation (CIFAR-10).
     early_stopping_patience: Stop after this many epochs without a better validation
       metric (0 = never stop early).
-    steps_per_epoch: Cap on optimiser steps per epoch (None = one full pass).
     seed: Seeds initialisation, shuffling, augmentation and the validation split.
-    cache_dir: CIFAR-10 decoded-array cache for archives.
-    init_scale: PTB: weights from ``U(-init_scale, init_scale)`` (None = Keras defaults).
-    loss_reduction: PTB: 'sum' over the BPTT window (Zaremba et al.) or 'mean'.
-    carry_state: PTB: carry the recurrent state across BPTT windows.
-    divergence_retries: PTB: restarts, each at ``retry_lr_factor`` times the rate, when
+    cache_dir: Decoded-array cache for archives (CIFAR-10).
+    weight_decay: L2 on kernels (classifiers); decoupled weight decay of the optimizer
+      for language models (the LM builder has no regulariser argument).
+    divergence_retries: LM: restarts, each at ``retry_lr_factor`` times the rate, when
       training diverges or stays worse than the unigram model early in the first epoch
       (the search children's rule, :class:`nas_tf.lm_training.LMRecipe`). A divergence
       after a complete epoch rolls back to the last saved epoch and goes on from there;
       before one, the restart starts over from the same initial weights. A resumed run
       continues at the lowered rate. 0: a divergence stops with an error, and a run that
       stays worse than the unigram model trains to the end with a warning.
-    retry_lr_factor: PTB: rate multiplier per restart.
-    collapse_margin: PTB: a run that learned and later rose back above the unigram model
+    retry_lr_factor: LM: rate multiplier per restart.
+    collapse_margin: LM: a run that learned and later rose back above the unigram model
       (mean over 20 windows above it and more than this many nats above its lowest mean
       since the first epoch's unigram check) restarts like a divergence; 0 = off (see
       :class:`nas_tf.lm_training.LMRecipe`). Search children do not watch for this.
-    unroll: PTB: write the training model's time loop out in the graph: the same maths,
+    unroll: LM: write the training model's time loop out in the graph: the same maths,
       a 2-5x longer first step, and steps a median 1.05x faster on CPU (0.95-1.37x over
       10 cells, a noisy measurement: docs/RESULTS.md §3), so off by default. The saved
       model keeps the loop either way, so it takes sequences of any length.
   """
 
+  LR_SCHEDULES = ("constant", "cosine", "step", "decay_after")
+
   task: str
   data_dir: str
   output_dir: str
-  epochs: int = 20
-  batch_size: int = 64
-  optimizer: str = "momentum"
-  learning_rate: float = 0.1
-  lr_schedule: str = "cosine"
   lr_decay_every: int = 10
-  lr_decay_factor: float = 0.1
-  momentum: float = 0.9
-  weight_decay: float = 1e-4
-  clipnorm: float = 0.0
-  dropout: float = 0.0
-  tie_embeddings: bool = True
-  units: int = 200
-  num_layers: int = 2
-  num_steps: int = 35
   augment: bool = True
   validation_size: int = 5000
   early_stopping_patience: int = 0
-  steps_per_epoch: Optional[int] = None
   seed: int = 0
   cache_dir: Optional[str] = None
-  lr_decay_start: int = 4
-  init_scale: Optional[float] = 0.1
-  loss_reduction: str = "sum"
-  carry_state: bool = True
-  divergence_retries: int = 2
   retry_lr_factor: float = 0.25
   collapse_margin: float = 0.5
   unroll: bool = False
 
   def __post_init__(self):
-    _check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
-    _check(self.optimizer in OPTIMIZERS,
-           f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-    _check(self.lr_schedule in LR_SCHEDULES,
-           f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-    for name in ("epochs", "batch_size", "lr_decay_every", "units", "num_layers",
+    super().__post_init__()
+    _check(isinstance(self.task, str) and bool(self.task),
+           f"task must be a task reference (a name or FILE.py:ATTR), got {self.task!r}")
+    for name in ("epochs", "batch_size", "lr_decay_every", "lm_units", "lm_layers",
                  "num_steps"):
       value = getattr(self, name)
       _check(isinstance(value, int) and value >= 1, f"{name} must be an int >= 1, got "
              f"{value!r}")
-    _check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
     _check(0 < self.lr_decay_factor <= 1,
            f"lr_decay_factor must lie in (0, 1], got {self.lr_decay_factor!r}")
     _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}")
-    _check(0 <= self.dropout < 1, f"dropout must lie in [0, 1), got {self.dropout!r}")
     _check(self.early_stopping_patience >= 0,
            f"early_stopping_patience must be >= 0, got {self.early_stopping_patience!r}")
     _check(isinstance(self.divergence_retries, int) and self.divergence_retries >= 0,
@@ -166,13 +127,6 @@ class FinalTrainingConfig:
            f"retry_lr_factor must lie in (0, 1), got {self.retry_lr_factor!r}")
     _check(self.collapse_margin >= 0,
            f"collapse_margin must be >= 0 (0 = off), got {self.collapse_margin!r}")
-    _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1,
-           f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch!r}")
-
-
-# Named baseline cells nas_train trains with exactly the recipe of a found cell (§4.2
-# compares the found cell against the LSTM; 'nascell' is the paper's published cell).
-BASELINE_CELLS = child_training.BASELINE_CELLS
 
 
 def _describe(spec) -> str:
@@ -181,71 +135,6 @@ def _describe(spec) -> str:
 
 def _spec_dict(spec) -> dict:
   return {"cell": spec} if isinstance(spec, str) else spec.to_dict()
-
-
-def check_spec_task(spec, task: str) -> None:
-  """Raises ValueError if ``spec`` was not searched for ``task``.
-
-  ``spec`` is a spec or the name of a baseline cell (:data:`BASELINE_CELLS`, PTB only).
-  """
-  if isinstance(spec, str):
-    if spec not in BASELINE_CELLS:
-      raise ValueError(f"unknown baseline cell {spec!r}; use one of {BASELINE_CELLS}")
-    if task != "ptb":
-      raise ValueError(f"baseline cell {spec!r} is a recurrent cell: use --task=ptb")
-    return
-  if KIND_OF_TASK.get(task) != spec.kind:
-    other = "cifar10" if spec.kind == "cnn" else "ptb"
-    raise ValueError(f"task {task!r} trains {KIND_OF_TASK.get(task)!r} specs, but this is "
-                     f"a {spec.kind!r} spec (use --task={other}): {spec.describe()}")
-
-
-def _learning_rate(config: FinalTrainingConfig, steps_per_epoch: int):
-  """The schedule, in optimiser steps (so BackupAndRestore resumes it exactly)."""
-  if config.lr_schedule == "constant":
-    return config.learning_rate
-  total = config.epochs * steps_per_epoch
-  if config.lr_schedule == "cosine":
-    return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
-  # PiecewiseConstantDecay switches after a boundary (step > b), hence the -1: the
-  # first step of epoch lr_decay_every + 1 already uses the decayed rate.
-  every = config.lr_decay_every * steps_per_epoch
-  boundaries = [b - 1 for b in range(every, total, every)]
-  values = [config.learning_rate * config.lr_decay_factor ** k
-            for k in range(len(boundaries) + 1)]
-  if not boundaries:
-    return config.learning_rate
-  return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-
-
-def _optimizer(config: FinalTrainingConfig, steps_per_epoch: int, decoupled_decay: float):
-  return child_training.build_optimizer(
-      config.optimizer, _learning_rate(config, steps_per_epoch), config.momentum,
-      config.clipnorm, decoupled_decay)
-
-
-def _cnn_setup(spec, data, config):
-  images, _ = data.arrays("train")
-  base = children.build_cnn(spec, input_shape=tuple(int(d) for d in images.shape[1:]),
-                            num_classes=len(data.class_names),
-                            weight_decay=config.weight_decay, name="final_cnn")
-  model = base
-  if config.dropout > 0:
-    # Dropout before the classifier; the body is the search's child unchanged.
-    x = keras.layers.Dropout(config.dropout, name="head_dropout")(
-        base.get_layer("global_pool").output)
-    regularizer = children.l2_weight_decay(config.weight_decay)
-    logits = keras.layers.Dense(len(data.class_names), kernel_regularizer=regularizer,
-                                name="logits")(x)
-    model = keras.Model(base.input, logits, name="final_cnn")
-  spe = config.steps_per_epoch or math.ceil(len(images) / config.batch_size)
-  model.compile(optimizer=_optimizer(config, spe, 0.0),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"])
-  train = data.batched("train", config.batch_size, augment=config.augment, seed=config.seed)
-  splits = {"val": data.batched("validation", config.batch_size),
-            "test": data.batched("test", config.batch_size)}
-  return model, train, spe, splits, ("accuracy", "max")
 
 
 def epoch_learning_rate(config: FinalTrainingConfig, epoch: int, base: float) -> float:
@@ -351,13 +240,54 @@ class _LMBackup:
         {"epoch": epoch + 1, "learning_rate": self.base_lr, "history": history}))
 
 
+def _start(task, spec, config: FinalTrainingConfig):
+  """Checks, writes ``spec.json`` / ``final_config.json``, loads the data: ``(data, t0)``."""
+  task.check_spec(spec)
+  task.check_data(config.data_dir)
+  start = time.monotonic()
+  os.makedirs(config.output_dir, exist_ok=True)
+  results.atomic_write_text(os.path.join(config.output_dir, "spec.json"),
+                            json.dumps(_spec_dict(spec), indent=2, sort_keys=True) + "\n")
+  results.atomic_write_text(os.path.join(config.output_dir, "final_config.json"),
+                            json.dumps(dataclasses.asdict(config), indent=2,
+                                       sort_keys=True) + "\n")
+  keras.utils.set_random_seed(config.seed)
+  data = task.load_data(config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
+                        validation_size=config.validation_size)
+  return data, start
+
+
+def train_final_lm(task, spec, config: FinalTrainingConfig) -> dict:
+  """Retrains a language model with the recipe of §4.2 (``nas_tf.lm_training``).
+
+  Rerunning with the same ``output_dir`` after an interruption resumes from the last
+  finished epoch (weights, optimiser state, rate and restarts).
+
+  Args:
+    task: A sequence-model :class:`nas_tf.tasks.TrainedChildTask` (``ptb``): its data
+      has ``vocab``, ``batch_arrays(split, batch, num_steps)`` and ``save_vocab``.
+    spec: A recurrent cell spec, or the name of one of the task's baseline cells.
+    config: The training settings.
+
+  Returns:
+    The metrics written to ``metrics.json``: ``val_perplexity`` / ``test_perplexity`` of
+    the best-validation weights, ``best_epoch``, ``epochs_run``, ``num_params``,
+    ``history``, the rate used and restarts, timings.
+  """
+  data, start = _start(task, spec, config)
+  # The ids the model's embedding rows stand for: without them the trained model
+  # cannot be used on text.
+  data.save_vocab(os.path.join(config.output_dir, "vocab.txt"))
+  out = _train_final_lm(spec, data, config)
+  return _finish(config, out, "perplexity", start)
+
+
 def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
-  """Trains the PTB language model with the recipe of §4.2 (``nas_tf.lm_training``)."""
   vocab_size = len(data.vocab)
 
   def build(return_state):
     return children.build_language_model(
-        spec, vocab_size=vocab_size, units=config.units, num_layers=config.num_layers,
+        spec, vocab_size=vocab_size, units=config.lm_units, num_layers=config.lm_layers,
         input_dropout=config.dropout, hidden_dropout=config.dropout,
         output_dropout=config.dropout, tie_embeddings=config.tie_embeddings,
         name="final_lm", init_scale=config.init_scale, return_state=return_state,
@@ -455,46 +385,40 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   return metrics
 
 
-def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
-  """Trains ``spec`` with ``config`` and writes ``metrics.json`` (paper §4.1, §4.2).
+def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
+  """Retrains a classifier child with ``model.fit`` and writes ``metrics.json`` (§4.1).
 
-  Rerunning with the same ``output_dir`` after an interruption resumes from the last
-  finished epoch (weights, optimiser state and schedule position).
+  Keeps the best-on-validation weights (``ModelCheckpoint``), can stop early, resumes an
+  interrupted run (``BackupAndRestore``: weights, optimiser and schedule position) and
+  logs to TensorBoard.
 
   Args:
-    spec: A ``CNNSpec`` for 'cifar10', an ``RNNCellSpec`` for 'ptb', or the name of a
-      baseline cell for 'ptb' (:data:`BASELINE_CELLS`).
+    task: A :class:`nas_tf.tasks.TrainedChildTask`: ``build_child(spec, data, config,
+      final=True)`` makes the network, ``load_data`` the data (``batched`` splits
+      'train', 'validation', 'test').
+    spec: An architecture of the task's space.
     config: The training settings.
 
   Returns:
-    The metrics dict written to ``metrics.json``: ``val_accuracy``/``test_accuracy``
-    (CIFAR-10) or ``val_perplexity``/``test_perplexity`` (PTB) of the best-validation
-    weights, ``best_epoch``, ``epochs_run``, ``num_params``, ``history``, timings.
+    The metrics written to ``metrics.json``: ``val_accuracy`` / ``test_accuracy`` of the
+    best-validation weights, ``best_epoch``, ``epochs_run``, ``num_params``, ``history``,
+    timings, and the task's ``preprocessing`` (what an export needs to take raw inputs).
 
   Raises:
-    ValueError: the spec belongs to the other task, or bad data / settings.
+    ValueError: the spec belongs to another space, or bad data / settings.
     FileNotFoundError: the data is missing.
   """
-  check_spec_task(spec, config.task)
-  data_sources.check_data_source(config.task, config.data_dir)
-  start = time.monotonic()
-  os.makedirs(config.output_dir, exist_ok=True)
-  results.atomic_write_text(os.path.join(config.output_dir, "spec.json"),
-                            json.dumps(_spec_dict(spec), indent=2, sort_keys=True) + "\n")
-  results.atomic_write_text(os.path.join(config.output_dir, "final_config.json"),
-                            json.dumps(dataclasses.asdict(config), indent=2,
-                                       sort_keys=True) + "\n")
-  keras.utils.set_random_seed(config.seed)
-  data = child_training.load_task_data(
-      config.task, config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
-      validation_size=config.validation_size if config.task == "cifar10" else None)
-  if config.task == "ptb":
-    # The ids the model's embedding rows stand for: without them the trained model
-    # cannot be used on text.
-    data.save_vocab(os.path.join(config.output_dir, "vocab.txt"))
-    out = _train_final_lm(spec, data, config)
-    return _finish(config, out, "perplexity", start)
-  model, train, steps_per_epoch, splits, (metric, mode) = _cnn_setup(spec, data, config)
+  data, start = _start(task, spec, config)
+  model = task.build_child(spec, data, config, final=True)
+  steps_per_epoch = config.steps_per_epoch or math.ceil(
+      len(data.arrays("train")[1]) / config.batch_size)
+  model.compile(optimizer=optimizers.make_optimizer(config, steps_per_epoch),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  train = data.batched("train", config.batch_size, augment=config.augment, seed=config.seed)
+  splits = {"val": data.batched("validation", config.batch_size),
+            "test": data.batched("test", config.batch_size)}
+  metric, mode = "accuracy", "max"
   logging.info("Final training of %s (%d params), %d steps/epoch: %s", spec.describe(),
                model.count_params(), steps_per_epoch, config)
   if config.steps_per_epoch:
@@ -524,10 +448,9 @@ def train_final(spec: specs_lib.Spec, config: FinalTrainingConfig) -> dict:
   model.save(os.path.join(config.output_dir, "model.keras"))
   out = {"task": config.task, "spec": spec.to_dict(), "describe": spec.describe(),
          "num_params": int(model.count_params()), "steps_per_epoch": steps_per_epoch,
-         # The model takes whitened images: an export needs these to accept raw pixels.
-         "preprocessing": {"mean": [float(v) for v in data.mean],
-                           "std": [float(v) for v in data.std],
-                           "class_names": list(data.class_names)},
+         # What the model's inputs are made from (e.g. whitening statistics): an export
+         # needs it to accept raw inputs.
+         "preprocessing": task.preprocessing(data),
          "epochs_run": len(history.get("loss", [])), "history": history}
   val_history = history.get(monitor, [])
   if val_history:
@@ -553,4 +476,4 @@ def _finish(config: FinalTrainingConfig, out: dict, metric: str, start: float) -
   return out
 
 
-__all__ = ["FinalTrainingConfig", "train_final", "final_defaults", "check_spec_task"]
+__all__ = ["FinalTrainingConfig", "train_final_classifier", "train_final_lm"]

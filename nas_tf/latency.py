@@ -47,9 +47,10 @@ def _block(outputs) -> None:
   first.numpy()
 
 
-def cnn_example(image_shape) -> tf.Tensor:
-  """One image of ``image_shape`` (batch 1)."""
-  return tf.zeros((1, *image_shape), tf.float32)
+def input_example(model) -> tf.Tensor:
+  """A batch-1 zero input of a one-input ``model``, in its declared shape and dtype."""
+  spec = model.inputs[0]
+  return tf.zeros((1, *[int(d) for d in spec.shape[1:]]), spec.dtype)
 
 
 def lm_example(model, num_steps: int) -> list:
@@ -59,4 +60,4 @@ def lm_example(model, num_steps: int) -> list:
   return [tokens] + [tf.zeros((1, int(t.shape[-1])), tf.float32) for t in model.inputs[1:]]
 
 
-__all__ = ["measure", "cnn_example", "lm_example"]
+__all__ = ["measure", "input_example", "lm_example"]

@@ -54,8 +54,11 @@ def load_run(directory: str) -> dict:
           continue  # a half-written last line
         steps[int(row["step"])] = row  # a step redone after a resume: the last one wins
   state = _read_json(os.path.join(directory, "state.json")) or {}
-  task = (tasks.for_evaluation(tasks.get(config["task"]), config.get("evaluation", ""))
-          if config.get("task") in tasks.names() else None)
+  try:
+    task = tasks.for_evaluation(tasks.resolve(config.get("task")),
+                                config.get("evaluation", ""))
+  except (ValueError, TypeError, ImportError, OSError):
+    task = None  # a task this process cannot load: the report does without its labels
   return {"dir": directory, "name": os.path.basename(os.path.normpath(directory)),
           "config": config, "records": list(results.ResultsLog(path, repair=False)),
           "steps": [steps[k] for k in sorted(steps)], "seconds": state.get("seconds", {}),
@@ -308,11 +311,12 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
   return path
 
 
-def after_search(output_dir: str, task: str, data_dir: Optional[str],
+def after_search(output_dir: str, task, data_dir: Optional[str],
                  report: bool = True) -> list[str]:
   """What ``nas_search`` does when a search ends: the report, and what to run next.
 
-  Returns the lines to log. A missing matplotlib costs the report, not the search.
+  ``task``: the :class:`nas_tf.tasks.Task` searched (its ``next_steps``). Returns the
+  lines to log. A missing matplotlib costs the report, not the search.
   """
   lines = []
   if report:
@@ -321,13 +325,7 @@ def after_search(output_dir: str, task: str, data_dir: Optional[str],
       lines.append(f"Report: {path} (open it in a browser)")
     except RuntimeError as e:  # no matplotlib
       lines.append(f"No report: {e}")
-  if task in ("ptb", "cifar10"):
-    # Search rewards are proxies (minutes of training): the winner must be retrained.
-    data = f" --data_dir={data_dir}" if data_dir else ""
-    out = output_dir.rstrip("/")
-    lines.append("Next, retrain the best architecture (its reward is only a proxy):  "
-                 f"bin/nas_train --spec={out}{data} --output_dir={out}-final")
-  return lines
+  return lines + task.next_steps(output_dir, data_dir)
 
 
 __all__ = ["write_report", "load_run", "best_so_far", "after_search", "REPORT_FILE"]

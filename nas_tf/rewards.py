@@ -16,9 +16,10 @@ from typing import Sequence
 
 FAILURE_REWARD = 0.0
 PTB_REWARD_CONSTANT = 80.0
-# What a child must beat to have learned anything beyond the label frequencies: the
-# unigram model of PTB's training split on its validation split (perplexity 687.0 on
-# Mikolov's files, lm_training.unigram_perplexity), and a 10-class guess plus 2 points.
+# What a child must beat to have learned anything beyond the label frequencies
+# (Task.learned): the unigram model of PTB's training split on its validation split
+# (perplexity 687.0 on Mikolov's files, lm_training.unigram_perplexity), and a 10-class
+# guess plus 2 points.
 PTB_UNIGRAM_VAL_PERPLEXITY = 687.0
 CIFAR_LEARNER_ACCURACY = 0.12
 
@@ -55,18 +56,6 @@ def ptb_reward(val_perplexity: float, c: float = PTB_REWARD_CONSTANT) -> float:
     return FAILURE_REWARD
   p = float(val_perplexity)
   return c / p / p
-
-
-def learned(task: str, val_metric) -> bool:
-  """Whether a validation metric (PTB perplexity, CIFAR-10 accuracy) clears the bar of a
-  model that learned only label frequencies; ``None`` and NaN do not."""
-  if not _finite(val_metric):
-    return False
-  if task == "ptb":
-    return float(val_metric) < PTB_UNIGRAM_VAL_PERPLEXITY
-  if task == "cifar10":
-    return float(val_metric) > CIFAR_LEARNER_ACCURACY
-  raise ValueError(f"learned() knows the bars of 'ptb' and 'cifar10', got task {task!r}")
 
 
 def cost_factor(costs: dict, targets: dict, exponent: float) -> float:

@@ -381,3 +381,18 @@ def space_from_dict(data: dict) -> SearchSpace:
   if cls is None:
     raise ValueError(f"search space 'kind' must be one of {sorted(SPACE_KINDS)}, got {kind!r}")
   return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def paper_space(kind: str, rnn_base: int = 8, strides=(1,), pooling: bool = False) -> dict:
+  """The paper's search space of ``kind`` as ``space.to_dict()`` (§3.1-3.4, §4.1 pooling).
+
+  'rnn': base-``rnn_base`` tree cells with the paper's combinations and activations;
+  'cnn': conv layers with the given stride choices (and max/avg pooling layers).
+  """
+  if kind == "rnn":
+    return {"kind": "rnn", "base": rnn_base, "combinations": ["add", "elem_mult"],
+            "activations": ["identity", "tanh", "sigmoid", "relu"]}
+  if kind == "cnn":
+    ops = ["conv", "max_pool", "avg_pool"] if pooling else ["conv"]
+    return {"kind": "cnn", "strides": [int(s) for s in strides], "layer_ops": ops}
+  raise ValueError(f"the paper has no {kind!r} search space; expected 'rnn' or 'cnn'")

@@ -37,7 +37,8 @@ def _write_search(directory, task, specs_and_rewards, status="ok"):
   """A search output dir with config.json and results.jsonl, without any training."""
   os.makedirs(directory, exist_ok=True)
   with open(os.path.join(directory, "config.json"), "w") as f:
-    json.dump({"task": task, "child": {"lm_units": 6, "weight_decay": 0.0}}, f)
+    json.dump({"task": task, "child": {"lm_units": 6, "weight_decay": 0.0},
+               "space": {"kind": {"ptb": "rnn", "cifar10": "cnn"}[task]}}, f)
   log = ResultsLog(os.path.join(directory, "results.jsonl"))
   for i, (spec, reward) in enumerate(specs_and_rewards):
     log.append({"step": i // 2, "index": i % 2, "spec": spec.to_dict(), "reward": reward,
@@ -78,7 +79,7 @@ def test_select_record_ranks_distinct_ok_children(ptb_search, tmp_path):
 
 def test_spec_from_the_other_task_is_rejected(ptb_search, tmp_path):
   (tmp_path / "cnn.json").write_text(CNN.to_json())
-  with pytest.raises(export.ExportError, match="task 'ptb' takes specs of kind 'rnn'.*'cnn'"):
+  with pytest.raises(export.ExportError, match="search of task 'ptb' produces 'rnn' specs, but this is a 'cnn'"):
     export.export_from_results(ptb_search, str(tmp_path / "out"),
                                spec_path=str(tmp_path / "cnn.json"))
   with pytest.raises(specs_lib.SpecError, match="kind 'rnn'"):

@@ -15,6 +15,7 @@ from nas_tf import data as data_lib
 from nas_tf import export
 from nas_tf import export_trained
 from nas_tf import final_training as ft
+from nas_tf import tasks
 from nas_tf import specs as specs_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -93,11 +94,11 @@ def test_three_commands_search_train_export_reproduce_the_metric(tmp_path):
 
 
 def test_trained_cnn_export_takes_raw_pixels_and_reproduces_accuracy(tmp_path):
-  settings = ft.final_defaults("cifar10", tiny=True)
+  settings = tasks.get("cifar10").final_defaults(tiny=True)
   config = ft.FinalTrainingConfig(task="cifar10", data_dir=str(ROOT / "testdata" /
                                                               "cifar10" / "png"),
                                   output_dir=str(tmp_path / "train"), **settings)
-  metrics = ft.train_final(CNN, config)
+  metrics = tasks.get(config.task).train_final(CNN, config)
   manifest = export_trained.export_trained(config.output_dir, str(tmp_path / "export"))
   assert "serve_images" in manifest["signatures"]
   assert manifest["preprocessing"]["mean"] == metrics["preprocessing"]["mean"]

@@ -12,6 +12,8 @@ import keras
 import pytest
 
 from nas_tf import final_training as ft
+from nas_tf import optimizers
+from nas_tf import tasks
 from nas_tf import specs as specs_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -22,7 +24,7 @@ CNN = specs_lib.CNNSpec(layers=(specs_lib.ConvLayer(3, 3, 8),
 
 
 def _config(task, tmp_path, **overrides):
-  settings = ft.final_defaults(task, tiny=True)
+  settings = tasks.get(task).final_defaults(tiny=True)
   settings.update(overrides)
   data = ROOT / "testdata" / ("ptb" if task == "ptb" else "cifar10/png")
   return ft.FinalTrainingConfig(task=task, data_dir=str(data),
@@ -42,9 +44,9 @@ def _check_outputs(config, metric):
 
 
 def test_ptb_final_training_writes_finite_perplexities(tmp_path):
-  config = _config("ptb", tmp_path, units=8, steps_per_epoch=8, lr_schedule="step",
+  config = _config("ptb", tmp_path, lm_units=8, steps_per_epoch=8, lr_schedule="step",
                    lr_decay_every=1, lr_decay_factor=0.5, early_stopping_patience=3)
-  metrics = ft.train_final(specs_lib.nascell_spec(), config)
+  metrics = tasks.get(config.task).train_final(specs_lib.nascell_spec(), config)
   assert metrics == _check_outputs(config, "perplexity")
   assert 1 < metrics["val_perplexity"] < 10_000
   assert metrics["unigram_val_perplexity"] > 1  # the bar the model is judged against
@@ -54,7 +56,7 @@ def test_ptb_final_training_writes_finite_perplexities(tmp_path):
 
 def test_cifar10_final_training_writes_finite_accuracies(tmp_path):
   config = _config("cifar10", tmp_path, dropout=0.2)
-  metrics = ft.train_final(CNN, config)
+  metrics = tasks.get(config.task).train_final(CNN, config)
   _check_outputs(config, "accuracy")
   assert 0 <= metrics["val_accuracy"] <= 1 and 0 <= metrics["test_accuracy"] <= 1
   assert metrics["num_params"] > 0 and len(metrics["history"]["val_accuracy"]) == 2
@@ -64,25 +66,25 @@ def test_learning_rate_schedules():
   config = ft.FinalTrainingConfig(task="ptb", data_dir="x", output_dir="y", epochs=5,
                                   learning_rate=1.0, lr_schedule="step", lr_decay_every=2,
                                   lr_decay_factor=0.5)
-  step = ft._learning_rate(config, steps_per_epoch=10)  # pylint: disable=protected-access
+  step = optimizers.learning_rate_schedule(config, steps_per_epoch=10)
   assert [float(step(s)) for s in (0, 19, 20, 39, 40, 49)] == [1, 1, .5, .5, .25, .25]
-  cosine = ft._learning_rate(  # pylint: disable=protected-access
+  cosine = optimizers.learning_rate_schedule(
       ft.FinalTrainingConfig(task="ptb", data_dir="x", output_dir="y", epochs=5,
-                             learning_rate=1.0), steps_per_epoch=10)
+                             learning_rate=1.0, lr_schedule="cosine"), steps_per_epoch=10)
   assert float(cosine(0)) == 1.0 and float(cosine(50)) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_bad_input_is_a_clear_error(tmp_path):
-  with pytest.raises(ValueError, match="task 'ptb' trains 'rnn' specs.*--task=cifar10"):
-    ft.train_final(CNN, _config("ptb", tmp_path))
-  with pytest.raises(ValueError, match="task 'cifar10' trains 'cnn' specs"):
-    ft.train_final(specs_lib.nascell_spec(), _config("cifar10", tmp_path))
+  with pytest.raises(ValueError, match="task 'ptb' trains 'rnn' architectures, but this is a 'cnn'"):
+    tasks.get("ptb").train_final(CNN, _config("ptb", tmp_path))
+  with pytest.raises(ValueError, match="task 'cifar10' trains 'cnn' architectures"):
+    tasks.get("cifar10").train_final(specs_lib.nascell_spec(), _config("cifar10", tmp_path))
   with pytest.raises(ValueError, match="lr_schedule must be one of.*'linear'"):
     _config("ptb", tmp_path, lr_schedule="linear")
   with pytest.raises(ValueError, match=r"collapse_margin must be >= 0 \(0 = off\), got -0.5"):
     _config("ptb", tmp_path, collapse_margin=-0.5)
   with pytest.raises(FileNotFoundError, match="does not exist"):
-    ft.train_final(CNN, dataclasses.replace(_config("cifar10", tmp_path),
+    tasks.get("cifar10").train_final(CNN, dataclasses.replace(_config("cifar10", tmp_path),
                                             data_dir=str(tmp_path / "none")))
 
 
@@ -102,4 +104,4 @@ def test_binary_trains_a_search_result_and_rejects_the_other_task(tmp_path):
   assert metrics["task"] == "cifar10" and math.isfinite(metrics["test_accuracy"])
   assert bad.returncode != 0 and "Traceback" not in bad.stderr
   last = bad.stderr.strip().splitlines()[-1]
-  assert last.startswith("nas_train: error: task 'ptb' trains 'rnn' specs"), last
+  assert last.startswith("nas_train: error: task 'ptb' trains 'rnn' architectures"), last

@@ -13,6 +13,7 @@ from nas_tf import child_training
 from nas_tf import children
 from nas_tf import config as config_lib
 from nas_tf import final_training as ft
+from nas_tf import tasks
 from nas_tf import lm_training
 from nas_tf import specs as specs_lib
 from nas_tf.data import ptb
@@ -205,18 +206,18 @@ def _train_until_killed_after_first_save(config, monkeypatch):
   with monkeypatch.context() as patch:
     patch.setattr(ft._LMBackup, "save", save_then_die)  # pylint: disable=protected-access
     with pytest.raises(KeyboardInterrupt):
-      ft.train_final("lstm", config)
+      tasks.get(config.task).train_final("lstm", config)
 
 
 def test_final_lm_training_resumes_after_an_interruption(tmp_path, monkeypatch):
-  settings = ft.final_defaults("ptb", tiny=True)
-  settings.update(units=8, steps_per_epoch=4, epochs=2)
+  settings = tasks.get("ptb").final_defaults(tiny=True)
+  settings.update(lm_units=8, steps_per_epoch=4, epochs=2)
   config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
                                   output_dir=str(tmp_path / "lm"), **settings)
   _train_until_killed_after_first_save(config, monkeypatch)
   state = json.loads((tmp_path / "lm" / "backup" / "state.json").read_text())
   assert state["epoch"] == 1
-  metrics = ft.train_final("lstm", config)
+  metrics = tasks.get(config.task).train_final("lstm", config)
   assert metrics["epochs_run"] == 2 and metrics["history"]["loss"][0] == state["history"][
       "loss"][0]
   assert metrics["history"]["lr"] == [1.0, 0.5]  # decay_after 1 epoch (tiny preset)
@@ -231,16 +232,16 @@ def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
 
   Slow: three small final trainings (a restart then a crash, the resume, a failure).
   """
-  settings = ft.final_defaults("ptb", tiny=True)
+  settings = tasks.get("ptb").final_defaults(tiny=True)
   # 1e4 without clipping diverges at once; the restart (x 1e-4) is the tiny preset's 1.0.
-  settings.update(units=8, steps_per_epoch=4, epochs=2, learning_rate=1e4, clipnorm=0.0,
+  settings.update(lm_units=8, steps_per_epoch=4, epochs=2, learning_rate=1e4, clipnorm=0.0,
                   retry_lr_factor=1e-4, divergence_retries=1, unroll=True)
   config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
                                   output_dir=str(tmp_path / "lm"), **settings)
   _train_until_killed_after_first_save(config, monkeypatch)
   attempt = json.loads((tmp_path / "lm" / "backup" / "attempt.json").read_text())
   assert attempt["learning_rate"] == pytest.approx(1.0) and len(attempt["restarts"]) == 1
-  metrics = ft.train_final("lstm", config)
+  metrics = tasks.get(config.task).train_final("lstm", config)
   assert metrics["lr_used"] == pytest.approx(1.0) and metrics["attempts"] == 2
   assert metrics["restarts"] == attempt["restarts"] and metrics["epochs_run"] == 2
   assert metrics["history"]["lr"] == pytest.approx([1.0, 0.5])  # resumed, not restarted
@@ -249,7 +250,7 @@ def test_final_lm_training_restarts_lower_and_a_resume_keeps_the_lower_rate(
   stubborn = dataclasses.replace(config, output_dir=str(tmp_path / "stubborn"),
                                  divergence_retries=0)
   with pytest.raises(RuntimeError, match="--divergence_retries"):
-    ft.train_final("lstm", stubborn)
+    tasks.get(stubborn.task).train_final("lstm", stubborn)
   assert not (tmp_path / "stubborn" / "backup").exists()  # a rerun starts from its flags
 
 
@@ -257,14 +258,14 @@ def test_a_late_divergence_rolls_back_to_the_last_epoch_not_to_the_start(tmp_pat
                                                                        monkeypatch):
   """Epoch 2 of 3 diverges (its rate is made 1e4 without clipping); the run goes on from
   epoch 1's weights at a quarter of the rate instead of starting over."""
-  settings = ft.final_defaults("ptb", tiny=True)
-  settings.update(units=8, steps_per_epoch=4, epochs=3, clipnorm=0.0, divergence_retries=1)
+  settings = tasks.get("ptb").final_defaults(tiny=True)
+  settings.update(lm_units=8, steps_per_epoch=4, epochs=3, clipnorm=0.0, divergence_retries=1)
   config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
                                   output_dir=str(tmp_path / "lm"), **settings)
   base = config.learning_rate
   monkeypatch.setattr(ft, "epoch_learning_rate",
                       lambda c, epoch, b: 1e4 if (epoch == 1 and b == base) else b)
-  metrics = ft.train_final("lstm", config)
+  metrics = tasks.get(config.task).train_final("lstm", config)
   assert metrics["attempts"] == 2 and "at epoch 2" in metrics["restarts"][0]
   # Epoch 1 is the first attempt's (at the configured rate), epochs 2-3 the rollback's.
   assert metrics["history"]["lr"] == pytest.approx([base, base / 4, base / 4])

@@ -15,6 +15,7 @@ from nas_tf import results
 from nas_tf import rewards
 from nas_tf import search
 from nas_tf import specs as specs_lib
+from nas_tf import tasks
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CNN = specs_lib.CNNSpec(layers=(specs_lib.ConvLayer(3, 3, 4),
@@ -58,10 +59,10 @@ def test_objective_config_checks_and_round_trip(tmp_path):
 
 def test_latency_is_measured_and_a_hard_cap_skips_training():
   model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
-  ms = latency.measure(model, latency.cnn_example((8,)), repeats=5)
+  ms = latency.measure(model, latency.input_example(model), repeats=5)
   assert 0 < ms < 1000
-  data = child_training.load_task_data("cifar10", str(ROOT / "testdata" / "cifar10" / "png"),
-                                       validation_size=10)
+  data = tasks.get("cifar10").load_data(str(ROOT / "testdata" / "cifar10" / "png"),
+                                        validation_size=10)
   fast = config_lib.ChildTrainingConfig(epochs=1, batch_size=8, steps_per_epoch=1,
                                         measure_latency=True)
   out = child_training.train_and_evaluate(CNN, data, fast)

@@ -195,13 +195,10 @@ class CNNSharedTrainer:
   batch position, so resumes see the same data order.
   """
 
-  def __init__(self, config, space: search_space_lib.CNNSearchSpace, data=None):
-    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+  def __init__(self, config, space: search_space_lib.CNNSearchSpace, data):
     c = config.child
     self.config = config
-    self.data = data or child_training.load_task_data(
-        config.task, config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
-        validation_size=config.validation_size)
+    self.data = data  # the task's (Task.load_data)
     image_shape = tuple(int(d) for d in self.data.train.element_spec[0].shape)
     self.valid = list(self.data.batched("validation", c.batch_size,
                                         num_examples=config.child.max_eval_examples))

@@ -18,8 +18,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import child_training
 from nas_tf import lm_training
+from nas_tf import optimizers
 from nas_tf import search_space as search_space_lib
 from nas_tf.config import SearchConfig
 
@@ -27,9 +27,10 @@ from nas_tf.config import SearchConfig
 def make_shared_optimizer(config: SearchConfig):
   """The shared weights' optimiser, built like a child's from ``config.shared``."""
   s = config.shared
-  return child_training.make_optimizer(dataclasses.replace(
+  # A constant rate: the shared weights train for as long as the search runs.
+  return optimizers.make_optimizer(dataclasses.replace(
       config.child, optimizer=s.optimizer, learning_rate=s.learning_rate,
-      clipnorm=s.clipnorm))
+      clipnorm=s.clipnorm, lr_schedule="constant"), steps_per_epoch=1)
 
 
 def apply_if_finite(optimizer, loss, grads, variables):
@@ -59,12 +60,10 @@ class RNNSharedTrainer:
   """
 
   def __init__(self, config: SearchConfig, space: search_space_lib.RNNCellSearchSpace,
-               data=None):
-    from nas_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+               data):
     from nas_tf.data import ptb  # pylint: disable=g-import-not-at-top
     from nas_tf.shared import rnn  # pylint: disable=g-import-not-at-top
     c = config.child
-    data = data or data_lib.load_ptb(config.data_dir)
     train_ids, valid_ids = data.train, data.valid
     if c.max_train_examples is not None:
       train_ids = train_ids[:c.max_train_examples]

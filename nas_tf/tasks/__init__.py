@@ -1,10 +1,19 @@
 """Tasks: what is searched and how a child is judged, one object per task.
 
-A :class:`~nas_tf.tasks.base.Task` holds everything that used to be branched on the task
-name: its search space, data check, how children are evaluated, the validation metric and
-its direction, and the reward. The search loop asks the registry for the task by name
-and never looks at the name again, so a new dataset is a new :class:`Task` plus one
-:func:`register` call (``examples/custom_task.py`` registers one from Python).
+A :class:`~nas_tf.tasks.base.Task` holds everything task-specific: its search space,
+data check and loading, how a child is built and trained (in the search and by
+``nas_train``), the validation metric and its direction, the reward, what a trained
+export holds and what to run after a search. No module outside this package looks at a
+task's name. A new dataset is a new :class:`Task`, found by :func:`resolve` from what
+``--task`` names:
+
+* a registered name (built in, :func:`register` from Python, or offered by an installed
+  package through the ``nas_tf.tasks`` entry-point group: ``NAME = package.module:ATTR``);
+* ``path/to/file.py:ATTR`` or ``package.module:ATTR``: ``ATTR`` is a :class:`Task` or a
+  zero-argument callable returning one (``examples/custom_task.py:TASK``).
+
+The reference is saved as ``config.task`` so that resume, ``--config`` replay,
+``nas_train``, ``nas_export`` and worker processes load the same task.
 
 Built in: ``ptb`` (recurrent cells, paper §4.2), ``cifar10`` (conv networks, §4.1) and
 ``nasbench201`` (the NAS-Bench-201 table, for comparing search strategies in seconds).
@@ -13,12 +22,18 @@ Built in: ``ptb`` (recurrent cells, paper §4.2), ``cifar10`` (conv networks, §
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
 
 from nas_tf.tasks.base import Task, TrainedChildTask
 from nas_tf.tasks import builtin as _builtin
 from nas_tf.tasks import nasbench201 as _nasbench201
 
 _REGISTRY: dict[str, Task] = {}
+_LOADED: dict[str, Task] = {}  # reference -> task loaded from a file, module or entry point
 
 
 def register(task: Task, replace: bool = False) -> Task:
@@ -29,16 +44,113 @@ def register(task: Task, replace: bool = False) -> Task:
     raise ValueError(f"a task named {task.name!r} is already registered; pick another name "
                      "or pass replace=True")
   _REGISTRY[task.name] = task
+  if not task.ref:
+    task.ref = task.name
   return task
 
 
 def get(name: str) -> Task:
-  """The registered task called ``name``; the error lists the known ones."""
+  """The registered task called ``name``; the error lists the known ones (use
+  :func:`resolve` for any task reference)."""
   try:
     return _REGISTRY[name]
   except KeyError:
     raise ValueError(f"unknown task {name!r}; registered tasks: {sorted(_REGISTRY)} (register "
                      "your own with nas_tf.tasks.register)") from None
+
+
+ENTRY_POINT_GROUP = "nas_tf.tasks"
+
+
+def _attr_of(module, attr: str, ref: str):
+  try:
+    value = getattr(module, attr)
+  except AttributeError:
+    raise ValueError(f"--task {ref!r}: {module.__name__} has no attribute {attr!r}") from None
+  if not isinstance(value, Task) and callable(value):
+    value = value()
+  if not isinstance(value, Task):
+    raise TypeError(f"--task {ref!r} names {value!r}, not a nas_tf.tasks.Task (nor a "
+                    "zero-argument callable returning one)")
+  return value
+
+
+@functools.lru_cache(maxsize=None)
+def _load_file(path: str):
+  """Imports a Python file once per process, under a name of its own."""
+  name = "nas_tf_task_" + "".join(c if c.isalnum() else "_" for c in path)
+  spec = importlib.util.spec_from_file_location(name, path)
+  if spec is None or spec.loader is None:
+    raise ValueError(f"--task: cannot import {path!r} as Python")
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[name] = module  # dataclasses and pickling look classes up by module
+  spec.loader.exec_module(module)
+  return module
+
+
+def _from_entry_points(name: str):
+  for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    if entry.name == name:
+      return entry
+  return None
+
+
+def resolve(ref) -> Task:
+  """The task ``ref`` names (see the module docstring); ``task.ref`` is set to ``ref``.
+
+  A task loaded from a file, a module or an entry point is loaded once per process.
+
+  Raises:
+    ValueError: an unknown name (the error lists the known ones), or a reference that
+      does not import or does not name a Task.
+  """
+  if isinstance(ref, Task):
+    return ref
+  if not isinstance(ref, str) or not ref:
+    raise ValueError(f"a task reference is a non-empty string, got {ref!r}")
+  if ref in _REGISTRY:
+    return _REGISTRY[ref]
+  if ref in _LOADED:
+    return _LOADED[ref]
+  if ":" not in ref:
+    entry = _from_entry_points(ref)
+    if entry is None:
+      return get(ref)  # the error lists the known tasks
+    task = _attr_of(importlib.import_module(entry.module), entry.attr, ref)
+  else:
+    target, _, attr = ref.rpartition(":")
+    if target.endswith(".py") or os.sep in target:
+      if not os.path.isfile(target):
+        raise ValueError(f"--task {ref!r}: no file {target!r}")
+      module = _load_file(os.path.abspath(target))
+    else:
+      try:
+        module = importlib.import_module(target)
+      except ImportError as e:
+        raise ValueError(f"--task {ref!r}: cannot import {target!r}: {e}") from e
+    task = _attr_of(module, attr, ref)
+  if not task.ref:
+    task.ref = ref
+  _LOADED[ref] = task
+  return task
+
+
+def for_spec(spec) -> Task:
+  """The registered task that searches ``spec``'s kind, or lists it as a baseline cell.
+
+  For ``nas_train --spec=FILE`` without ``--task``. Raises ValueError (naming the
+  candidates) unless exactly one registered task fits.
+  """
+  if isinstance(spec, str):
+    fits = [t for t in _REGISTRY.values() if spec in getattr(t, "baseline_cells", ())]
+    what = f"baseline cell {spec!r}"
+  else:
+    fits = [t for t in _REGISTRY.values() if t.space_kind == spec.kind]
+    what = f"a {spec.kind!r} spec"
+  if len(fits) != 1:
+    raise ValueError(f"{what} belongs to {'no' if not fits else 'more than one'} registered "
+                     f"task ({sorted(t.name for t in fits)}); name it with --task")
+  return fits[0]
 
 
 def for_evaluation(task: Task, evaluation: str) -> Task:
@@ -85,4 +197,5 @@ def defaults_help(field: str) -> str:
 for _task in (_builtin.PTB, _builtin.CIFAR10, _nasbench201.NASBENCH201):
   register(_task)
 
-__all__ = ["Task", "TrainedChildTask", "register", "get", "names", "defaults_help"]
+__all__ = ["Task", "TrainedChildTask", "register", "get", "resolve", "for_spec", "names",
+           "defaults_help", "ENTRY_POINT_GROUP"]

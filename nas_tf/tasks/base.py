@@ -31,6 +31,8 @@ class Task:
 
   Attributes:
     name: The registry key (``--task=NAME``).
+    ref: What ``--task`` named to load it (see :func:`nas_tf.tasks.resolve`); saved as
+      ``config.task`` so that resume, ``--config`` replay and workers load it again.
     space_kind: The ``kind`` of search space the task searches ('cnn', 'rnn', ...).
     metric: The metrics key of the validation value shown and ranked on.
     metric_label: Its short name in ``summary.txt``.
@@ -41,9 +43,15 @@ class Task:
     presets: ``{"tiny": {...}, "real": {...}}``: search defaults by config field
       ("section.field"), for a run on ``testdata`` and on real data; flags given on the
       command line, then ``--set``, override them.
+    retrainable: ``nas_train`` retrains its architectures (:class:`TrainedChildTask`).
+    paper_space: Its space is one of the paper's (``search_space.paper_space``).
   """
 
   name: str = ""
+  # How to load this task again in another process (a worker, a resumed run):
+  # a registered name, or "path/to/file.py:ATTR" / "package.module:ATTR". Set by
+  # nas_tf.tasks.resolve; the name when empty.
+  ref: str = ""
   space_kind: str = ""
   metric: str = "val_metric"
   metric_label: str = "val"
@@ -51,6 +59,11 @@ class Task:
   num_classes: Optional[int] = None
   testdata: str = ""
   presets: dict = {}
+  # Whether nas_train can retrain (and nas_export --trained export) its architectures.
+  retrainable: bool = False
+  # Whether it searches one of the paper's spaces, which --rnn_base / --strides /
+  # --pooling shape (search_space.paper_space); otherwise its default_space is used.
+  paper_space: bool = False
 
   def search_defaults(self, tiny: bool) -> dict:
     """Config field -> default value of a search of this task (a copy)."""
@@ -69,7 +82,13 @@ class Task:
     return search_space_lib.space_from_dict(space)
 
   def check_data(self, data_dir: str, bundled: bool = False) -> None:
-    """Fails fast, naming the path and what was expected, before any child starts."""
+    """Fails fast, naming the path and what was expected, before any child starts.
+
+    ``bundled``: ``data_dir`` is the checkout's testdata/, used because no --data_dir
+    was given.
+    """
+    if bundled:
+      data_sources.check_bundled(data_dir)
     if not os.path.exists(data_dir):
       raise FileNotFoundError(f"--data_dir {data_dir!r} does not exist")
 
@@ -98,29 +117,127 @@ class Task:
   def failure_reward(self) -> float:
     return rewards_lib.FAILURE_REWARD
 
+  def learned(self, val_metric) -> bool:
+    """Whether a validation value beats a model that learned only label frequencies.
+
+    The bar separates children that learned something from those that did not (the
+    unigram model on PTB, the majority class on CIFAR-10); a task without one says
+    every finite value learned.
+    """
+    return val_metric is not None and math.isfinite(float(val_metric))
+
+  def next_steps(self, output_dir: str, data_dir: Optional[str]) -> list[str]:
+    """Lines logged when a search of this task ends: what to run next (none here)."""
+    del output_dir, data_dir
+    return []
+
   def __repr__(self):
     return f"<Task {self.name!r}>"
 
 
 class TrainedChildTask(Task):
-  """A task whose children are networks trained by :mod:`nas_tf.child_training`.
+  """A task whose children are Keras networks trained on its data (paper §4.1, §4.2).
 
-  Children are trained in this process or in recycled worker processes
-  (``config.runtime.isolation``); ``ptb`` and ``cifar10`` are such tasks.
+  The package trains every child of such a task with one code path
+  (:mod:`nas_tf.child_training` in the search, in this process, in worker processes or
+  on a cluster, and :mod:`nas_tf.final_training` for ``nas_train``); the task says what
+  a child is and what it learns from. A classification task overrides :meth:`load_data`
+  (an object with ``batched(split, batch_size, seed=, num_examples=, augment=)``,
+  ``arrays(split)`` and ``class_names``, e.g. :class:`nas_tf.data.ArrayData`) and
+  :meth:`build_child` (the network, logits out), and is then searched, retrained by
+  ``nas_train``, exported by ``nas_export --trained`` and run on a cluster without
+  further code. ``ptb`` and ``cifar10`` are such tasks.
+
+  Attributes:
+    sequence_model: Children are language models trained with the recipe of
+      :mod:`nas_tf.lm_training` (state carried across windows, restarts at a lower rate);
+      otherwise classifiers trained by ``model.fit``.
+    final_presets: ``{"tiny": {...}, "real": {...}}``: ``nas_train`` defaults by
+      :class:`nas_tf.final_training.FinalTrainingConfig` field.
   """
+
+  retrainable = True
+  sequence_model = False
+  final_presets: dict = {"tiny": {"epochs": 2, "batch_size": 8},
+                         "real": {"epochs": 20, "batch_size": 64}}
+
+  def __reduce__(self):
+    # Pickled (to a worker process) as its reference: the worker loads the same task,
+    # from the registry, a file, a module or an entry point (nas_tf.tasks.resolve).
+    from nas_tf import tasks  # pylint: disable=g-import-not-at-top
+    return tasks.resolve, (self.ref or self.name,)
 
   def load_data(self, data_dir: str, seed: int = 0, cache_dir: Optional[str] = None,
                 validation_size: Optional[int] = None):
-    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
-    return child_training.load_task_data(self.name, data_dir, seed=seed, cache_dir=cache_dir,
-                                         validation_size=validation_size)
+    """The data every child of this task trains on (loaded once per process)."""
+    raise NotImplementedError(f"task {self.name!r} must override load_data")
 
-  def check_data(self, data_dir: str, bundled: bool = False) -> None:
-    data_sources.check_data_source(self.name, data_dir, bundled=bundled)
+  def build_child(self, spec, data, config, final: bool = False):
+    """The Keras model of ``spec`` (logits out) for ``data``.
+
+    Args:
+      spec: An architecture of the task's space.
+      data: :meth:`load_data`'s output.
+      config: The :class:`nas_tf.config.ChildTrainingConfig` (a
+        :class:`~nas_tf.final_training.FinalTrainingConfig` when ``final``): size caps,
+        weight decay, dropout.
+      final: Built for ``nas_train`` (e.g. with the head dropout of the final recipe).
+
+    Raises:
+      nas_tf.children.ChildTooLargeError: over the config's size caps (the search
+        records the child as ``too_large`` and goes on).
+    """
+    raise NotImplementedError(f"task {self.name!r} must override build_child")
+
+  def check_spec(self, spec) -> None:
+    """Raises ValueError if ``spec`` is not an architecture of this task's space."""
+    kind = getattr(spec, "kind", None)
+    if kind != self.space_kind:
+      raise ValueError(f"task {self.name!r} trains {self.space_kind!r} architectures, but "
+                       f"this is a {kind!r} one: {spec!r}")
+
+  def train_child(self, spec, data, config, seed: int = 0) -> dict:
+    """Trains one search child and returns its metrics (never raises for a bad child)."""
+    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+    return child_training.train_and_evaluate(
+        spec, data, config, seed=seed,
+        build=lambda: self.build_child(spec, data, config))
+
+  def preprocessing(self, data) -> Optional[dict]:
+    """What a trained export needs to take raw inputs (saved in ``metrics.json``)."""
+    del data
+    return None
+
+  def final_defaults(self, tiny: bool) -> dict:
+    """``nas_train``'s defaults for this task (on the bundled testdata when ``tiny``)."""
+    return dict(self.final_presets.get("tiny" if tiny else "real", {}))
+
+  def train_final(self, spec, config) -> dict:
+    """Retrains ``spec`` for ``nas_train`` and writes ``metrics.json`` (§4.1, §4.2)."""
+    from nas_tf import final_training  # pylint: disable=g-import-not-at-top
+    return final_training.train_final_classifier(self, spec, config)
+
+  def export_trained(self, run: dict, model, export_dir: str, picture: bool = True) -> dict:
+    """A finished ``nas_train`` run as a standalone export; returns the manifest.
+
+    ``run``: :func:`nas_tf.export_trained.read_training`'s dict; ``model``: its trained
+    Keras model. The default writes the whole model as a SavedModel with a ``serve``
+    endpoint (the model's own inputs), which TensorFlow loads without nas_tf.
+    """
+    from nas_tf import export  # pylint: disable=g-import-not-at-top
+    return export.export_model(run["spec"], model, export_dir, picture=picture,
+                               task=self.ref or self.name)
+
+  def next_steps(self, output_dir: str, data_dir: Optional[str]) -> list[str]:
+    # Search rewards are proxies (minutes of training): the winner must be retrained.
+    data = f" --data_dir={data_dir}" if data_dir else ""
+    out = output_dir.rstrip("/")
+    return ["Next, retrain the best architecture (its reward is only a proxy):  "
+            f"bin/nas_train --spec={out}{data} --output_dir={out}-final"]
 
   def make_evaluator(self, config):
     from nas_tf import evaluation  # pylint: disable=g-import-not-at-top
-    args = dict(task=self.name, data_dir=config.data_dir, child_config=config.child,
+    args = dict(task=self, data_dir=config.data_dir, child_config=config.child,
                 seed=config.seed, cache_dir=config.cache_dir,
                 validation_size=config.validation_size)
     rt = config.runtime

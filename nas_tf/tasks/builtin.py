@@ -1,12 +1,32 @@
-"""The paper's two tasks: Penn Treebank cells (§4.2) and CIFAR-10 networks (§4.1)."""
+"""The paper's two tasks: Penn Treebank cells (§4.2) and CIFAR-10 networks (§4.1).
+
+Everything that differs between them lives here: data, the child network, the reward,
+the bar a child must clear to have learned, ``nas_train``'s recipe and what a trained
+export holds. The training code they share is task-agnostic
+(:mod:`nas_tf.child_training`, :mod:`nas_tf.final_training`).
+"""
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Optional
 
+from absl import logging
+
+from nas_tf import data_sources
 from nas_tf import rewards as rewards_lib
+from nas_tf import search_space as search_space_lib
 from nas_tf.tasks.base import SMALL_BUDGET_CONTROLLER, TrainedChildTask
+
+
+def _timed_load(name: str, data_dir: str, load, sizes) -> object:
+  """``load()`` with a line before and after (sizes, seconds): loading can take minutes."""
+  start = time.monotonic()
+  logging.info("Loading %s data from %s ...", name, data_dir)
+  out = load()
+  logging.info("Loaded %s data in %.1f s: %s", name, time.monotonic() - start, sizes(out))
+  return out
 
 
 class PTBTask(TrainedChildTask):
@@ -47,9 +67,65 @@ class PTBTask(TrainedChildTask):
                "child.weight_decay": 0.0},
   }
 
+  # nas_train: tiny = a smoke test on testdata/; real = Zaremba et al.'s (2014) "small"
+  # recipe (2x200, 13 epochs, lr 1 halved per epoch after 4, no dropout; their LSTM ends
+  # near 115 test perplexity), so a found cell is compared with a published baseline.
+  # Their "medium" one (650 units, dropout 0.5, 39 epochs, decay 0.8 after 6): README.
+  final_presets = {
+      "tiny": dict(epochs=2, batch_size=8, optimizer="sgd", learning_rate=1.0,
+                   lr_schedule="decay_after", lr_decay_start=1, lr_decay_factor=0.5,
+                   weight_decay=0.0, dropout=0.1, tie_embeddings=True, lm_units=16,
+                   lm_layers=2, num_steps=10, clipnorm=5.0),
+      "real": dict(epochs=13, batch_size=20, optimizer="sgd", learning_rate=1.0,
+                   lr_schedule="decay_after", lr_decay_start=4, lr_decay_factor=0.5,
+                   weight_decay=0.0, dropout=0.0, tie_embeddings=False, lm_units=200,
+                   lm_layers=2, num_steps=20, clipnorm=5.0, init_scale=0.1,
+                   early_stopping_patience=0),
+  }
+  sequence_model = True
+  paper_space = True
+  # Named cells nas_train trains with exactly the recipe of a found one (§4.2 compares
+  # the found cell against the LSTM; 'nascell' is the paper's published cell).
+  baseline_cells = ("lstm", "nascell")
+
   def default_space(self) -> dict:
-    return {"kind": "rnn", "base": 8, "combinations": ["add", "elem_mult"],
-            "activations": ["identity", "tanh", "sigmoid", "relu"]}
+    return search_space_lib.paper_space("rnn")
+
+  def check_data(self, data_dir: str, bundled: bool = False) -> None:
+    if bundled:
+      data_sources.check_bundled(data_dir)
+    data_sources.check_ptb_dir(data_dir)
+
+  def load_data(self, data_dir: str, seed: int = 0, cache_dir: Optional[str] = None,
+                validation_size: Optional[int] = None):
+    del seed, cache_dir, validation_size  # PTB has fixed splits and no archive
+    from nas_tf import data  # pylint: disable=g-import-not-at-top
+    return _timed_load("ptb", data_dir, lambda: data.load_ptb(data_dir), lambda out: (
+        f"vocabulary {len(out.vocab):,}, " + ", ".join(
+            f"{split} {len(out.split(split)):,} tokens" for split in ("train", "valid", "test"))))
+
+  def check_spec(self, spec) -> None:
+    if isinstance(spec, str):
+      if spec not in self.baseline_cells:
+        raise ValueError(f"unknown baseline cell {spec!r}; use one of {self.baseline_cells}")
+      return
+    super().check_spec(spec)
+
+  def train_child(self, spec, data, config, seed: int = 0) -> dict:
+    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+    return child_training.train_and_evaluate(spec, data, config, seed=seed)
+
+  def train_final(self, spec, config) -> dict:
+    from nas_tf import final_training  # pylint: disable=g-import-not-at-top
+    return final_training.train_final_lm(self, spec, config)
+
+  def export_trained(self, run: dict, model, export_dir: str, picture: bool = True) -> dict:
+    from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
+    return export_trained.export_lm(run, model, export_dir, picture)
+
+  def learned(self, val_metric) -> bool:
+    return super().learned(val_metric) and (
+        float(val_metric) < rewards_lib.PTB_UNIGRAM_VAL_PERPLEXITY)
 
   def judge(self, metrics: dict) -> tuple[str, Optional[str]]:
     """Non-finite perplexity, or one more than ``e`` x the vocabulary size, is 'nan'.
@@ -97,8 +173,73 @@ class CIFAR10Task(TrainedChildTask):
                "child.max_eval_examples": 2000, "validation_size": 5000},
   }
 
+  # nas_train: tiny = a smoke test on testdata/; real = a CPU-sized final training (the
+  # paper's §4.1 settings: Nesterov momentum, weight decay 1e-4, cosine-like schedule,
+  # reached by raising epochs).
+  final_presets = {
+      "tiny": dict(epochs=2, batch_size=8, optimizer="momentum", learning_rate=0.05,
+                   lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
+                   validation_size=10),
+      "real": dict(epochs=100, batch_size=64, optimizer="momentum", learning_rate=0.1,
+                   lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
+                   validation_size=5000, early_stopping_patience=0),
+  }
+
+  paper_space = True
+
   def default_space(self) -> dict:
-    return {"kind": "cnn"}
+    return search_space_lib.paper_space("cnn")
+
+  def check_data(self, data_dir: str, bundled: bool = False) -> None:
+    if bundled:
+      data_sources.check_bundled(data_dir)
+    data_sources.check_cifar10_source(data_dir)
+
+  def load_data(self, data_dir: str, seed: int = 0, cache_dir: Optional[str] = None,
+                validation_size: Optional[int] = None):
+    from nas_tf import data  # pylint: disable=g-import-not-at-top
+    kwargs = {} if validation_size is None else {"validation_size": validation_size}
+    return _timed_load(
+        "cifar10", data_dir,
+        lambda: data.load_cifar10(data_dir, seed=seed, cache_dir=cache_dir, **kwargs),
+        lambda out: f"{len(out.class_names)} classes, " + ", ".join(
+            f"{k} {v:,} images" for k, v in out.num_examples.items()))
+
+  def build_child(self, spec, data, config, final: bool = False):
+    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+    if not final:
+      return child_training.default_cnn_builder(spec, data, config)
+    import keras  # pylint: disable=g-import-not-at-top
+    from nas_tf import children  # pylint: disable=g-import-not-at-top
+    images, _ = data.arrays("train")
+    base = children.build_cnn(spec, input_shape=tuple(int(d) for d in images.shape[1:]),
+                              num_classes=len(data.class_names),
+                              weight_decay=config.weight_decay, name="final_cnn")
+    if config.dropout <= 0:
+      return base
+    # Dropout before the classifier; the body is the search's child unchanged.
+    x = keras.layers.Dropout(config.dropout, name="head_dropout")(
+        base.get_layer("global_pool").output)
+    logits = keras.layers.Dense(len(data.class_names), name="logits",
+                                kernel_regularizer=children.l2_weight_decay(
+                                    config.weight_decay))(x)
+    return keras.Model(base.input, logits, name="final_cnn")
+
+  def preprocessing(self, data) -> dict:
+    # The model takes whitened images: an export needs these to accept raw pixels.
+    return {"mean": [float(v) for v in data.mean], "std": [float(v) for v in data.std],
+            "class_names": list(data.class_names)}
+
+  def export_trained(self, run: dict, model, export_dir: str, picture: bool = True) -> dict:
+    from nas_tf import export  # pylint: disable=g-import-not-at-top
+    return export.export_cnn(
+        run["spec"], export_dir, input_shape=tuple(int(d) for d in model.input_shape[1:]),
+        num_classes=int(model.output_shape[-1]), picture=picture, model=model,
+        preprocessing=run["metrics"].get("preprocessing"))
+
+  def learned(self, val_metric) -> bool:
+    return super().learned(val_metric) and (
+        float(val_metric) > rewards_lib.CIFAR_LEARNER_ACCURACY)
 
   def reward(self, metrics: dict, child_config=None) -> float:
     epochs = 5 if child_config is None else child_config.reward_epochs

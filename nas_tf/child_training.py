@@ -238,9 +238,9 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
   back at once with status ``degenerate`` and the reason, and gets the failure reward.
 
   Args:
-    spec: An ``RNNCellSpec`` or the name of a baseline cell, :data:`BASELINE_CELLS`
-      (a language model on PTB-like data, the recipe of §4.2); any other architecture is
-      a classifier trained by ``model.fit`` (§4.1).
+    spec: Without ``build``, an ``RNNCellSpec`` or the name of a baseline cell,
+      :data:`BASELINE_CELLS`, is a language model on PTB-like data (the recipe of §4.2);
+      any other architecture is a classifier trained by ``model.fit`` (§4.1).
     data: The task's data (``Task.load_data``).
     config: Child training settings.
     seed: Seeds weight initialisation, shuffling and augmentation.
@@ -266,7 +266,7 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
       return {"status": STATUS_DEGENERATE, "error": reason,
               "train_seconds": time.monotonic() - start}
   try:
-    if isinstance(spec, specs_lib.RNNCellSpec) or spec in BASELINE_CELLS:
+    if build is None and (isinstance(spec, specs_lib.RNNCellSpec) or spec in BASELINE_CELLS):
       out.update(_train_lm(spec, data, config, seed, out))
     else:
       if build is None:

@@ -4,10 +4,12 @@
   train / validation / test split and the whitening + crop + flip pipeline of §4.1.
 * :func:`load_ptb` -- Penn Treebank word-level language modelling with the 10,000-word
   vocabulary and truncated-BPTT batching of §4.2.
+* :class:`ArrayData` -- any classification data already in memory (a task of your own).
 
 Both loaders read from local files (or tensorflow-datasets) only; they never download.
 """
 
+from nas_tf.data.arrays import ArrayData
 from nas_tf.data.cifar10 import CLASS_NAMES
 from nas_tf.data.cifar10 import Cifar10Data
 from nas_tf.data.cifar10 import Cifar10FormatError
@@ -24,7 +26,7 @@ from nas_tf.data.ptb import load_vocab
 from nas_tf.data.ptb import make_lm_windows
 
 __all__ = [
-    "CLASS_NAMES", "Cifar10Data", "Cifar10FormatError", "default_cache_dir", "load_cifar10",
+    "ArrayData", "CLASS_NAMES", "Cifar10Data", "Cifar10FormatError", "default_cache_dir", "load_cifar10",
     "load_cifar10_arrays", "EOS", "PTBData", "PTBFormatError", "UNK", "Vocab", "load_ptb",
     "load_vocab", "make_lm_windows",
 ]

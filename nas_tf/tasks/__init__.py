@@ -112,6 +112,9 @@ def resolve(ref) -> Task:
     return _REGISTRY[ref]
   if ref in _LOADED:
     return _LOADED[ref]
+  for task in _REGISTRY.values():
+    if task.ref == ref:  # registered from Python under a reference of its own
+      return task
   if ":" not in ref:
     entry = _from_entry_points(ref)
     if entry is None:

@@ -168,14 +168,19 @@ def _train_classifier(build, data, config: ChildTrainingConfig, seed: int, out: 
   return out
 
 
-def lm_recipe(config: ChildTrainingConfig) -> lm_training.LMRecipe:
-  """The language-model recipe (§4.2, Zaremba et al. 2014) a child config asks for."""
-  return lm_training.LMRecipe(
-      optimizer=config.optimizer, learning_rate=config.learning_rate,
-      momentum=config.momentum, clipnorm=config.clipnorm,
-      lr_decay_start=config.lr_decay_start, lr_decay_factor=config.lr_decay_factor,
-      loss_reduction=config.loss_reduction, carry_state=config.carry_state,
-      divergence_retries=config.divergence_retries)
+def lm_recipe(config: ChildTrainingConfig, **final) -> lm_training.LMRecipe:
+  """The language-model recipe (§4.2, Zaremba et al. 2014) a config asks for.
+
+  Search children (here, in worker processes and in cluster closures) and ``nas_train``
+  take their recipe from here; ``final``: what only a final training sets (its resumed
+  rate and retries left, decoupled weight decay, the collapse watch).
+  """
+  return lm_training.LMRecipe(**{
+      "optimizer": config.optimizer, "learning_rate": config.learning_rate,
+      "momentum": config.momentum, "clipnorm": config.clipnorm,
+      "lr_decay_start": config.lr_decay_start, "lr_decay_factor": config.lr_decay_factor,
+      "loss_reduction": config.loss_reduction, "carry_state": config.carry_state,
+      "divergence_retries": config.divergence_retries, **final})
 
 
 def lm_windows(data, split: str, batch_size: int, num_steps: int,

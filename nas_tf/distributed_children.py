@@ -10,8 +10,12 @@ the coordinator re-runs the closure elsewhere from the same initial weights and 
 the retry is an exact re-run and the reward is well defined.
 
 Keras 3's TensorFlow optimizers refuse ``stateless_apply`` (it clashes with
-``tf.distribute``), so the child optimisers here are a few lines of tensor maths with the
-same update rules as Keras' SGD (Nesterov momentum) and Adam.
+``tf.distribute``), so a closure updates its weights with
+:func:`nas_tf.optimizers.functional_optimizer`: Keras' SGD (Nesterov momentum) and Adam
+update rules as tensor maths, tested step for step against Keras' own. The rate comes from
+the schedule every path uses (:func:`nas_tf.optimizers.learning_rate_schedule`, and the LM
+recipe's per-epoch decay), and the LM's divergence and unigram rules from the same
+:class:`nas_tf.lm_training.LMRecipe` as ``lm_training.train_lm``.
 
 The training data is materialised once per search as fixed batch arrays and sent to each
 worker once as a per-worker dataset whose single element repeats forever: every
@@ -34,6 +38,7 @@ import tensorflow as tf
 from nas_tf import child_training
 from nas_tf import children
 from nas_tf import lm_training
+from nas_tf import optimizers
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
 
@@ -114,40 +119,6 @@ def materialize(data, config: ChildTrainingConfig, seed: int,
     shape, num_classes = (config.num_steps,), len(data.vocab)
   return BatchArrays(*_stack(train, b), *_stack(val, b), sequence=sequence,
                      input_shape=shape, num_classes=num_classes)
-
-
-# -- functional optimisers (the Keras update rules, as pure tensor maths) ---------------
-
-def _optimizer(config: ChildTrainingConfig):
-  """``(init(weights) -> state, apply(state, grads, weights, step, lr) -> (weights, state))``."""
-  mom = config.momentum
-
-  def init(weights):
-    if config.optimizer == "sgd":
-      return []
-    slots = [tf.zeros_like(w) for w in weights]
-    return slots if config.optimizer == "momentum" else slots + [tf.zeros_like(w)
-                                                                 for w in weights]
-
-  def apply(state, grads, weights, step, lr):
-    if config.clipnorm:
-      grads, _ = tf.clip_by_global_norm(grads, config.clipnorm)
-    if config.optimizer == "sgd":
-      return [w - lr * g for w, g in zip(weights, grads)], state
-    if config.optimizer == "momentum":
-      # Keras SGD(nesterov=True): m <- mom*m - lr*g; w <- w + mom*m - lr*g.
-      new_m = [mom * m - lr * g for m, g in zip(state, grads)]
-      return [w + mom * m - lr * g for w, m, g in zip(weights, new_m, grads)], new_m
-    n = len(weights)
-    b1, b2, eps = 0.9, 0.999, 1e-7
-    t = tf.cast(step + 1, tf.float32)
-    lr_t = lr * tf.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
-    ms = [b1 * m + (1 - b1) * g for m, g in zip(state[:n], grads)]
-    vs = [b2 * v + (1 - b2) * tf.square(g) for v, g in zip(state[n:], grads)]
-    new_w = [w - lr_t * m / (tf.sqrt(v) + eps) for w, m, v in zip(weights, ms, vs)]
-    return new_w, ms + vs
-
-  return init, apply
 
 
 # -- one child -------------------------------------------------------------------------
@@ -239,7 +210,8 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
   is_lm = arrays.sequence
   num_train = arrays.train_x.shape[0]
   steps = config.steps_per_epoch or num_train
-  opt_init, opt_apply = _optimizer(config)
+  opt_init, opt_apply = optimizers.functional_optimizer(config.optimizer, config.momentum,
+                                                       config.clipnorm)
   ce = tf.nn.sparse_softmax_cross_entropy_with_logits
   state_dims = [int(t.shape[-1]) for t in model.inputs[1:]] if is_lm else []
   time_sum = is_lm and config.loss_reduction == "sum"
@@ -304,15 +276,16 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
         (0, tf.constant(0.0), tf.constant(0.0), zero_states(tf.shape(vx)[1])))
     return num / den
 
-  cosine = not is_lm and config.lr_schedule == "cosine"
-  total_steps = float(config.epochs * steps)
+  # The rates of the one-machine trainers: a classifier's per-step schedule is the very
+  # Keras schedule object model.fit uses; a language model's rate decays per epoch by the
+  # LM recipe's rule (times lr_scale after a restart).
+  schedule = None if is_lm else optimizers.learning_rate_schedule(config, steps)
 
   def epoch_lr(epoch, lr_scale):
     if not is_lm:
       return tf.constant(config.learning_rate, tf.float32)
-    decays = tf.cast(tf.maximum(0, epoch + 1 - config.lr_decay_start), tf.float32)
-    return (lr_scale * config.learning_rate
-            * tf.pow(tf.constant(config.lr_decay_factor), decays))
+    return lm_training.decay_after(lr_scale * config.learning_rate, epoch,
+                                   config.lr_decay_start, config.lr_decay_factor)
 
   def put(vector, index, value):
     return tf.tensor_scatter_nd_update(vector, [[index]], [value])
@@ -333,8 +306,8 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
       def step_body(k, trainable, non_trainable, opt_state, step, total, states, recent,
                     excess, abort, value, at):
         step_lr = lr
-        if cosine:  # keras CosineDecay(lr, epochs * steps), as child_training uses
-          step_lr = lr * 0.5 * (1 + tf.cos(math.pi * tf.cast(step, tf.float32) / total_steps))
+        if callable(schedule):
+          step_lr = tf.cast(schedule(step), tf.float32)
         i = step % num_train
         trainable, non_trainable, opt_state, states, loss = train_step(
             i, trainable, non_trainable, opt_state, step, states, step_lr, tx, ty, tw)

@@ -302,11 +302,8 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   backup = _LMBackup(os.path.join(config.output_dir, "backup"), config.learning_rate)
   # After a restart (and a crash), go on with the lowered rate and the retries left.
   earlier_restarts = backup.restarts
-  recipe = lm_training.LMRecipe(
-      optimizer=config.optimizer, learning_rate=backup.base_lr,
-      momentum=config.momentum, clipnorm=config.clipnorm,
-      loss_reduction=config.loss_reduction, carry_state=config.carry_state,
-      weight_decay=config.weight_decay,
+  recipe = child_training.lm_recipe(
+      config, learning_rate=backup.base_lr, weight_decay=config.weight_decay,
       divergence_retries=max(0, config.divergence_retries - len(earlier_restarts)),
       retry_lr_factor=config.retry_lr_factor,
       collapse_margin=config.collapse_margin or None)

@@ -167,10 +167,17 @@ class LMRecipe:
                        self.lr_decay_start, self.lr_decay_factor)
 
 
-def decay_after(base: float, epoch: int, decay_start: int, factor: float) -> float:
+def decay_after(base, epoch, decay_start: int, factor: float):
   """Zaremba et al.'s schedule: ``base`` for ``decay_start`` epochs, then x ``factor`` per
-  epoch: ``base * factor ** max(0, epoch + 1 - decay_start)`` for 0-based ``epoch``."""
-  return base * factor ** max(0, epoch + 1 - decay_start)
+  epoch: ``base * factor ** max(0, epoch + 1 - decay_start)`` for 0-based ``epoch``.
+
+  Python numbers in, a float out (the one-machine trainers); a tensor ``epoch`` (a
+  cluster closure's loop) gives a float32 tensor by the same formula.
+  """
+  if isinstance(epoch, int):
+    return base * factor ** max(0, epoch + 1 - decay_start)
+  decays = tf.cast(tf.maximum(0, epoch + 1 - decay_start), tf.float32)
+  return base * tf.pow(tf.constant(factor, tf.float32), decays)
 
 
 class Diverged(RuntimeError):

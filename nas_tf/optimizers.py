@@ -4,6 +4,7 @@ learning-rate schedules, by name: one construction for search children and nas_t
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 OPTIMIZERS = ("momentum", "sgd", "adam")
 
@@ -65,3 +66,44 @@ def make_optimizer(config, steps_per_epoch: int,
   """The optimiser a child or final-training ``config`` asks for, with its schedule."""
   return build_optimizer(config.optimizer, learning_rate_schedule(config, steps_per_epoch),
                          config.momentum, config.clipnorm, weight_decay)
+
+
+def functional_optimizer(name: str, momentum: float = 0.9, clipnorm: float = 0.0):
+  """:func:`build_optimizer`'s update rules as pure tensor maths, for stateless training.
+
+  A closure scheduled on a tf.distribute worker carries its weights and optimiser state
+  as tensors (so a retry is an exact re-run), and Keras 3's TensorFlow optimizers refuse
+  ``stateless_apply`` there; these are the same updates (tests compare them with Keras').
+
+  Returns:
+    ``(init(weights) -> state, apply(state, grads, weights, step, lr) -> (weights,
+    state))``; ``step`` is 0-based, ``lr`` the rate of this step.
+  """
+  if name not in OPTIMIZERS:
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+  def init(weights):
+    if name == "sgd":
+      return []
+    slots = [tf.zeros_like(w) for w in weights]
+    return slots if name == "momentum" else slots + [tf.zeros_like(w) for w in weights]
+
+  def apply(state, grads, weights, step, lr):
+    if clipnorm:
+      grads, _ = tf.clip_by_global_norm(grads, clipnorm)
+    if name == "sgd":
+      return [w - lr * g for w, g in zip(weights, grads)], state
+    if name == "momentum":
+      # Keras SGD(nesterov=True): m <- mom*m - lr*g; w <- w + mom*m - lr*g.
+      new_m = [momentum * m - lr * g for m, g in zip(state, grads)]
+      return [w + momentum * m - lr * g for w, m, g in zip(weights, new_m, grads)], new_m
+    n = len(weights)
+    b1, b2, eps = 0.9, 0.999, 1e-7  # Keras Adam's defaults
+    t = tf.cast(step + 1, tf.float32)
+    lr_t = lr * tf.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+    ms = [b1 * m + (1 - b1) * g for m, g in zip(state[:n], grads)]
+    vs = [b2 * v + (1 - b2) * tf.square(g) for v, g in zip(state[n:], grads)]
+    new_w = [w - lr_t * m / (tf.sqrt(v) + eps) for w, m, v in zip(weights, ms, vs)]
+    return new_w, ms + vs
+
+  return init, apply

@@ -102,7 +102,7 @@ class _InProcessCoordinator:
 
 def _lm_child(config):
   data = ptb.load_ptb(ROOT / "testdata" / "ptb")
-  arrays = dc.materialize("ptb", data, config, seed=0)
+  arrays = dc.materialize(data, config, seed=0, sequence=True)
   coordinator = _InProcessCoordinator()
   iterator = iter(tf.data.Dataset.from_tensors(arrays.tensors()).repeat())
   [child] = dc.schedule_children(coordinator, iterator, [specs_lib.lstm_like_base2_spec()], arrays,

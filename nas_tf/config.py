@@ -443,8 +443,8 @@ class SearchConfig:
   def to_dict(self) -> dict:
     data = dataclasses.asdict(self)
     if self.evaluation == "independent":
-      # Left out so that config.json of an independent search is what it was before
-      # shared evaluation existed, and older runs still resume.
+      # Left out: settings of modes a run does not use would make config.json differ
+      # between otherwise equal runs and refuse their resumes.
       del data["evaluation"], data["shared"]
     if self.evaluation != "zero_cost":
       del data["zero_cost"]

@@ -331,7 +331,7 @@ class Controller(keras.layers.Layer):
     each token type's softmax is one matmul over all its positions. The unrolled walk of
     ``_run`` builds a graph (and a gradient graph) that grows with the number of slots:
     ~11,000 ops for the PTB cell space, 10-15 s to trace and as long again for
-    TensorFlow's first run (issue 15); this one is the same maths at a fixed size.
+    TensorFlow's first run (docs/RESULTS.md §3); this one is the same maths at a fixed size.
     """
     schema = space.schema()
     keys = sorted({slot.key for slot in schema})

@@ -111,8 +111,7 @@ def export_trained(task, train_dir: str, export_dir: str, picture: bool = True) 
 
 
 def _size(config: dict, name: str, older: str) -> int:
-  # final_config.json of runs before FinalTrainingConfig extended ChildTrainingConfig
-  # named the sizes units / num_layers.
+  # An older final_config.json names the sizes units / num_layers.
   return int(config[name] if name in config else config[older])
 
 

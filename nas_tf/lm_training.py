@@ -316,7 +316,7 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
                               weight_decay=recipe.weight_decay)
   optimizer.build(model.trainable_variables)
   steps = _Steps(model, optimizer, recipe)
-  # Where a child's time goes (issue 15): the fixed cost (build, the first step, which
+  # Where a child's time goes (docs/RESULTS.md §3): the fixed cost (build, the first step, which
   # traces the train graph) against the steady steps and the evaluation passes.
   phases = dict.fromkeys(PHASES, 0.0)  # "train" is the remainder: see finish_phases
   phases["build"] = time.monotonic() - built

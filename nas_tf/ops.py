@@ -35,7 +35,3 @@ def combine(name: str, a, b):
   """Applies the combination called ``name`` to ``a`` and ``b``."""
   return COMBINATION_FNS[name](a, b)
 
-
-def activate(name: str, x):
-  """Applies the activation called ``name`` to ``x``."""
-  return ACTIVATION_FNS[name](x)

@@ -103,11 +103,6 @@ def read_jsonl_by(path, key: str) -> dict:
   return out
 
 
-def read_records(path: str) -> list[dict]:
-  """Reads a results.jsonl written by :class:`ResultsLog` (read-only; for tools)."""
-  return ResultsLog(path, repair=False).records
-
-
 class ResultsLog:
   """Append-only log of child records with lookups by (step, index) and by spec.
 

@@ -200,7 +200,7 @@ def build_language_model(cell: CellLike, vocab_size: int, units: int, num_layers
       ``keras.layers.RNN`` to compare the two.
     unroll: Write the time loop out in the graph (Keras' ``RNN(unroll=True)``): the same
       maths and a 2-5x longer first step (trace); at 2x200 on one CPU thread a median
-      1.05x the words/s of the loop (0.95-1.37x over 10 tree cells; issue 15,
+      1.05x the words/s of the loop (0.95-1.37x over 10 tree cells; docs/RESULTS.md §3,
       ``benchmarks/cell_speed.py --layers=unrolled``). Needs a fixed sequence length
       per call.
 

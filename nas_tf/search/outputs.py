@@ -41,8 +41,8 @@ LOCK_FILE = ".lock"
 # Fields that may change between a run and its resume (a larger budget, another machine).
 _RESUMABLE_CHANGES = ("max_children", "runtime", "output_dir", "data_dir", "cache_dir")
 # Sections read by one search strategy only: another strategy's run resumes whatever
-# they hold (a field added to them later, e.g. bo.distinct, must not strand an
-# evolution run whose config.json predates it). Strategy -> the section it reads.
+# they hold (a field added to one of them must not strand a run of another strategy
+# whose config.json lacks it). Strategy -> the section it reads.
 _STRATEGY_SECTIONS = {"rl": "controller", "evolution": "evolution", "bo": "bo"}
 
 

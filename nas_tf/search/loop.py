@@ -29,10 +29,10 @@ from absl import logging
 from nas_tf import tasks as tasks_lib
 from nas_tf.config import SearchConfig
 from nas_tf.results import ResultsLog, write_summary
+from nas_tf.search import evaluators as evaluators_lib
 from nas_tf.search import outputs
 from nas_tf.search import records as records_lib
 from nas_tf.search import samplers as samplers_lib
-from nas_tf.search.evaluators import start_children
 
 
 def make_space(config: SearchConfig, task=None):
@@ -51,11 +51,13 @@ def run(config: SearchConfig, evaluator=None, cluster=None, num_replicas: int = 
 
   Args:
     config: The run's settings; ``config.output_dir`` receives every artifact.
-    evaluator: Scores children (see :mod:`nas_tf.search.evaluators`); by default the
-      task's own, or the shared-weight one for ``config.evaluation == 'shared'``.
+    evaluator: Scores children: an :class:`~nas_tf.search.evaluators.Evaluator` or an
+      object with ``evaluate``/``start`` (see :mod:`nas_tf.search.evaluators`); the
+      caller closes it. By default :func:`~nas_tf.search.evaluators.choose` picks one
+      (the task's own, the shared-weight one or the cluster's) and the run closes it.
     cluster: Optional ``distributed_cluster.ClusterConfig``; a mode other than 'local'
       trains children on a tf.distribute cluster with ``cluster.num_replicas`` steps in
-      flight (paper §3.3).
+      flight (paper §3.3); not with ``evaluator``.
     num_replicas: K, steps in flight at once (with an evaluator that trains concurrently).
     task: The :class:`nas_tf.tasks.Task`; by default the registered ``config.task``.
 
@@ -65,48 +67,34 @@ def run(config: SearchConfig, evaluator=None, cluster=None, num_replicas: int = 
   """
   task = tasks_lib.for_evaluation(task or tasks_lib.get(config.task), config.evaluation)
   if cluster is not None and cluster.mode != "local":
-    if config.evaluation != "independent":
-      raise ValueError("a distributed search trains every child on its own (paper §3.3); "
-                       f"evaluation={config.evaluation!r} runs only with --cluster=local")
-    from nas_tf.search.evaluators import cluster as cluster_lib  # pylint: disable=g-import-not-at-top
-    with cluster_lib.open_evaluator(config, cluster) as cluster_evaluator:
-      return run(config, cluster_evaluator, num_replicas=cluster.num_replicas, task=task)
+    if evaluator is not None:
+      raise ValueError("give an evaluator or a distributed cluster, not both (the cluster "
+                       "brings its own evaluator)")
+    num_replicas = cluster.num_replicas
+  if evaluator is None:
+    opened = evaluators_lib.choose(config, task, cluster)  # made (and closed) by the run
+  else:
+    opened = contextlib.nullcontext(evaluators_lib.as_evaluator(evaluator))  # the caller's
   lock = outputs.prepare_output_dir(config)  # released however the run ends
-  own_evaluator = evaluator is None
   try:
-    if own_evaluator:
-      evaluator = _default_evaluator(config, task)
-    search = _Search(config, task, evaluator, num_replicas)
-    try:
-      return search.run()
-    except Exception as e:
-      if _unreachable(evaluator, e):
-        detail = " ".join(str(e).split())[:300]  # one line: gRPC errors span many
-        raise RuntimeError(
-            f"distributed search stopped at step {search.committed}: a parameter server or "
-            "the cluster is unreachable; rerun the same command to resume from the last "
-            f"checkpoint ({type(e).__name__}: {detail})") from e
-      raise
-  except BaseException:
-    if own_evaluator and evaluator is not None:  # Ctrl-C / SIGTERM / an error: do not
-      evaluator.close(abort=True)                # wait for a running child
-      own_evaluator = False
-    raise
+    with opened as evaluator:
+      search = _Search(config, task, evaluator, num_replicas)
+      try:
+        return search.run()
+      except Exception as e:
+        if _unreachable(evaluator, e):
+          detail = " ".join(str(e).split())[:300]  # one line: gRPC errors span many
+          raise RuntimeError(
+              f"distributed search stopped at step {search.committed}: a parameter server "
+              "or the cluster is unreachable; rerun the same command to resume from the "
+              f"last checkpoint ({type(e).__name__}: {detail})") from e
+        raise
   finally:
-    if own_evaluator and evaluator is not None:
-      evaluator.close()
     lock.release()
 
 
-def _default_evaluator(config: SearchConfig, task):
-  if config.evaluation == "shared":
-    from nas_tf.search.evaluators import shared  # pylint: disable=g-import-not-at-top
-    return shared.SharedEvaluator(config, task)
-  return task.make_evaluator(config)
-
-
-def _unreachable(evaluator, error) -> bool:
-  if not hasattr(evaluator, "sampler_scope"):
+def _unreachable(evaluator: evaluators_lib.Evaluator, error) -> bool:
+  if not evaluator.on_cluster:
     return False
   from nas_tf.search.evaluators import cluster as cluster_lib  # pylint: disable=g-import-not-at-top
   return cluster_lib.unreachable(error)
@@ -115,28 +103,24 @@ def _unreachable(evaluator, error) -> bool:
 class _Search:
   """One run's loop state: the sampler, the log, the steps in flight."""
 
-  def __init__(self, config: SearchConfig, task, evaluator, num_replicas: int):
+  def __init__(self, config: SearchConfig, task, evaluator: evaluators_lib.Evaluator,
+               num_replicas: int):
     self.config, self.task, self.evaluator = config, task, evaluator
     self.num_replicas = max(1, int(num_replicas))
     out = config.output_dir
-    space = make_space(config, task)
-    if hasattr(evaluator, "adapt_space"):
-      space = evaluator.adapt_space(space)
-    self.space = space
+    self.space = space = evaluator.adapt_space(make_space(config, task))
     self.log = ResultsLog(os.path.join(out, "results.jsonl"))
-    self.hooked = hasattr(evaluator, "before_step")
+    self.shared_weights = evaluator.trains_shared_weights
     self.state = outputs.load_state(
-        out, phases=("controller", "children") + (("shared",) if self.hooked else ()),
+        out, phases=("controller", "children") + (("shared",) if self.shared_weights else ()),
         log=self.log, metric_label=task.metric_label)
-    scope = getattr(evaluator, "sampler_scope", contextlib.nullcontext)
-    with scope():  # on a cluster the controller's variables go to the ps tasks
+    with evaluator.sampler_scope():  # on a cluster the controller's variables go to the ps
       self.sampler = samplers_lib.make_sampler(space, config, self.state)
-    if self.hooked and not self.sampler.can_draw:
+    if self.shared_weights and not self.sampler.can_draw:
       raise ValueError(f"search={config.search!r} cannot drive evaluation="
                        f"{config.evaluation!r} (it proposes no architectures to train the "
                        "shared weights on); use --search=rl or --search=random")
-    items = {**self.sampler.checkpoint_items(),
-             **getattr(evaluator, "checkpoint_items", dict)()}
+    items = {**self.sampler.checkpoint_items(), **evaluator.checkpoint_items()}
     self.checkpoint = None
     if items:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -144,21 +128,21 @@ class _Search:
       if self.state["checkpoint"]:
         self.checkpoint.read(self.state["checkpoint"]).assert_existing_objects_matched()
       self._write_checkpoint = outputs.checkpoint_writer(
-          self.checkpoint, traced=hasattr(evaluator, "sampler_scope"))
+          self.checkpoint, traced=evaluator.on_cluster)
     self.committed = self.first_step = self.state["step"]
     if self.first_step or len(self.log):
       logging.info("Resuming %s at step %d with %d children already logged.", out,
                    self.first_step, len(self.log))
     self.tensorboard = outputs.TensorBoard(os.path.join(out, "tensorboard"))
-    self.reuse = getattr(evaluator, "reuses_results", True)
-    self.extras = dict(getattr(evaluator, "record_extras", {}))
+    self.reuse = evaluator.reuses_results
+    self.extras = dict(evaluator.record_extras)
     self.evaluated_now, self.start_time = 0, time.monotonic()
     self.summarized = self.written = float("-inf")
 
   def _depth(self, step: int) -> Optional[int]:
     if not hasattr(self.space, "num_layers"):
       return None
-    if getattr(self.evaluator, "fixed_depth", False):
+    if self.evaluator.fixed_depth:
       return self.space.num_layers
     return self.config.depth.depth_at(step * self.config.children_per_step)
 
@@ -174,7 +158,7 @@ class _Search:
     """
     t0, depth = time.monotonic(), self._depth(step)
     scalars = {"search/depth": depth}
-    if self.hooked:
+    if self.shared_weights:
       scalars.update(self.evaluator.before_step(step, self.sampler, depth))
       self.state["seconds"]["shared"] += time.monotonic() - t0
     t1 = time.monotonic()
@@ -194,7 +178,7 @@ class _Search:
       if self.log.get(step, k) is None and not (self.reuse and self.log.cached(key)):
         first_of[k] = todo.setdefault(key if self.reuse else k, k)
     firsts = sorted(todo.values())
-    waits = dict(zip(firsts, start_children(self.evaluator, step, [specs[k] for k in firsts])))
+    waits = dict(zip(firsts, self.evaluator.start(step, [specs[k] for k in firsts])))
     return {"step": step, "tokens": tokens, "specs": specs, "depth": depth, "waits": waits,
             "first_of": first_of, "scalars": scalars, "controller_s": controller_s,
             "start": t0}
@@ -279,10 +263,8 @@ class _Search:
       self.tensorboard.close()
       if len(self.log):
         write_summary(config.output_dir, self.log, self.task.metric_label)
-    summary = {}
-    if hasattr(self.evaluator, "finish"):
-      summary = self.evaluator.finish(self.sampler, self._depth(config.num_steps - 1),
-                                      config.output_dir, ran=self.first_step < config.num_steps)
+    summary = self.evaluator.finish(self.sampler, self._depth(config.num_steps - 1),
+                                    config.output_dir, ran=self.first_step < config.num_steps)
     best = self.log.best()
     if best:
       logging.info("Search done: %d children logged; best reward %.4f: %s", len(self.log),

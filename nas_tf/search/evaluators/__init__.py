@@ -1,58 +1,89 @@
-"""The Evaluator protocol: where and how the children of a step are scored.
+"""Evaluators: where and how the children of a step are scored.
 
-The loop sees an evaluator only through:
+An evaluator is an :class:`Evaluator` (:mod:`.base`). It scores children with
+``evaluate(specs) -> [metrics]`` (blocking), or ``start(step, specs) -> [callable]``:
+one zero-argument callable per child that blocks for its metrics, so that the children
+of up to K steps are in flight at once (the replicas of the paper's distributed search,
+§3.3); ``close(abort=False)`` releases it. It declares what it can do, and the loop
+reads only these declarations (defaults in brackets):
 
-* ``evaluate(specs) -> [metrics]`` -- score children, blocking; or
-* ``start(step, specs) -> [callable]`` -- start scoring them and return one zero-argument
-  callable per child that blocks for its metrics (children of up to K steps in flight:
-  the replicas of the paper's distributed search, §3.3);
-* ``close(abort=False)``.
-
-Optional attributes and hooks (absent means the default):
-
-* ``parallel_children`` (1): children :func:`start_children` hands to ``evaluate`` at once;
+* ``parallel_children`` (1): children the default ``start`` hands to ``evaluate`` at once;
 * ``reuses_results`` (True): an identical spec logged earlier is not scored again;
 * ``record_extras`` ({}): keys added to every record (e.g. ``evaluation: shared``);
 * ``fixed_depth`` (False): the space's depth is the evaluator's, not the schedule's;
-* ``adapt_space(space) -> space``; ``before_step(step, sampler, depth) -> scalars``
-  (weight sharing trains its shared weights here); ``finish(sampler, depth, output_dir)
-  -> dict`` (added to the run's summary); ``checkpoint_items() -> dict`` (TF objects
-  saved with the step); ``sampler_scope()`` (a context the sampler is built in, e.g.
-  a ParameterServerStrategy scope).
+* ``on_cluster`` (False): the sampler is built in ``sampler_scope()``, the checkpoint is
+  written by one traced function, a lost server is reported as unreachable;
+* ``trains_shared_weights`` (False): ``before_step`` runs before every step, its time
+  counted as the 'shared' phase.
 
-Evaluators: the task's own (``Task.make_evaluator``: trained children inline or in
-worker processes, or a table lookup), :mod:`.shared` (weight sharing, ENAS),
-:mod:`.cluster` (tf.distribute workers), :class:`FunctionEvaluator` (tests, user code).
+Hooks, which do nothing by default: ``adapt_space(space) -> space``;
+``before_step(step, sampler, depth) -> scalars`` (weight sharing trains its shared
+weights here); ``finish(sampler, depth, output_dir, ran) -> dict`` (added to the run's
+summary); ``checkpoint_items() -> dict`` (TF objects saved with the step);
+``sampler_scope()`` (a context the sampler is built in, e.g. a ParameterServerStrategy
+scope).
+
+An object that does not subclass :class:`Evaluator` but has ``evaluate`` or ``start``
+(and ``close``) works too: the loop wraps it once with :func:`as_evaluator`, which takes
+its attributes and hooks where it has them (a ``sampler_scope`` means ``on_cluster``, a
+``before_step`` means ``trains_shared_weights``).
+
+:func:`choose` picks the evaluator of a search that is given none: :mod:`.cluster`
+(tf.distribute workers) for a cluster, :mod:`.shared` (weight sharing, ENAS) for
+``evaluation='shared'``, else the task's own (``Task.make_evaluator``: trained children
+inline or in worker processes, or a table lookup). :class:`FunctionEvaluator` makes one
+from a function (tests, user code).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import contextlib
+from typing import Callable
+
+from nas_tf.config import SearchConfig
+from nas_tf.search.evaluators.base import Evaluator, as_evaluator
 
 
-def start_children(evaluator, step: int, specs: Sequence) -> list[Callable[[], dict]]:
-  """One blocking callable per spec, for any evaluator.
+def choose(config: SearchConfig, task, cluster=None) -> contextlib.AbstractContextManager:
+  """The evaluator of a search that is given none, as a context that opens and closes it.
 
-  Uses ``evaluator.start`` when it has one; otherwise the callables call ``evaluate``
-  lazily on chunks of ``parallel_children`` specs (the chunk of child ``k`` is scored
-  when ``k``'s callable is first called), so records are logged as each chunk finishes.
+  The settings are checked now; the evaluator is made (and a cluster opened) on entry.
+  On exit it is closed, at once (``abort``) if an exception, Ctrl-C or SIGTERM ends the
+  run: a running child is not waited for, and is trained again on resume.
+
+  Args:
+    config: The search; ``config.evaluation`` picks weight sharing or trained children.
+    task: The :class:`nas_tf.tasks.Task` (its ``make_evaluator`` gives its own).
+    cluster: Optional ``distributed_cluster.ClusterConfig``; a mode other than 'local'
+      trains every child on the cluster's workers (paper §3.3).
+
+  Raises:
+    ValueError: a cluster with an evaluation other than 'independent'.
   """
-  if hasattr(evaluator, "start"):
-    return list(evaluator.start(step, list(specs)))
-  chunk = max(1, getattr(evaluator, "parallel_children", 1))
-  results: dict[int, dict] = {}
-
-  def result(k: int) -> dict:
-    if k not in results:
-      first = (k // chunk) * chunk
-      batch = list(specs[first:first + chunk])
-      results.update(zip(range(first, first + len(batch)), evaluator.evaluate(batch)))
-    return results[k]
-
-  return [lambda k=k: result(k) for k in range(len(specs))]
+  if cluster is not None and cluster.mode != "local":
+    if config.evaluation != "independent":
+      raise ValueError("a distributed search trains every child on its own (paper §3.3); "
+                       f"evaluation={config.evaluation!r} runs only with --cluster=local")
+    from nas_tf.search.evaluators import cluster as cluster_lib  # pylint: disable=g-import-not-at-top
+    return cluster_lib.open_evaluator(config, cluster)  # the cluster closes with it
+  if config.evaluation == "shared":
+    from nas_tf.search.evaluators import shared  # pylint: disable=g-import-not-at-top
+    return _owned(lambda: shared.SharedEvaluator(config, task))
+  return _owned(lambda: task.make_evaluator(config))
 
 
-class FunctionEvaluator:
+@contextlib.contextmanager
+def _owned(make: Callable[[], object]):
+  evaluator = as_evaluator(make())
+  try:
+    yield evaluator
+  except BaseException:
+    evaluator.close(abort=True)
+    raise
+  evaluator.close()
+
+
+class FunctionEvaluator(Evaluator):
   """An evaluator from a function ``specs -> [callable]`` (or ``specs -> [metrics]``).
 
   Args:
@@ -68,5 +99,5 @@ class FunctionEvaluator:
     out = self.start_fn(specs)
     return [o if callable(o) else (lambda o=o: o) for o in out]
 
-  def close(self, abort: bool = False) -> None:
-    del abort
+
+__all__ = ["Evaluator", "FunctionEvaluator", "as_evaluator", "choose"]

@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 
 from nas_tf.config import SearchConfig
+from nas_tf.search.evaluators.base import Evaluator
 
 
-class ClusterEvaluator:
+class ClusterEvaluator(Evaluator):
   """``start(step, specs)`` schedules one closure per child on the cluster's workers.
 
   Args:
@@ -25,6 +26,8 @@ class ClusterEvaluator:
     cluster: A connected ``distributed_cluster.Cluster``.
     data: Task data (``child_training.load_task_data``); loaded if None.
   """
+
+  on_cluster = True
 
   def __init__(self, config: SearchConfig, cluster, data=None):
     from nas_tf import child_training  # pylint: disable=g-import-not-at-top

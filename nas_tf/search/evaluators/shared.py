@@ -29,13 +29,15 @@ import numpy as np
 from nas_tf.config import SearchConfig
 from nas_tf.results import atomic_write_text
 from nas_tf.search import records as records_lib
+from nas_tf.search.evaluators.base import Evaluator
 
 DERIVED_FILE = "derived.json"
 
 
-class SharedEvaluator:
+class SharedEvaluator(Evaluator):
   """Scores children with one shared model; trains it before each step."""
 
+  trains_shared_weights = True
   reuses_results = False  # the shared weights move every step: an old score is stale
   record_extras = {"evaluation": "shared"}
   fixed_depth = True  # the shared CNN has one depth
@@ -116,6 +118,3 @@ class SharedEvaluator:
     logging.info("Derived architecture (best of %d on validation, reward %.5f): %s", n,
                  best["reward"], best["describe"])
     return result
-
-  def close(self, abort: bool = False) -> None:
-    del abort

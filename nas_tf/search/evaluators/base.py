@@ -1,0 +1,127 @@
+"""The Evaluator base class: the hooks the search loop calls and the capabilities it reads.
+
+The loop never asks an evaluator what it happens to have: it reads the capabilities an
+:class:`Evaluator` declares and calls its hooks, whose defaults do nothing. An object
+that does not subclass it (``evaluate``/``start``/``close`` only, as user code may
+write) is wrapped once by :func:`as_evaluator`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Optional, Sequence
+
+
+class Evaluator:
+  """Scores the children of a step; override ``evaluate`` or ``start``.
+
+  Attributes:
+    parallel_children: Children the default ``start`` hands to ``evaluate`` at once.
+    reuses_results: A spec logged earlier is not scored again (its record is copied);
+      False where a score depends on when it is taken (shared weights move each step).
+    record_extras: Keys added to every record of the run, e.g. ``{"evaluation":
+      "shared"}``.
+    fixed_depth: The depth of the space is the evaluator's (see ``adapt_space``), not
+      the depth schedule's.
+    on_cluster: Children run on a tf.distribute cluster: the sampler is built in
+      ``sampler_scope()`` (its variables go to the parameter servers), the checkpoint is
+      written by one traced function, and a lost server stops the run as unreachable
+      (rerun to resume).
+    trains_shared_weights: The loop calls ``before_step`` before every step and counts
+      its time as the 'shared' phase; the sampler must be able to draw architectures.
+  """
+
+  parallel_children: int = 1
+  reuses_results: bool = True
+  record_extras: dict = {}  # read-only: the loop copies it
+  fixed_depth: bool = False
+  on_cluster: bool = False
+  trains_shared_weights: bool = False
+
+  def evaluate(self, specs: Sequence) -> list[dict]:
+    """Scores ``specs``, blocking; returns one metrics dict per spec, in order."""
+    raise NotImplementedError(f"{type(self).__name__} overrides neither evaluate nor start")
+
+  def start(self, step: int, specs: Sequence) -> list[Callable[[], dict]]:
+    """Starts scoring the children of step ``step``; one blocking callable per spec.
+
+    The default calls ``evaluate`` lazily on chunks of ``parallel_children`` specs (the
+    chunk of child ``k`` is scored when ``k``'s callable is first called), so that
+    records are logged as each chunk finishes. Override it to keep children in flight
+    while other steps are sampled (the K replicas of the paper's §3.3).
+    """
+    del step
+    specs, chunk = list(specs), max(1, self.parallel_children)
+    results: dict[int, dict] = {}
+
+    def result(k: int) -> dict:
+      if k not in results:
+        first = (k // chunk) * chunk
+        batch = specs[first:first + chunk]
+        results.update(zip(range(first, first + len(batch)), self.evaluate(batch)))
+      return results[k]
+
+    return [lambda k=k: result(k) for k in range(len(specs))]
+
+  def close(self, abort: bool = False) -> None:
+    """Releases what the evaluator holds; with ``abort``, without waiting for children."""
+    del abort
+
+  def adapt_space(self, space):
+    """The search space the evaluator can score (``space`` itself by default)."""
+    return space
+
+  def before_step(self, step: int, sampler, depth: Optional[int]) -> dict:
+    """Runs before step ``step`` is sampled (``trains_shared_weights`` only); scalars."""
+    del step, sampler, depth
+    return {}
+
+  def finish(self, sampler, depth: Optional[int], output_dir: str, ran: bool) -> dict:
+    """Runs after the last step (``ran``: some step ran now); adds to the run's summary."""
+    del sampler, depth, output_dir, ran
+    return {}
+
+  def checkpoint_items(self) -> dict:
+    """TF objects saved with the sampler's at each checkpoint (called once the sampler
+    exists)."""
+    return {}
+
+  def sampler_scope(self):
+    """The context the sampler is built in (e.g. a ParameterServerStrategy scope)."""
+    return contextlib.nullcontext()
+
+
+_DECLARED = ("parallel_children", "reuses_results", "record_extras", "fixed_depth",
+             "on_cluster", "trains_shared_weights")
+_HOOKS = ("evaluate", "start", "adapt_space", "before_step", "finish", "checkpoint_items",
+          "sampler_scope")
+
+
+class _Adapter(Evaluator):
+  """An object with ``evaluate`` or ``start`` seen as an :class:`Evaluator`: its own
+  attributes and hooks where it has them, the defaults elsewhere."""
+
+  def __init__(self, inner):
+    self.inner = inner
+    # An object written before the capabilities were declared said them by having the
+    # hook; a declaration, where it has one, wins.
+    self.on_cluster = hasattr(inner, "sampler_scope")
+    self.trains_shared_weights = hasattr(inner, "before_step")
+    for name in _DECLARED + _HOOKS:
+      if hasattr(inner, name):
+        setattr(self, name, getattr(inner, name))
+
+  def close(self, abort: bool = False) -> None:
+    close = getattr(self.inner, "close", None)
+    if close is None:
+      return
+    # ``close()`` unless aborting: some objects' ``close`` takes no argument.
+    if abort:
+      close(abort=True)
+    else:
+      close()
+
+
+def as_evaluator(evaluator) -> Evaluator:
+  """``evaluator`` itself if an :class:`Evaluator`, else wrapped in one (once)."""
+  return evaluator if isinstance(evaluator, Evaluator) else _Adapter(evaluator)

@@ -25,6 +25,7 @@ from typing import Any, Optional, Union
 from nas_tf import config as config_lib
 from nas_tf import presets
 from nas_tf import results
+from nas_tf import search_space as search_space_lib
 from nas_tf import tasks
 
 _TESTDATA = pathlib.Path(__file__).resolve().parent.parent / "testdata"
@@ -103,7 +104,8 @@ def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[
   """The :class:`SearchConfig` that ``nas_search`` would build from the same settings.
 
   Args:
-    task: A registered task name (``nas_tf.tasks.names()``).
+    task: A task reference (:func:`nas_tf.tasks.resolve`): a registered name
+      (``nas_tf.tasks.names()``), ``FILE.py:ATTR`` or ``package.module:ATTR``.
     data_dir: The task's data; None: the bundled testdata of a source checkout (a tiny
       search, with the task's tiny presets).
     output_dir: Where the run goes; default ``runs/TASK-SEARCH-seedN[-tiny]``.
@@ -114,7 +116,7 @@ def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[
   A latency target or cap (``objective.target_latency_ms``, ``child.max_latency_ms``)
   turns on ``child.measure_latency``, which both need.
   """
-  task_obj = tasks.get(task)
+  task_obj = tasks.resolve(task)
   tiny = data_dir is None
   if tiny:
     data_dir = str(_TESTDATA / task_obj.testdata) if task_obj.testdata else None
@@ -122,11 +124,13 @@ def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[
       raise FileNotFoundError(f"give data_dir: task {task!r} has no bundled testdata here "
                               "(it comes with a source checkout)")
   config = config_lib.with_fields(
-      config_lib.SearchConfig(task=task, data_dir=data_dir, output_dir="-"),
-      {**task_obj.search_defaults(tiny=tiny), "space": presets.search_space(task)})
+      config_lib.SearchConfig(task=task_obj.ref, data_dir=data_dir, output_dir="-"),
+      {**task_obj.search_defaults(tiny=tiny),
+       "space": (search_space_lib.paper_space(task_obj.space_kind) if task_obj.paper_space
+                 else {})})
   config = with_given(config, {**fields, **(settings or {})})
   return config_lib.with_fields(config, {"output_dir": output_dir or presets.default_output_dir(
-      task, config.search, config.seed, config.evaluation, tiny)})
+      task_obj.name, config.search, config.seed, config.evaluation, tiny)})
 
 
 def with_given(config: config_lib.SearchConfig,

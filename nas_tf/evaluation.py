@@ -30,26 +30,27 @@ from nas_tf.config import ChildTrainingConfig
 
 
 @functools.lru_cache(maxsize=2)
-def _task_data(task: str, data_dir: str, seed: int, cache_dir: str | None,
+def _task_data(task, data_dir: str, seed: int, cache_dir: str | None,
                validation_size: int | None):
   # Per-process cache: a worker loads its data once, not once per child.
-  return child_training.load_task_data(task, data_dir, seed=seed, cache_dir=cache_dir,
-                                       validation_size=validation_size)
+  return task.load_data(data_dir, seed=seed, cache_dir=cache_dir,
+                        validation_size=validation_size)
 
 
 class InlineEvaluator:
   """Trains children one after another in this process.
 
   Args:
-    task: 'ptb' or 'cifar10'.
-    data_dir: Data source for :func:`child_training.load_task_data`.
+    task: A :class:`nas_tf.tasks.TrainedChildTask` (it loads the data and trains each
+      child; it crosses to worker processes as its reference, ``task.ref``).
+    data_dir: The task's data.
     child_config: How each child trains.
     seed: Data split seed and child initialisation seed.
     cache_dir: Where archives are extracted.
     validation_size: CIFAR-10 held-out images (None = the paper's 5,000).
   """
 
-  def __init__(self, task: str, data_dir: str, child_config: ChildTrainingConfig,
+  def __init__(self, task, data_dir: str, child_config: ChildTrainingConfig,
                seed: int = 0, cache_dir: str | None = None,
                validation_size: int | None = None):
     self.task = task
@@ -65,7 +66,7 @@ class InlineEvaluator:
 
   def evaluate(self, specs: Sequence) -> list[dict]:
     data = self._data()
-    return [child_training.train_and_evaluate(s, data, self.child_config, seed=self.seed)
+    return [self.task.train_child(s, data, self.child_config, seed=self.seed)
             for s in specs]
 
   def close(self, abort: bool = False) -> None:
@@ -110,15 +111,14 @@ def _worker_init(intra_op_threads: int, parent_pid: int | None = None,
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def _worker_evaluate(spec_json: str, task: str, data_dir: str, child_config: dict,
+def _worker_evaluate(spec_json: str, task, data_dir: str, child_config: dict,
                      seed: int, cache_dir: str | None, validation_size: int | None) -> dict:
   data = _task_data(task, data_dir, seed, cache_dir, validation_size)
   spec = specs_lib.from_json(spec_json)
-  return child_training.train_and_evaluate(spec, data, ChildTrainingConfig(**child_config),
-                                           seed=seed)
+  return task.train_child(spec, data, ChildTrainingConfig(**child_config), seed=seed)
 
 
-def _worker_prepare(task: str, data_dir: str, seed: int, cache_dir: str | None,
+def _worker_prepare(task, data_dir: str, seed: int, cache_dir: str | None,
                     validation_size: int | None) -> None:
   _task_data(task, data_dir, seed, cache_dir, validation_size)
 

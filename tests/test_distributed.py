@@ -399,3 +399,24 @@ def test_dead_cells_never_reach_a_worker():
   assert specs_lib.is_dead_cell(dead)
   out = dc._prepare(dead, None, config_lib.ChildTrainingConfig(), 0)  # pylint: disable=protected-access
   assert out["status"] == "degenerate" and out["error"]
+
+
+def test_a_users_task_searched_on_the_cluster(cluster, tmp_path):
+  """examples/custom_task.py's task (its own data and network, named by file) trains its
+  children as closures on the cluster's workers, like the paper's tasks."""
+  from nas_tf import tasks  # pylint: disable=g-import-not-at-top
+  ref = str(ROOT / "examples" / "custom_task.py") + ":TASK"
+  task = tasks.resolve(ref)
+  cfg = config_lib.SearchConfig(
+      task=ref, data_dir="generated", output_dir=str(tmp_path / "out"), max_children=4,
+      children_per_step=2, search="random",
+      child=config_lib.ChildTrainingConfig(epochs=2, batch_size=64, optimizer="adam",
+                                           learning_rate=3e-3, reward_epochs=1))
+  summary = search.run(cfg, evaluator=cluster_eval.ClusterEvaluator(cfg, cluster))
+  recs = ResultsLog(os.path.join(cfg.output_dir, "results.jsonl")).records
+  assert summary["num_children"] == 4
+  trained = [r for r in recs if r["status"] == "ok"]
+  assert trained, [r["metrics"] for r in recs]
+  for r in trained:
+    assert 0 <= r["metrics"]["val_accuracy"] <= 1 and r["reward"] == task.reward(r["metrics"])
+    assert len(r["metrics"]["val_accuracy_history"]) == 2

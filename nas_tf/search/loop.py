@@ -38,7 +38,7 @@ from nas_tf.search import samplers as samplers_lib
 def make_space(config: SearchConfig, task=None):
   """The search space of ``config`` (the task's default when ``config.space`` is empty),
   at the depth schedule's first depth."""
-  task = task or tasks_lib.get(config.task)
+  task = task or tasks_lib.resolve(config.task)
   space = task.make_space(config.space)
   if hasattr(space, "with_num_layers"):
     space = space.with_num_layers(config.depth.start)
@@ -65,7 +65,7 @@ def run(config: SearchConfig, evaluator=None, cluster=None, num_replicas: int = 
     ``{"best": record or None, "num_children": int, "num_evaluated": int,
     "output_dir": str}`` plus what the evaluator's ``finish`` adds (``derived``).
   """
-  task = tasks_lib.for_evaluation(task or tasks_lib.get(config.task), config.evaluation)
+  task = tasks_lib.for_evaluation(task or tasks_lib.resolve(config.task), config.evaluation)
   if cluster is not None and cluster.mode != "local":
     if evaluator is not None:
       raise ValueError("give an evaluator or a distributed cluster, not both (the cluster "

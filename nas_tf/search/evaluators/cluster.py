@@ -24,20 +24,24 @@ class ClusterEvaluator(Evaluator):
   Args:
     config: The search (task, data, child recipe, seed).
     cluster: A connected ``distributed_cluster.Cluster``.
-    data: Task data (``child_training.load_task_data``); loaded if None.
+    data: The task's data (``Task.load_data``); loaded if None.
   """
 
   on_cluster = True
 
   def __init__(self, config: SearchConfig, cluster, data=None):
-    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
     from nas_tf import distributed_children as dc  # pylint: disable=g-import-not-at-top
+    from nas_tf import tasks  # pylint: disable=g-import-not-at-top
     self._dc, self.config, self.cluster = dc, config, cluster
+    task = tasks.resolve(config.task)
     if data is None:
-      data = child_training.load_task_data(config.task, config.data_dir, seed=config.seed,
-                                           cache_dir=config.cache_dir,
-                                           validation_size=config.validation_size)
-    self.arrays = dc.materialize(config.task, data, config.child, config.seed)
+      data = task.load_data(config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
+                            validation_size=config.validation_size)
+    self.arrays = dc.materialize(data, config.child, config.seed,
+                                 sequence=task.sequence_model)
+    # Classifiers are the task's own networks; language models the closure's recipe.
+    self._build = None if task.sequence_model else (
+        lambda spec: task.build_child(spec, data, config.child))
     self.iterator = dc.per_worker_iterator(cluster.coordinator, self.arrays)
 
   def sampler_scope(self):
@@ -46,7 +50,8 @@ class ClusterEvaluator(Evaluator):
   def start(self, step: int, specs: list) -> list:
     del step
     handles = self._dc.schedule_children(self.cluster.coordinator, self.iterator, specs,
-                                         self.arrays, self.config.child, self.config.seed)
+                                         self.arrays, self.config.child, self.config.seed,
+                                         build=self._build)
     return [h.result for h in handles]
 
   def close(self, abort: bool = False) -> None:

@@ -62,12 +62,15 @@ class SharedEvaluator(Evaluator):
     # come from the same random streams as in runs before the loops were merged.
     if self._trainer is None:
       from nas_tf import search_space  # pylint: disable=g-import-not-at-top
+      c = self.config
+      data = self.task.load_data(c.data_dir, seed=c.seed, cache_dir=c.cache_dir,
+                                 validation_size=c.validation_size)
       if isinstance(self.space, search_space.RNNCellSearchSpace):
         from nas_tf.shared import training  # pylint: disable=g-import-not-at-top
-        self._trainer = training.RNNSharedTrainer(self.config, self.space)
+        self._trainer = training.RNNSharedTrainer(c, self.space, data)
       else:
         from nas_tf.shared import cnn  # pylint: disable=g-import-not-at-top
-        self._trainer = cnn.CNNSharedTrainer(self.config, self.space)
+        self._trainer = cnn.CNNSharedTrainer(c, self.space, data)
     return self._trainer
 
   def checkpoint_items(self) -> dict:

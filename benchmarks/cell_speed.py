@@ -95,7 +95,7 @@ def main(argv):
   del argv
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import keras  # pylint: disable=g-import-not-at-top
-  from nas_tf import lm_training  # pylint: disable=g-import-not-at-top
+  from nas_tf.training import lm as lm_training  # pylint: disable=g-import-not-at-top
 
   tf.config.threading.set_intra_op_parallelism_threads(_INTRA.value)
   tf.config.threading.set_inter_op_parallelism_threads(_INTRA.value)

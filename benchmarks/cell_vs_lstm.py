@@ -2,7 +2,7 @@
 """Found cells vs the paper's NASCell vs LSTM on Penn Treebank (paper §4.2, Table 2 in small).
 
 Every cell is trained by the command a user runs, ``bin/nas_train`` (the §4.2 recipe of
-``nas_tf.lm_training``: uniform +-0.1, SGD lr 1 on the summed loss, clip 5, state carried),
+``nas_tf.training.lm``: uniform +-0.1, SGD lr 1 on the summed loss, clip 5, state carried),
 in the same 2-layer model with the same data, batches, steps and seeds. Hidden sizes are
 chosen so that every model has (as nearly as possible) the parameter count of the LSTM
 model at ``--lstm_units``. Found cells are the best-ranked architectures of search output

@@ -37,7 +37,9 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
-from nas_tf import evaluation, search_space  # pylint: disable=g-import-not-at-top
+from nas_tf import search_space  # pylint: disable=g-import-not-at-top
+from nas_tf import tasks  # pylint: disable=g-import-not-at-top
+from nas_tf.search.evaluators import local as evaluation  # pylint: disable=g-import-not-at-top
 import process_tree  # pylint: disable=g-import-not-at-top  (benchmarks/, the script's dir)
 
 _N = flags.DEFINE_integer("num_children", 100, "Children per mode.")
@@ -60,7 +62,7 @@ def measure(mode: str, task: str, n: int) -> dict:
   data_dir = str(_ROOT / "testdata" / ("ptb" if task == "ptb" else "cifar10/png"))
   child = config_lib.ChildTrainingConfig(epochs=1, batch_size=8, optimizer="adam",
                                          learning_rate=3e-3, lm_units=16, num_steps=10)
-  args = dict(task=task, data_dir=data_dir, child_config=child, seed=0,
+  args = dict(task=tasks.get(task), data_dir=data_dir, child_config=child, seed=0,
               validation_size=10 if task == "cifar10" else None)
   if mode == "zero_cost":
     if task != "cifar10":

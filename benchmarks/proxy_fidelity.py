@@ -178,7 +178,7 @@ def _train_seed() -> int:
 
 def train_one(side, arch_id, arch, config, path, data):
   """Trains one architecture and appends its record to ``path`` (at once: resumable)."""
-  from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+  from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
   m = child_training.train_and_evaluate(arch, data, config, seed=_train_seed())
   metrics = {key: v for key, v in m.items() if key != "error" or v}
   if _TASK.value == "ptb":

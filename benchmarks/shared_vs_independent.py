@@ -75,7 +75,7 @@ def search_config(name, search="rl", evaluation="independent", max_children=8):
 
 def measure_cost(data):
   """Seconds of one shared epoch and of one independent child (build, 1 epoch, val)."""
-  from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+  from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
   from nas_tf import search  # pylint: disable=g-import-not-at-top
   from nas_tf.shared import training as shared_training  # pylint: disable=g-import-not-at-top
   config = search_config("cost", evaluation="shared")
@@ -121,7 +121,7 @@ def measure_cost(data):
 
 
 def retrain(spec_dict, data):
-  from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+  from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
   metrics = child_training.train_and_evaluate(specs_lib.from_dict(spec_dict), data,
                                               child_config(_RETRAIN.value), seed=_SEED.value)
   return metrics["val_perplexity"]

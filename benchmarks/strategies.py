@@ -134,7 +134,7 @@ def _key(run: dict) -> tuple:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-  from nas_tf import evaluation  # pylint: disable=g-import-not-at-top
+  from nas_tf.search.evaluators import local as evaluation  # pylint: disable=g-import-not-at-top
   evaluation.watch_parent(parent_pid)
 
 

@@ -54,7 +54,7 @@ def main(argv):
   with cli.one_line_errors("nas_export"), cli.quiet_tensorflow(not _TF_LOGS.value):
     from nas_tf import tasks  # pylint: disable=g-import-not-at-top
     if _TRAINED.value:
-      from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
+      from nas_tf.export import trained as export_trained  # pylint: disable=g-import-not-at-top
       run = export_trained.read_training(_TRAINED.value)
       task = tasks.resolve(_TASK.value or run["config"]["task"])
       manifest = export_trained.export_trained(task, _TRAINED.value, _EXPORT_DIR.value)

@@ -121,7 +121,8 @@ def main(_):
     config = make_config()
     if _DRY.value:
       return print(config.to_json())
-    from nas_tf import distributed_cluster as dc, search  # pylint: disable=g-import-not-at-top
+    from nas_tf import search  # pylint: disable=g-import-not-at-top
+    from nas_tf import cluster as dc  # pylint: disable=g-import-not-at-top
     task = tasks.resolve(config.task)
     task.check_data(config.data_dir, bundled=_DATA_DIR.value is None)
     logging.info("Search: task %s, %s, %d children (m=%d), data %s -> %s (every setting: "

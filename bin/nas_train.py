@@ -104,10 +104,11 @@ def main(argv):
   from nas_tf import cli  # pylint: disable=g-import-not-at-top
   with cli.one_line_errors("nas_train"), cli.quiet_tensorflow(not _TF_LOGS.value):
     spec, search_task = _load_spec()
-    from nas_tf import final_training as ft, tasks  # pylint: disable=g-import-not-at-top
+    from nas_tf import tasks  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import final as ft  # pylint: disable=g-import-not-at-top
     ref = _TASK.value or search_task
     task = tasks.resolve(ref) if ref else tasks.for_spec(spec)
-    if not task.retrainable:
+    if not task.trains_children:
       raise ValueError(f"task {task.name!r} has no network to retrain (its children are "
                        "scored without training one)")
     task.check_spec(spec)
@@ -132,7 +133,7 @@ def main(argv):
   logging.info("%s: validation %s %.4g, test %s %.4g; metrics in %s/metrics.json",
                metrics["describe"], metric, metrics.get(f"val_{metric}", float("nan")),
                metric, metrics.get(f"test_{metric}", float("nan")), output_dir)
-  from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
+  from nas_tf.export import trained as export_trained  # pylint: disable=g-import-not-at-top
   logging.info("Next, export it with its trained weights:  %s",
                export_trained.next_command(output_dir))
 

@@ -22,7 +22,7 @@ if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
 
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
-from nas_tf import distributed_cluster  # pylint: disable=g-import-not-at-top
+from nas_tf import cluster as distributed_cluster  # pylint: disable=g-import-not-at-top
 
 _THREADS = flags.DEFINE_integer("threads", 0, "Intra/inter-op threads of this task (0 = TF "
                                 "default; 1 when several tasks share a small machine).")

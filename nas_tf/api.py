@@ -23,7 +23,6 @@ import pathlib
 from typing import Any, Optional, Union
 
 from nas_tf import config as config_lib
-from nas_tf import presets
 from nas_tf import results
 from nas_tf import search_space as search_space_lib
 from nas_tf import tasks
@@ -98,6 +97,15 @@ def load_results(output_dir: str) -> SearchResult:
   return SearchResult(output_dir, config, tuple(results.ResultsLog(path, repair=False)))
 
 
+def default_output_dir(task: str, search: str, seed: int, evaluation: str = "independent",
+                       tiny: bool = False) -> str:
+  """runs/TASK-SEARCH-seedN[-EVALUATION][-tiny]: runs of different settings never collide
+  (no suffix for the paper's independent training)."""
+  return (f"runs/{task}-{search}-seed{seed}"
+          + ("" if evaluation == "independent" else f"-{evaluation}")
+          + ("-tiny" if tiny else ""))
+
+
 def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[str] = None,
                 settings: Optional[dict[str, Any]] = None,
                 **fields) -> config_lib.SearchConfig:
@@ -129,7 +137,7 @@ def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[
        "space": (search_space_lib.paper_space(task_obj.space_kind) if task_obj.paper_space
                  else {})})
   config = with_given(config, {**fields, **(settings or {})})
-  return config_lib.with_fields(config, {"output_dir": output_dir or presets.default_output_dir(
+  return config_lib.with_fields(config, {"output_dir": output_dir or default_output_dir(
       task_obj.name, config.search, config.seed, config.evaluation, tiny)})
 
 

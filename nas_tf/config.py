@@ -105,7 +105,7 @@ class ChildTrainingConfig:
     divergence_retries: LM: restarts at a 4x lower rate after the loss diverges.
     lr_schedule: CNN: 'constant' or 'cosine' (decay to 0 over the child's training).
     measure_latency: Measure each child's inference latency (batch 1, on this machine,
-      median of repeats; :func:`nas_tf.latency.measure`) after it is built; records
+      median of repeats; :func:`nas_tf.training.latency.measure`) after it is built; records
       carry ``latency_ms``. Needed by ``max_latency_ms`` and a latency objective.
     max_latency_ms: Children slower than this fail as 'too_large', before training (a
       hard constraint; a soft one is :class:`ObjectiveConfig`).

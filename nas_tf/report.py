@@ -29,7 +29,7 @@ import numpy as np
 from nas_tf import results
 from nas_tf import specs as specs_lib
 from nas_tf import tasks
-from nas_tf import viz
+from nas_tf.export import pictures as viz
 
 REPORT_FILE = "report.html"
 _STEPS_FILE = "steps.jsonl"  # written by nas_tf.search.outputs

@@ -27,7 +27,7 @@ fresh BatchNorm (moving mean 0, variance 1) is a near identity, so that the netw
 the positive linear map the score assumes.
 
 :class:`ZeroCostEvaluator` scores a search's children this way (``--evaluation=zero_cost``;
-the task's reward becomes the score, :class:`nas_tf.tasks.zero_cost.ZeroCostTask`).
+the task's reward becomes the score, :class:`nas_tf.tasks.at_init.ZeroCostTask`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import tensorflow as tf
 from nas_tf import specs as specs_lib
 from nas_tf.config import ZERO_COST_SCORES as SCORES
 from nas_tf.config import ZeroCostConfig
+from nas_tf.evaluator import Evaluator
 
 # Scores that read no images: a search with one of these loads no data.
 DATA_FREE = ("synflow", "num_params")
@@ -195,7 +196,7 @@ def score_model(model: keras.Model, images, labels,
   return out
 
 
-class ZeroCostEvaluator:
+class ZeroCostEvaluator(Evaluator):
   """Scores conv-network children at initialisation instead of training them.
 
   Every child is built with the search's size caps (``child.max_params``,

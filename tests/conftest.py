@@ -40,7 +40,7 @@ def load_benchmark():
     delattr(flags.FLAGS, name)
 
 
-# Issue 15: no test slower than 20 s without a reason. A test that needs longer says why
+# No test slower than 20 s without a reason (the suite must stay short on 2 cores). A test that needs longer says why
 # in a docstring line starting with "Slow:"; the others are listed after the run (timings
 # on a loaded machine are noisy, so this informs rather than fails). The reason travels in
 # the report's user_properties, which pytest-xdist carries from its workers.

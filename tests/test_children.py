@@ -331,7 +331,7 @@ def test_seed_child_sets_tensorflows_seed_once_and_gives_the_same_weights(monkey
   """Inline children share their process with the controller: re-setting TensorFlow's
   global seed per child (which clears the eager caches) must be skipped when it is
   already right, without changing what a child draws."""
-  from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+  from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
 
   def build():
     return children.build_language_model(specs.nascell_spec(), vocab_size=20, units=4,

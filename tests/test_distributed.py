@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 from nas_tf import config as config_lib
-from nas_tf import distributed_children as dc
-from nas_tf import distributed_cluster as dcl
+from nas_tf.training import closures as dc
+from nas_tf import cluster as dcl
 from nas_tf import search
 from nas_tf import search_space
 from nas_tf.search.evaluators import cluster as cluster_eval
@@ -158,7 +158,7 @@ def _random_images(n_batches=2, batch=8):
   x = rng.random((n_batches, batch, 8, 8, 3), dtype=np.float32)
   y = rng.integers(0, 10, (n_batches, batch)).astype(np.int32)
   w = np.ones((n_batches, batch), np.float32)
-  return dc.BatchArrays(x, y, w, x[:1], y[:1], w[:1], task="cifar10", input_shape=(8, 8, 3),
+  return dc.BatchArrays(x, y, w, x[:1], y[:1], w[:1], sequence=False, input_shape=(8, 8, 3),
                         num_classes=10)
 
 
@@ -397,7 +397,7 @@ def test_dead_cells_never_reach_a_worker():
   dead = specs_lib.RNNCellSpec(nodes=nodes, inject_node=0, inject_combination="elem_mult",
                                inject_activation="identity", cell_index=0)
   assert specs_lib.is_dead_cell(dead)
-  out = dc._prepare(dead, None, config_lib.ChildTrainingConfig(), 0)  # pylint: disable=protected-access
+  out = dc._prepare(dead, None, config_lib.ChildTrainingConfig(), 0, build=None)  # pylint: disable=protected-access
   assert out["status"] == "degenerate" and out["error"]
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nas_tf import child_training
+from nas_tf.training import child as child_training
 from nas_tf import config as config_lib
-from nas_tf import distributed_children as dc
-from nas_tf import lm_training
+from nas_tf.training import closures as dc
+from nas_tf.training import lm as lm_training
 from nas_tf import specs as specs_lib
 from nas_tf.data import ptb
 

@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 from nas_tf import config as config_lib
-from nas_tf import distributed_cluster
+from nas_tf import cluster as distributed_cluster
 from nas_tf import search
 from nas_tf import specs as specs_lib
 from nas_tf.results import ResultsLog

@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from nas_tf import child_training
+from nas_tf.training import child as child_training
 from nas_tf import data as data_lib
 from nas_tf import export
-from nas_tf import export_trained
-from nas_tf import final_training as ft
+from nas_tf.export import trained as export_trained
+from nas_tf.training import final as ft
 from nas_tf import tasks
 from nas_tf import specs as specs_lib
 
@@ -99,7 +99,8 @@ def test_trained_cnn_export_takes_raw_pixels_and_reproduces_accuracy(tmp_path):
                                                               "cifar10" / "png"),
                                   output_dir=str(tmp_path / "train"), **settings)
   metrics = tasks.get(config.task).train_final(CNN, config)
-  manifest = export_trained.export_trained(config.output_dir, str(tmp_path / "export"))
+  manifest = export_trained.export_trained(tasks.get("cifar10"), config.output_dir,
+                                           str(tmp_path / "export"))
   assert "serve_images" in manifest["signatures"]
   assert manifest["preprocessing"]["mean"] == metrics["preprocessing"]["mean"]
   split = data_lib.load_cifar10(config.data_dir, seed=config.seed,
@@ -113,7 +114,8 @@ def test_unfinished_training_is_a_one_line_error(tmp_path):
   (tmp_path / "spec.json").write_text(json.dumps(CNN.to_dict()))
   with pytest.raises(export.ExportError, match="lacks final_config.json, metrics.json, "
                      "model.keras: not a finished nas_train"):
-    export_trained.export_trained(str(tmp_path), str(tmp_path / "e"))
+    export_trained.export_trained(tasks.get("cifar10"), str(tmp_path), str(tmp_path / "e"))
   with pytest.raises(export.ExportError, match="is not a directory"):
-    export_trained.export_trained(str(tmp_path / "nope"), str(tmp_path / "e"))
+    export_trained.export_trained(tasks.get("cifar10"), str(tmp_path / "nope"),
+                                  str(tmp_path / "e"))
   assert not os.path.exists(tmp_path / "e")

@@ -11,8 +11,8 @@ import sys
 import keras
 import pytest
 
-from nas_tf import final_training as ft
-from nas_tf import optimizers
+from nas_tf.training import final as ft
+from nas_tf.training import optimizers
 from nas_tf import tasks
 from nas_tf import specs as specs_lib
 

@@ -12,15 +12,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "nas_tf"
 
 LAYERS = [
-    # architectures as data, configuration, files, pure maths
-    {"specs", "search_space", "ops", "config", "rewards", "results", "fidelity",
-     "optimizers", "cli", "presets", "data_sources"},
+    # architectures as data, configuration, files, pure maths, the evaluator protocol
+    {"specs", "search_space", "ops", "config", "rewards", "results", "fidelity", "cli",
+     "data_sources", "evaluator"},
     # networks and their data: the controller, cells, readers
     {"controller", "reinforce", "cells", "tree_rnn", "data"},
     # children: building and training them, where they run, what is done with them
-    {"children", "lm_training", "child_training", "evaluation", "distributed_children",
-     "distributed_cluster", "shared", "final_training", "export", "export_trained", "viz",
-     "latency", "zero_cost"},
+    {"children", "training", "cluster", "shared", "export", "zero_cost"},
     {"tasks"},   # what is searched and how it is judged
     {"search"},  # the loop, samplers, evaluators
     {"report", "api"},  # what users read and call: reports of runs, the Python entry points

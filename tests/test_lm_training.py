@@ -9,12 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from nas_tf import child_training
+from nas_tf.training import child as child_training
 from nas_tf import children
 from nas_tf import config as config_lib
-from nas_tf import final_training as ft
+from nas_tf.training import final as ft
 from nas_tf import tasks
-from nas_tf import lm_training
+from nas_tf.training import lm as lm_training
 from nas_tf import specs as specs_lib
 from nas_tf.data import ptb
 

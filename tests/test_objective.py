@@ -8,9 +8,9 @@ import pathlib
 import keras
 import pytest
 
-from nas_tf import child_training
+from nas_tf.training import child as child_training
 from nas_tf import config as config_lib
-from nas_tf import latency
+from nas_tf.training import latency
 from nas_tf import results
 from nas_tf import rewards
 from nas_tf import search

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nas_tf import optimizers
+from nas_tf.training import optimizers
 
 
 @pytest.mark.parametrize("name", optimizers.OPTIMIZERS)

@@ -39,7 +39,7 @@ def test_ptb_reward():
 
 
 def test_learned_is_beating_the_label_frequencies():
-  from nas_tf import lm_training  # pylint: disable=g-import-not-at-top
+  from nas_tf.training import lm as lm_training  # pylint: disable=g-import-not-at-top
   ptb, cifar, nb = (tasks.get(n) for n in ("ptb", "cifar10", "nasbench201"))
   assert ptb.learned(686.9) and not ptb.learned(687.0)
   assert cifar.learned(0.13) and not cifar.learned(0.11)

@@ -16,6 +16,7 @@ from nas_tf import config as config_lib
 from nas_tf import rewards
 from nas_tf import search
 from nas_tf import specs as specs_lib
+from nas_tf import tasks
 from nas_tf.results import ResultsLog
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -383,10 +384,11 @@ def test_a_worker_that_dies_between_steps_costs_no_exception():
 
   Slow: starts two worker processes (TensorFlow and the data in each).
   """
-  from nas_tf import evaluation  # pylint: disable=g-import-not-at-top
+  from nas_tf.search.evaluators import local as evaluation  # pylint: disable=g-import-not-at-top
   child = config_lib.ChildTrainingConfig(epochs=1, batch_size=4, num_steps=8, lm_units=8,
                                          lm_layers=1, max_train_examples=200)
-  evaluator = evaluation.ProcessEvaluator("ptb", str(ROOT / "testdata" / "ptb"), child)
+  evaluator = evaluation.ProcessEvaluator(tasks.get("ptb"), str(ROOT / "testdata" / "ptb"),
+                                          child)
   try:
     pool = evaluator._pool  # pylint: disable=protected-access
     for process in list(pool._processes.values()):  # pylint: disable=protected-access

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from nas_tf import specs as specs_lib
-from nas_tf import viz
+from nas_tf.export import pictures as viz
 
 CNN = specs_lib.CNNSpec(layers=(
     specs_lib.ConvLayer(3, 3, 8), specs_lib.ConvLayer(5, 3, 8, inputs=(0,)),

@@ -18,8 +18,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import lm_training
-from nas_tf import optimizers
+from nas_tf.training import lm as lm_training
+from nas_tf.training import optimizers
 from nas_tf import search_space as search_space_lib
 from nas_tf.config import SearchConfig
 

@@ -159,10 +159,10 @@ def for_spec(spec) -> Task:
 def for_evaluation(task: Task, evaluation: str) -> Task:
   """The task as a search with ``evaluation`` judges it: ``task`` itself, or for
   'zero_cost' the same task with children scored at initialisation (its metric and
-  reward become the score: :class:`nas_tf.tasks.zero_cost.ZeroCostTask`)."""
+  reward become the score: :class:`nas_tf.tasks.at_init.ZeroCostTask`)."""
   if evaluation != "zero_cost" or getattr(task, "metric", None) == "zero_cost":
     return task
-  from nas_tf.tasks.zero_cost import ZeroCostTask  # pylint: disable=g-import-not-at-top
+  from nas_tf.tasks.at_init import ZeroCostTask  # pylint: disable=g-import-not-at-top
   return ZeroCostTask(task)
 
 

@@ -43,7 +43,8 @@ class Task:
     presets: ``{"tiny": {...}, "real": {...}}``: search defaults by config field
       ("section.field"), for a run on ``testdata`` and on real data; flags given on the
       command line, then ``--set``, override them.
-    retrainable: ``nas_train`` retrains its architectures (:class:`TrainedChildTask`).
+    trains_children: Its children are networks the package trains, in the search and
+      by ``nas_train`` (:class:`TrainedChildTask`).
     paper_space: Its space is one of the paper's (``search_space.paper_space``).
   """
 
@@ -59,8 +60,9 @@ class Task:
   num_classes: Optional[int] = None
   testdata: str = ""
   presets: dict = {}
-  # Whether nas_train can retrain (and nas_export --trained export) its architectures.
-  retrainable: bool = False
+  # Whether its children are networks the package trains (TrainedChildTask): in the
+  # search, and again by nas_train (then nas_export --trained exports them).
+  trains_children: bool = False
   # Whether it searches one of the paper's spaces, which --rnn_base / --strides /
   # --pooling shape (search_space.paper_space); otherwise its default_space is used.
   paper_space: bool = False
@@ -93,7 +95,10 @@ class Task:
       raise FileNotFoundError(f"--data_dir {data_dir!r} does not exist")
 
   def make_evaluator(self, config):
-    """The evaluator that scores this task's children for ``config`` (a SearchConfig)."""
+    """The task's own :class:`nas_tf.evaluator.Evaluator` for ``config`` (a SearchConfig),
+    or None when the package trains its children (``trains_children``)."""
+    if self.trains_children:
+      return None
     raise NotImplementedError(f"task {self.name!r} has no evaluator; override "
                               "make_evaluator or pass evaluator= to search.run")
 
@@ -139,8 +144,8 @@ class TrainedChildTask(Task):
   """A task whose children are Keras networks trained on its data (paper §4.1, §4.2).
 
   The package trains every child of such a task with one code path
-  (:mod:`nas_tf.child_training` in the search, in this process, in worker processes or
-  on a cluster, and :mod:`nas_tf.final_training` for ``nas_train``); the task says what
+  (:mod:`nas_tf.training.child` in the search, in this process, in worker processes or
+  on a cluster, and :mod:`nas_tf.training.final` for ``nas_train``); the task says what
   a child is and what it learns from. A classification task overrides :meth:`load_data`
   (an object with ``batched(split, batch_size, seed=, num_examples=, augment=)``,
   ``arrays(split)`` and ``class_names``, e.g. :class:`nas_tf.data.ArrayData`) and
@@ -150,13 +155,13 @@ class TrainedChildTask(Task):
 
   Attributes:
     sequence_model: Children are language models trained with the recipe of
-      :mod:`nas_tf.lm_training` (state carried across windows, restarts at a lower rate);
+      :mod:`nas_tf.training.lm` (state carried across windows, restarts at a lower rate);
       otherwise classifiers trained by ``model.fit``.
     final_presets: ``{"tiny": {...}, "real": {...}}``: ``nas_train`` defaults by
-      :class:`nas_tf.final_training.FinalTrainingConfig` field.
+      :class:`nas_tf.training.final.FinalTrainingConfig` field.
   """
 
-  retrainable = True
+  trains_children = True
   sequence_model = False
   final_presets: dict = {"tiny": {"epochs": 2, "batch_size": 8},
                          "real": {"epochs": 20, "batch_size": 64}}
@@ -179,7 +184,7 @@ class TrainedChildTask(Task):
       spec: An architecture of the task's space.
       data: :meth:`load_data`'s output.
       config: The :class:`nas_tf.config.ChildTrainingConfig` (a
-        :class:`~nas_tf.final_training.FinalTrainingConfig` when ``final``): size caps,
+        :class:`~nas_tf.training.final.FinalTrainingConfig` when ``final``): size caps,
         weight decay, dropout.
       final: Built for ``nas_train`` (e.g. with the head dropout of the final recipe).
 
@@ -198,7 +203,7 @@ class TrainedChildTask(Task):
 
   def train_child(self, spec, data, config, seed: int = 0) -> dict:
     """Trains one search child and returns its metrics (never raises for a bad child)."""
-    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     return child_training.train_and_evaluate(
         spec, data, config, seed=seed,
         build=lambda: self.build_child(spec, data, config))
@@ -214,13 +219,13 @@ class TrainedChildTask(Task):
 
   def train_final(self, spec, config) -> dict:
     """Retrains ``spec`` for ``nas_train`` and writes ``metrics.json`` (§4.1, §4.2)."""
-    from nas_tf import final_training  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import final as final_training  # pylint: disable=g-import-not-at-top
     return final_training.train_final_classifier(self, spec, config)
 
   def export_trained(self, run: dict, model, export_dir: str, picture: bool = True) -> dict:
     """A finished ``nas_train`` run as a standalone export; returns the manifest.
 
-    ``run``: :func:`nas_tf.export_trained.read_training`'s dict; ``model``: its trained
+    ``run``: :func:`nas_tf.export.trained.read_training`'s dict; ``model``: its trained
     Keras model. The default writes the whole model as a SavedModel with a ``serve``
     endpoint (the model's own inputs), which TensorFlow loads without nas_tf.
     """
@@ -234,15 +239,3 @@ class TrainedChildTask(Task):
     out = output_dir.rstrip("/")
     return ["Next, retrain the best architecture (its reward is only a proxy):  "
             f"bin/nas_train --spec={out}{data} --output_dir={out}-final"]
-
-  def make_evaluator(self, config):
-    from nas_tf import evaluation  # pylint: disable=g-import-not-at-top
-    args = dict(task=self, data_dir=config.data_dir, child_config=config.child,
-                seed=config.seed, cache_dir=config.cache_dir,
-                validation_size=config.validation_size)
-    rt = config.runtime
-    if rt.isolation == "inline":
-      return evaluation.InlineEvaluator(**args)
-    return evaluation.ProcessEvaluator(**args, children_per_process=rt.children_per_process,
-                                       parallel_children=rt.parallel_children,
-                                       intra_op_threads=rt.intra_op_threads)

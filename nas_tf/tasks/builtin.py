@@ -3,7 +3,7 @@
 Everything that differs between them lives here: data, the child network, the reward,
 the bar a child must clear to have learned, ``nas_train``'s recipe and what a trained
 export holds. The training code they share is task-agnostic
-(:mod:`nas_tf.child_training`, :mod:`nas_tf.final_training`).
+(:mod:`nas_tf.training.child`, :mod:`nas_tf.training.final`).
 """
 
 from __future__ import annotations
@@ -112,15 +112,15 @@ class PTBTask(TrainedChildTask):
     super().check_spec(spec)
 
   def train_child(self, spec, data, config, seed: int = 0) -> dict:
-    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     return child_training.train_and_evaluate(spec, data, config, seed=seed)
 
   def train_final(self, spec, config) -> dict:
-    from nas_tf import final_training  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import final as final_training  # pylint: disable=g-import-not-at-top
     return final_training.train_final_lm(self, spec, config)
 
   def export_trained(self, run: dict, model, export_dir: str, picture: bool = True) -> dict:
-    from nas_tf import export_trained  # pylint: disable=g-import-not-at-top
+    from nas_tf.export import trained as export_trained  # pylint: disable=g-import-not-at-top
     return export_trained.export_lm(run, model, export_dir, picture)
 
   def learned(self, val_metric) -> bool:
@@ -131,7 +131,7 @@ class PTBTask(TrainedChildTask):
     """Non-finite perplexity, or one more than ``e`` x the vocabulary size, is 'nan'.
 
     An untrained model sits at about the vocabulary size, so the margin (1 nat per token
-    worse than guessing uniformly, the training-time test of ``nas_tf.lm_training``)
+    worse than guessing uniformly, the training-time test of ``nas_tf.training.lm``)
     flags divergence, not slow learning. ``metrics['vocab_size']``: 10,000 when absent.
     """
     status, why = super().judge(metrics)  # non-finite
@@ -206,7 +206,7 @@ class CIFAR10Task(TrainedChildTask):
             f"{k} {v:,} images" for k, v in out.num_examples.items()))
 
   def build_child(self, spec, data, config, final: bool = False):
-    from nas_tf import child_training  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     if not final:
       return child_training.default_cnn_builder(spec, data, config)
     import keras  # pylint: disable=g-import-not-at-top

@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from nas_tf import specs as specs_lib
+from nas_tf.evaluator import Evaluator
 from nas_tf.tasks.base import SMALL_BUDGET_CONTROLLER, Task
 
 DATASETS = ("cifar10", "cifar100", "imagenet")
@@ -79,10 +80,8 @@ def best_achievable(table: dict) -> float:
   return max(table.values(), key=lambda v: (v[0], v[1]))[1]
 
 
-class TableEvaluator:
+class TableEvaluator(Evaluator):
   """Scores NAS-Bench-201 cells by lookup; ``evaluate(specs) -> [metrics]``."""
-
-  parallel_children = 1
 
   def __init__(self, path: str, dataset: str = "cifar10"):
     self.path, self.dataset = path, dataset
@@ -101,9 +100,6 @@ class TableEvaluator:
                   "arch_index": index, "dataset": self.dataset, "train_seconds": 0.0,
                   "num_params": None})
     return out
-
-  def close(self, abort: bool = False) -> None:
-    del abort
 
 
 class NASBench201Task(Task):

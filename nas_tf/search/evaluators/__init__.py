@@ -1,6 +1,7 @@
 """Evaluators: where and how the children of a step are scored.
 
-An evaluator is an :class:`Evaluator` (:mod:`.base`). It scores children with
+An evaluator is an :class:`nas_tf.evaluator.Evaluator` (the protocol, kept at the bottom
+of the package so that any evaluator, a task's own included, can subclass it). It scores children with
 ``evaluate(specs) -> [metrics]`` (blocking), or ``start(step, specs) -> [callable]``:
 one zero-argument callable per child that blocks for its metrics, so that the children
 of up to K steps are in flight at once (the replicas of the paper's distributed search,
@@ -30,9 +31,10 @@ its attributes and hooks where it has them (a ``sampler_scope`` means ``on_clust
 
 :func:`choose` picks the evaluator of a search that is given none: :mod:`.cluster`
 (tf.distribute workers) for a cluster, :mod:`.shared` (weight sharing, ENAS) for
-``evaluation='shared'``, else the task's own (``Task.make_evaluator``: trained children
-inline or in worker processes, or a table lookup). :class:`FunctionEvaluator` makes one
-from a function (tests, user code).
+``evaluation='shared'``, else the task's own (``Task.make_evaluator``: a table lookup, a
+zero-cost score) or, for a task whose children the package trains, :mod:`.local`'s (in
+this process or in recycled worker processes). :class:`FunctionEvaluator` makes one from
+a function (tests, user code).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import contextlib
 from typing import Callable
 
 from nas_tf.config import SearchConfig
-from nas_tf.search.evaluators.base import Evaluator, as_evaluator
+from nas_tf.evaluator import Evaluator, as_evaluator
 
 
 def choose(config: SearchConfig, task, cluster=None) -> contextlib.AbstractContextManager:
@@ -53,7 +55,8 @@ def choose(config: SearchConfig, task, cluster=None) -> contextlib.AbstractConte
 
   Args:
     config: The search; ``config.evaluation`` picks weight sharing or trained children.
-    task: The :class:`nas_tf.tasks.Task` (its ``make_evaluator`` gives its own).
+    task: The :class:`nas_tf.tasks.Task` (its ``make_evaluator`` gives its own; a task
+      whose children the package trains gets :func:`local.make`'s).
     cluster: Optional ``distributed_cluster.ClusterConfig``; a mode other than 'local'
       trains every child on the cluster's workers (paper §3.3).
 
@@ -69,7 +72,14 @@ def choose(config: SearchConfig, task, cluster=None) -> contextlib.AbstractConte
   if config.evaluation == "shared":
     from nas_tf.search.evaluators import shared  # pylint: disable=g-import-not-at-top
     return _owned(lambda: shared.SharedEvaluator(config, task))
-  return _owned(lambda: task.make_evaluator(config))
+  def own_or_local():
+    made = task.make_evaluator(config)
+    if made is not None:
+      return made
+    from nas_tf.search.evaluators import local  # pylint: disable=g-import-not-at-top
+    return local.make(config, task)  # the package trains the task's children here
+
+  return _owned(own_or_local)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 
 from nas_tf.config import SearchConfig
-from nas_tf.search.evaluators.base import Evaluator
+from nas_tf.evaluator import Evaluator
 
 
 class ClusterEvaluator(Evaluator):
@@ -30,7 +30,7 @@ class ClusterEvaluator(Evaluator):
   on_cluster = True
 
   def __init__(self, config: SearchConfig, cluster, data=None):
-    from nas_tf import distributed_children as dc  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import closures as dc  # pylint: disable=g-import-not-at-top
     from nas_tf import tasks  # pylint: disable=g-import-not-at-top
     self._dc, self.config, self.cluster = dc, config, cluster
     task = tasks.resolve(config.task)
@@ -61,7 +61,7 @@ class ClusterEvaluator(Evaluator):
 @contextlib.contextmanager
 def open_evaluator(config: SearchConfig, cluster_config):
   """Opens the cluster once (localhost processes or TF_CONFIG) and its evaluator."""
-  from nas_tf.distributed_cluster import open_cluster  # pylint: disable=g-import-not-at-top
+  from nas_tf.cluster import open_cluster  # pylint: disable=g-import-not-at-top
   with open_cluster(cluster_config) as cluster:
     yield ClusterEvaluator(config, cluster)
 

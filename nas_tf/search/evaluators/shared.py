@@ -29,7 +29,7 @@ import numpy as np
 from nas_tf.config import SearchConfig
 from nas_tf.results import atomic_write_text
 from nas_tf.search import records as records_lib
-from nas_tf.search.evaluators.base import Evaluator
+from nas_tf.evaluator import Evaluator
 
 DERIVED_FILE = "derived.json"
 

@@ -20,7 +20,7 @@ Output directory layout::
   vocab.txt                        PTB: the vocabulary, one word per line in id order
 
 ``nas_export --trained=OUTPUT_DIR`` turns the directory into a standalone export with
-the trained weights (:mod:`nas_tf.export_trained`).
+the trained weights (:mod:`nas_tf.export.trained`).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import child_training
+from nas_tf.training import child as child_training
 from nas_tf import children
-from nas_tf import lm_training
-from nas_tf import optimizers
+from nas_tf.training import lm as lm_training
+from nas_tf.training import optimizers
 from nas_tf import results
 from nas_tf.config import ChildTrainingConfig
 from nas_tf.config import check_arg as _check
@@ -76,7 +76,7 @@ class FinalTrainingConfig(ChildTrainingConfig):
       for language models (the LM builder has no regulariser argument).
     divergence_retries: LM: restarts, each at ``retry_lr_factor`` times the rate, when
       training diverges or stays worse than the unigram model early in the first epoch
-      (the search children's rule, :class:`nas_tf.lm_training.LMRecipe`). A divergence
+      (the search children's rule, :class:`nas_tf.training.lm.LMRecipe`). A divergence
       after a complete epoch rolls back to the last saved epoch and goes on from there;
       before one, the restart starts over from the same initial weights. A resumed run
       continues at the lowered rate. 0: a divergence stops with an error, and a run that
@@ -85,7 +85,7 @@ class FinalTrainingConfig(ChildTrainingConfig):
     collapse_margin: LM: a run that learned and later rose back above the unigram model
       (mean over 20 windows above it and more than this many nats above its lowest mean
       since the first epoch's unigram check) restarts like a divergence; 0 = off (see
-      :class:`nas_tf.lm_training.LMRecipe`). Search children do not watch for this.
+      :class:`nas_tf.training.lm.LMRecipe`). Search children do not watch for this.
     unroll: LM: write the training model's time loop out in the graph: the same maths,
       a 2-5x longer first step, and steps a median 1.05x faster on CPU (0.95-1.37x over
       10 cells, a noisy measurement: docs/RESULTS.md §3), so off by default. The saved
@@ -258,7 +258,7 @@ def _start(task, spec, config: FinalTrainingConfig):
 
 
 def train_final_lm(task, spec, config: FinalTrainingConfig) -> dict:
-  """Retrains a language model with the recipe of §4.2 (``nas_tf.lm_training``).
+  """Retrains a language model with the recipe of §4.2 (``nas_tf.training.lm``).
 
   Rerunning with the same ``output_dir`` after an interruption resumes from the last
   finished epoch (weights, optimiser state, rate and restarts).

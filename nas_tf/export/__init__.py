@@ -2,8 +2,9 @@
 
 The paper reuses what the search finds: the PTB cell is dropped into other models
 (character modelling, machine translation, §4.2) and the best CIFAR-10 networks are
-retrained at full size (§4.1). This module turns a search's results into files that do
-not need the search to be reused:
+retrained at full size (§4.1). This package turns a search's results into files that do
+not need the search to be reused (:mod:`.trained`: what ``nas_train`` retrained, with
+its trained weights; :mod:`.pictures`: DOT / PNG drawings of architectures):
 
 * :func:`select_record` picks an architecture from a search output directory.
 * :func:`export_cell` writes an RNN cell as ``spec.json`` (for
@@ -14,7 +15,7 @@ not need the search to be reused:
   SavedModel and a picture.
 
 Weights are freshly (seeded) initialised: a search trains children only to score them
-and keeps no weights. Retrain the winner with :mod:`nas_tf.final_training`.
+and keeps no weights. Retrain the winner with :mod:`nas_tf.training.final`.
 
 Cell SavedModel endpoints (all return a dict ``{"output", "c", "m"}`` of
 ``float32 [batch, units]``; the state is ``[c, m]`` as in TensorFlow's NASCell, where
@@ -49,7 +50,7 @@ from nas_tf import cells
 from nas_tf import children
 from nas_tf import results
 from nas_tf import specs as specs_lib
-from nas_tf import viz
+from nas_tf.export import pictures as viz
 
 RESULTS_FILENAME = "results.jsonl"
 CONFIG_FILENAME = "config.json"

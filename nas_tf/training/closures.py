@@ -11,11 +11,11 @@ the retry is an exact re-run and the reward is well defined.
 
 Keras 3's TensorFlow optimizers refuse ``stateless_apply`` (it clashes with
 ``tf.distribute``), so a closure updates its weights with
-:func:`nas_tf.optimizers.functional_optimizer`: Keras' SGD (Nesterov momentum) and Adam
+:func:`nas_tf.training.optimizers.functional_optimizer`: Keras' SGD (Nesterov momentum) and Adam
 update rules as tensor maths, tested step for step against Keras' own. The rate comes from
-the schedule every path uses (:func:`nas_tf.optimizers.learning_rate_schedule`, and the LM
+the schedule every path uses (:func:`nas_tf.training.optimizers.learning_rate_schedule`, and the LM
 recipe's per-epoch decay), and the LM's divergence and unigram rules from the same
-:class:`nas_tf.lm_training.LMRecipe` as ``lm_training.train_lm``.
+:class:`nas_tf.training.lm.LMRecipe` as ``lm_training.train_lm``.
 
 The training data is materialised once per search as fixed batch arrays and sent to each
 worker once as a per-worker dataset whose single element repeats forever: every
@@ -35,10 +35,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf import child_training
+from nas_tf.training import child as child_training
 from nas_tf import children
-from nas_tf import lm_training
-from nas_tf import optimizers
+from nas_tf.training import lm as lm_training
+from nas_tf.training import optimizers
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
 
@@ -56,7 +56,7 @@ class BatchArrays:
     train_w: ``[num_batches, batch]`` 1 for real examples, 0 for the padding of the
       last, short batch.
     val_x, val_y, val_w: The same for validation.
-    sequence: Language-model windows (the LM recipe of :mod:`nas_tf.lm_training`), not
+    sequence: Language-model windows (the LM recipe of :mod:`nas_tf.training.lm`), not
       classification batches.
     input_shape: One example's shape.
     num_classes: Classes, or the vocabulary size of a language model.
@@ -131,7 +131,7 @@ def build_child(spec, arrays: BatchArrays, config: ChildTrainingConfig) -> keras
                               weight_decay=config.weight_decay, max_params=config.max_params,
                               max_activation_elements=config.max_activation_elements)
   if isinstance(spec, specs_lib.RNNCellSpec):
-    # The recipe of child_training (nas_tf.lm_training): uniform init and a model that
+    # The recipe of child_training (nas_tf.training.lm): uniform init and a model that
     # hands its state on, so the closure can carry it across BPTT windows.
     return children.build_language_model(
         spec, vocab_size=arrays.num_classes, units=config.lm_units,
@@ -196,7 +196,7 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
   (the offending loss, or the excess over the unigram model, in nats/token) and
   ``abort_step`` (the global step, 1-based).
 
-  Language models follow ``nas_tf.lm_training`` (§4.2, Zaremba et al. 2014): the state is
+  Language models follow ``nas_tf.training.lm`` (§4.2, Zaremba et al. 2014): the state is
   carried across BPTT windows (zero at every epoch and for validation), the loss is
   summed over the window with ``loss_reduction='sum'``, and the rate (times
   ``lr_scale``) decays per epoch after ``lr_decay_start``. The same checks as

@@ -19,11 +19,11 @@ import keras
 import numpy as np
 
 from nas_tf import children
-from nas_tf import latency
-from nas_tf import lm_training
+from nas_tf.training import latency
+from nas_tf.training import lm as lm_training
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
-from nas_tf.optimizers import make_optimizer
+from nas_tf.training.optimizers import make_optimizer
 
 
 def seed_child(seed: int) -> None:

@@ -1,4 +1,4 @@
-"""Child evaluators: where children train, so that a long search keeps flat memory.
+"""Children trained on this machine, so that a long search keeps flat memory.
 
 Two evaluators share one interface, ``evaluate(specs) -> list[metrics dict]``:
 
@@ -24,9 +24,10 @@ from typing import Sequence
 
 from absl import logging
 
-from nas_tf import child_training
+from nas_tf.training import child as child_training
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
+from nas_tf.evaluator import Evaluator
 
 
 @functools.lru_cache(maxsize=2)
@@ -37,7 +38,7 @@ def _task_data(task, data_dir: str, seed: int, cache_dir: str | None,
                         validation_size=validation_size)
 
 
-class InlineEvaluator:
+class InlineEvaluator(Evaluator):
   """Trains children one after another in this process.
 
   Args:
@@ -137,7 +138,7 @@ class ProcessEvaluator(InlineEvaluator):
                intra_op_threads: int = 0, **kwargs):
     super().__init__(*args, **kwargs)
     self.children_per_process = children_per_process
-    self.parallel_children = parallel_children
+    self.parallel_children = parallel_children  # the capability: one child per worker
     self.intra_op_threads = intra_op_threads
     self._pool = self._make_pool()
 
@@ -201,3 +202,17 @@ class ProcessEvaluator(InlineEvaluator):
       for process in list(getattr(self._pool, "_processes", {}).values()):
         process.kill()
     self._pool.shutdown(wait=not abort, cancel_futures=True)
+
+
+def make(config, task) -> InlineEvaluator:
+  """The evaluator that trains ``task``'s children here, as ``config.runtime`` asks:
+  in this process (``isolation='inline'``) or in recycled worker processes."""
+  args = dict(task=task, data_dir=config.data_dir, child_config=config.child,
+              seed=config.seed, cache_dir=config.cache_dir,
+              validation_size=config.validation_size)
+  rt = config.runtime
+  if rt.isolation == "inline":
+    return InlineEvaluator(**args)
+  return ProcessEvaluator(**args, children_per_process=rt.children_per_process,
+                          parallel_children=rt.parallel_children,
+                          intra_op_threads=rt.intra_op_threads)

@@ -51,7 +51,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nas_tf.optimizers import build_optimizer
+from nas_tf.training.optimizers import build_optimizer
 
 LOSS_REDUCTIONS = ("sum", "mean")
 # Where a child's time goes (see train_lm's ``phases``).

@@ -42,7 +42,7 @@ from nas_tf import specs as specs_lib
 
 LM_SAVEDMODEL = "lm_savedmodel"
 LM_KERAS = "lm.keras"
-# Written by nas_train (nas_tf.final_training); each is needed to rebuild what it trained.
+# Written by nas_train (nas_tf.training.final); each is needed to rebuild what it trained.
 _TRAIN_FILES = ("spec.json", "final_config.json", "metrics.json", "model.keras")
 
 

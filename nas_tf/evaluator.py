@@ -3,7 +3,9 @@
 The loop never asks an evaluator what it happens to have: it reads the capabilities an
 :class:`Evaluator` declares and calls its hooks, whose defaults do nothing. An object
 that does not subclass it (``evaluate``/``start``/``close`` only, as user code may
-write) is wrapped once by :func:`as_evaluator`.
+write) is wrapped once by :func:`nas_tf.search.evaluators.as_evaluator`. The class sits
+at the bottom of the package so that every evaluator subclasses it: the search's own,
+a task's (a table lookup) and the zero-cost scorer.
 """
 
 from __future__ import annotations
@@ -89,39 +91,3 @@ class Evaluator:
   def sampler_scope(self):
     """The context the sampler is built in (e.g. a ParameterServerStrategy scope)."""
     return contextlib.nullcontext()
-
-
-_DECLARED = ("parallel_children", "reuses_results", "record_extras", "fixed_depth",
-             "on_cluster", "trains_shared_weights")
-_HOOKS = ("evaluate", "start", "adapt_space", "before_step", "finish", "checkpoint_items",
-          "sampler_scope")
-
-
-class _Adapter(Evaluator):
-  """An object with ``evaluate`` or ``start`` seen as an :class:`Evaluator`: its own
-  attributes and hooks where it has them, the defaults elsewhere."""
-
-  def __init__(self, inner):
-    self.inner = inner
-    # An object written before the capabilities were declared said them by having the
-    # hook; a declaration, where it has one, wins.
-    self.on_cluster = hasattr(inner, "sampler_scope")
-    self.trains_shared_weights = hasattr(inner, "before_step")
-    for name in _DECLARED + _HOOKS:
-      if hasattr(inner, name):
-        setattr(self, name, getattr(inner, name))
-
-  def close(self, abort: bool = False) -> None:
-    close = getattr(self.inner, "close", None)
-    if close is None:
-      return
-    # ``close()`` unless aborting: some objects' ``close`` takes no argument.
-    if abort:
-      close(abort=True)
-    else:
-      close()
-
-
-def as_evaluator(evaluator) -> Evaluator:
-  """``evaluator`` itself if an :class:`Evaluator`, else wrapped in one (once)."""
-  return evaluator if isinstance(evaluator, Evaluator) else _Adapter(evaluator)

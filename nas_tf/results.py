@@ -157,7 +157,7 @@ class ResultsLog:
   def __iter__(self) -> Iterator[dict]:
     return iter(self.records)
 
-  def get(self, step: int, index: int) -> Optional[dict]:
+  def at(self, step: int, index: int) -> Optional[dict]:
     """The record of child ``index`` of controller step ``step``, if logged."""
     return self._by_key.get((step, index))
 

@@ -175,7 +175,7 @@ class _Search:
     first_of = {}
     for k in range(self._m_step(step)):
       key = specs[k].to_json()
-      if self.log.get(step, k) is None and not (self.reuse and self.log.cached(key)):
+      if self.log.at(step, k) is None and not (self.reuse and self.log.cached(key)):
         first_of[k] = todo.setdefault(key if self.reuse else k, k)
     firsts = sorted(todo.values())
     waits = dict(zip(firsts, self.evaluator.start(step, [specs[k] for k in firsts])))
@@ -189,12 +189,12 @@ class _Search:
     t0 = time.monotonic()
     for k in range(self._m_step(step)):
       metrics = item["waits"][k]() if k in item["waits"] else None
-      if self.log.get(step, k) is not None:
+      if self.log.at(step, k) is not None:
         continue
       cached = None
       if metrics is None:
         cached = (self.log.cached(specs[k].to_json())
-                  or self.log.get(step, item["first_of"].get(k, k)))
+                  or self.log.at(step, item["first_of"].get(k, k)))
       record = records_lib.make_record(self.task, self.config, step, k, tokens[k], specs[k],
                                        item["depth"], metrics, cached, self.extras)
       self.log.append(record)
@@ -202,7 +202,7 @@ class _Search:
       records_lib.log_child(record, self.log, self.config, self.start_time,
                             self.evaluated_now)
     self.state["seconds"]["children"] += time.monotonic() - t0
-    logged = [self.log.get(step, k) for k in range(self._m_step(step))]
+    logged = [self.log.at(step, k) for k in range(self._m_step(step))]
     if any(list(r["tokens"]) != list(tokens[k]) for k, r in enumerate(logged)):
       raise RuntimeError(f"results.jsonl holds other children for step {step} than were "
                          "sampled; was this output_dir resumed with other settings?")

@@ -43,7 +43,7 @@ import contextlib
 from typing import Callable
 
 from nas_tf.config import SearchConfig
-from nas_tf.evaluator import Evaluator, as_evaluator
+from nas_tf.evaluator import Evaluator
 
 
 def choose(config: SearchConfig, task, cluster=None) -> contextlib.AbstractContextManager:
@@ -108,6 +108,42 @@ class FunctionEvaluator(Evaluator):
     del step
     out = self.start_fn(specs)
     return [o if callable(o) else (lambda o=o: o) for o in out]
+
+
+_DECLARED = ("parallel_children", "reuses_results", "record_extras", "fixed_depth",
+             "on_cluster", "trains_shared_weights")
+_HOOKS = ("evaluate", "start", "adapt_space", "before_step", "finish", "checkpoint_items",
+          "sampler_scope")
+
+
+class _Adapter(Evaluator):
+  """An object with ``evaluate`` or ``start`` seen as an :class:`Evaluator`: its own
+  attributes and hooks where it has them, the defaults elsewhere."""
+
+  def __init__(self, inner):
+    self.inner = inner
+    # An object written before the capabilities were declared said them by having the
+    # hook; a declaration, where it has one, wins.
+    self.on_cluster = hasattr(inner, "sampler_scope")
+    self.trains_shared_weights = hasattr(inner, "before_step")
+    for name in _DECLARED + _HOOKS:
+      if hasattr(inner, name):
+        setattr(self, name, getattr(inner, name))
+
+  def close(self, abort: bool = False) -> None:
+    close = getattr(self.inner, "close", None)
+    if close is None:
+      return
+    # ``close()`` unless aborting: some objects' ``close`` takes no argument.
+    if abort:
+      close(abort=True)
+    else:
+      close()
+
+
+def as_evaluator(evaluator) -> Evaluator:
+  """``evaluator`` itself if an :class:`Evaluator`, else wrapped in one (once)."""
+  return evaluator if isinstance(evaluator, Evaluator) else _Adapter(evaluator)
 
 
 __all__ = ["Evaluator", "FunctionEvaluator", "as_evaluator", "choose"]

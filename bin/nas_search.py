@@ -17,10 +17,8 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
 from nas_tf import cli, config as config_lib, search_space, tasks  # pylint: disable=g-import-not-at-top
 
-_TASK = flags.DEFINE_string("task", None, "'ptb': a recurrent cell (§4.2); 'cifar10': a "
-                            "conv network (§4.1); 'nasbench201': table lookup; any other "
-                            "registered task, an installed one (entry-point group "
-                            "nas_tf.tasks), FILE.py:ATTR or package.module:ATTR.")
+_TASK = flags.DEFINE_string("task", None, "'ptb' (§4.2), 'cifar10' (§4.1), 'nasbench201' "
+                            "(table), an installed task, FILE.py:ATTR or package.module:ATTR.")
 _SEARCH = flags.DEFINE_enum("search", "rl", config_lib.SEARCH_METHODS, "'rl': controller + "
                             "REINFORCE; 'random'; 'evolution' (regularized); 'bo' (Optuna TPE).")
 _P = flags.DEFINE_integer("population_size", None, "Evolution: population P.")
@@ -80,8 +78,6 @@ _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-u
                                 "(CUDA probes, oneDNN notices), hidden by default.")
 _REPORT = flags.DEFINE_boolean("report", True, "Write report.html (nas_report) at the end.")
 _MAX_LAT = flags.DEFINE_float("max_latency_ms", None, "Hard cap: slower children not trained.")
-
-
 FIELDS = cli.SEARCH_FLAG_FIELDS  # flag -> the config field it sets
 
 for _name, _field in FIELDS.items():  # what each task sets when the flag is not given
@@ -104,9 +100,8 @@ def make_config() -> config_lib.SearchConfig:
   task = tasks.resolve(replay.task if replay else _TASK.value)
   if task.paper_space and (not replay or any(flags.FLAGS[n].present for n in (
       "rnn_base", "pooling", "strides"))):
-    given["space"] = search_space.paper_space(
-        task.space_kind, rnn_base=_BASE.value, pooling=_POOL.value,
-        strides=[int(s) for s in _STRIDES.value])
+    given["space"] = search_space.paper_space(task.space_kind, _BASE.value,
+                                              [int(s) for s in _STRIDES.value], _POOL.value)
   given.update({"task_options": {"dataset": _NB.value}} if _NB.value else {})
   if replay:
     config = api.with_given(replay, {**given, **{k: v for k, v in (

@@ -34,7 +34,8 @@ setuptools.setup(
     extras_require={
         # --search=bo: Optuna's TPE (README, "Search strategies").
         "bo": ["optuna>=3.4"],
-        "test": ["pytest", "pytest-xdist", "optuna>=3.4"],
+        # pandas: SearchResult.to_dataframe, as the README's Python API example uses it.
+        "test": ["pytest", "pytest-xdist", "optuna>=3.4", "pandas"],
     },
     # bin/NAME is a link to the absl app bin/NAME.py: it runs from a checkout, and pip
     # installs it on PATH as the command NAME.

@@ -58,10 +58,10 @@ def main(argv):
       run = export_trained.read_training(_TRAINED.value)
       task = tasks.resolve(_TASK.value or run["config"]["task"])
       manifest = export_trained.export_trained(task, _TRAINED.value, _EXPORT_DIR.value)
-      logging.info("Exported the trained %s (validation %s) to %s; load its SavedModel "
-                   "with tf.saved_model.load(%r): see export.json", manifest["describe"],
+      logging.info("Validation %s; load the SavedModel with tf.saved_model.load(%r) "
+                   "(signatures in export.json)",
                    {k: v for k, v in manifest["trained"].items() if k.startswith("val_")},
-                   _EXPORT_DIR.value, os.path.join(_EXPORT_DIR.value, manifest["savedmodel"]))
+                   os.path.join(_EXPORT_DIR.value, manifest["savedmodel"]))
       return
     from nas_tf import export  # pylint: disable=g-import-not-at-top
     manifest = export.export_from_results(

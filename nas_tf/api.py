@@ -16,6 +16,7 @@ settings: the task's presets, then the given fields, saved as ``config.json``.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -54,8 +55,28 @@ class SearchResult:
       return ranked[0] if ranked else None
     return ranked[:k]
 
+  def __repr__(self) -> str:
+    # The records can be thousands: a summary, not the data (best(), records for that).
+    counts = collections.Counter(r.get("status") for r in self.records)
+    best = self.best()
+    return (f"SearchResult({self.output_dir!r}: task {self.config.get('task')!r}, search "
+            f"{self.config.get('search')!r}, {len(self.records)} children "
+            f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), best reward "
+            f"{best['reward']:.4g}: {best['describe']})" if best else
+            f"SearchResult({self.output_dir!r}: {len(self.records)} children, none ok)")
+
   def pareto_front(self, cost: str = "num_params") -> list[dict]:
-    """Trained architectures no other beats on both quality and ``cost``, cheapest first."""
+    """Trained architectures no other beats on both quality and ``cost``, cheapest first.
+
+    Raises:
+      ValueError: no trained record has ``cost`` (e.g. a table lookup has no parameter
+        count; latency only when measured), rather than an empty front.
+    """
+    if not any(r.get(cost) is not None for r in self.records if r.get("status") == "ok"):
+      raise ValueError(f"no trained child of {self.output_dir} records {cost!r}; costs "
+                       "recorded: " + (", ".join(sorted(
+                           c for c in ("num_params", "latency_ms")
+                           if any(r.get(c) is not None for r in self.records))) or "none"))
     return results.pareto_front(self.records, cost)
 
   def to_dataframe(self):

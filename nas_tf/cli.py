@@ -82,7 +82,13 @@ _TF_NOISE = re.compile(
     rb"Sharding callback duration|Logging before flag parsing goes to stderr|"
     rb"ClusterCoordinator destructor: stopping cluster|Stopping cluster, starting with "
     rb"failure handler|cluster_coordinator.py:\d+\] Stopping (workers|queue)|"
-    rb"Start cancelling remote resource-building functions")
+    rb"Start cancelling remote resource-building functions|"
+    # Every SavedModel export: Keras' variable handles are named "resource", which the
+    # signature writer renames, and it says so for each function and the assets/
+    # fingerprint files it writes.
+    rb"contains input name\(s\) resource with unsupported characters|"
+    rb"builder_impl.py:\d+\] Assets written to|fingerprinting_utils.py:\d+\] Writing "
+    rb"fingerprint to")
 # Multi-line blocks: the header, then at most N continuation lines (lines that do not
 # start a new log record). A distributed search stops its local servers before the
 # chief's remote functions are garbage-collected, and each one then logs a 4-line gRPC

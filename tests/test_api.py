@@ -49,6 +49,12 @@ def test_run_search_then_read_it_back(tmp_path):
   assert result.best() == top[0] == max(result.records, key=lambda r: r["reward"])
   again = nas_tf.load_results(out)
   assert again.records == result.records and again.best() == result.best()
+  # print(result) is a line, not the records; a table records no parameter count, and
+  # the Pareto front says so instead of coming back empty.
+  text = repr(result)
+  assert len(text) < 400 and "12 children" in text and result.best()["describe"] in text
+  with pytest.raises(ValueError, match="records 'num_params'; costs recorded: none"):
+    result.pareto_front("num_params")
   with pytest.raises(FileNotFoundError, match="holds no results.jsonl"):
     nas_tf.load_results(str(tmp_path))
   with pytest.raises(TypeError, match="with a SearchConfig"):

@@ -80,7 +80,12 @@ def test_noise_blocks_are_dropped_but_errors_after_them_are_kept():
       b"Traceback (most recent call last):",
       b"ValueError: a real error",
       b"I0000 00:00:1.2 9 port.cc:153] oneDNN custom operations are on.",
-      b"W1128 12:00:00.0 1 x.py:1] a warning of ours"]
+      b"W1128 12:00:00.0 1 x.py:1] a warning of ours",
+      # A SavedModel export's chatter (nas_export printed seven of these):
+      b"I1206 18:25:48.407165 1 signature_serialization.py:156] Function `serve` contains "
+      b"input name(s) resource with unsupported characters which will be renamed",
+      b"I1206 18:25:48.575736 1 builder_impl.py:838] Assets written to: e/assets",
+      b"I1206 18:25:48.576941 1 fingerprinting_utils.py:49] Writing fingerprint to e/f.pb"]
   noise = cli.NoiseFilter()
   assert [l for l in lines if noise.keep(l)] == [
       b"I1128 16:18:46.588247 1 nas_search:158] Results in cl",

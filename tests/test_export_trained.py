@@ -119,3 +119,10 @@ def test_unfinished_training_is_a_one_line_error(tmp_path):
     export_trained.export_trained(tasks.get("cifar10"), str(tmp_path / "nope"),
                                   str(tmp_path / "e"))
   assert not os.path.exists(tmp_path / "e")
+  # A search's directory given as --trained: what it is, and the two ways forward.
+  search_dir = tmp_path / "search"
+  search_dir.mkdir()
+  (search_dir / "results.jsonl").write_text("")
+  with pytest.raises(export.ExportError, match=r"is a search's output directory, not a "
+                     r"nas_train one: retrain .*bin/nas_train --spec=.*--results="):
+    export_trained.read_training(str(search_dir))

@@ -105,3 +105,11 @@ def test_binary_trains_a_search_result_and_rejects_the_other_task(tmp_path):
   assert bad.returncode != 0 and "Traceback" not in bad.stderr
   last = bad.stderr.strip().splitlines()[-1]
   assert last.startswith("nas_train: error: task 'ptb' trains 'rnn' architectures"), last
+
+
+def test_a_cell_stuck_at_the_unigram_model_is_told_a_rate_it_has_not_tried():
+  once = ft.unigram_warning(700.0, 686.9, lr_used=1.0, retry_factor=0.25, attempts=1)
+  assert "at lr 1." in once and "--learning_rate=0.25 " in once
+  # After two restarts (1 -> 0.25 -> 0.0625) the advice is the next rate down, not 0.25.
+  late = ft.unigram_warning(700.0, 686.9, lr_used=0.0625, retry_factor=0.25, attempts=3)
+  assert "after 2 restart(s)" in late and "--learning_rate=0.01562 " in late

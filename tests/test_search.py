@@ -421,6 +421,11 @@ def test_moved_and_copied_runs_resume_from_their_own_checkpoint(tmp_path):
   (moved / "state.json").write_text(json.dumps(dict(state, checkpoint="checkpoints/gone")))
   with pytest.raises(FileNotFoundError, match="not in"):
     search.load_state(str(moved), phases=())
+  # A damaged state.json names itself and the ways forward, not just a JSON position.
+  (moved / "state.json").write_text('{"step": 3,\n "baseline" 0.1}')
+  with pytest.raises(ValueError, match=r"state.json is not valid JSON \(Expecting ':' .*"
+                     r"Restore it from a backup, or move .* aside"):
+    search.load_state(str(moved), phases=())
 
 
 def test_resume_detects_lost_records_and_rewrites_summaries(tmp_path):

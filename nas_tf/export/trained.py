@@ -66,6 +66,12 @@ def read_training(train_dir: str) -> dict:
     raise export.ExportError(f"--trained {train_dir!r} is not a directory (expected a "
                              "nas_train --output_dir)")
   missing = [n for n in _TRAIN_FILES if not os.path.isfile(os.path.join(train_dir, n))]
+  if missing and os.path.isfile(os.path.join(train_dir, export.RESULTS_FILENAME)):
+    raise export.ExportError(
+        f"{train_dir!r} is a search's output directory, not a nas_train one: retrain its "
+        f"best architecture first (bin/nas_train --spec={train_dir} --output_dir=DIR, "
+        "then --trained=DIR), or export it untrained with --results="
+        f"{train_dir}")
   if missing:
     raise export.ExportError(
         f"{train_dir!r} lacks {', '.join(missing)}: not a finished nas_train output "

@@ -147,11 +147,18 @@ def load_state(output_dir: str, phases: tuple[str, ...], log: Optional[ResultsLo
   path = os.path.join(output_dir, STATE_FILE)
   if os.path.exists(path):
     with open(path) as f:
-      state.update(json.load(f))
+      try:
+        state.update(json.load(f))
+      except ValueError as e:
+        # Written atomically, so damage is from outside (an editor, a copy cut short).
+        raise ValueError(
+            f"{path} is not valid JSON ({e}): it holds the run's step and sampler state. "
+            f"Restore it from a backup, or move {output_dir} aside and start the search "
+            "again (its results.jsonl and checkpoints/ stay readable)") from None
   ckpt = state["checkpoint"]
   if ckpt:
-    # Stored relative to output_dir. Runs written before that stored an absolute path;
-    # take its name inside this directory, never the (possibly other) original one.
+    # Stored relative to output_dir; an absolute path (older runs) is taken by its name
+    # inside this directory, never the (possibly other) original one.
     if os.path.isabs(ckpt):
       ckpt = os.path.join(CHECKPOINT_DIR, os.path.basename(ckpt))
     state["checkpoint"] = os.path.join(output_dir, ckpt)

@@ -257,6 +257,17 @@ def _start(task, spec, config: FinalTrainingConfig):
   return data, start
 
 
+def unigram_warning(val_perplexity: float, unigram: float, lr_used: float,
+                    retry_factor: float, attempts: int) -> str:
+  """What to say of a final training that ended no better than the unigram model."""
+  tried = f"lr {lr_used:.4g}" + (f" (after {attempts - 1} restart(s) at higher rates)"
+                                 if attempts > 1 else "")
+  return (f"validation perplexity {val_perplexity:.1f} is no better than the unigram "
+          f"model's {unigram:.1f}: this cell did not learn under this recipe at {tried}. "
+          f"Try --learning_rate={lr_used * retry_factor:.4g} or more --epochs before "
+          "comparing it.")
+
+
 def train_final_lm(task, spec, config: FinalTrainingConfig) -> dict:
   """Retrains a language model with the recipe of §4.2 (``nas_tf.training.lm``).
 
@@ -369,11 +380,11 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   unigram = lm_training.unigram_perplexity(windows["train"][1], windows["val"][1], vocab_size)
   metrics["unigram_val_perplexity"] = unigram
   if not metrics["val_perplexity"] < unigram:
-    # Not a result: word frequencies alone do as well. Say so where it is read.
-    logging.warning(
-        "validation perplexity %.1f is no better than the unigram model's %.1f: this cell "
-        "did not learn under this recipe (diverging or stuck). Try --learning_rate=0.25 "
-        "or more --epochs before comparing it.", metrics["val_perplexity"], unigram)
+    # Not a result: word frequencies alone do as well. Say so where it is read, with a
+    # rate this run has not tried.
+    logging.warning("%s", unigram_warning(metrics["val_perplexity"], unigram,
+                                          out["learning_rate"], config.retry_lr_factor,
+                                          len(restarts) + 1))
   # The saved model is the plain tokens -> logits one (what export and users expect),
   # with the trained weights: both variants have the same layers in the same order.
   plain = build(False)

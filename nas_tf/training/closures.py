@@ -117,8 +117,13 @@ def materialize(data, config: ChildTrainingConfig, seed: int,
     train, val = limited("train", config.max_train_examples), limited(
         "valid", config.max_eval_examples)
     shape, num_classes = (config.num_steps,), len(data.vocab)
-  return BatchArrays(*_stack(train, b), *_stack(val, b), sequence=sequence,
-                     input_shape=shape, num_classes=num_classes)
+  arrays = BatchArrays(*_stack(train, b), *_stack(val, b), sequence=sequence,
+                       input_shape=shape, num_classes=num_classes)
+  if sequence and not (arrays.train_w.all() and arrays.val_w.all()):
+    # The LM loss (lm_training.window_loss) has no padding weights: it needs full windows.
+    raise ValueError(f"language-model windows must fill every batch of {b}; got a short "
+                     "one (fewer tokens than one batch of windows?)")
+  return arrays
 
 
 # -- one child -------------------------------------------------------------------------
@@ -239,19 +244,18 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
       return out[0], [tf.stop_gradient(h) for h in out[1:]], non_trainable, losses
     return out, states, non_trainable, losses
 
-  def example_loss(y, logits):  # [batch]
-    loss = ce(labels=tf.cast(y, tf.int32), logits=logits)
-    return tf.reduce_mean(loss, axis=-1) if is_lm else loss
-
   def train_step(i, trainable, non_trainable, opt_state, step, states, lr, tx, ty, tw):
     with tf.GradientTape() as tape:
       tape.watch(trainable)
       logits, states, non_trainable, losses = call(trainable, non_trainable, tx[i], states,
                                                    True)
-      w = tw[i]
-      loss = tf.reduce_sum(example_loss(ty[i], logits) * w) / tf.reduce_sum(w)
-      # Zaremba's loss is summed over the window: num_steps times the token mean.
-      objective = loss * tf.cast(tf.shape(tx)[-1], tf.float32) if time_sum else loss
+      if is_lm:  # the LM recipe's loss, as in this process (windows are never padded)
+        loss, objective = lm_training.window_loss(ty[i], logits, time_sum)
+      else:  # Keras' mean over the batch, less the padding of a short last batch
+        w = tw[i]
+        loss = tf.reduce_sum(ce(labels=tf.cast(ty[i], tf.int32), logits=logits) * w) / (
+            tf.reduce_sum(w))
+        objective = loss
       if losses:
         objective += tf.add_n(losses)
     grads = tape.gradient(objective, trainable)
@@ -264,12 +268,12 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
   def validate(trainable, non_trainable, vx, vy, vw):
     def body(j, num, den, states):
       logits, states, _, _ = call(trainable, non_trainable, vx[j], states, False)
-      if is_lm:
-        num += tf.reduce_sum(example_loss(vy[j], logits) * vw[j])
-      else:
-        hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                               tf.cast(vy[j], tf.int32)), tf.float32)
-        num += tf.reduce_sum(hit * vw[j])
+      if is_lm:  # token cross-entropy summed, as lm_training.evaluate sums it
+        num += tf.reduce_sum(lm_training.token_xent(vy[j], logits))
+        return j + 1, num, den + tf.cast(tf.size(vy[j]), tf.float32), states
+      hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                             tf.cast(vy[j], tf.int32)), tf.float32)
+      num += tf.reduce_sum(hit * vw[j])
       return j + 1, num, den + tf.reduce_sum(vw[j]), states
     _, num, den, _ = tf.while_loop(
         lambda j, *_: j < tf.shape(vx)[0], body,

@@ -231,6 +231,28 @@ def zero_states(model: keras.Model, batch_size: int) -> list[tf.Tensor]:
           for t in model.inputs[1:]]
 
 
+def token_xent(targets, logits):
+  """Cross-entropy (nats) of every token of a window: ``[batch, time]``."""
+  return tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(targets, tf.int32), logits=tf.cast(logits, tf.float32))
+
+
+def window_loss(targets, logits, sum_over_time: bool):
+  """``(token-mean cross-entropy, the objective to minimise)`` of one BPTT window.
+
+  The objective is Zaremba et al.'s (§4.2): summed over the window's time steps and
+  averaged over the batch, so its gradient is ``num_steps`` times the token-mean one,
+  which is what lr 1 is tuned for; or the token mean (``sum_over_time=False``). Every
+  trainer of a language model takes its step's loss from here: this process's
+  (:func:`train_lm`) and a cluster closure's (:mod:`nas_tf.training.closures`).
+  """
+  xent = token_xent(targets, logits)
+  mean_xent = tf.reduce_mean(xent)
+  if not sum_over_time:
+    return mean_xent, mean_xent
+  return mean_xent, tf.reduce_sum(xent) / tf.cast(tf.shape(targets)[0], tf.float32)
+
+
 class _Steps:
   """The traced train and evaluation steps of one model (built once per model)."""
 
@@ -241,20 +263,11 @@ class _Steps:
     clip = float(recipe.clipnorm)
     sum_over_time = recipe.loss_reduction == "sum"
 
-    def xent(targets, logits):
-      return tf.nn.sparse_softmax_cross_entropy_with_logits(
-          labels=targets, logits=tf.cast(logits, tf.float32))
-
     @tf.function(reduce_retracing=True)
     def train_step(inputs, targets, states):
       with tf.GradientTape() as tape:
         logits, *new_states = model([inputs, *states], training=True)
-        token_xent = xent(targets, logits)
-        mean_xent = tf.reduce_mean(token_xent)
-        # Summed over time, averaged over the batch (Zaremba et al.): the gradient is
-        # num_steps times the token-mean one, which is what lr 1 is tuned for.
-        loss = (tf.reduce_sum(token_xent) / tf.cast(tf.shape(targets)[0], tf.float32)
-                if sum_over_time else mean_xent)
+        mean_xent, loss = window_loss(targets, logits, sum_over_time)
       grads = tape.gradient(loss, variables)
       if clip > 0:
         grads, norm = tf.clip_by_global_norm(grads, clip)
@@ -266,7 +279,7 @@ class _Steps:
     @tf.function(reduce_retracing=True)
     def eval_step(inputs, targets, states):
       logits, *new_states = model([inputs, *states], training=False)
-      return tf.reduce_sum(xent(targets, logits)), new_states
+      return tf.reduce_sum(token_xent(targets, logits)), new_states
 
     # One trace per model is the design: every child is a different graph. TensorFlow's
     # frequent-retracing detector keys on the code object shared by all children's

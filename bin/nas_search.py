@@ -29,7 +29,8 @@ _EVAL = flags.DEFINE_enum("evaluation", "independent", config_lib.EVALUATION_MOD
                           "Children trained alone (paper), with 'shared' weights (ENAS), or "
                           "'zero_cost': scored untrained (CIFAR-10; --set zero_cost.score=).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Task data (README); unset: bundled testdata.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Results dir; rerun with it to resume.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Results dir; rerun with it to resume "
+                                  "(default runs/TASK-SEARCH-seedN[-tiny]).")
 _MAX_CHILDREN = flags.DEFINE_integer("max_children", None, "Budget: architectures sampled.")
 _M = flags.DEFINE_integer("children_per_step", None, "m: architectures per controller step.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of sampling, data split and child init.")
@@ -39,7 +40,8 @@ _OPT = flags.DEFINE_enum("child_optimizer", None, ["momentum", "sgd", "adam"], "
 _LR = flags.DEFINE_float("child_lr", None, "Child learning rate.")
 _WD = flags.DEFINE_float("child_weight_decay", None, "Child weight decay (paper: 1e-4).")
 _CLIP = flags.DEFINE_float("child_clipnorm", None, "Child global gradient-norm clip (PTB: 5).")
-_SET = flags.DEFINE_multi_string("set", [], "SECTION.FIELD=VALUE: any config field (README).")
+_SET = flags.DEFINE_multi_string("set", [], "SECTION.FIELD=VALUE: any field of config.json, "
+                                 "e.g. child.max_params=25e6 (--dry_run shows them all).")
 _DRY = flags.DEFINE_boolean("dry_run", False, "Print the resolved config.json and exit.")
 _CONFIG = flags.DEFINE_string("config", None, "Replay RUN/config.json (flags given override).")
 _TRAIN_N = flags.DEFINE_string("max_train_examples", None, "Child train images/tokens, or all.")
@@ -71,8 +73,8 @@ _REPLICAS = flags.DEFINE_integer("num_replicas", 1, "K: controller replicas, m c
 _WORKER_THREADS = flags.DEFINE_integer("worker_threads", 1, "TF threads per server (localhost).")
 _T_PARAMS = flags.DEFINE_float("target_params", None, "Soft constraint (MnasNet): reward x "
                                "(params / target)^cost_exponent.")
-_T_LAT = flags.DEFINE_float("target_latency_ms", None, "Same with batch-1 inference latency "
-                            "measured on this machine (also records latency_ms).")
+_T_LAT = flags.DEFINE_float("target_latency_ms", None, "Soft constraint on batch-1 inference "
+                            "latency measured here: reward x (latency / target)^w.")
 _W = flags.DEFINE_float("cost_exponent", None, "w <= 0 of the soft constraint (MnasNet: -0.07).")
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
                                 "(CUDA probes, oneDNN notices), hidden by default.")
@@ -116,8 +118,7 @@ def main(_):
     config = make_config()
     if _DRY.value:
       return print(config.to_json())
-    from nas_tf import search  # pylint: disable=g-import-not-at-top
-    from nas_tf import cluster as dc  # pylint: disable=g-import-not-at-top
+    from nas_tf import cluster as dc, search  # pylint: disable=g-import-not-at-top
     task = tasks.resolve(config.task)
     task.check_data(config.data_dir, bundled=_DATA_DIR.value is None)
     logging.info("Search: task %s, %s, %d children (m=%d), data %s -> %s (every setting: "
@@ -131,11 +132,10 @@ def main(_):
   best = summary["best"] or {"reward": float("nan"), "describe": "none"}
   logging.info("Results in %s (results.jsonl, summary.txt, best.json). Best: reward %.5f  %s",
                config.output_dir, best["reward"], best["describe"])
-  if summary["best"]:
-    from nas_tf import report  # pylint: disable=g-import-not-at-top
-    for line in report.after_search(config.output_dir, task, _DATA_DIR.value,
-                                    report=_REPORT.value):
-      logging.info(line)
+  from nas_tf import report  # pylint: disable=g-import-not-at-top
+  for line in report.after_search(config.output_dir, task, _DATA_DIR.value,
+                                  report=_REPORT.value and bool(summary["best"])):
+    logging.info(line)
 
 
 def run():

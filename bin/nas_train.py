@@ -79,8 +79,6 @@ _FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
            "init_scale", "loss_reduction", "carry_state", "divergence_retries", "collapse_margin",
            "unroll")
 _RENAMED = {"units": "lm_units", "num_layers": "lm_layers"}  # flag -> config field
-
-
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
                                 "(CUDA probes, oneDNN notices), hidden by default.")
 
@@ -139,6 +137,9 @@ def main(argv):
 
 
 def run():
+  from nas_tf import tasks  # pylint: disable=g-import-not-at-top
+  for name in _FIELDS:  # each task's default, for --help (the flags' own are None)
+    flags.FLAGS[name].help += tasks.final_defaults_help(_RENAMED.get(name, name))
   flags.mark_flags_as_mutual_exclusive(["spec", "cell"], required=True)
   app.run(main)
 

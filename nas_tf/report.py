@@ -311,21 +311,39 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
   return path
 
 
+# What a child's status other than 'ok' means (results.jsonl, README "What a run writes").
+STATUS_MEANING = {
+    "degenerate": "cells that provably cannot learn (output stuck at 0), not trained",
+    "nan": "training diverged",
+    "failed": "the network could not be built or trained (error in the record)",
+    "too_large": "over the size or latency caps, not trained",
+}
+
+
 def after_search(output_dir: str, task, data_dir: Optional[str],
                  report: bool = True) -> list[str]:
-  """What ``nas_search`` does when a search ends: the report, and what to run next.
+  """What ``nas_search`` does when a search ends: the children's statuses and what they
+  mean, the report, and what to run next.
 
   ``task``: the :class:`nas_tf.tasks.Task` searched (its ``next_steps``). Returns the
   lines to log. A missing matplotlib costs the report, not the search.
   """
-  lines = []
+  records = results.ResultsLog(os.path.join(output_dir, "results.jsonl"), repair=False).records
+  counts = collections.Counter(r.get("status") for r in records)
+  lines = [f"Children: {', '.join(f'{n} {s}' for s, n in counts.most_common())}"]
+  failed = [f"{s}: {STATUS_MEANING[s]}" for s in counts if s in STATUS_MEANING]
+  if failed:
+    # A small uniform sample of the paper's spaces holds many such cells; they get the
+    # failure reward, which is how the controller learns to avoid them.
+    lines[0] += (" (" + "; ".join(failed) + "; each gets the failure reward, from which "
+                 "the controller learns to avoid such architectures)")
   if report:
     try:
       path = write_report([output_dir], os.path.join(output_dir, REPORT_FILE))
       lines.append(f"Report: {path} (open it in a browser)")
     except RuntimeError as e:  # no matplotlib
       lines.append(f"No report: {e}")
-  return lines + task.next_steps(output_dir, data_dir)
+  return lines + (task.next_steps(output_dir, data_dir) if counts.get("ok") else [])
 
 
 __all__ = ["write_report", "load_run", "best_so_far", "after_search", "REPORT_FILE"]

@@ -91,3 +91,33 @@ def test_noise_blocks_are_dropped_but_errors_after_them_are_kept():
       b"I1128 16:18:46.588247 1 nas_search:158] Results in cl",
       b"Traceback (most recent call last):", b"ValueError: a real error",
       b"W1128 12:00:00.0 1 x.py:1] a warning of ours"]
+
+
+def test_help_shows_each_tasks_default_only_where_it_applies():
+  """--helpfull of both binaries: a task's preset is listed for the flags its presets set
+  (no child epochs for a table lookup), None is spelled out, defaults are shown."""
+  search = subprocess.run([sys.executable, str(ROOT / "bin" / "nas_search"), "--helpfull"],
+                          capture_output=True, text=True, timeout=120).stdout
+  flat = " ".join(search.split())
+  assert "--lm_units: PTB child hidden size. Defaults: ptb 32 (tiny 16)." in flat
+  assert "nasbench201 1" not in flat.split("--child_epochs:")[1].split("--")[0]
+  assert "(tiny all)" in flat and "tiny None" not in flat
+  assert "(default runs/TASK-SEARCH-" in flat and "Same with" not in flat
+  train = subprocess.run([sys.executable, str(ROOT / "bin" / "nas_train"), "--helpfull"],
+                         capture_output=True, text=True, timeout=120).stdout
+  assert "--epochs: Maximum epochs. Defaults: cifar10 100 (tiny 2); ptb 13 (tiny 2)." in (
+      " ".join(train.split()))
+
+
+def test_the_end_of_a_search_says_what_its_statuses_mean(tmp_path):
+  from nas_tf import report, tasks  # pylint: disable=g-import-not-at-top
+  from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+  log = ResultsLog(str(tmp_path / "results.jsonl"))
+  for k, status in enumerate(["degenerate", "nan", "degenerate"]):
+    log.append({"step": 0, "index": k, "status": status, "reward": 0.0, "spec": {"k": k},
+                "describe": str(k), "val_metric": None})
+  lines = report.after_search(str(tmp_path), tasks.get("ptb"), None, report=False)
+  assert lines[0].startswith("Children: 2 degenerate, 1 nan (degenerate: cells that "
+                             "provably cannot learn"), lines
+  assert "nan: training diverged" in lines[0]
+  assert len(lines) == 1  # nothing trained: no retraining to suggest

@@ -179,20 +179,38 @@ def _preset_config(task: Task, tiny: bool):
                                 task.search_defaults(tiny=tiny))
 
 
+def final_defaults_help(field: str) -> str:
+  """`` Defaults: cifar10 100 (tiny 2); ptb 13 (tiny 2).``: ``nas_train``'s default of a
+  FinalTrainingConfig field per task whose final presets set it, for ``--help``."""
+  parts = []
+  for name in names():
+    presets = getattr(_REGISTRY[name], "final_presets", {})
+    real, tiny = (presets.get(k, {}).get(field) for k in ("real", "tiny"))
+    if real is None and tiny is None:
+      continue
+    parts.append(f"{name} {real}" + (f" (tiny {tiny})" if tiny != real else ""))
+  return f" Defaults: {'; '.join(parts)}." if parts else ""
+
+
 def defaults_help(field: str) -> str:
   """`` Defaults: ptb 1 (tiny 1); cifar10 5 (tiny 2).``: a setting's preset per task, for
-  ``--help`` (its flag's own default is None: the task decides)."""
+  ``--help`` (its flag's own default is None: the task decides). Only tasks whose
+  presets set the field are listed (a table lookup has no child epochs); "(tiny ...)"
+  is the value on the bundled testdata, when it differs."""
   def effective(task, tiny):
     config = _preset_config(task, tiny)
     for part in field.split("."):
       config = getattr(config, part)
+    if config is None:  # a count of examples: the whole split; anything else: not set
+      return "all" if field.endswith("_examples") else "unset"
     return config
 
   parts = []
   for name in names():
-    real, tiny = (effective(_REGISTRY[name], t) for t in (False, True))
-    if real is None and tiny is None:
-      continue  # off unless given (e.g. a resource target)
+    task = _REGISTRY[name]
+    if not any(field in task.search_defaults(tiny) for tiny in (False, True)):
+      continue
+    real, tiny = (effective(task, t) for t in (False, True))
     parts.append(f"{name} {real}" + (f" (tiny {tiny})" if tiny != real else ""))
   return f" Defaults: {'; '.join(parts)}." if parts else ""
 
@@ -201,4 +219,4 @@ for _task in (_builtin.PTB, _builtin.CIFAR10, _nasbench201.NASBENCH201):
   register(_task)
 
 __all__ = ["Task", "TrainedChildTask", "register", "get", "resolve", "for_spec", "names",
-           "defaults_help", "ENTRY_POINT_GROUP"]
+           "defaults_help", "final_defaults_help", "ENTRY_POINT_GROUP"]

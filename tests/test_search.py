@@ -237,7 +237,7 @@ def test_half_written_record_is_dropped_on_resume(tmp_path):
 
 def test_config_mismatch_refuses_to_resume(tmp_path):
   search.run(_config(tmp_path, max_children=2), evaluator=FakeEvaluator())
-  with pytest.raises(search.ConfigMismatchError, match="seed"):
+  with pytest.raises(search.ConfigMismatchError, match=r"settings \(seed: 0 -> 3\)"):
     search.run(_config(tmp_path, max_children=2, seed=3), evaluator=FakeEvaluator())
 
 
@@ -256,7 +256,8 @@ def test_resume_ignores_sections_the_strategy_does_not_read(tmp_path):
       search.run(resumed, evaluator=FakeEvaluator())
       assert len(_records(cfg)) == 4
     else:
-      with pytest.raises(search.ConfigMismatchError, match=r"settings \(bo\)"):
+      with pytest.raises(search.ConfigMismatchError,
+                         match=r"settings \(bo.distinct: None -> True\)"):
         search.run(resumed, evaluator=FakeEvaluator())
 
 
@@ -273,7 +274,8 @@ def test_resume_ignores_the_controller_unless_the_strategy_is_rl(tmp_path):
       search.run(resumed, evaluator=FakeEvaluator())
       assert len(_records(resumed)) == 4
     else:
-      with pytest.raises(search.ConfigMismatchError, match=r"settings \(controller\)"):
+      with pytest.raises(search.ConfigMismatchError,
+                         match=r"settings \(controller.learning_rate: 0.0\d+ -> 0.5\)"):
         search.run(resumed, evaluator=FakeEvaluator())
 
 
@@ -575,3 +577,30 @@ def test_traced_checkpoint_writer_saves_each_prefix_with_its_values(tmp_path):
     tf.train.Checkpoint(v=u, count=c).read(path).assert_existing_objects_matched()
     np.testing.assert_array_equal(u.numpy(), want_v)
     assert int(c.numpy()) == want_count
+
+
+def test_a_search_that_fails_before_its_first_child_leaves_no_run_behind(tmp_path):
+  """Data in a wrong format is found when the first child loads it: the directory must
+  not then look like a run (its config.json would refuse the corrected command)."""
+  junk = tmp_path / "junk"
+  (junk / "sub").mkdir(parents=True)
+  (junk / "sub" / "a.txt").write_text("not CIFAR-10")
+  cfg = _config(tmp_path, task="cifar10", data_dir=str(junk))
+  with pytest.raises(ValueError, match="matches no known CIFAR-10 layout"):
+    search.run(cfg)
+  assert not os.path.exists(cfg.output_dir)
+  # A directory the user made is kept (empty); one holding a run keeps its config.json.
+  os.makedirs(cfg.output_dir)
+  with pytest.raises(ValueError, match="CIFAR-10 layout"):
+    search.run(cfg)
+  assert os.listdir(cfg.output_dir) == []
+  good = _config(tmp_path, max_children=2)
+  search.run(good, evaluator=FakeEvaluator())
+
+  class Broken:
+    def evaluate(self, specs):
+      raise RuntimeError("boom")
+
+  with pytest.raises(RuntimeError, match="boom"):
+    search.run(dataclasses.replace(good, max_children=4), evaluator=Broken())
+  assert os.path.exists(os.path.join(good.output_dir, "config.json"))

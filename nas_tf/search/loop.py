@@ -75,7 +75,10 @@ def run(config: SearchConfig, evaluator=None, cluster=None, num_replicas: int = 
     opened = evaluators_lib.choose(config, task, cluster)  # made (and closed) by the run
   else:
     opened = contextlib.nullcontext(evaluators_lib.as_evaluator(evaluator))  # the caller's
+  new_dir = not os.path.exists(config.output_dir)
+  new_run = not outputs.holds_a_run(config.output_dir)
   lock = outputs.prepare_output_dir(config)  # released however the run ends
+  failed = False
   try:
     with opened as evaluator:
       search = _Search(config, task, evaluator, num_replicas)
@@ -89,8 +92,13 @@ def run(config: SearchConfig, evaluator=None, cluster=None, num_replicas: int = 
               "or the cluster is unreachable; rerun the same command to resume from the "
               f"last checkpoint ({type(e).__name__}: {detail})") from e
         raise
+  except Exception:
+    failed = True
+    raise
   finally:
     lock.release()
+    if failed and new_run:
+      outputs.discard_unstarted(config.output_dir, remove_dir=new_dir)
 
 
 def _unreachable(evaluator: evaluators_lib.Evaluator, error) -> bool:

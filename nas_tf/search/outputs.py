@@ -85,6 +85,51 @@ class OutputDirLock:
     self.release()
 
 
+def _differences(old: dict, new: dict, keys) -> list[str]:
+  """``section.field: saved -> now`` for each differing field (a section's fields apart)."""
+  out = []
+  for key in keys:
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += [f"{key}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+              if a.get(k) != b.get(k)]
+    else:
+      out.append(f"{key}: {a!r} -> {b!r}")
+  return out
+
+
+def holds_a_run(output_dir: str) -> bool:
+  """Whether a search has already started in ``output_dir`` (its config.json is there)."""
+  return os.path.exists(os.path.join(output_dir, CONFIG_FILE))
+
+
+def discard_unstarted(output_dir: str, remove_dir: bool) -> bool:
+  """Removes what a search that failed before logging a child wrote in ``output_dir``.
+
+  A setup error (data in the wrong format, a task that cannot train) would otherwise
+  leave a config.json behind, and the directory would look like a run that a later
+  command with other settings is refused to resume. Only for a directory that held no
+  run before (``holds_a_run`` was False) and whose results log is still empty; with
+  ``remove_dir`` the directory goes too when nothing else is in it. Call it after the
+  lock is released. Returns whether it discarded anything.
+  """
+  log = os.path.join(output_dir, "results.jsonl")
+  if os.path.exists(log) and os.path.getsize(log) > 0:
+    return False
+  for name in (CONFIG_FILE, STATE_FILE, STEPS_FILE, LOCK_FILE, "results.jsonl"):
+    path = os.path.join(output_dir, name)
+    if os.path.exists(path):
+      os.remove(path)
+  for name in ("tensorboard", CHECKPOINT_DIR):
+    shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+  if remove_dir:
+    try:
+      os.rmdir(output_dir)
+    except OSError:
+      pass  # something else is there: keep it
+  return True
+
+
 def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
   """Creates and locks ``output_dir``; writes ``config.json`` or checks it on resume.
 
@@ -121,8 +166,8 @@ def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
       if diff:
         raise ConfigMismatchError(
             f"{config.output_dir} holds a search with different settings "
-            f"({', '.join(diff)}); rerun with the same flags to resume, or choose a new "
-            "--output_dir")
+            f"({'; '.join(_differences(old, new, diff))}); rerun with the same flags to "
+            "resume, or choose a new --output_dir")
     atomic_write_text(path, config.to_json())
   except BaseException:
     lock.release()  # a traceback would otherwise keep it (and the directory) locked

@@ -291,11 +291,16 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
            "state.json. Rewards are search proxies: retrain the winner (nas_train) for its "
            "real quality.</p>", "<h2>Runs</h2>", _overview(runs),
            "<h2>Best reward so far</h2>", _curves(runs)]
+  fronts = 0
   for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms, batch 1)")):
     figure = _pareto(runs, cost_key, label)
     if figure:
+      fronts += 1
       parts += [f"<h2>Pareto front: validation {html.escape(runs[0]['metric'])} vs "
                 f"{label}</h2>", figure]
+  if not fronts:
+    parts.append("<p class='note'>No Pareto front: no trained child records a parameter "
+                 "count or a latency (a table lookup records neither).</p>")
   for run in runs:
     parts += [f"<h2>{html.escape(run['name'])}: rewards per controller step</h2>",
               _per_step(run)]

@@ -110,3 +110,19 @@ def test_eta_accounts_for_the_depth_schedule(tmp_path):
   assert records.eta_seconds(config, log, 40.0, 4) == pytest.approx(80.0)
   ptb = config_lib.SearchConfig(task="ptb", data_dir="d", output_dir="o", max_children=8)
   assert records.eta_seconds(ptb, [{"depth": None}] * 2, 10.0, 2) == pytest.approx(30.0)
+
+
+def test_a_run_without_costs_says_why_it_has_no_pareto_front(tmp_path):
+  class _NoCost(_Evaluator):
+    def evaluate(self, specs):
+      return [dict(m, num_params=None) for m in super().evaluate(specs)]
+
+  config = config_lib.SearchConfig(
+      task="cifar10", data_dir="unused", output_dir=str(tmp_path / "nocost"),
+      search="random", max_children=3, children_per_step=3,
+      space={"kind": "cnn", "strides": [1]}, depth=config_lib.DepthSchedule(start=2),
+      runtime=config_lib.RuntimeConfig(isolation="inline"))
+  search.run(config, evaluator=_NoCost())
+  text = pathlib.Path(report.write_report([config.output_dir],
+                                          str(tmp_path / "r.html"))).read_text()
+  assert "<h2>Pareto front" not in text and "No Pareto front: no trained child records" in text

@@ -17,12 +17,16 @@ settings: the task's presets, then the given fields, saved as ``config.json``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
+import logging as std_logging
 import os
 import pathlib
+import sys
 from typing import Any, Optional, Union
 
+from nas_tf import cli
 from nas_tf import config as config_lib
 from nas_tf import results
 from nas_tf import search_space as search_space_lib
@@ -171,15 +175,46 @@ def with_given(config: config_lib.SearchConfig,
   return config_lib.with_fields(config, values)
 
 
+@contextlib.contextmanager
+def _progress(verbose: bool):
+  """The search's progress lines (one per child, as the binaries print them) on stderr.
+
+  Outside an absl app nobody has given absl's logger a handler, so its INFO lines go
+  nowhere; one is attached for the call and taken off after it. Left alone when the
+  user already handles absl's logging (a handler of their own, or an absl app's).
+  """
+  logger = std_logging.getLogger("absl")
+  if not verbose or logger.handlers or std_logging.getLogger().handlers:
+    yield
+    return
+  handler = std_logging.StreamHandler(sys.stderr)
+  handler.setFormatter(std_logging.Formatter("%(message)s"))
+  handler.addFilter(lambda record: not cli.is_noise(record.getMessage()))
+  # Not passed on to the root logger: TensorFlow may give it a handler meanwhile, and
+  # every line would then be printed twice.
+  level, propagate = logger.level, logger.propagate
+  logger.addHandler(handler)
+  logger.setLevel(std_logging.INFO)
+  logger.propagate = False
+  try:
+    yield
+  finally:
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = propagate
+
+
 def run_search(config: Union[config_lib.SearchConfig, str], data_dir: Optional[str] = None,
                output_dir: Optional[str] = None, settings: Optional[dict[str, Any]] = None,
-               **fields) -> SearchResult:
+               verbose: bool = True, **fields) -> SearchResult:
   """Runs (or resumes) a search and returns its results.
 
   Args:
     config: A :class:`SearchConfig`, or a task name: then the other arguments build one
       with :func:`make_config`.
     data_dir, output_dir, settings, **fields: See :func:`make_config` (with a task name).
+    verbose: Print a line per child and the search's other progress lines to stderr
+      (as ``nas_search`` does), unless absl's logging already has a handler.
 
   Returns:
     The :class:`SearchResult` of ``config.output_dir``.
@@ -190,7 +225,8 @@ def run_search(config: Union[config_lib.SearchConfig, str], data_dir: Optional[s
     raise TypeError("with a SearchConfig, change it with nas_tf.config.with_fields "
                     "rather than keyword arguments")
   from nas_tf import search  # pylint: disable=g-import-not-at-top  (TensorFlow)
-  search.run(config)
+  with _progress(verbose):
+    search.run(config)
   return load_results(config.output_dir)
 
 

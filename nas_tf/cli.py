@@ -101,6 +101,11 @@ _TF_NOISE_BLOCKS = ((re.compile(rb"Failed to (remove|register) function remotely
 _LOG_RECORD = re.compile(rb"^[IWEF]\d{4} |^Traceback|^[A-Za-z_.]+(Error|Exception)\b|^\w+: error")
 
 
+def is_noise(message: str) -> bool:
+  """Whether one log message is TensorFlow's known noise (as :class:`NoiseFilter` drops)."""
+  return bool(_TF_NOISE.search(message.encode("utf-8", "replace")))
+
+
 class NoiseFilter:
   """Decides line by line what of stderr to keep (see :func:`quiet_tensorflow`)."""
 

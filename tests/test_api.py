@@ -67,3 +67,20 @@ def test_run_search_then_read_it_back(tmp_path):
   else:
     frame = result.to_dataframe()
     assert len(frame) == 12 and frame["reward"].max() == result.best()["reward"]
+
+
+def test_run_search_prints_a_line_per_child_and_restores_logging(tmp_path, capfd, monkeypatch):
+  """As a plain script sees it (no handler anywhere): one line per child on stderr, once;
+  absl's logger as it was afterwards; nothing with verbose=False."""
+  import logging  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(logging.getLogger(), "handlers", [])
+  absl_logger = logging.getLogger("absl")
+  before = (list(absl_logger.handlers), absl_logger.level, absl_logger.propagate)
+  nas_tf.run_search("nasbench201", output_dir=str(tmp_path / "a"), max_children=3)
+  err = capfd.readouterr().err
+  assert err.count("child 1: reward") == 3 and "INFO:absl" not in err, err[-2000:]
+  assert "Sharding callback" not in err
+  assert (list(absl_logger.handlers), absl_logger.level, absl_logger.propagate) == before
+  nas_tf.run_search("nasbench201", output_dir=str(tmp_path / "b"), max_children=2,
+                    verbose=False)
+  assert "child 1: reward" not in capfd.readouterr().err

@@ -106,7 +106,8 @@ def main(argv):
     m = json.loads(path.read_text())
     config = json.loads((path.parent / "final_config.json").read_text())
     rows.setdefault(name, []).append({
-        "seed": int(seed), "units": config["units"], "params": m["num_params"],
+        "seed": int(seed), "units": config.get("lm_units", config.get("units")),
+        "params": m["num_params"],
         "val_perplexity": m["val_perplexity"], "test_perplexity": m["test_perplexity"],
         "train_seconds": m["train_seconds"], "describe": m["describe"],
         "learning_rate": m.get("lr_used", config["learning_rate"]),

@@ -83,7 +83,7 @@ _INTERLEAVE = flags.DEFINE_boolean("interleave", False, "Train proxy then refere
 
 # Architectures that always join the sample: the paper's baselines.
 _BASELINES = {"ptb": ("lstm", "nascell"), "cifar10": ("plain_convnet",)}
-# Learning is judged by rewards.learned: the unigram model on PTB, a guess on CIFAR-10.
+# Learning is judged by Task.learned: the unigram model on PTB, a guess on CIFAR-10.
 
 
 def _output_dir():

@@ -74,7 +74,7 @@ def curves(records, n):
   return out
 
 
-# A child "learns" when it beats what ignores the architecture (rewards.learned): the
+# A child "learns" when it beats what ignores the architecture (Task.learned): the
 # unigram model's validation perplexity on PTB or a 10-class guess on CIFAR-10.
 
 

@@ -76,8 +76,7 @@ _T_PARAMS = flags.DEFINE_float("target_params", None, "Soft constraint (MnasNet)
 _T_LAT = flags.DEFINE_float("target_latency_ms", None, "Soft constraint on batch-1 inference "
                             "latency measured here: reward x (latency / target)^w.")
 _W = flags.DEFINE_float("cost_exponent", None, "w <= 0 of the soft constraint (MnasNet: -0.07).")
-_TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
-                                "(CUDA probes, oneDNN notices), hidden by default.")
+_TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up noise.")
 _REPORT = flags.DEFINE_boolean("report", True, "Write report.html (nas_report) at the end.")
 _MAX_LAT = flags.DEFINE_float("max_latency_ms", None, "Hard cap: slower children not trained.")
 FIELDS = cli.SEARCH_FLAG_FIELDS  # flag -> the config field it sets
@@ -100,6 +99,8 @@ def make_config() -> config_lib.SearchConfig:
   given = {FIELDS[n]: _flag(n) for n in FIELDS if (flags.FLAGS[n].present if replay
                                                    else flags.FLAGS[n].value is not None)}
   task = tasks.resolve(replay.task if replay else _TASK.value)
+  if replay and _TASK.value and tasks.resolve(_TASK.value) is not task:
+    raise ValueError(f"--config searches task {replay.task!r}, not --task={_TASK.value}")
   if task.paper_space and (not replay or any(flags.FLAGS[n].present for n in (
       "rnn_base", "pooling", "strides"))):
     given["space"] = search_space.paper_space(task.space_kind, _BASE.value,

@@ -3,7 +3,7 @@
 Implements Zoph & Le, "Neural Architecture Search with Reinforcement Learning", ICLR 2017.
 The package is organised along the one-way data flow of the method:
 
-    config -> search_space -> controller -> specs -> children -> child_training
+    config -> search_space -> controller -> specs -> children -> training
            -> rewards -> reinforce -> controller
 
 Import submodules explicitly (``from nas_tf import specs``); this file stays light so that

@@ -8,7 +8,7 @@ that train in parallel. Here that is ``tf.distribute.ParameterServerStrategy``:
   over the ``ps`` tasks, which is the paper's S-shard layout (a partitioner would turn
   them into ShardedVariables, which break Keras 3 gradients and checkpoints);
 * children train on the ``worker`` tasks as closures scheduled by a
-  ``ClusterCoordinator`` on the chief (see ``distributed_children``).
+  ``ClusterCoordinator`` on the chief (see ``nas_tf.training.closures``).
 
 Three modes (:class:`ClusterConfig`): ``local`` (the one-machine search, no cluster),
 ``localhost:N`` (this process starts ``S`` PS and ``N`` worker servers as child processes

@@ -428,7 +428,8 @@ class SearchConfig:
            "evaluation='zero_cost' builds no trained model to time: drop the latency "
            "settings (--target_latency_ms, --max_latency_ms) or train the children")
     _check(isinstance(self.task, str) and bool(self.task),
-           f"task must be a registered task name, got {self.task!r}")
+           f"task must be a task reference (a name, FILE.py:ATTR or package.module:ATTR), "
+           f"got {self.task!r}")
     _check(self.search in SEARCH_METHODS,
            f"search must be one of {SEARCH_METHODS}, got {self.search!r}")
     _check(self.max_children >= 1, f"max_children must be >= 1, got {self.max_children!r}")

@@ -72,3 +72,20 @@ def test_search_retrain_export_and_reload_without_nas_tf(tmp_path):
   # the retrained cell learned the task.
   assert (accuracy > 0.5) == (metrics["test_accuracy"] > 0.5), (accuracy, metrics)
   assert abs(accuracy - metrics["test_accuracy"]) < 0.15, (accuracy, metrics)
+
+
+def test_a_file_task_is_saved_by_absolute_path_even_if_it_registers_itself(tmp_path,
+                                                                           monkeypatch):
+  """Workers, resumes and nas_train from another directory must find the same file."""
+  import pickle  # pylint: disable=g-import-not-at-top
+  (tmp_path / "mine.py").write_text(
+      "from nas_tf import tasks\n"
+      "class Mine(tasks.Task):\n"
+      "  name = 'mine_selfregistered'\n"
+      "  space_kind = 'rnn'\n"
+      "TASK = tasks.register(Mine())  # a name alone means nothing to a worker\n")
+  monkeypatch.chdir(tmp_path)
+  task = tasks.resolve("mine.py:TASK")
+  assert task.ref == f"{tmp_path / 'mine.py'}:TASK"
+  monkeypatch.chdir(ROOT)
+  assert tasks.resolve(task.ref) is task and pickle.loads(pickle.dumps(task)) is task

@@ -167,7 +167,7 @@ def test_as_evaluator_wraps_once_and_reads_what_the_object_has():
   assert duck.closed == ["close()"]
 
   class Legacy:
-    """Hooks without declarations: a scope means a cluster, before_step shared weights."""
+    """Hooks without declarations: a hook is not a capability (nothing is guessed)."""
     parallel_children = 3
     record_extras = {"evaluation": "legacy"}
 
@@ -182,15 +182,17 @@ def test_as_evaluator_wraps_once_and_reads_what_the_object_has():
 
   legacy = Legacy()
   wrapped = evaluators.as_evaluator(legacy)
-  assert wrapped.on_cluster and wrapped.trains_shared_weights
+  assert not wrapped.on_cluster and not wrapped.trains_shared_weights
   assert wrapped.parallel_children == 3 and wrapped.record_extras == {"evaluation": "legacy"}
   wrapped.close(abort=True)
   assert legacy.aborted is True
 
   class Declared(Legacy):
-    on_cluster = False  # a declaration wins over what the hooks suggest
+    on_cluster = True  # what it does is what it says
+    trains_shared_weights = True
 
-  assert not evaluators.as_evaluator(Declared()).on_cluster
+  declared = evaluators.as_evaluator(Declared())
+  assert declared.on_cluster and declared.trains_shared_weights
 
 
 def test_default_start_scores_chunks_of_parallel_children_lazily():
@@ -217,6 +219,8 @@ def test_default_start_scores_chunks_of_parallel_children_lazily():
 
 class _Task:
   """Only what :func:`evaluators.choose` asks of a task."""
+
+  name, paper_space, trains_children = "fake", True, False
 
   def __init__(self, evaluator):
     self.evaluator = evaluator
@@ -251,7 +255,13 @@ def test_a_cluster_is_checked_before_anything_is_made(tmp_path):
     evaluators.choose(_config(tmp_path, evaluation="shared"), _Task(None), cluster)
   with pytest.raises(ValueError, match="not both"):
     search.run(_config(tmp_path), evaluator=DuckEvaluator(), cluster=cluster)
+  with pytest.raises(ValueError, match="scores its children without training them"):
+    evaluators.choose(_config(tmp_path), _Task(None), cluster)
   assert not (tmp_path / "out").exists()
+  not_paper = _Task(None)
+  not_paper.paper_space = False
+  with pytest.raises(ValueError, match="evaluation='shared' trains one model"):
+    evaluators.choose(_config(tmp_path, evaluation="shared"), not_paper)
 
 
 def test_the_loop_reads_declarations_and_never_probes_the_evaluator():

@@ -21,6 +21,11 @@ from nas_tf.children.common import ChildTooLargeError
 CellLike = Union[specs.RNNCellSpec, str, Callable[[int], Any]]
 
 
+# Cells the builders know by name: Keras' LSTMCell (the paper's baseline) and the
+# paper's published NASCell, trained exactly like a searched cell to compare with it.
+NAMED_CELLS = ("lstm", "nascell")
+
+
 def make_cell(cell: CellLike, units: int, initializer=None):
   """A fresh Keras RNN cell of width ``units`` for one recurrent layer (§4.2).
 

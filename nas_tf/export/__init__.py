@@ -427,8 +427,10 @@ def export_from_results(results_dir: Optional[str], export_dir: str, rank: int =
   if isinstance(spec, specs_lib.CNNSpec):
     return export_cnn(spec, export_dir, seed=seed, record=record, task=task,
                       weight_decay=config.get("child", {}).get("weight_decay", 0.0))
-  raise ExportError(f"a {spec.kind!r} architecture has no untrained export (its network "
-                    "is the task's): retrain it with nas_train, then nas_export --trained")
+  raise ExportError(f"an untrained export is of a recurrent cell or a conv network of the "
+                    f"paper's spaces; a {spec.kind!r} architecture's network is its task's: "
+                    "if the task trains its children, retrain it with nas_train and export "
+                    "that with --trained")
 
 
 def export_model(spec, model: keras.Model, export_dir: str, picture: bool = True,

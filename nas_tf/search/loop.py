@@ -55,7 +55,7 @@ def run(config: SearchConfig, evaluator=None, cluster=None, num_replicas: int = 
       object with ``evaluate``/``start`` (see :mod:`nas_tf.search.evaluators`); the
       caller closes it. By default :func:`~nas_tf.search.evaluators.choose` picks one
       (the task's own, the shared-weight one or the cluster's) and the run closes it.
-    cluster: Optional ``distributed_cluster.ClusterConfig``; a mode other than 'local'
+    cluster: Optional ``nas_tf.cluster.ClusterConfig``; a mode other than 'local'
       trains children on a tf.distribute cluster with ``cluster.num_replicas`` steps in
       flight (paper §3.3); not with ``evaluator``.
     num_replicas: K, steps in flight at once (with an evaluator that trains concurrently).

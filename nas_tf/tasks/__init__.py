@@ -119,12 +119,18 @@ def resolve(ref) -> Task:
     entry = _from_entry_points(ref)
     if entry is None:
       return get(ref)  # the error lists the known tasks
+    if not entry.attr:
+      raise ValueError(f"entry point {ref!r} of group {ENTRY_POINT_GROUP!r} names a module "
+                       f"({entry.value!r}); it must name its task: 'package.module:ATTR'")
     task = _attr_of(importlib.import_module(entry.module), entry.attr, ref)
   else:
     target, _, attr = ref.rpartition(":")
     if target.endswith(".py") or os.sep in target:
       if not os.path.isfile(target):
         raise ValueError(f"--task {ref!r}: no file {target!r}")
+      # Saved (config.json, workers) with the file's absolute path, so that a resume,
+      # nas_train or nas_export run from another directory finds the same file.
+      ref = f"{os.path.abspath(target)}:{attr}"
       module = _load_file(os.path.abspath(target))
     else:
       try:
@@ -132,7 +138,9 @@ def resolve(ref) -> Task:
       except ImportError as e:
         raise ValueError(f"--task {ref!r}: cannot import {target!r}: {e}") from e
     task = _attr_of(module, attr, ref)
-  if not task.ref:
+  if task.ref in ("", task.name) and task.name not in _BUILTIN:
+    # Found by this reference: worker processes must load it the same way (a name set by
+    # a register() call in the file would mean nothing to them).
     task.ref = ref
   _LOADED[ref] = task
   return task
@@ -215,6 +223,7 @@ def defaults_help(field: str) -> str:
   return f" Defaults: {'; '.join(parts)}." if parts else ""
 
 
+_BUILTIN = ("ptb", "cifar10", "nasbench201")
 for _task in (_builtin.PTB, _builtin.CIFAR10, _nasbench201.NASBENCH201):
   register(_task)
 

@@ -37,6 +37,9 @@ class ZeroCostTask(Task):
     self.testdata, self.presets = base.testdata, base.presets
     self.metric_label = "score"
 
+  def __reduce__(self):
+    return ZeroCostTask, (self.base,)  # the wrapper of the task its reference loads
+
   def search_defaults(self, tiny: bool) -> dict:
     return self.base.search_defaults(tiny)
 

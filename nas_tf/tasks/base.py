@@ -67,6 +67,12 @@ class Task:
   # --pooling shape (search_space.paper_space); otherwise its default_space is used.
   paper_space: bool = False
 
+  def __reduce__(self):
+    # Pickled (to a worker process) as its reference: the worker loads the same task,
+    # from the registry, a file, a module or an entry point (nas_tf.tasks.resolve).
+    from nas_tf import tasks  # pylint: disable=g-import-not-at-top
+    return tasks.resolve, (self.ref or self.name,)
+
   def search_defaults(self, tiny: bool) -> dict:
     """Config field -> default value of a search of this task (a copy)."""
     return dict(self.presets.get("tiny" if tiny else "real", {}))
@@ -165,12 +171,6 @@ class TrainedChildTask(Task):
   sequence_model = False
   final_presets: dict = {"tiny": {"epochs": 2, "batch_size": 8},
                          "real": {"epochs": 20, "batch_size": 64}}
-
-  def __reduce__(self):
-    # Pickled (to a worker process) as its reference: the worker loads the same task,
-    # from the registry, a file, a module or an entry point (nas_tf.tasks.resolve).
-    from nas_tf import tasks  # pylint: disable=g-import-not-at-top
-    return tasks.resolve, (self.ref or self.name,)
 
   def load_data(self, data_dir: str, seed: int = 0, cache_dir: Optional[str] = None,
                 validation_size: Optional[int] = None):

@@ -86,7 +86,7 @@ class PTBTask(TrainedChildTask):
   paper_space = True
   # Named cells nas_train trains with exactly the recipe of a found one (§4.2 compares
   # the found cell against the LSTM; 'nascell' is the paper's published cell).
-  baseline_cells = ("lstm", "nascell")
+  baseline_cells = ("lstm", "nascell")  # (children.NAMED_CELLS: the builders know them)
 
   def default_space(self) -> dict:
     return search_space_lib.paper_space("rnn")
@@ -178,11 +178,11 @@ class CIFAR10Task(TrainedChildTask):
   # reached by raising epochs).
   final_presets = {
       "tiny": dict(epochs=2, batch_size=8, optimizer="momentum", learning_rate=0.05,
-                   lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
-                   validation_size=10),
+                   lr_schedule="cosine", lr_decay_factor=0.1, weight_decay=1e-4,
+                   dropout=0.0, validation_size=10),
       "real": dict(epochs=100, batch_size=64, optimizer="momentum", learning_rate=0.1,
-                   lr_schedule="cosine", weight_decay=1e-4, dropout=0.0,
-                   validation_size=5000, early_stopping_patience=0),
+                   lr_schedule="cosine", lr_decay_factor=0.1, weight_decay=1e-4,
+                   dropout=0.0, validation_size=5000, early_stopping_patience=0),
   }
 
   paper_space = True

@@ -56,7 +56,7 @@ STATUS_NAN = "nan"              # the loss diverged
 STATUS_DEGENERATE = "degenerate"  # provably cannot learn (specs.dead_cell_reason): not trained
 
 # Named recurrent cells trained like a searched one, for comparisons (§4.2).
-BASELINE_CELLS = ("lstm", "nascell")
+BASELINE_CELLS = children.NAMED_CELLS
 
 
 def _finite_history(history: dict) -> bool:

@@ -26,8 +26,8 @@ scope).
 
 An object that does not subclass :class:`Evaluator` but has ``evaluate`` or ``start``
 (and ``close``) works too: the loop wraps it once with :func:`as_evaluator`, which takes
-its attributes and hooks where it has them (a ``sampler_scope`` means ``on_cluster``, a
-``before_step`` means ``trains_shared_weights``).
+its declared capabilities and hooks where it has them, the defaults elsewhere (a hook
+alone declares nothing: ``before_step`` runs only with ``trains_shared_weights = True``).
 
 :func:`choose` picks the evaluator of a search that is given none: :mod:`.cluster`
 (tf.distribute workers) for a cluster, :mod:`.shared` (weight sharing, ENAS) for
@@ -57,19 +57,28 @@ def choose(config: SearchConfig, task, cluster=None) -> contextlib.AbstractConte
     config: The search; ``config.evaluation`` picks weight sharing or trained children.
     task: The :class:`nas_tf.tasks.Task` (its ``make_evaluator`` gives its own; a task
       whose children the package trains gets :func:`local.make`'s).
-    cluster: Optional ``distributed_cluster.ClusterConfig``; a mode other than 'local'
+    cluster: Optional ``nas_tf.cluster.ClusterConfig``; a mode other than 'local'
       trains every child on the cluster's workers (paper §3.3).
 
   Raises:
-    ValueError: a cluster with an evaluation other than 'independent'.
+    ValueError: a cluster with an evaluation other than 'independent' or with a task
+      whose children the package does not train; shared weights for a space other than
+      the paper's.
   """
   if cluster is not None and cluster.mode != "local":
     if config.evaluation != "independent":
       raise ValueError("a distributed search trains every child on its own (paper §3.3); "
                        f"evaluation={config.evaluation!r} runs only with --cluster=local")
+    if not task.trains_children:
+      raise ValueError(f"task {task.name!r} scores its children without training them: "
+                       "a cluster has nothing to run; use --cluster=local")
     from nas_tf.search.evaluators import cluster as cluster_lib  # pylint: disable=g-import-not-at-top
-    return cluster_lib.open_evaluator(config, cluster)  # the cluster closes with it
+    return cluster_lib.open_evaluator(config, cluster, task)  # the cluster closes with it
   if config.evaluation == "shared":
+    if not task.paper_space:
+      raise ValueError(f"evaluation='shared' trains one model holding every architecture "
+                       f"of the paper's spaces (ptb, cifar10); task {task.name!r} searches "
+                       "another space: use --evaluation=independent")
     from nas_tf.search.evaluators import shared  # pylint: disable=g-import-not-at-top
     return _owned(lambda: shared.SharedEvaluator(config, task))
   def own_or_local():
@@ -122,10 +131,8 @@ class _Adapter(Evaluator):
 
   def __init__(self, inner):
     self.inner = inner
-    # An object written before the capabilities were declared said them by having the
-    # hook; a declaration, where it has one, wins.
-    self.on_cluster = hasattr(inner, "sampler_scope")
-    self.trains_shared_weights = hasattr(inner, "before_step")
+    # What it declares, and the hooks it has; a hook is never read as a capability (a
+    # sampler_scope alone does not make a cluster evaluator).
     for name in _DECLARED + _HOOKS:
       if hasattr(inner, name):
         setattr(self, name, getattr(inner, name))

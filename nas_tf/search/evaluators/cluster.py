@@ -4,7 +4,7 @@ Paper §3.3: the controller's weights live on a parameter server of ``S`` shards
 controller replicas each sample ``m`` children that train in parallel. Here the
 controller, its Adam slots and accumulators are created under the
 ``ParameterServerStrategy`` scope (:meth:`ClusterEvaluator.sampler_scope`) and so live on
-the ps tasks, and every child is one closure on the workers (``distributed_children``).
+the ps tasks, and every child is one closure on the workers (``nas_tf.training.closures``).
 The K replicas are the loop's: it keeps K steps in flight and commits them in order
 (see :mod:`nas_tf.search.loop`). A closure whose worker dies is re-run on another worker
 by the coordinator from the same inputs.
@@ -23,17 +23,18 @@ class ClusterEvaluator(Evaluator):
 
   Args:
     config: The search (task, data, child recipe, seed).
-    cluster: A connected ``distributed_cluster.Cluster``.
+    cluster: A connected ``nas_tf.cluster.Cluster``.
+    task: The search's :class:`nas_tf.tasks.TrainedChildTask`; default ``config.task``.
     data: The task's data (``Task.load_data``); loaded if None.
   """
 
   on_cluster = True
 
-  def __init__(self, config: SearchConfig, cluster, data=None):
+  def __init__(self, config: SearchConfig, cluster, task=None, data=None):
     from nas_tf.training import closures as dc  # pylint: disable=g-import-not-at-top
     from nas_tf import tasks  # pylint: disable=g-import-not-at-top
     self._dc, self.config, self.cluster = dc, config, cluster
-    task = tasks.resolve(config.task)
+    task = task or tasks.resolve(config.task)
     if data is None:
       data = task.load_data(config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
                             validation_size=config.validation_size)
@@ -59,11 +60,11 @@ class ClusterEvaluator(Evaluator):
 
 
 @contextlib.contextmanager
-def open_evaluator(config: SearchConfig, cluster_config):
+def open_evaluator(config: SearchConfig, cluster_config, task=None):
   """Opens the cluster once (localhost processes or TF_CONFIG) and its evaluator."""
   from nas_tf.cluster import open_cluster  # pylint: disable=g-import-not-at-top
   with open_cluster(cluster_config) as cluster:
-    yield ClusterEvaluator(config, cluster)
+    yield ClusterEvaluator(config, cluster, task)
 
 
 def unreachable(error: BaseException) -> bool:

@@ -76,11 +76,12 @@ def test_run_search_prints_a_line_per_child_and_restores_logging(tmp_path, capfd
   monkeypatch.setattr(logging.getLogger(), "handlers", [])
   absl_logger = logging.getLogger("absl")
   before = (list(absl_logger.handlers), absl_logger.level, absl_logger.propagate)
-  nas_tf.run_search("nasbench201", output_dir=str(tmp_path / "a"), max_children=3)
+  nas_tf.run_search("nasbench201", output_dir=str(tmp_path / "a"), max_children=3,
+                    search="random")
   err = capfd.readouterr().err
   assert err.count("child 1: reward") == 3 and "INFO:absl" not in err, err[-2000:]
   assert "Sharding callback" not in err
   assert (list(absl_logger.handlers), absl_logger.level, absl_logger.propagate) == before
   nas_tf.run_search("nasbench201", output_dir=str(tmp_path / "b"), max_children=2,
-                    verbose=False)
+                    search="random", verbose=False)
   assert "child 1: reward" not in capfd.readouterr().err

@@ -585,7 +585,7 @@ def test_a_search_that_fails_before_its_first_child_leaves_no_run_behind(tmp_pat
   junk = tmp_path / "junk"
   (junk / "sub").mkdir(parents=True)
   (junk / "sub" / "a.txt").write_text("not CIFAR-10")
-  cfg = _config(tmp_path, task="cifar10", data_dir=str(junk))
+  cfg = _config(tmp_path, task="cifar10", data_dir=str(junk), search="random")
   with pytest.raises(ValueError, match="matches no known CIFAR-10 layout"):
     search.run(cfg)
   assert not os.path.exists(cfg.output_dir)
@@ -594,7 +594,7 @@ def test_a_search_that_fails_before_its_first_child_leaves_no_run_behind(tmp_pat
   with pytest.raises(ValueError, match="CIFAR-10 layout"):
     search.run(cfg)
   assert os.listdir(cfg.output_dir) == []
-  good = _config(tmp_path, max_children=2)
+  good = _config(tmp_path, max_children=2, search="random")
   search.run(good, evaluator=FakeEvaluator())
 
   class Broken:

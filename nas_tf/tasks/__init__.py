@@ -138,7 +138,7 @@ def resolve(ref) -> Task:
       except ImportError as e:
         raise ValueError(f"--task {ref!r}: cannot import {target!r}: {e}") from e
     task = _attr_of(module, attr, ref)
-  if task.ref in ("", task.name) and task.name not in _BUILTIN:
+  if task.ref in ("", task.name) and not any(task is t for t in _BUILTIN):
     # Found by this reference: worker processes must load it the same way (a name set by
     # a register() call in the file would mean nothing to them).
     task.ref = ref
@@ -223,8 +223,8 @@ def defaults_help(field: str) -> str:
   return f" Defaults: {'; '.join(parts)}." if parts else ""
 
 
-_BUILTIN = ("ptb", "cifar10", "nasbench201")
-for _task in (_builtin.PTB, _builtin.CIFAR10, _nasbench201.NASBENCH201):
+_BUILTIN = (_builtin.PTB, _builtin.CIFAR10, _nasbench201.NASBENCH201)
+for _task in _BUILTIN:
   register(_task)
 
 __all__ = ["Task", "TrainedChildTask", "register", "get", "resolve", "for_spec", "names",

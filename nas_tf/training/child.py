@@ -55,9 +55,6 @@ STATUS_TOO_LARGE = "too_large"  # over max_params / max_activation_elements
 STATUS_NAN = "nan"              # the loss diverged
 STATUS_DEGENERATE = "degenerate"  # provably cannot learn (specs.dead_cell_reason): not trained
 
-# Named recurrent cells trained like a searched one, for comparisons (§4.2).
-BASELINE_CELLS = children.NAMED_CELLS
-
 
 def _finite_history(history: dict) -> bool:
   return all(math.isfinite(v) for values in history.values() for v in values)
@@ -243,9 +240,10 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
   back at once with status ``degenerate`` and the reason, and gets the failure reward.
 
   Args:
-    spec: Without ``build``, an ``RNNCellSpec`` or the name of a baseline cell,
-      :data:`BASELINE_CELLS`, is a language model on PTB-like data (the recipe of §4.2);
-      any other architecture is a classifier trained by ``model.fit`` (§4.1).
+    spec: Without ``build``, an ``RNNCellSpec`` or a named cell
+      (:data:`nas_tf.children.NAMED_CELLS`) is a language model on PTB-like data (the
+      recipe of §4.2); any other architecture is a classifier trained by ``model.fit``
+      (§4.1).
     data: The task's data (``Task.load_data``).
     config: Child training settings.
     seed: Seeds weight initialisation, shuffling and augmentation.
@@ -271,7 +269,8 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
       return {"status": STATUS_DEGENERATE, "error": reason,
               "train_seconds": time.monotonic() - start}
   try:
-    if build is None and (isinstance(spec, specs_lib.RNNCellSpec) or spec in BASELINE_CELLS):
+    if build is None and (isinstance(spec, specs_lib.RNNCellSpec)
+                          or spec in children.NAMED_CELLS):
       out.update(_train_lm(spec, data, config, seed, out))
     else:
       if build is None:

@@ -35,7 +35,7 @@ SEARCH_FLAG_FIELDS = {
     "population_size": "evolution.population_size", "tournament_size": "evolution.sample_size",
     "target_params": "objective.target_params", "target_latency_ms":
     "objective.target_latency_ms", "cost_exponent": "objective.cost_exponent",
-    "max_latency_ms": "child.max_latency_ms"}
+    "max_latency_ms": "child.max_latency_ms", "pruner": "pruner.kind"}
 
 # Errors a user can cause (bad flags, paths, data, settings): one line, no traceback.
 USER_ERRORS = (ValueError, OSError, RuntimeError, KeyError)

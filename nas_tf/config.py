@@ -18,6 +18,8 @@ ISOLATION_MODES = ("process", "inline")
 EVALUATION_MODES = ("independent", "shared", "zero_cost")
 # Training-free scores of a child at initialisation (nas_tf.zero_cost), evaluation='zero_cost'.
 ZERO_COST_SCORES = ("synflow", "naswot", "grad_norm", "snip", "num_params")
+# Early stopping of hopeless children (nas_tf.search.pruners).
+PRUNERS = ("none", "median", "successive_halving", "hyperband")
 
 
 def check_arg(condition: bool, message: str) -> None:
@@ -364,6 +366,49 @@ class ObjectiveConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PrunerConfig:
+  """Stopping hopeless children early (:mod:`nas_tf.search.pruners`).
+
+  Every trained child is validated at *rungs*, fractions of its budget
+  ``min_resource * reduction_factor ** i`` below 1 (PTB: windows trained; classifiers:
+  epochs, rounded), and stops at the first rung whose bar it misses. The bars come only
+  from children committed before the child's step was sampled, so a run (and its resume)
+  makes the same decisions whatever the timing.
+
+  Attributes:
+    kind: 'none'; 'median' (stop below the median of the earlier children's values at
+      the rung; Golovin et al. 2017's median stopping rule); 'successive_halving'
+      (asynchronous successive halving, Li et al. 2020 (ASHA): go on only within the
+      best ``1 / reduction_factor`` of the values at the rung, the child's own included);
+      'hyperband' (Li et al. 2018: children spread over brackets of successive halving
+      that start at later rungs, the last one never stopped).
+    min_resource: The first rung, as a fraction of a child's budget.
+    reduction_factor: eta: rungs are eta times apart, and successive halving keeps the
+      best 1/eta.
+    num_brackets: Hyperband's brackets (None: one per rung plus the unstopped one).
+    warmup_children: No decision at a rung until this many children have a value there.
+  """
+
+  kind: str = "none"
+  min_resource: float = 1 / 9
+  reduction_factor: int = 3
+  num_brackets: Optional[int] = None
+  warmup_children: int = 5
+
+  def __post_init__(self):
+    _check(self.kind in PRUNERS, f"pruner must be one of {PRUNERS}, got {self.kind!r}")
+    _check(0 < self.min_resource < 1,
+           f"pruner min_resource must lie in (0, 1) (a fraction of a child's budget), got "
+           f"{self.min_resource!r}")
+    _check(isinstance(self.reduction_factor, int) and self.reduction_factor >= 2,
+           f"pruner reduction_factor must be an int >= 2, got {self.reduction_factor!r}")
+    _check(self.num_brackets is None or self.num_brackets >= 1,
+           f"pruner num_brackets must be >= 1 or None, got {self.num_brackets!r}")
+    _check(self.warmup_children >= 0,
+           f"pruner warmup_children must be >= 0, got {self.warmup_children!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class SearchConfig:
   """One search run (paper §3): what is searched, how, with what budget, and where.
 
@@ -391,6 +436,7 @@ class SearchConfig:
     task_options: Task-specific settings, e.g. ``{"dataset": "cifar100"}`` for
       nasbench201 (saved only when set).
     objective: Resource-aware reward (saved only when a target is set).
+    pruner: Early stopping of children (saved only when one is on).
   """
 
   task: str
@@ -414,6 +460,7 @@ class SearchConfig:
   bo: BOConfig = dataclasses.field(default_factory=BOConfig)
   task_options: dict = dataclasses.field(default_factory=dict)
   objective: ObjectiveConfig = dataclasses.field(default_factory=ObjectiveConfig)
+  pruner: PrunerConfig = dataclasses.field(default_factory=PrunerConfig)
 
   def __post_init__(self):
     _check(self.objective.target_latency_ms is None or self.child.measure_latency,
@@ -427,6 +474,10 @@ class SearchConfig:
     _check(self.evaluation != "zero_cost" or not self.child.measure_latency,
            "evaluation='zero_cost' builds no trained model to time: drop the latency "
            "settings (--target_latency_ms, --max_latency_ms) or train the children")
+    _check(self.pruner.kind == "none" or self.evaluation == "independent",
+           f"pruner={self.pruner.kind!r} stops trained children early; with "
+           f"evaluation={self.evaluation!r} no child is trained on its own: use "
+           "--pruner=none")
     _check(isinstance(self.task, str) and bool(self.task),
            f"task must be a task reference (a name, FILE.py:ATTR or package.module:ATTR), "
            f"got {self.task!r}")
@@ -451,6 +502,8 @@ class SearchConfig:
       del data["zero_cost"]
     if not self.objective.targets:
       del data["objective"]  # config.json of a plain search stays what it was
+    if self.pruner.kind == "none":
+      del data["pruner"]
     return data
 
   def to_json(self) -> str:
@@ -463,7 +516,7 @@ class SearchConfig:
               "child": ChildTrainingConfig, "runtime": RuntimeConfig,
               "shared": SharedTrainingConfig, "zero_cost": ZeroCostConfig,
               "evolution": EvolutionConfig,
-              "bo": BOConfig, "objective": ObjectiveConfig}
+              "bo": BOConfig, "objective": ObjectiveConfig, "pruner": PrunerConfig}
     for key, sub in nested.items():
       if key in data and isinstance(data[key], dict):
         data[key] = sub(**data[key])

@@ -31,6 +31,9 @@ class Evaluator:
       (rerun to resume).
     trains_shared_weights: The loop calls ``before_step`` before every step and counts
       its time as the 'shared' phase; the sampler must be able to draw architectures.
+    prunes_children: It trains children and honours a pruner's plans: ``evaluate`` and
+      ``start`` take ``plans`` (one :class:`nas_tf.training.rungs.RungPlan` per spec)
+      and the metrics carry the rung history. A search with a pruner needs it.
   """
 
   parallel_children: int = 1
@@ -39,12 +42,17 @@ class Evaluator:
   fixed_depth: bool = False
   on_cluster: bool = False
   trains_shared_weights: bool = False
+  prunes_children: bool = False
 
-  def evaluate(self, specs: Sequence) -> list[dict]:
-    """Scores ``specs``, blocking; returns one metrics dict per spec, in order."""
+  def evaluate(self, specs: Sequence, plans: Optional[Sequence] = None) -> list[dict]:
+    """Scores ``specs``, blocking; returns one metrics dict per spec, in order.
+
+    ``plans``: with ``prunes_children``, one rung plan per spec (None: no pruning).
+    """
     raise NotImplementedError(f"{type(self).__name__} overrides neither evaluate nor start")
 
-  def start(self, step: int, specs: Sequence) -> list[Callable[[], dict]]:
+  def start(self, step: int, specs: Sequence,
+            plans: Optional[Sequence] = None) -> list[Callable[[], dict]]:
     """Starts scoring the children of step ``step``; one blocking callable per spec.
 
     The default calls ``evaluate`` lazily on chunks of ``parallel_children`` specs (the
@@ -60,7 +68,11 @@ class Evaluator:
       if k not in results:
         first = (k // chunk) * chunk
         batch = specs[first:first + chunk]
-        results.update(zip(range(first, first + len(batch)), self.evaluate(batch)))
+        if plans is None:
+          scored = self.evaluate(batch)
+        else:  # (only then: an evaluator without pruning need not take the argument)
+          scored = self.evaluate(batch, plans=list(plans[first:first + chunk]))
+        results.update(zip(range(first, first + len(batch)), scored))
       return results[k]
 
     return [lambda k=k: result(k) for k in range(len(specs))]

@@ -187,10 +187,18 @@ class ResultsLog:
     return rank(self.records)
 
 
+def reached(record: dict) -> float:
+  """The fraction of its training budget a child trained (below 1: a pruner stopped it)."""
+  stopped = record.get("pruned_at")
+  return 1.0 if stopped is None else float(stopped)
+
+
 def rank(records) -> list[dict]:
-  """Distinct specs of ``records``, best reward first (ties: the earlier child first)."""
+  """Distinct specs of ``records``: those that trained furthest first (a pruner's stopped
+  children last), then best reward first (ties: the earlier child first)."""
   seen, out = set(), []
-  for r in sorted(records, key=lambda r: (-r["reward"], r["step"], r["index"])):
+  for r in sorted(records, key=lambda r: (-reached(r), -r["reward"], r["step"],
+                                          r["index"])):
     key = _spec_key(r["spec"])
     if key not in seen:
       seen.add(key)
@@ -244,13 +252,18 @@ def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
   for r in log:
     statuses[r["status"]] = statuses.get(r["status"], 0) + 1
   lines = [f"{len(log)} children sampled, {len(ranked)} distinct; status counts: "
-           + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())), "",
-           f"rank  reward    {metric:>9}  params    step/child  architecture"]
+           + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items()))]
+  stopped = sum(reached(r) < 1 for r in log)
+  if stopped:
+    lines.append(f"{stopped} stopped early by the pruner (ranked after those trained to "
+                 "the end; 'at' = the fraction of the budget they trained)")
+  lines += ["", f"rank  reward    {metric:>9}  params    step/child  architecture"]
   for rank, r in enumerate(ranked[:top], start=1):
     val = "-" if r["val_metric"] is None else f"{r['val_metric']:.4g}"
     params = "-" if r["num_params"] is None else str(r["num_params"])
+    at = "" if reached(r) == 1 else f"(at {reached(r):.3g}) "
     lines.append(f"{rank:>4}  {r['reward']:.5f}  {val:>9}  {params:>9}  "
-                 f"{r['step'] + 1:>5}/{r['index'] + 1:<4}  {r['describe']}")
+                 f"{r['step'] + 1:>5}/{r['index'] + 1:<4}  {at}{r['describe']}")
   for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms)")):
     front = pareto_front(log, cost_key)
     if len(front) < 2:

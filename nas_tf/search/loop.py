@@ -31,6 +31,7 @@ from nas_tf.config import SearchConfig
 from nas_tf.results import ResultsLog, write_summary
 from nas_tf.search import evaluators as evaluators_lib
 from nas_tf.search import outputs
+from nas_tf.search import pruners as pruners_lib
 from nas_tf.search import records as records_lib
 from nas_tf.search import samplers as samplers_lib
 
@@ -144,6 +145,11 @@ class _Search:
     self.tensorboard = outputs.TensorBoard(os.path.join(out, "tensorboard"))
     self.reuse = evaluator.reuses_results
     self.extras = dict(evaluator.record_extras)
+    self.pruner = pruners_lib.make(config.pruner, task.higher_is_better, config.seed)
+    if self.pruner is not None and not evaluator.prunes_children:
+      raise ValueError(f"pruner={config.pruner.kind!r} needs children trained by the "
+                       f"package; {type(evaluator).__name__} does not stop children at "
+                       "rungs (use --pruner=none)")
     self.evaluated_now, self.start_time = 0, time.monotonic()
     self.summarized = self.written = float("-inf")
 
@@ -186,7 +192,16 @@ class _Search:
       if self.log.at(step, k) is None and not (self.reuse and self.log.cached(key)):
         first_of[k] = todo.setdefault(key if self.reuse else k, k)
     firsts = sorted(todo.values())
-    waits = dict(zip(firsts, self.evaluator.start(step, [specs[k] for k in firsts])))
+    plans = None
+    if self.pruner is not None:
+      # Bars from the steps committed before this one was sampled (step - K and
+      # earlier): the same on a resumed run, whatever the timing of the children.
+      reports = pruners_lib.rung_reports(self.log, step - self.num_replicas + 1)
+      m = self.config.children_per_step
+      plans = [self.pruner.plan(reports, step * m + k) for k in firsts]
+    started = self.evaluator.start(step, [specs[k] for k in firsts],
+                                   **({} if plans is None else {"plans": plans}))
+    waits = dict(zip(firsts, started))
     return {"step": step, "tokens": tokens, "specs": specs, "depth": depth, "waits": waits,
             "first_of": first_of, "scalars": scalars, "controller_s": controller_s,
             "start": t0}

@@ -51,6 +51,9 @@ def make_record(task, config: SearchConfig, step: int, index: int, tokens, spec,
       "metrics": {k: v for k, v in metrics.items() if k != "status"},
       "time": time.time(),
   }
+  if metrics.get("rungs") is not None:
+    # A pruned search: where the child stopped (None: it trained to the end).
+    record["pruned_at"] = metrics.get("pruned_at")
   record.update(extras or {})
   return record
 
@@ -67,7 +70,9 @@ def log_child(record: dict, log: ResultsLog, config: SearchConfig, start_time: f
       record["step"] + 1, config.num_steps, record["index"] + 1, record["reward"],
       record["status"],
       "cached" if record["cached"] else f"{record['train_seconds'] or 0:.1f}s",
-      "" if record["val_metric"] is None else f", val {record['val_metric']:.4g}",
+      ("" if record["val_metric"] is None else f", val {record['val_metric']:.4g}")
+      + ("" if record.get("pruned_at") is None
+         else f", stopped at {record['pruned_at']:.3g} of its budget"),
       done, config.max_children, best["reward"] if best else float("nan"),
       "?" if not np.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta)))
 

@@ -201,12 +201,16 @@ class TrainedChildTask(Task):
       raise ValueError(f"task {self.name!r} trains {self.space_kind!r} architectures, but "
                        f"this is a {kind!r} one: {spec!r}")
 
-  def train_child(self, spec, data, config, seed: int = 0) -> dict:
-    """Trains one search child and returns its metrics (never raises for a bad child)."""
+  def train_child(self, spec, data, config, seed: int = 0, rungs=None) -> dict:
+    """Trains one search child and returns its metrics (never raises for a bad child).
+
+    ``rungs``: a pruner's :class:`nas_tf.training.rungs.RungPlan` (see
+    :func:`nas_tf.training.child.train_and_evaluate`).
+    """
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     return child_training.train_and_evaluate(
         spec, data, config, seed=seed,
-        build=lambda: self.build_child(spec, data, config))
+        build=lambda: self.build_child(spec, data, config), rungs=rungs)
 
   def preprocessing(self, data) -> Optional[dict]:
     """What a trained export needs to take raw inputs (saved in ``metrics.json``)."""

@@ -111,9 +111,9 @@ class PTBTask(TrainedChildTask):
       return
     super().check_spec(spec)
 
-  def train_child(self, spec, data, config, seed: int = 0) -> dict:
+  def train_child(self, spec, data, config, seed: int = 0, rungs=None) -> dict:
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
-    return child_training.train_and_evaluate(spec, data, config, seed=seed)
+    return child_training.train_and_evaluate(spec, data, config, seed=seed, rungs=rungs)
 
   def train_final(self, spec, config) -> dict:
     from nas_tf.training import final as final_training  # pylint: disable=g-import-not-at-top

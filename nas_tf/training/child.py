@@ -21,6 +21,7 @@ import numpy as np
 from nas_tf import children
 from nas_tf.training import latency
 from nas_tf.training import lm as lm_training
+from nas_tf.training import rungs as rungs_lib
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
 from nas_tf.training.optimizers import make_optimizer
@@ -100,7 +101,31 @@ class _Phases(keras.callbacks.Callback):
     self.seconds["eval"] += time.monotonic() - self._eval_start
 
 
-def _fit(model, train, validation, config: ChildTrainingConfig) -> tuple[dict, dict]:
+class _Rungs(keras.callbacks.Callback):
+  """A pruner's rungs at epoch ends: a classifier below a rung's bar stops there."""
+
+  def __init__(self, plan: rungs_lib.RungPlan, epochs: int):
+    super().__init__()
+    self.plan = plan
+    self.rung_at = {e: i for i, e in enumerate(plan.at_steps(epochs)) if e > 0}
+    self.reached = []
+
+  def on_epoch_end(self, epoch, logs=None):
+    rung = self.rung_at.get(epoch + 1)
+    if rung is None:
+      return
+    value = float((logs or {}).get("val_accuracy", float("nan")))
+    go = self.plan.continues(rung, value)
+    self.reached.append((self.plan.resources[rung], value, go))
+    if not go:
+      logging.info("child: stopped at rung %d (epoch %d/%d): val_accuracy %.4f, bar %.4f",
+                   rung + 1, epoch + 1, self.params.get("epochs", 0), value,
+                   self.plan.bounds[rung])
+      self.model.stop_training = True
+
+
+def _fit(model, train, validation, config: ChildTrainingConfig,
+         extra_callbacks=()) -> tuple[dict, dict]:
   """Keras fit; returns the history and ``{first_step, eval, train}`` seconds (train: the
   rest of fit, i.e. the steady steps and the input pipeline they wait on)."""
   if config.steps_per_epoch is not None:
@@ -109,7 +134,7 @@ def _fit(model, train, validation, config: ChildTrainingConfig) -> tuple[dict, d
   history = model.fit(train, validation_data=validation, epochs=config.epochs,
                       steps_per_epoch=config.steps_per_epoch, verbose=0, shuffle=False,
                       callbacks=[keras.callbacks.TerminateOnNaN(), _Progress(config.epochs),
-                                 phases])
+                                 phases, *extra_callbacks])
   seconds = dict(phases.seconds)
   seconds["train"] = time.monotonic() - start - seconds["first_step"] - seconds["eval"]
   return {k: [float(v) for v in vs] for k, vs in history.history.items()}, seconds
@@ -134,7 +159,8 @@ def default_cnn_builder(spec: specs_lib.CNNSpec, data, config: ChildTrainingConf
                             max_activation_elements=config.max_activation_elements)
 
 
-def _train_classifier(build, data, config: ChildTrainingConfig, seed: int, out: dict) -> dict:
+def _train_classifier(build, data, config: ChildTrainingConfig, seed: int, out: dict,
+                      plan: rungs_lib.RungPlan | None = None) -> dict:
   """Trains a classifier child with ``model.fit`` (the CIFAR-10 recipe of §4.1).
 
   ``build()`` returns the uncompiled model (logits out); ``data`` has
@@ -156,12 +182,15 @@ def _train_classifier(build, data, config: ChildTrainingConfig, seed: int, out: 
   validation = data.batched("validation", config.batch_size,
                             num_examples=config.max_eval_examples)
   build_seconds = time.monotonic() - built  # (with latency, when measured)
-  history, phases = _fit(model, train, validation, config)
+  rung_watch = [] if plan is None else [_Rungs(plan, config.epochs)]
+  history, phases = _fit(model, train, validation, config, rung_watch)
   out = {"num_params": int(model.count_params()), "history": history,
          "phase_seconds": {"build": build_seconds, **phases}}
   val = history.get("val_accuracy", [])
   out["val_accuracy_history"] = val
   out["val_accuracy"] = max(val[-config.reward_epochs:]) if val else float("nan")
+  if plan is not None:
+    out = rungs_lib.report(out, plan, rung_watch[0].reached)
   return out
 
 
@@ -191,7 +220,7 @@ def lm_windows(data, split: str, batch_size: int, num_steps: int,
 
 
 def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, seed: int,
-              out: dict) -> dict:
+              out: dict, plan: rungs_lib.RungPlan | None = None) -> dict:
   vocab_size = len(data.vocab)
 
   def model_fn():
@@ -213,7 +242,8 @@ def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, se
                           config.max_eval_examples)
   out = lm_training.train_lm(model_fn, train, {"val": validation}, config.epochs,
                              lm_recipe(config), vocab_size,
-                             steps_per_epoch=config.steps_per_epoch, log_prefix="child: ")
+                             steps_per_epoch=config.steps_per_epoch, log_prefix="child: ",
+                             rungs=plan)
   metrics = {"attempts": out["attempts"], "lr_used": out["learning_rate"],
              "restarts": out["restarts"], "vocab_size": vocab_size,
              "phase_seconds": out["phases"]}
@@ -228,11 +258,12 @@ def _train_lm(spec: specs_lib.RNNCellSpec, data, config: ChildTrainingConfig, se
                  val_loss=val_loss, val_perplexity=lm_training.perplexity(val_loss),
                  val_perplexity_history=[lm_training.perplexity(v)
                                          for v in history["val_loss"]])
-  return metrics
+  return rungs_lib.report(metrics, plan, out["rungs"])
 
 
 def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
-                       build=None) -> dict[str, Any]:
+                       build=None, rungs: rungs_lib.RungPlan | None = None
+                       ) -> dict[str, Any]:
   """Builds, trains and validates one child; never raises for a bad architecture.
 
   A dead cell (:func:`nas_tf.specs.dead_cell_reason`: its output is exactly 0 with a zero
@@ -249,13 +280,18 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
     seed: Seeds weight initialisation, shuffling and augmentation.
     build: ``() -> keras.Model`` of a classifier child (``Task.build_child``); default:
       the paper's conv network for a ``CNNSpec`` on image data.
+    rungs: A pruner's plan (:class:`nas_tf.training.rungs.RungPlan`): the child is
+      validated at its rungs (a language model after that fraction of its windows, a
+      classifier at the nearest epoch end) and stops at a rung whose bar it misses; its
+      metrics are then those of that rung.
 
   Returns:
     A dict with ``status`` (ok / failed / too_large / nan / degenerate), ``train_seconds``,
     ``num_params`` (when built), ``latency_ms`` (when measured: ``measure_latency``),
     ``error`` (text, when not ok) and the task's validation
     metrics: ``val_accuracy_history`` and ``val_accuracy`` (CIFAR-10) or
-    ``val_perplexity`` (PTB).
+    ``val_perplexity`` (PTB); with ``rungs``, also ``rungs`` (``[resource, value]`` per
+    rung measured), ``pruned_at`` (None if it trained to the end) and ``bracket``.
   """
   start = time.monotonic()
   seed_child(seed)
@@ -271,14 +307,14 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
   try:
     if build is None and (isinstance(spec, specs_lib.RNNCellSpec)
                           or spec in children.NAMED_CELLS):
-      out.update(_train_lm(spec, data, config, seed, out))
+      out.update(_train_lm(spec, data, config, seed, out, rungs))
     else:
       if build is None:
         if not isinstance(spec, specs_lib.CNNSpec):
           raise TypeError(f"a {type(spec).__name__} child needs build= (its task's "
                           f"build_child), got {spec!r}")
         build = lambda: default_cnn_builder(spec, data, config)  # pylint: disable=unnecessary-lambda-assignment
-      out.update(_train_classifier(build, data, config, seed, out))
+      out.update(_train_classifier(build, data, config, seed, out, rungs))
     if not _finite_history(out["history"]):
       out["status"] = STATUS_NAN
       out["error"] = out.pop("diverged", None) or "loss became NaN or inf during training"

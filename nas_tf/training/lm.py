@@ -322,7 +322,7 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
               epochs: int, recipe: LMRecipe, base_lr: float, vocab_size: int,
               steps_per_epoch: Optional[int], on_epoch_end, log_prefix: str,
               progress_seconds: float, on_start, lr_for_epoch,
-              unigram: Optional[np.ndarray]) -> dict[str, Any]:
+              unigram: Optional[np.ndarray], rungs) -> dict[str, Any]:
   built = time.monotonic()
   model = model_fn()
   optimizer = build_optimizer(recipe.optimizer, base_lr, recipe.momentum,
@@ -351,6 +351,12 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
       history = {k: list(v) for k, v in restored.items()}
   cursor = (first * spe) % n
   last_log = time.monotonic()
+  # Rungs (a pruner's plan): 1-based global step -> rung; validated there, and a child
+  # below the rung's bar stops with that value as its result.
+  rung_at = {} if rungs is None else {
+      s: i for i, s in enumerate(rungs.at_steps(epochs * spe)) if s > 0}
+  reached = []
+  rung_split = next(iter(eval_windows), None)
 
   def finish_phases():
     total = time.monotonic() - built
@@ -404,6 +410,25 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
                   f"{lowest:.3g} (limit: {recipe.collapse_margin:.3g} above that) with lr "
                   f"{lr:.4g}")
         total += xent
+        rung = rung_at.get(epoch * spe + k + 1)
+        if rung is not None:
+          eval_start = time.monotonic()
+          rung_loss = evaluate(steps, eval_windows[rung_split], recipe.carry_state)
+          phases["eval"] += time.monotonic() - eval_start
+          value = perplexity(rung_loss)
+          go = rungs.continues(rung, value)
+          reached.append((rungs.resources[rung], value, go))
+          logging.info("%srung %d (%.3g of the budget): %s perplexity %.1f, bar %s: %s",
+                       log_prefix, rung + 1, rungs.resources[rung], rung_split, value,
+                       "none" if rungs.bounds[rung] is None else
+                       f"{rungs.bounds[rung]:.1f}", "continues" if go else "stopped")
+          if not go:
+            history["loss"].append(total / (k + 1))
+            history["lr"].append(lr)
+            history[f"{rung_split}_loss"].append(rung_loss)
+            history["epoch_seconds"].append(time.monotonic() - start)
+            return {"model": model, "history": history, "phases": finish_phases(),
+                    "rungs": reached}
         if progress_seconds and time.monotonic() - last_log > progress_seconds:
           last_log = time.monotonic()
           logging.info("%sepoch %d/%d step %d/%d: train perplexity %.1f (lr %.3g)",
@@ -427,7 +452,7 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
   except Diverged as e:
     e.phases = finish_phases()
     raise
-  return {"model": model, "history": history, "phases": finish_phases()}
+  return {"model": model, "history": history, "phases": finish_phases(), "rungs": reached}
 
 
 def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: dict,
@@ -437,8 +462,8 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
              log_prefix: str = "", progress_seconds: float = 20.0,
              on_start: Optional[Callable[..., tuple[int, Optional[dict]]]] = None,
              lr_for_epoch: Optional[Callable[[int, float], float]] = None,
-             on_restart: Optional[Callable[[float, list[str]], None]] = None
-             ) -> dict[str, Any]:
+             on_restart: Optional[Callable[[float, list[str]], None]] = None,
+             rungs=None) -> dict[str, Any]:
   """Trains a language model with ``recipe``, restarting at a lower rate on divergence.
 
   Args:
@@ -463,6 +488,10 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
     on_restart: ``fn(next_base_lr, restarts)`` before each restart, with the reasons so
       far: discards a backup of the failed attempt (so ``on_start`` does not resume it)
       and records the rate, so a resumed run continues at the lowered rate.
+    rungs: A pruner's :class:`nas_tf.training.rungs.RungPlan`: the first split of
+      ``eval_windows`` is also measured at its rungs (fractions of ``epochs`` x the
+      epoch's windows), and training stops at a rung whose bar the perplexity misses.
+      A restart measures its rungs again.
 
   Returns:
     ``{"model", "history", "attempts", "learning_rate", "diverged", "restarts",
@@ -472,7 +501,8 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
     (None if the last attempt trained to the end), and why each restart happened; and
     ``phases``, seconds summed over the attempts: ``build`` (model and optimiser),
     ``first_step`` (the first training step, which traces the graph), ``eval`` (every
-    evaluation pass) and ``train`` (the rest: the steady steps and their checks).
+    evaluation pass) and ``train`` (the rest: the steady steps and their checks); and
+    ``rungs``: the last attempt's ``(resource, perplexity, continued)`` per rung measured.
   """
   base_lr = recipe.learning_rate
   error = None
@@ -487,7 +517,7 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
       out = _fit_once(model_fn, train_windows, eval_windows, epochs, recipe, base_lr,
                       vocab_size, steps_per_epoch, on_epoch_end, log_prefix,
                       progress_seconds, on_start, lr_for_epoch,
-                      None if last else unigram)
+                      None if last else unigram, rungs)
       out.update(attempts=attempt + 1, learning_rate=base_lr, diverged=None,
                  restarts=restarts,
                  phases={k: spent[k] + v for k, v in out["phases"].items()})
@@ -508,7 +538,7 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
       keras.backend.clear_session(free_memory=False)
   return {"model": None, "history": None, "attempts": recipe.divergence_retries + 1,
           "learning_rate": base_lr / recipe.retry_lr_factor, "diverged": error,
-          "restarts": restarts[:-1], "phases": spent}
+          "restarts": restarts[:-1], "phases": spent, "rungs": []}
 
 
 def perplexity(xent: float) -> float:

@@ -113,14 +113,14 @@ class FunctionEvaluator(Evaluator):
   def __init__(self, start_fn: Callable[[list], list]):
     self.start_fn = start_fn
 
-  def start(self, step: int, specs: list) -> list:
-    del step
+  def start(self, step: int, specs: list, plans=None) -> list:
+    del step, plans  # (prunes_children is False: the loop passes no plans)
     out = self.start_fn(specs)
     return [o if callable(o) else (lambda o=o: o) for o in out]
 
 
 _DECLARED = ("parallel_children", "reuses_results", "record_extras", "fixed_depth",
-             "on_cluster", "trains_shared_weights")
+             "on_cluster", "trains_shared_weights", "prunes_children")
 _HOOKS = ("evaluate", "start", "adapt_space", "before_step", "finish", "checkpoint_items",
           "sampler_scope")
 

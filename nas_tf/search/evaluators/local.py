@@ -28,6 +28,7 @@ from nas_tf.training import child as child_training
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
 from nas_tf.evaluator import Evaluator
+from nas_tf.training.rungs import RungPlan
 
 
 @functools.lru_cache(maxsize=2)
@@ -51,6 +52,8 @@ class InlineEvaluator(Evaluator):
     validation_size: CIFAR-10 held-out images (None = the paper's 5,000).
   """
 
+  prunes_children = True
+
   def __init__(self, task, data_dir: str, child_config: ChildTrainingConfig,
                seed: int = 0, cache_dir: str | None = None,
                validation_size: int | None = None):
@@ -65,10 +68,12 @@ class InlineEvaluator(Evaluator):
     return _task_data(self.task, self.data_dir, self.seed, self.cache_dir,
                       self.validation_size)
 
-  def evaluate(self, specs: Sequence) -> list[dict]:
+  def evaluate(self, specs: Sequence, plans: Sequence | None = None) -> list[dict]:
     data = self._data()
-    return [self.task.train_child(s, data, self.child_config, seed=self.seed)
-            for s in specs]
+    plans = plans or [None] * len(specs)
+    return [self.task.train_child(s, data, self.child_config, seed=self.seed,
+                                  **({} if p is None else {"rungs": p}))
+            for s, p in zip(specs, plans)]
 
   def close(self, abort: bool = False) -> None:
     del abort  # nothing runs outside this process
@@ -113,10 +118,13 @@ def _worker_init(intra_op_threads: int, parent_pid: int | None = None,
 
 
 def _worker_evaluate(spec_json: str, task, data_dir: str, child_config: dict,
-                     seed: int, cache_dir: str | None, validation_size: int | None) -> dict:
+                     seed: int, cache_dir: str | None, validation_size: int | None,
+                     plan: dict | None = None) -> dict:
   data = _task_data(task, data_dir, seed, cache_dir, validation_size)
   spec = specs_lib.from_json(spec_json)
-  return task.train_child(spec, data, ChildTrainingConfig(**child_config), seed=seed)
+  rungs = {} if plan is None else {"rungs": RungPlan.from_dict(plan)}
+  return task.train_child(spec, data, ChildTrainingConfig(**child_config), seed=seed,
+                          **rungs)
 
 
 def _worker_prepare(task, data_dir: str, seed: int, cache_dir: str | None,
@@ -160,19 +168,21 @@ class ProcessEvaluator(InlineEvaluator):
                     self.validation_size)
     return pool
 
-  def _submit_all(self, specs: Sequence) -> list:
+  def _submit_all(self, specs: Sequence, plans: Sequence) -> list:
     child = dataclasses.asdict(self.child_config)
     return [self._pool.submit(_worker_evaluate, s.to_json(), self.task, self.data_dir,
-                              child, self.seed, self.cache_dir, self.validation_size)
-            for s in specs]
+                              child, self.seed, self.cache_dir, self.validation_size,
+                              None if p is None else p.to_dict())
+            for s, p in zip(specs, plans)]
 
-  def evaluate(self, specs: Sequence) -> list[dict]:
+  def evaluate(self, specs: Sequence, plans: Sequence | None = None) -> list[dict]:
+    plans = plans or [None] * len(specs)
     try:
-      futures = self._submit_all(specs)
+      futures = self._submit_all(specs, plans)
     except concurrent.futures.process.BrokenProcessPool:
       # A worker died between steps (e.g. while starting up): a new pool, once.
       self._restart()
-      futures = self._submit_all(specs)
+      futures = self._submit_all(specs, plans)
     results, broken = [], False
     for f in futures:
       try:

@@ -420,3 +420,33 @@ def test_a_users_task_searched_on_the_cluster(cluster, tmp_path):
   for r in trained:
     assert 0 <= r["metrics"]["val_accuracy"] <= 1 and r["reward"] == task.reward(r["metrics"])
     assert len(r["metrics"]["val_accuracy_history"]) == 2
+
+
+def test_a_pruned_search_on_the_cluster(cluster, tmp_path):
+  """Slow: 8 LM children trained as closures. Successive halving with 2 replicas: the
+  closures measure the rungs and stop below the bars the committed steps set."""
+  from nas_tf.search import pruners  # pylint: disable=g-import-not-at-top
+  cfg = _ptb_config(
+      tmp_path, max_children=8, search="random",
+      child=config_lib.ChildTrainingConfig(epochs=1, batch_size=4, num_steps=10,
+                                           lm_units=8, optimizer="sgd", learning_rate=1.0,
+                                           clipnorm=5.0, max_train_examples=2400,
+                                           max_eval_examples=400, divergence_retries=0),
+      pruner=config_lib.PrunerConfig(kind="successive_halving", min_resource=0.25,
+                                     reduction_factor=2, warmup_children=1))
+  search.run(cfg, evaluator=cluster_eval.ClusterEvaluator(cfg, cluster), num_replicas=2)
+  recs = ResultsLog(os.path.join(cfg.output_dir, "results.jsonl")).records
+  assert len(recs) == 8
+  pruner = pruners.make(cfg.pruner, higher_is_better=False)
+  stopped = 0
+  for r in recs:
+    if r["status"] != "ok":
+      continue
+    plan = pruner.plan(pruners.rung_reports(recs, r["step"] - 1), r["step"] * 2 + r["index"])
+    values = [v for _, v in r["metrics"]["rungs"]]
+    for i, v in enumerate(values):
+      assert plan.continues(i, v) == (i < len(values) - 1 or r["pruned_at"] is None), r
+    if r["pruned_at"] is not None:
+      stopped += 1
+      assert r["val_metric"] == pytest.approx(values[-1], rel=1e-5)
+  assert stopped > 0, [r["metrics"].get("rungs") for r in recs]

@@ -100,13 +100,13 @@ class _InProcessCoordinator:
     return Remote()
 
 
-def _lm_child(config):
+def _lm_child(config, plan=None):
   data = ptb.load_ptb(ROOT / "testdata" / "ptb")
   arrays = dc.materialize(data, config, seed=0, sequence=True)
   coordinator = _InProcessCoordinator()
   iterator = iter(tf.data.Dataset.from_tensors(arrays.tensors()).repeat())
   [child] = dc.schedule_children(coordinator, iterator, [specs_lib.lstm_like_base2_spec()], arrays,
-                                 config, seed=0)
+                                 config, seed=0, plans=None if plan is None else [plan])
   return child.result(), coordinator
 
 
@@ -147,3 +147,38 @@ def test_restart_decisions_and_result_match_the_in_process_trainer():
   assert out["attempts"] == local["attempts"] == len(coordinator.scheduled)
   assert out["lr_used"] == local["lr_used"]
   assert out["val_perplexity"] == pytest.approx(local["val_perplexity"], rel=1e-3)
+
+
+def test_a_closure_measures_the_same_rungs_and_stops_where_the_local_trainer_stops():
+  """A pruner's plan inside the closure's graph: the one-machine trainer's rung values,
+  a promoted child that simply trains on, and a stop at the first rung it misses."""
+  from nas_tf.training.rungs import RungPlan  # pylint: disable=g-import-not-at-top
+  config = _lm_config(divergence_retries=0)
+  data = ptb.load_ptb(ROOT / "testdata" / "ptb")
+  spec = specs_lib.lstm_like_base2_spec()
+  open_plan = RungPlan(resources=(0.25, 0.5), bounds=(None, None), higher_is_better=False)
+  plain, _ = _lm_child(config)
+  promoted, _ = _lm_child(config, open_plan)
+  local = child_training.train_and_evaluate(spec, data, config, seed=0, rungs=open_plan)
+  assert promoted["pruned_at"] is None and promoted["status"] == "ok"
+  assert promoted["val_perplexity"] == pytest.approx(plain["val_perplexity"], rel=1e-5)
+  np.testing.assert_allclose(np.array(promoted["rungs"]), np.array(local["rungs"]),
+                             rtol=1e-3)
+  second = promoted["rungs"][1][1]
+  shut = RungPlan(resources=(0.25, 0.5), bounds=(None, second - 1.0),
+                  higher_is_better=False)
+  stopped, coordinator = _lm_child(config, shut)
+  assert len(coordinator.scheduled) == 1  # stopping is not a divergence: no restart
+  assert stopped["status"] == "ok" and stopped["pruned_at"] == 0.5
+  assert stopped["val_perplexity"] == pytest.approx(second, rel=1e-5)
+  assert [v for _, v in stopped["rungs"]] == pytest.approx(
+      [v for _, v in promoted["rungs"]], rel=1e-5)
+  # Rungs measured on the first half of the validation windows, in both trainers.
+  half = RungPlan(resources=(0.25, 0.5), bounds=(None, None), higher_is_better=False,
+                  eval_fraction=0.5)
+  on_half, _ = _lm_child(config, half)
+  local_half = child_training.train_and_evaluate(spec, data, config, seed=0, rungs=half)
+  np.testing.assert_allclose(np.array(on_half["rungs"]), np.array(local_half["rungs"]),
+                             rtol=1e-3)
+  assert on_half["rungs"][0][1] != pytest.approx(promoted["rungs"][0][1], rel=1e-3)
+  assert on_half["val_perplexity"] == pytest.approx(plain["val_perplexity"], rel=1e-5)

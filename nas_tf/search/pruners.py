@@ -102,7 +102,8 @@ class Pruner:
                  if _key(resource) in values and (bracket is None or b == bracket)]
       bounds.append(self.bound(earlier))
     return RungPlan(resources=tuple(rungs), bounds=tuple(bounds),
-                    higher_is_better=self.higher_is_better, bracket=bracket)
+                    higher_is_better=self.higher_is_better, bracket=bracket,
+                    eval_fraction=self.config.rung_validation)
 
   def bound(self, earlier: list[float]) -> Optional[float]:
     """The worst value that goes on, given the ``earlier`` values at a rung."""

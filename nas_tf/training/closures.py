@@ -39,6 +39,7 @@ from nas_tf.training import child as child_training
 from nas_tf import children
 from nas_tf.training import lm as lm_training
 from nas_tf.training import optimizers
+from nas_tf.training import rungs as rungs_lib
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
 
@@ -148,7 +149,9 @@ def build_child(spec, arrays: BatchArrays, config: ChildTrainingConfig) -> keras
 
 
 # Why a closure stopped early (the ``abort`` output of the train function).
-ABORT_NONE, ABORT_DIVERGED, ABORT_NOT_LEARNING = 0, 1, 2
+ABORT_NONE, ABORT_DIVERGED, ABORT_NOT_LEARNING, ABORT_PRUNED = 0, 1, 2, 3
+# A rung not measured (rung values are perplexities >= 1 or accuracies >= 0).
+_UNMEASURED = -1.0
 
 
 def lm_checks(recipe: lm_training.LMRecipe, vocab_size: int, steps_per_epoch: int,
@@ -192,14 +195,22 @@ def lm_checks(recipe: lm_training.LMRecipe, vocab_size: int, steps_per_epoch: in
 
 
 def make_train_fn(model: keras.Model, arrays: BatchArrays,
-                  config: ChildTrainingConfig) -> Callable:
-  """A ``tf.function(iterator, trainable, non_trainable, lr_scale, check_unigram)``.
+                  config: ChildTrainingConfig, higher_is_better: bool = True) -> Callable:
+  """A ``tf.function(iterator, trainable, non_trainable, lr_scale, check_unigram, rung_at,
+  rung_bound, rung_windows)``.
 
   It trains and validates, and returns per epoch the mean training loss and the
   validation metric (accuracy for CIFAR-10, mean token cross-entropy for PTB), the start
-  and end timestamps, and why it stopped early: ``abort`` (``ABORT_*``), ``abort_value``
+  and end timestamps, why it stopped early: ``abort`` (``ABORT_*``), ``abort_value``
   (the offending loss, or the excess over the unigram model, in nats/token) and
-  ``abort_step`` (the global step, 1-based).
+  ``abort_step`` (the global step, 1-based); and the value at each rung.
+
+  Rungs (a pruner's :class:`nas_tf.training.rungs.RungPlan`, as in the one-machine
+  trainers): ``rung_at`` holds each rung's 1-based global step (language models) or
+  epoch (classifiers), -1 for none, and ``rung_bound`` the worst value that goes on (NaN:
+  no bar). There the closure measures the validation perplexity (on the first
+  ``rung_windows`` windows) or accuracy, and stops (``ABORT_PRUNED``) below the bar
+  (``higher_is_better`` says which way is below).
 
   Language models follow ``nas_tf.training.lm`` (§4.2, Zaremba et al. 2014): the state is
   carried across BPTT windows (zero at every epoch and for validation), the loss is
@@ -294,21 +305,42 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
   def put(vector, index, value):
     return tf.tensor_scatter_nd_update(vector, [[index]], [value])
 
+  def rung_check(position, measure, rung_at, rung_bound, rung_vals, abort, value):
+    """At a rung (``position`` == its step or epoch): its value, and whether to stop."""
+    hits = tf.equal(rung_at, tf.cast(position, tf.int64))
+
+    def at_rung():
+      r = tf.argmax(tf.cast(hits, tf.int32), output_type=tf.int32)
+      v = measure()
+      bound = tf.gather(rung_bound, r)
+      better = v >= bound if higher_is_better else v <= bound
+      go = tf.math.is_finite(v) & (tf.math.is_nan(bound) | better)
+      return (put(rung_vals, r, v), tf.where(go, abort, ABORT_PRUNED),
+              tf.where(go, value, v))
+
+    return tf.cond(tf.reduce_any(hits) & tf.equal(abort, ABORT_NONE), at_rung,
+                   lambda: (rung_vals, abort, value))
+
+  def rung_value(val):
+    """The rung's metric from ``validate``: perplexity for a language model."""
+    return tf.exp(tf.minimum(val, 700.0)) if is_lm else val
+
   # Explicit while loops and no AutoGraph: AutoGraph would convert the Keras layers'
   # code too, and tracing (serial, on the coordinator) is what bounds how fast children
   # can be handed to the workers.
   @tf.function(autograph=False)
-  def train(iterator, trainable, non_trainable, lr_scale, check_unigram):
+  def train(iterator, trainable, non_trainable, lr_scale, check_unigram, rung_at,
+            rung_bound, rung_windows):
     tx, ty, tw, vx, vy, vw = next(iterator)
     with tf.control_dependencies([tx]):
       start = tf.timestamp()
 
     def epoch_body(epoch, trainable, non_trainable, opt_state, step, losses, vals, recent,
-                   abort, value, at):
+                   rung_vals, abort, value, at):
       lr = epoch_lr(epoch, lr_scale)
 
       def step_body(k, trainable, non_trainable, opt_state, step, total, states, recent,
-                    excess, abort, value, at):
+                    excess, rung_vals, abort, value, at):
         step_lr = lr
         if callable(schedule):
           step_lr = tf.cast(schedule(step), tf.float32)
@@ -317,32 +349,42 @@ def make_train_fn(model: keras.Model, arrays: BatchArrays,
             i, trainable, non_trainable, opt_state, step, states, step_lr, tx, ty, tw)
         abort, value, recent, excess = checks(loss, i, k, epoch, step, recent, excess,
                                               check_unigram)
+        if is_lm:  # a language model's rungs fall on windows
+          rung_vals, abort, value = rung_check(
+              step + 1, lambda: rung_value(validate(
+                  trainable, non_trainable, vx[:rung_windows], vy[:rung_windows],
+                  vw[:rung_windows])), rung_at, rung_bound, rung_vals, abort, value)
         return (k + 1, trainable, non_trainable, opt_state, step + 1, total + loss, states,
-                recent, excess, abort, value, step + 1)
+                recent, excess, rung_vals, abort, value, step + 1)
 
-      k, trainable, non_trainable, opt_state, step, total, _, recent, _, abort, value, at = (
-          tf.while_loop(
-              lambda k, *rest: (k < steps) & tf.equal(rest[-3], ABORT_NONE), step_body,
-              (0, trainable, non_trainable, opt_state, step, tf.constant(0.0),
-               zero_states(tf.shape(tx)[1]), recent, tf.zeros([window]), abort, value, at)))
+      (k, trainable, non_trainable, opt_state, step, total, _, recent, _, rung_vals, abort,
+       value, at) = tf.while_loop(
+           lambda k, *rest: (k < steps) & tf.equal(rest[-3], ABORT_NONE), step_body,
+           (0, trainable, non_trainable, opt_state, step, tf.constant(0.0),
+            zero_states(tf.shape(tx)[1]), recent, tf.zeros([window]), rung_vals, abort,
+            value, at))
       losses = put(losses, epoch, total / tf.cast(tf.maximum(k, 1), tf.float32))
       val = tf.cond(tf.equal(abort, ABORT_NONE),
                     lambda: validate(trainable, non_trainable, vx, vy, vw),
                     lambda: tf.constant(float("nan")))
       vals = put(vals, epoch, val)
+      if not is_lm:  # a classifier's rungs fall on epoch ends
+        rung_vals, abort, value = rung_check(epoch + 1, lambda: val, rung_at, rung_bound,
+                                             rung_vals, abort, value)
       return (epoch + 1, trainable, non_trainable, opt_state, step, losses, vals, recent,
-              abort, value, at)
+              rung_vals, abort, value, at)
 
     nan = tf.fill([config.epochs], float("nan"))
     loop_vars = (0, list(trainable), list(non_trainable), opt_init(trainable),
-                 tf.constant(0, tf.int64), nan, nan, tf.zeros([window]), tf.constant(ABORT_NONE),
+                 tf.constant(0, tf.int64), nan, nan, tf.zeros([window]),
+                 tf.fill(tf.shape(rung_at), _UNMEASURED), tf.constant(ABORT_NONE),
                  tf.constant(0.0), tf.constant(0, tf.int64))
     out = tf.while_loop(lambda e, *rest: (e < config.epochs) & tf.equal(rest[-3], ABORT_NONE),
                         epoch_body, loop_vars)
-    train_losses, val_metrics, _, abort, value, at = out[-6:]
+    train_losses, val_metrics, _, rung_vals, abort, value, at = out[-7:]
     with tf.control_dependencies([train_losses, val_metrics]):
       end = tf.timestamp()
-    return train_losses, val_metrics, start, end, abort, value, at
+    return train_losses, val_metrics, start, end, abort, value, at, rung_vals
 
   return train
 
@@ -358,8 +400,9 @@ class ScheduledChild:
 
   def __init__(self, schedule: Optional[Callable], num_params: int,
                config: ChildTrainingConfig, sequence: bool, started: float,
-               failed: dict | None = None, num_classes: int = 10):
-    self._schedule, self._failed = schedule, failed
+               failed: dict | None = None, num_classes: int = 10,
+               plan: Optional[rungs_lib.RungPlan] = None):
+    self._schedule, self._failed, self.plan = schedule, failed, plan
     self.num_params, self.config, self.sequence = num_params, config, sequence
     self.started, self.num_classes = started, num_classes
     self._recipe = child_training.lm_recipe(config) if sequence else None
@@ -373,10 +416,11 @@ class ScheduledChild:
       return self._failed
     restarts, seconds, first_start = [], 0.0, None
     for attempt in range(self._retries + 1):
-      train_losses, val_metrics, start, end, abort, value, at = self._remote.fetch()
+      train_losses, val_metrics, start, end, abort, value, at, rung_vals = (
+          self._remote.fetch())
       seconds += float(end - start)
       first_start = float(start) if first_start is None else first_start
-      if int(abort) == ABORT_NONE or attempt == self._retries:
+      if int(abort) in (ABORT_NONE, ABORT_PRUNED) or attempt == self._retries:
         break
       lr = self.config.learning_rate * self._lr_scale
       restarts.append(self._abort_message(int(abort), float(value), int(at), lr))
@@ -384,18 +428,24 @@ class ScheduledChild:
       self._remote = self._schedule(self._lr_scale, attempt + 1 < self._retries)
     out: dict[str, Any] = {"status": "ok", "error": None, "num_params": self.num_params,
                            "worker_start": first_start, "worker_end": float(end)}
-    values = [float(v) for v in np.concatenate([train_losses, val_metrics])]
+    pruned = int(abort) == ABORT_PRUNED
+    # The epochs it trained (all, unless a pruner stopped it).
+    trained = int(np.sum(np.isfinite(train_losses))) if pruned else len(train_losses)
+    values = [float(v) for v in np.concatenate([train_losses[:trained],
+                                                val_metrics[:trained]])]
     if not self.sequence:
-      history = [float(v) for v in val_metrics]
+      history = [float(v) for v in val_metrics[:trained]]
       out["val_accuracy_history"] = history
       out["val_accuracy"] = max(history[-self.config.reward_epochs:])
     else:
-      val_loss = float(val_metrics[-1])
+      # Stopped mid-epoch at a rung: the rung's perplexity is its result.
+      val_loss = math.log(float(value)) if pruned else float(val_metrics[-1])
+      values = values[:-1] + [val_loss] if pruned else values
       lr_used = self.config.learning_rate * self._lr_scale
       out.update(val_loss=val_loss, val_perplexity=lm_training.perplexity(val_loss),
                  vocab_size=self.num_classes, attempts=attempt + 1, lr_used=lr_used,
                  restarts=restarts)
-      if int(abort) != ABORT_NONE:
+      if int(abort) not in (ABORT_NONE, ABORT_PRUNED):
         out.update(status="nan",
                    error=self._abort_message(int(abort), float(value), int(at), lr_used))
     if out["status"] == "ok" and not all(math.isfinite(v) for v in values):
@@ -404,6 +454,11 @@ class ScheduledChild:
     # shows in wall_seconds.
     out["train_seconds"] = seconds
     out["wall_seconds"] = time.monotonic() - self.started
+    if self.plan is not None:
+      measured = [i for i, v in enumerate(rung_vals) if float(v) != _UNMEASURED]
+      out = rungs_lib.report(out, self.plan, [
+          (self.plan.resources[i], float(rung_vals[i]), not (pruned and i == measured[-1]))
+          for i in measured])
     return out
 
   def _abort_message(self, abort: int, value: float, at: int, lr: float) -> str:
@@ -414,7 +469,24 @@ class ScheduledChild:
     return f"diverged: training loss {value:.4g} nats/token at step {at} with lr {lr:.4g}"
 
 
-def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int, build):
+def _rung_tensors(plan: Optional[rungs_lib.RungPlan], arrays: BatchArrays,
+                  config: ChildTrainingConfig) -> tuple:
+  """``(rung_at, rung_bound, rung_windows)`` of the train function for ``plan`` (empty:
+  no rungs)."""
+  num_val = arrays.val_x.shape[0]
+  if plan is None:
+    return tf.constant([], tf.int64), tf.constant([], tf.float32), tf.constant(num_val)
+  # As the one-machine trainers count: windows of the whole run for a language model
+  # (lm_training.train_lm), epochs for a classifier (child_training's callback).
+  total = config.epochs * (config.steps_per_epoch or arrays.train_x.shape[0])
+  at = plan.at_steps(total if arrays.sequence else config.epochs)
+  bounds = [float("nan") if b is None else b for b in plan.bounds]
+  return (tf.constant(at, tf.int64), tf.constant(bounds, tf.float32),
+          tf.constant(plan.eval_windows(num_val)))
+
+
+def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int, build,
+             higher_is_better: bool = True):
   """Builds ``spec``'s model and traces its closure: ``(fn, args, num_params)`` or a failure.
 
   A child that cannot be built (over the caps, or the builder raises) never reaches a
@@ -441,35 +513,40 @@ def _prepare(spec, arrays: BatchArrays, config: ChildTrainingConfig, seed: int, 
     # handed to the workers together instead of one trace apart.
     iterator_spec = tf.data.IteratorSpec(tuple(
         tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)) for a in arrays.tensors()))
-    fn = make_train_fn(model, arrays, config).get_concrete_function(
+    fn = make_train_fn(model, arrays, config, higher_is_better).get_concrete_function(
         iterator_spec, trainable, non_trainable, tf.TensorSpec([], tf.float32),
-        tf.TensorSpec([], tf.bool))
+        tf.TensorSpec([], tf.bool), tf.TensorSpec([None], tf.int64),
+        tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int32))
   return fn, (trainable, non_trainable), int(model.count_params())
 
 
 def schedule_children(coordinator, iterator, specs, arrays: BatchArrays,
                       config: ChildTrainingConfig, seed: int,
-                      build: Optional[Callable] = None) -> list[ScheduledChild]:
+                      build: Optional[Callable] = None,
+                      plans: Optional[list] = None) -> list[ScheduledChild]:
   """Builds the children of ``specs`` here and schedules one closure each on the workers.
 
   ``build(spec) -> keras.Model``: the task's child network (``Task.build_child``);
-  default :func:`build_child`.
+  default :func:`build_child`. ``plans``: a pruner's rung plan per spec (None: none).
   """
   started = time.monotonic()
   build = build or (lambda spec: build_child(spec, arrays, config))
-  prepared = [_prepare(s, arrays, config, seed, build) for s in specs]
+  plans = plans or [None] * len(specs)
+  higher = [True if p is None else p.higher_is_better for p in plans]
+  prepared = [_prepare(s, arrays, config, seed, build, h) for s, h in zip(specs, higher)]
   out = []
-  for p in prepared:
+  for p, plan in zip(prepared, plans):
     if isinstance(p, dict):
       out.append(ScheduledChild(None, 0, config, arrays.sequence, started, failed=p))
     else:
       fn, (trainable, non_trainable), num_params = p
 
-      def schedule(lr_scale, check_unigram, fn=fn, weights=(trainable, non_trainable)):
+      def schedule(lr_scale, check_unigram, fn=fn, weights=(trainable, non_trainable),
+                   rungs=_rung_tensors(plan, arrays, config)):
         return coordinator.schedule(fn, args=(iterator, *weights, tf.constant(lr_scale),
-                                              tf.constant(check_unigram)))
+                                              tf.constant(check_unigram), *rungs))
       out.append(ScheduledChild(schedule, num_params, config, arrays.sequence, started,
-                                num_classes=arrays.num_classes))
+                                num_classes=arrays.num_classes, plan=plan))
   return out
 
 

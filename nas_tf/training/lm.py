@@ -413,7 +413,10 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
         rung = rung_at.get(epoch * spe + k + 1)
         if rung is not None:
           eval_start = time.monotonic()
-          rung_loss = evaluate(steps, eval_windows[rung_split], recipe.carry_state)
+          windows = eval_windows[rung_split]
+          n_eval = rungs.eval_windows(windows[0].shape[0])
+          rung_loss = evaluate(steps, (windows[0][:n_eval], windows[1][:n_eval]),
+                               recipe.carry_state)
           phases["eval"] += time.monotonic() - eval_start
           value = perplexity(rung_loss)
           go = rungs.continues(rung, value)
@@ -425,7 +428,7 @@ def _fit_once(model_fn: Callable[[], keras.Model], train_windows, eval_windows: 
           if not go:
             history["loss"].append(total / (k + 1))
             history["lr"].append(lr)
-            history[f"{rung_split}_loss"].append(rung_loss)
+            history[f"{rung_split}_loss"].append(rung_loss)  # (on the rung's windows)
             history["epoch_seconds"].append(time.monotonic() - start)
             return {"model": model, "history": history, "phases": finish_phases(),
                     "rungs": reached}

@@ -29,12 +29,16 @@ class RungPlan:
     bounds: Per rung, the worst value that continues (None: no decision there).
     higher_is_better: Direction of the task's metric (accuracy up, perplexity down).
     bracket: The Hyperband bracket the child was given (None for other pruners).
+    eval_fraction: Share of the validation windows a language model is measured on at
+      a rung (the first ones; its final value uses all). A classifier's rungs fall on
+      epoch ends, where it is validated on the whole split anyway.
   """
 
   resources: tuple = ()
   bounds: tuple = ()
   higher_is_better: bool = True
   bracket: Optional[int] = None
+  eval_fraction: float = 1.0
 
   def __post_init__(self):
     object.__setattr__(self, "resources", tuple(float(r) for r in self.resources))
@@ -43,6 +47,8 @@ class RungPlan:
     if len(self.bounds) != len(self.resources):
       raise ValueError(f"a RungPlan needs one bound per rung, got resources "
                        f"{self.resources} and bounds {self.bounds}")
+    if not 0 < self.eval_fraction <= 1:
+      raise ValueError(f"eval_fraction must lie in (0, 1], got {self.eval_fraction!r}")
     if any(not 0 < r < 1 for r in self.resources) or list(self.resources) != sorted(
         set(self.resources)):
       raise ValueError(f"rung resources must be distinct, ascending fractions in (0, 1) "
@@ -69,6 +75,10 @@ class RungPlan:
       out.append(-1 if step >= total or step in seen else step)
       seen.add(step)
     return out
+
+  def eval_windows(self, total: int) -> int:
+    """How many of ``total`` validation windows a rung measures (at least one)."""
+    return max(1, min(total, math.ceil(self.eval_fraction * total)))
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)

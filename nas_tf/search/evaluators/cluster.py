@@ -29,6 +29,7 @@ class ClusterEvaluator(Evaluator):
   """
 
   on_cluster = True
+  prunes_children = True
 
   def __init__(self, config: SearchConfig, cluster, task=None, data=None):
     from nas_tf.training import closures as dc  # pylint: disable=g-import-not-at-top
@@ -48,11 +49,11 @@ class ClusterEvaluator(Evaluator):
   def sampler_scope(self):
     return self.cluster.strategy.scope()
 
-  def start(self, step: int, specs: list) -> list:
+  def start(self, step: int, specs: list, plans=None) -> list:
     del step
     handles = self._dc.schedule_children(self.cluster.coordinator, self.iterator, specs,
                                          self.arrays, self.config.child, self.config.seed,
-                                         build=self._build)
+                                         build=self._build, plans=plans)
     return [h.result for h in handles]
 
   def close(self, abort: bool = False) -> None:

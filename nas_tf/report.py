@@ -173,6 +173,38 @@ def _per_step(run) -> str:
   return _img(_png(fig), f"rewards per controller step of {run['name']}")
 
 
+def _rungs(run) -> Optional[str]:
+  """Each child's validation value at every rung it reached (a pruned search); the
+  children a pruner stopped end in a red cross."""
+  children = [r for r in run["records"] if (r.get("metrics") or {}).get("rungs")]
+  if not children:
+    return None
+  plt = _plt()
+  fig, ax = plt.subplots(figsize=(7.5, 4))
+  for r in children:
+    points = [(x, v) for x, v in r["metrics"]["rungs"] if v is not None]
+    if r.get("pruned_at") is None and r.get("val_metric") is not None:
+      points.append((1.0, r["val_metric"]))
+    if not points:
+      continue
+    xs, ys = zip(*points)
+    stopped = r.get("pruned_at") is not None
+    ax.plot(xs, ys, lw=0.7, alpha=0.35 if stopped else 0.7,
+            color="#999" if stopped else "#1f77b4")
+    if stopped:
+      ax.scatter(xs[-1:], ys[-1:], marker="x", s=18, color="#d62728", zorder=3)
+  ax.scatter([], [], marker="x", color="#d62728", label="stopped by the pruner")
+  ax.plot([], [], color="#1f77b4", label="trained to the end")
+  ax.set_xscale("log")
+  if not run["higher_is_better"]:
+    ax.set_yscale("log")
+  ax.set_xlabel("fraction of the child's training budget")
+  ax.set_ylabel(f"validation {run['metric']}")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  return _img(_png(fig), f"validation values per rung of {run['name']}")
+
+
 def _pareto(runs, cost_key: str, label: str) -> Optional[str]:
   points = [(run, r) for run in runs for r in run["records"]
             if r.get("status") == "ok" and r.get(cost_key) is not None
@@ -307,6 +339,13 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
     if not any(s.get("controller/entropy") is not None for s in run["steps"]):
       parts.append("<p class='note'>No controller entropy: this sampler has none, or the "
                    "run predates steps.jsonl.</p>")
+    rung_figure = _rungs(run)
+    if rung_figure:
+      stopped = sum(r.get("pruned_at") is not None for r in run["records"])
+      parts += [f"<h2>{html.escape(run['name'])}: children at each rung</h2>",
+                f"<p class='note'>{stopped} of {len(run['records'])} children stopped "
+                f"early ({html.escape(str(run['config'].get('pruner', {}).get('kind')))}); "
+                "they rank after every child trained to the end.</p>", rung_figure]
     parts += [f"<h2>{html.escape(run['name'])}: top {top} architectures</h2>",
               _top(run, top, pictures)]
   page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"

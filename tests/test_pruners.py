@@ -165,14 +165,12 @@ class RungEvaluator(Evaluator):
 
   prunes_children = True
 
-  def __init__(self, stop_after=None):
-    self.plans, self.calls, self.stop_after = [], 0, stop_after
+  def __init__(self, kill_child=None):
+    self.plans, self.calls, self.kill_child = [], 0, kill_child
 
   def evaluate(self, specs, plans=None):
     out = []
     for spec, plan in zip(specs, plans):
-      if self.stop_after is not None and self.calls >= self.stop_after:
-        raise KeyboardInterrupt  # killed between two children
       self.calls += 1
       self.plans.append(plan)
       full = 40.0 + 5 * sum(n.activation == "tanh" for n in spec.nodes) + sum(
@@ -182,6 +180,8 @@ class RungEvaluator(Evaluator):
         value = full * (2 - r)
         go = plan.continues(i, value)
         reached.append((r, value, go))
+        if self.calls == self.kill_child:
+          raise KeyboardInterrupt  # killed between this child's rungs
         if not go:
           break
       else:
@@ -203,6 +203,10 @@ def _config(tmp_path, name, **kw):
   return config_lib.SearchConfig(**base)
 
 
+def _records_of(cfg):
+  return ResultsLog(os.path.join(cfg.output_dir, "results.jsonl")).records
+
+
 @pytest.mark.parametrize("num_replicas", [1, 2])
 def test_decisions_come_from_committed_steps_and_survive_a_kill(tmp_path, num_replicas):
   cfg = _config(tmp_path, "straight")
@@ -221,13 +225,21 @@ def test_decisions_come_from_committed_steps_and_survive_a_kill(tmp_path, num_re
   # The pruned children rank after every child that trained to the end.
   ranked = rank(recs)
   assert all(r.get("pruned_at") is None for r in ranked[:16 - len(stopped)])
-  # Killed between children of step 4, then resumed: the same records.
+  if num_replicas == 1:  # the report draws the rungs and counts the stopped children
+    from nas_tf import report  # pylint: disable=g-import-not-at-top
+    page = pathlib.Path(report.write_report([cfg.output_dir], str(tmp_path / "r.html"),
+                                            pictures=False)).read_text()
+    assert f"{len(stopped)} of 16 children stopped early (successive_halving)" in page
+    summary = (pathlib.Path(cfg.output_dir) / "summary.txt").read_text()
+    assert f"{len(stopped)} stopped early by the pruner" in summary
+  # Killed between the rungs of the 8th child, then resumed: the same records.
   killed_cfg = _config(tmp_path, "killed")
+  killed = RungEvaluator(kill_child=8)
   with pytest.raises(KeyboardInterrupt):
-    search.run(killed_cfg, evaluator=RungEvaluator(stop_after=7),
-               num_replicas=num_replicas)
+    search.run(killed_cfg, evaluator=killed, num_replicas=num_replicas)
+  assert len(killed.plans) == 8 and len(_records_of(killed_cfg)) == 7
   search.run(killed_cfg, evaluator=RungEvaluator(), num_replicas=num_replicas)
-  again = ResultsLog(os.path.join(killed_cfg.output_dir, "results.jsonl")).records
+  again = _records_of(killed_cfg)
   keys = ("step", "index", "tokens", "reward", "pruned_at", "metrics")
   assert [{k: r.get(k) for k in keys} for r in again] == [
       {k: r.get(k) for k in keys} for r in recs]

@@ -34,8 +34,10 @@ setuptools.setup(
     extras_require={
         # --search=bo: Optuna's TPE (README, "Search strategies").
         "bo": ["optuna>=3.4"],
+        # nas_tf.hypermodel: a user's build_model(hp), written with KerasTuner's hp.
+        "keras-tuner": ["keras-tuner>=1.4"],
         # pandas: SearchResult.to_dataframe, as the README's Python API example uses it.
-        "test": ["pytest", "pytest-xdist", "optuna>=3.4", "pandas"],
+        "test": ["pytest", "pytest-xdist", "optuna>=3.4", "pandas", "keras-tuner>=1.4"],
     },
     # bin/NAME is a link to the absl app bin/NAME.py: it runs from a checkout, and pip
     # installs it on PATH as the command NAME.

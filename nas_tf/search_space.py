@@ -368,9 +368,60 @@ class NB201SearchSpace(_Space):
     return {"kind": self.kind, "ops": list(self.ops)}
 
 
-SearchSpace = Union[CNNSearchSpace, RNNCellSearchSpace, NB201SearchSpace]
+@dataclasses.dataclass(frozen=True)
+class HyperSpace(_Space):
+  """The hyperparameters of a user's ``build_model(hp)``, each a list of values.
+
+  Built from KerasTuner's ``HyperParameters`` by :mod:`nas_tf.hypermodel` (which also
+  turns ranges into value lists). One token per hyperparameter, in the order the build
+  function asks for them; each has its own token type (its own softmax and embedding in
+  the controller), named by position (``hp0``, ``hp1``, ...) so that weight names stay
+  valid whatever the user calls a hyperparameter.
+
+  Attributes:
+    hyperparameters: ``(name, values)`` pairs; ``values`` a tuple of JSON scalars.
+  """
+
+  hyperparameters: tuple
+
+  kind = "hp"
+
+  def __post_init__(self):
+    items = tuple((str(n), _check_choices(f"hyperparameter {n!r}", v))
+                  for n, v in (tuple(p) if isinstance(p, (list, tuple)) else
+                               (p["name"], p["values"]) for p in self.hyperparameters))
+    object.__setattr__(self, "hyperparameters", items)
+    if not items:
+      raise ValueError("a HyperSpace needs at least one hyperparameter")
+    names = [n for n, _ in items]
+    if len(set(names)) != len(names):
+      raise ValueError(f"repeated hyperparameter names: {names}")
+
+  def schema(self) -> tuple[Slot, ...]:
+    return tuple(CategoricalSlot(f"hp{i}", values)
+                 for i, (_, values) in enumerate(self.hyperparameters))
+
+  def decode(self, tokens: Sequence[int]) -> specs.HyperParameterSpec:
+    return specs.HyperParameterSpec(tuple(
+        (name, values[t]) for (name, values), t in zip(self.hyperparameters,
+                                                        self._split(tokens))))
+
+  def encode(self, spec: specs.HyperParameterSpec) -> Tokens:
+    given = spec.as_dict()
+    if set(given) != {n for n, _ in self.hyperparameters}:
+      raise specs.SpecError(f"hyperparameters {sorted(given)} are not those of this space "
+                            f"{[n for n, _ in self.hyperparameters]}")
+    return tuple(_index(slot, given[name], name) for slot, (name, _) in
+                 zip(self.schema(), self.hyperparameters))
+
+  def to_dict(self) -> dict:
+    return {"kind": self.kind,
+            "hyperparameters": [[n, list(v)] for n, v in self.hyperparameters]}
+
+
+SearchSpace = Union[CNNSearchSpace, RNNCellSearchSpace, NB201SearchSpace, HyperSpace]
 SPACE_KINDS = {"cnn": CNNSearchSpace, "rnn": RNNCellSearchSpace,
-               "nasbench201": NB201SearchSpace}
+               "nasbench201": NB201SearchSpace, "hp": HyperSpace}
 
 
 def space_from_dict(data: dict) -> SearchSpace:

@@ -310,8 +310,52 @@ class NB201CellSpec:
     return cls(tuple(ops))
 
 
-Spec = Union[CNNSpec, RNNCellSpec, NB201CellSpec]
-_KINDS = {"cnn": CNNSpec, "rnn": RNNCellSpec, "nasbench201": NB201CellSpec}
+@dataclasses.dataclass(frozen=True)
+class HyperParameterSpec:
+  """A user's model as the values of its hyperparameters (KerasTuner's ``hp``).
+
+  Not a space of the paper: the architecture of a ``build_model(hp)`` the user wrote
+  (:mod:`nas_tf.hypermodel`), searched with the paper's controller.
+
+  Attributes:
+    values: ``(name, value)`` pairs in the order the build function asks for them;
+      values are JSON scalars (int, float, bool, str).
+  """
+
+  values: tuple
+
+  kind = "hp"
+
+  def __post_init__(self):
+    values = tuple((str(k), v) for k, v in (
+        self.values.items() if isinstance(self.values, dict) else self.values))
+    object.__setattr__(self, "values", values)
+    _check(bool(values), "a HyperParameterSpec needs at least one hyperparameter")
+    _check(len({k for k, _ in values}) == len(values),
+           f"HyperParameterSpec has a repeated name: {[k for k, _ in values]}")
+    for k, v in values:
+      _check(isinstance(v, (int, float, str)) and not (isinstance(v, float) and v != v),
+             f"hyperparameter {k!r} must be an int, float, bool or str, got {v!r}")
+
+  def as_dict(self) -> dict:
+    return dict(self.values)
+
+  def to_dict(self) -> dict:
+    # A list of pairs, not an object: JSON keeps the build function's order.
+    return {"kind": self.kind, "version": SPEC_FORMAT_VERSION,
+            "values": [[k, v] for k, v in self.values]}
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), sort_keys=True)
+
+  def describe(self) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in self.values)
+
+
+Spec = Union[CNNSpec, RNNCellSpec, NB201CellSpec, HyperParameterSpec]
+_KINDS = {"cnn": CNNSpec, "rnn": RNNCellSpec, "nasbench201": NB201CellSpec,
+          "hp": HyperParameterSpec}
 
 
 def from_dict(data: dict) -> Spec:
@@ -323,6 +367,13 @@ def from_dict(data: dict) -> Spec:
   _check(version == SPEC_FORMAT_VERSION,
          f"spec format version {version!r} is not supported (expected {SPEC_FORMAT_VERSION})")
   fields = {k: v for k, v in data.items() if k not in ("kind", "version")}
+  if kind == "hp":
+    values = fields.get("values")
+    _check(set(fields) == {"values"} and isinstance(values, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 for p in values),
+           f"an hp spec holds only 'values', a list of [name, value] pairs, got "
+           f"{repr(data)[:_MAX_QUOTE]}")
+    return HyperParameterSpec(tuple(tuple(p) for p in values))
   if kind == "nasbench201":
     _check(set(fields) == {"ops"} and isinstance(fields["ops"], (list, tuple)),
            f"a nasbench201 spec holds only a list of 'ops', got {repr(data)[:_MAX_QUOTE]}")

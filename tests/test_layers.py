@@ -21,7 +21,9 @@ LAYERS = [
     {"children", "training", "cluster", "shared", "export", "zero_cost"},
     {"tasks"},   # what is searched and how it is judged
     {"search"},  # the loop, samplers, evaluators
-    {"report", "api"},  # what users read and call: reports of runs, the Python entry points
+    # what users read and call: reports of runs, the Python entry points, the search of
+    # their own Keras models
+    {"report", "api", "hypermodel"},
 ]
 
 

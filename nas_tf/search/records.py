@@ -107,18 +107,20 @@ def step_scalars(rewards, stats: dict, log: ResultsLog, **extra) -> dict:
 def check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
   """Stops a search whose children break for a reason the user must fix, with one line.
 
-  Bad architectures fail one by one and are scored; but when every child of the first
-  step raised (wrong data path, a subset larger than the data, a bug), or most children
-  of the latest step are over the size caps (a child size the caps do not allow, e.g.
-  the paper's ~20M-parameter LM under the default 5M cap), carrying on would only fill
-  results.jsonl with failure rewards that teach the sampler nothing.
+  Bad architectures fail one by one and are scored; but when every child so far raised,
+  and there are at least the first step's or three of them (wrong data path, a subset
+  larger than the data, a bug; KerasTuner also stops after three failed trials in a
+  row), or most children of the latest step are over the size caps (a child size the
+  caps do not allow, e.g. the paper's ~20M-parameter LM under the default 5M cap),
+  carrying on would only fill results.jsonl with failure rewards that teach the sampler
+  nothing.
   """
-  first = [r for r in log if r["step"] == 0]
-  if (len(first) == min(config.children_per_step, config.max_children)
-      and all(r["status"] == "failed" for r in first) and len(log) == len(first)):
-    errors = sorted({str(r["metrics"].get("error")) for r in first})
-    raise RuntimeError(f"every child of the first step failed to train; this looks like a "
-                       f"setup problem, not bad architectures. Errors: {'; '.join(errors)}")
+  enough = min(max(config.children_per_step, 3), config.max_children)
+  if len(log) >= enough and all(r["status"] == "failed" for r in log):
+    errors = sorted({str(r["metrics"].get("error")) for r in log})
+    raise RuntimeError(f"all {len(log)} children so far failed to train; this looks like "
+                       f"a setup problem, not bad architectures. Errors: "
+                       f"{'; '.join(errors)[:1000]}")
   if not len(log):
     return
   last = max(r["step"] for r in log)

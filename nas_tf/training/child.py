@@ -104,9 +104,9 @@ class _Phases(keras.callbacks.Callback):
 class _Rungs(keras.callbacks.Callback):
   """A pruner's rungs at epoch ends: a classifier below a rung's bar stops there."""
 
-  def __init__(self, plan: rungs_lib.RungPlan, epochs: int):
+  def __init__(self, plan: rungs_lib.RungPlan, epochs: int, metric: str = "val_accuracy"):
     super().__init__()
-    self.plan = plan
+    self.plan, self.metric = plan, metric
     self.rung_at = {e: i for i, e in enumerate(plan.at_steps(epochs)) if e > 0}
     self.reached = []
 
@@ -114,14 +114,21 @@ class _Rungs(keras.callbacks.Callback):
     rung = self.rung_at.get(epoch + 1)
     if rung is None:
       return
-    value = float((logs or {}).get("val_accuracy", float("nan")))
+    value = float((logs or {}).get(self.metric, float("nan")))
     go = self.plan.continues(rung, value)
     self.reached.append((self.plan.resources[rung], value, go))
     if not go:
-      logging.info("child: stopped at rung %d (epoch %d/%d): val_accuracy %.4f, bar %.4f",
-                   rung + 1, epoch + 1, self.params.get("epochs", 0), value,
+      logging.info("child: stopped at rung %d (epoch %d/%d): %s %.4f, bar %.4f",
+                   rung + 1, epoch + 1, self.params.get("epochs", 0), self.metric, value,
                    self.plan.bounds[rung])
       self.model.stop_training = True
+
+
+def rung_callback(plan: rungs_lib.RungPlan | None, epochs: int,
+                  metric: str = "val_accuracy") -> list:
+  """``[callback]`` that applies a pruner's plan at epoch ends of ``model.fit`` (``[]``
+  without a plan); the callback's ``reached`` lists ``(resource, value, continued)``."""
+  return [] if plan is None else [_Rungs(plan, epochs, metric)]
 
 
 def _fit(model, train, validation, config: ChildTrainingConfig,
@@ -182,7 +189,7 @@ def _train_classifier(build, data, config: ChildTrainingConfig, seed: int, out: 
   validation = data.batched("validation", config.batch_size,
                             num_examples=config.max_eval_examples)
   build_seconds = time.monotonic() - built  # (with latency, when measured)
-  rung_watch = [] if plan is None else [_Rungs(plan, config.epochs)]
+  rung_watch = rung_callback(plan, config.epochs)
   history, phases = _fit(model, train, validation, config, rung_watch)
   out = {"num_params": int(model.count_params()), "history": history,
          "phase_seconds": {"build": build_seconds, **phases}}

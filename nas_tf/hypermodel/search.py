@@ -1,0 +1,236 @@
+"""``KerasSearch``: KerasTuner's Tuner habits, nas_tf's search underneath.
+
+A :class:`HyperModelTask` makes a user's ``build_model(hp)`` and fit arguments a Task (the
+seam every search runs through), so the search of a user's model is the same search as
+the paper's: the same samplers (the controller of §3 with REINFORCE, random, evolution,
+BO), the same results.jsonl / config.json / state.json, resume by running it again, the
+output-directory lock and the report.
+
+  search = KerasSearch(build_model, objective="val_accuracy", search="rl",
+                       max_trials=20, output_dir="runs/mine")
+  search.search(x, y, validation_data=(x_val, y_val), epochs=5)
+  best_hp = search.get_best_hyperparameters()[0]
+  model = search.get_best_models()[0]
+
+Trials run in this process (the task holds the data and the function in memory).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+import traceback
+from typing import Any, Callable, Optional
+
+from absl import logging
+
+from nas_tf import config as config_lib
+from nas_tf import results
+from nas_tf.hypermodel import space as space_lib
+from nas_tf.tasks.base import TrainedChildTask
+
+# Metric names KerasTuner knows the direction of without an Objective.
+_MINIMISED = ("loss", "mse", "mae", "mean_squared_error", "mean_absolute_error",
+              "crossentropy")
+
+
+def objective_direction(objective) -> tuple[str, bool]:
+  """``(name, higher_is_better)`` of a metric name or a ``keras_tuner.Objective``."""
+  if isinstance(objective, str):
+    name = objective
+    bare = name[4:] if name.startswith("val_") else name
+    if any(bare == m or bare.endswith(m) for m in _MINIMISED):
+      return name, False
+    if any(bare == m or bare.endswith(m) for m in ("accuracy", "auc", "precision",
+                                                   "recall")):
+      return name, True
+    raise ValueError(f"the direction of objective {name!r} is unknown: pass "
+                     f"keras_tuner.Objective({name!r}, direction='min' or 'max')")
+  name, direction = getattr(objective, "name", None), getattr(objective, "direction", None)
+  if not isinstance(name, str) or direction not in ("min", "max"):
+    raise ValueError(f"objective must be a metric name or a keras_tuner.Objective, got "
+                     f"{objective!r}")
+  return name, direction == "max"
+
+
+class HyperModelTask(TrainedChildTask):
+  """A ``build_model(hp)`` and its fit arguments as a Task.
+
+  Args:
+    build_model: KerasTuner's hypermodel function: ``hp -> compiled keras.Model``.
+    objective: The logged metric to optimise (``val_accuracy``, ``val_loss``, ...).
+    higher_is_better: Its direction.
+    fit_kwargs: What ``model.fit`` gets besides ``epochs`` (x, y, validation_data,
+      batch_size, callbacks, ...).
+    name: The task's name in config.json.
+  """
+
+  space_kind = "hp"
+
+  def __init__(self, build_model: Callable, objective: str, higher_is_better: bool,
+               fit_kwargs: dict, name: str = "hypermodel"):
+    self.build_model = build_model
+    self.space, self.base_hp = space_lib.discover(build_model)
+    self.metric = objective
+    self.metric_label = objective
+    self.higher_is_better = higher_is_better
+    self.fit_kwargs = dict(fit_kwargs)
+    self.name = self.ref = name
+
+  def default_space(self) -> dict:
+    return self.space.to_dict()
+
+  def check_data(self, data_dir: str, bundled: bool = False) -> None:
+    del data_dir, bundled  # the data is in memory
+
+  def load_data(self, data_dir: str, seed: int = 0, cache_dir=None, validation_size=None):
+    del data_dir, seed, cache_dir, validation_size
+    return self.fit_kwargs
+
+  def build_child(self, spec, data, config, final: bool = False):
+    import keras  # pylint: disable=g-import-not-at-top
+    del data, config, final
+    model = self.build_model(space_lib.hyperparameters_for(spec, self.base_hp))
+    if not isinstance(model, keras.Model):
+      raise TypeError(f"build_model returned a {type(model).__name__}, not a keras.Model")
+    return model
+
+  def train_child(self, spec, data, config, seed: int = 0, rungs=None) -> dict:
+    """Builds and fits one trial; its objective is the best epoch's (as KerasTuner)."""
+    import keras  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
+    start = time.monotonic()
+    child_training.seed_child(seed)
+    out: dict[str, Any] = {"status": "ok", "error": None}
+    try:
+      model = self.build_child(spec, data, config)
+      out["num_params"] = int(model.count_params())
+      kwargs = dict(data)
+      callbacks = [keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None) or [])]
+      watch = child_training.rung_callback(rungs, config.epochs, self.metric)
+      history = model.fit(epochs=config.epochs, verbose=0, callbacks=callbacks + watch,
+                          **kwargs).history
+      if self.metric not in history:
+        raise KeyError(f"objective {self.metric!r} was never logged; fit logged "
+                       f"{sorted(history)}")
+      values = [float(v) for v in history[self.metric]]
+      finite = [v for v in values if math.isfinite(v)]
+      out[f"{self.metric}_history"] = values
+      out[self.metric] = ((max if self.higher_is_better else min)(finite) if finite
+                          else float("nan"))
+      if not all(math.isfinite(float(v)) for v in history.get("loss", [])) or not finite:
+        out.update(status="nan", error="loss became NaN or inf during training")
+      if watch:
+        from nas_tf.training import rungs as rungs_lib  # pylint: disable=g-import-not-at-top
+        out = rungs_lib.report(out, rungs, watch[0].reached)
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning("trial failed: %s\n%s", e, traceback.format_exc(limit=3))
+      out.update(status="failed", error=f"{type(e).__name__}: {e}")
+    finally:
+      keras.backend.clear_session()
+    out["train_seconds"] = time.monotonic() - start
+    return out
+
+  def next_steps(self, output_dir: str, data_dir) -> list[str]:
+    del data_dir
+    return [f"Best hyperparameters: KerasSearch(..., output_dir={output_dir!r})"
+            ".get_best_hyperparameters(); retrained models: .get_best_models()"]
+
+
+class KerasSearch:
+  """Searches a ``build_model(hp)`` (KerasTuner's hypermodel) with a nas_tf strategy.
+
+  Args:
+    hypermodel: ``hp -> compiled keras.Model``, written with KerasTuner's ``hp``.
+    objective: A logged metric name (direction inferred for losses and accuracies) or a
+      ``keras_tuner.Objective``.
+    search: 'rl' (the paper's controller and REINFORCE), 'random', 'evolution', 'bo'.
+    max_trials: Models built and trained (a larger value on a finished run extends it).
+    output_dir: The run's directory; running again with it resumes.
+    seed: Seeds sampling and every trial's initialisation.
+    overwrite: Start afresh, deleting ``output_dir``.
+    settings: ``{"section.field": value}`` on top (e.g. ``{"controller.learning_rate":
+      0.005, "pruner.kind": "median"}``), as ``nas_search --set``.
+  """
+
+  def __init__(self, hypermodel: Callable, objective="val_accuracy", search: str = "rl",
+               max_trials: int = 10, output_dir: str = "nas_tf_search", seed: int = 0,
+               overwrite: bool = False, settings: Optional[dict] = None):
+    if not callable(hypermodel):
+      raise TypeError(f"hypermodel must be a function hp -> keras.Model, got "
+                      f"{hypermodel!r}")
+    self.hypermodel = hypermodel
+    self.objective, self.higher_is_better = objective_direction(objective)
+    self.search_method, self.max_trials = search, int(max_trials)
+    self.output_dir, self.seed, self.overwrite = output_dir, seed, overwrite
+    self.settings = dict(settings or {})
+    self.task: Optional[HyperModelTask] = None
+    self._fit: dict = {}
+
+  def _config(self, epochs: int) -> config_lib.SearchConfig:
+    # One child per controller step and Adam at 0.01 (as the real-data presets): a
+    # budget of tens of trials must teach the controller from few updates.
+    config = config_lib.SearchConfig(
+        task=self.task.name, data_dir="", output_dir=self.output_dir,
+        search=self.search_method, max_children=self.max_trials, children_per_step=1,
+        seed=self.seed, space=self.task.space.to_dict(),
+        child=config_lib.ChildTrainingConfig(epochs=epochs),
+        controller=config_lib.ControllerConfig(learning_rate=0.01),
+        runtime=config_lib.RuntimeConfig(isolation="inline"))
+    return config_lib.apply_overrides(config, [f"{k}={v}" for k, v in self.settings.items()])
+
+  def search(self, x=None, y=None, epochs: int = 1, **fit_kwargs) -> dict:
+    """Runs (or resumes) the search; ``fit`` arguments as for ``model.fit``."""
+    from nas_tf import search as search_lib  # pylint: disable=g-import-not-at-top
+    self._fit = {"x": x, "y": y, **fit_kwargs}
+    self.task = HyperModelTask(self.hypermodel, self.objective, self.higher_is_better,
+                               {k: v for k, v in self._fit.items() if v is not None})
+    if self.overwrite and os.path.exists(self.output_dir):
+      shutil.rmtree(self.output_dir)
+    self.overwrite = False  # a second call extends the same run
+    self._epochs = epochs
+    return search_lib.run(self._config(epochs), task=self.task)
+
+  def _ranked(self) -> list[dict]:
+    log = results.ResultsLog(os.path.join(self.output_dir, "results.jsonl"))
+    return [r for r in log.ranking() if r["status"] == "ok"]
+
+  def get_best_hyperparameters(self, num_trials: int = 1) -> list:
+    """The best trials' ``keras_tuner.HyperParameters``, best first."""
+    from nas_tf import specs  # pylint: disable=g-import-not-at-top
+    self._need_search()
+    return [space_lib.hyperparameters_for(specs.from_dict(r["spec"]), self.task.base_hp)
+            for r in self._ranked()[:num_trials]]
+
+  def get_best_models(self, num_models: int = 1) -> list:
+    """The best trials' models, rebuilt and trained again as in the search (same seed
+    and fit arguments, so the same weights on a deterministic machine)."""
+    import keras  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
+    out = []
+    for hp in self.get_best_hyperparameters(num_models):
+      child_training.seed_child(self.seed)
+      model = self.hypermodel(hp)
+      kwargs = {k: v for k, v in self._fit.items() if v is not None}
+      model.fit(epochs=self._epochs, verbose=0,
+                callbacks=[keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None)
+                                                               or [])], **kwargs)
+      out.append(model)
+    return out
+
+  def results_summary(self, num_trials: int = 10) -> str:
+    """The best trials, one line each (also logged)."""
+    lines = [f"Results in {self.output_dir} (objective {self.objective}, "
+             f"{'max' if self.higher_is_better else 'min'}imised):"]
+    for k, r in enumerate(self._ranked()[:num_trials], start=1):
+      lines.append(f"  {k}. {self.objective} {r['val_metric']:.4g}  {r['describe']}")
+    text = "\n".join(lines)
+    logging.info("%s", text)
+    return text
+
+  def _need_search(self):
+    if self.task is None:
+      raise RuntimeError("call search() first (it also reloads a finished run: same "
+                         "output_dir)")

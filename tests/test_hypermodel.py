@@ -1,0 +1,153 @@
+"""A user's build_model(hp) searched by every strategy (nas_tf.hypermodel)."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+keras_tuner = pytest.importorskip("keras_tuner")
+
+from nas_tf import search_space  # pylint: disable=g-import-not-at-top
+from nas_tf import specs
+from nas_tf.hypermodel import KerasSearch, discover
+from nas_tf.hypermodel import space as space_lib
+from nas_tf.results import ResultsLog
+
+
+def build(hp):
+  model = keras.Sequential([
+      keras.Input((8,)),
+      keras.layers.Dense(hp.Choice("units", [4, 16]),
+                         activation=hp.Choice("act", ["relu", "tanh"])),
+      keras.layers.Dense(3)])
+  model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-1, sampling="log")),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  return model
+
+
+def _data():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(240, 8)).astype("float32")
+  y = ((x[:, 0] > 0).astype("int32") + (x[:, 1] > 1)).astype("int32")
+  return x[:160], y[:160], (x[160:], y[160:])
+
+
+def test_ranges_become_value_lists_and_specs_round_trip():
+  hp = keras_tuner.HyperParameters()
+
+  def values(call):
+    call(hp)  # registers one hyperparameter; what is searched is its list of values
+    return space_lib.values_of(hp.space[-1])
+
+  assert values(lambda h: h.Int("n", 2, 10, step=4)) == (2, 6, 10)
+  assert values(lambda h: h.Int("w", 8, 64, step=2, sampling="log")) == (8, 16, 32, 64)
+  assert values(lambda h: h.Float("p", 0.0, 0.5, step=0.25)) == (0.0, 0.25, 0.5)
+  lr = values(lambda h: h.Float("lr", 1e-4, 1e-1, sampling="log"))
+  assert len(lr) == space_lib.FLOAT_VALUES and lr[0] == 1e-4 and lr[-1] == 0.1
+  assert lr[1] / lr[0] == pytest.approx(lr[-1] / lr[-2], rel=1e-4)  # evenly on a log scale
+  assert values(lambda h: h.Boolean("b")) == (False, True)
+  assert values(lambda h: h.Fixed("f", 3)) == (3,)
+  space, _ = discover(build)
+  assert [n for n, _ in space.hyperparameters] == ["units", "act", "lr"]
+  assert search_space.space_from_dict(json.loads(json.dumps(space.to_dict()))) == space
+  spec = space.decode((1, 1, 9))
+  assert spec.describe() == "units=16 act=tanh lr=0.1"
+  assert specs.from_json(spec.to_json()) == spec and space.encode(spec) == (1, 1, 9)
+
+
+def test_spaces_it_cannot_search_are_refused_with_one_line():
+  def nothing(hp):
+    del hp
+    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+  def conditional(hp):
+    if hp.Boolean("deep"):
+      with hp.conditional_scope("deep", [True]):
+        hp.Int("layers", 2, 4)
+    return nothing(hp)
+
+  def parent(hp):
+    hp.Boolean("deep")
+    hp.Int("layers", 2, 4, parent_name="deep", parent_values=[True])
+    return nothing(hp)
+
+  def loops(hp):
+    for i in range(hp.Int("stages", 1, 3)):
+      hp.Choice(f"width_{i}", [8, 16])
+    return nothing(hp)
+
+  def broken(hp):
+    raise RuntimeError("no GPU here")
+
+  for fn, message in ((nothing, "asked for no hyperparameter"),
+                      (conditional, "'layers' appears only when 'deep' = True"),
+                      (parent, "'layers' is conditional"),
+                      (loops, "'width_1' appears only when 'stages' = 3"),
+                      (broken, "raised on its first call: RuntimeError: no GPU here")):
+    with pytest.raises(ValueError, match=message):
+      discover(fn)
+  with pytest.raises(ValueError, match="direction of objective 'val_f1' is unknown"):
+    KerasSearch(build, objective="val_f1")
+
+
+@pytest.mark.parametrize("method", ["rl", "random", "evolution", "bo"])
+def test_every_strategy_searches_a_build_function(tmp_path, method):
+  x, y, val = _data()
+  search = KerasSearch(build, objective="val_accuracy", search=method, max_trials=3,
+                       output_dir=str(tmp_path / method), seed=1)
+  search.search(x, y, validation_data=val, epochs=2, batch_size=32)
+  recs = ResultsLog(str(tmp_path / method / "results.jsonl")).records
+  assert len(recs) == 3 and all(r["status"] == "ok" for r in recs), recs
+  for r in recs:
+    assert r["val_metric"] == max(r["metrics"]["val_accuracy_history"])
+    assert r["reward"] == r["val_metric"]
+  best = search.get_best_hyperparameters()[0]
+  assert best.values == dict(specs.from_dict(search._ranked()[0]["spec"]).values)
+  assert "val_accuracy" in search.results_summary()
+
+
+def test_resume_extends_and_best_models_are_retrained_to_the_same_value(tmp_path):
+  """Slow: 13 small trials (a run, its resume, the same run uninterrupted), one retrained."""
+  x, y, val = _data()
+  out = str(tmp_path / "run")
+  first = KerasSearch(build, search="rl", max_trials=3, output_dir=out, seed=2)
+  first.search(x, y, validation_data=val, epochs=2, batch_size=32)
+  again = KerasSearch(build, search="rl", max_trials=5, output_dir=out, seed=2)
+  again.search(x, y, validation_data=val, epochs=2, batch_size=32)
+  straight = KerasSearch(build, search="rl", max_trials=5, output_dir=str(tmp_path / "s"),
+                         seed=2)
+  straight.search(x, y, validation_data=val, epochs=2, batch_size=32)
+  resumed = ResultsLog(os.path.join(out, "results.jsonl")).records
+  once = ResultsLog(str(tmp_path / "s" / "results.jsonl")).records
+  assert [r["tokens"] for r in resumed] == [r["tokens"] for r in once]
+  assert [r["val_metric"] for r in resumed] == pytest.approx([r["val_metric"] for r in once])
+  model = again.get_best_models()[0]
+  _, accuracy = model.evaluate(*val, verbose=0)
+  history_best = again._ranked()[0]
+  assert history_best["metrics"]["val_accuracy_history"][-1] == pytest.approx(accuracy,
+                                                                              abs=1e-6)
+
+
+def test_a_trial_that_breaks_is_recorded_and_the_search_goes_on(tmp_path):
+  x, y, val = _data()
+
+  def fragile(hp):
+    units = hp.Choice("units", [4, 5, 6, 8, 16])
+    if units == 5:
+      raise ValueError("5 units are not supported")
+    if units == 6:
+      return "not a model"
+    return build(hp)
+
+  search = KerasSearch(fragile, search="random", max_trials=10, seed=0,
+                       output_dir=str(tmp_path / "f"),
+                       settings={"pruner.kind": "median", "pruner.warmup_children": 1})
+  search.search(x, y, validation_data=val, epochs=3, batch_size=32)
+  recs = ResultsLog(str(tmp_path / "f" / "results.jsonl")).records
+  errors = {r["metrics"].get("error") for r in recs if r["status"] == "failed"}
+  assert "ValueError: 5 units are not supported" in errors
+  assert "TypeError: build_model returned a str, not a keras.Model" in errors
+  assert any(r["status"] == "ok" for r in recs)

@@ -170,8 +170,10 @@ class Controller(keras.layers.Layer):
     entropy = tf.zeros([m])
     out_tokens = []
     anchors, anchor_proj = [], []  # h_j and W_prev h_j of earlier layers
+    active = []  # per categorical slot: [m] bool, whether its decision is taken
     pos = 0
     for step, slot in enumerate(space.schema()):
+      previous = (x, states)
       h, states = self._step(x, states)
       step_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, step)
       if isinstance(slot, search_space_lib.AnchorSlot):
@@ -208,10 +210,29 @@ class Controller(keras.layers.Layer):
               logits, 1, seed=step_seed), -1), tf.int32)
         else:
           tok = tf.cast(tokens[:, pos], tf.int32)
-        log_prob += tf.reduce_sum(tf.one_hot(tok, slot.num_choices) * log_p, axis=1)
-        entropy += -tf.reduce_sum(tf.exp(log_p) * log_p, axis=1)
-        out_tokens.append(tok[:, None])
+        slot_log_p = tf.reduce_sum(tf.one_hot(tok, slot.num_choices) * log_p, axis=1)
+        slot_entropy = -tf.reduce_sum(tf.exp(log_p) * log_p, axis=1)
         x = tf.gather(getattr(self, f"embedding_{slot.key}"), tok)
+        on = None
+        for parent, allowed in getattr(slot, "active_when", ()):
+          here = active[parent] & tf.reduce_any(
+              tf.equal(out_tokens[parent], tf.constant(allowed, tf.int32)[None, :]), axis=1)
+          on = here if on is None else on & here
+        if on is not None:
+          # A skipped decision (its condition fails): token 0, no log-probability or
+          # entropy, and the controller's input and state go on as if it were not there.
+          tok = tf.where(on, tok, 0)
+          zero = tf.zeros_like(slot_log_p)
+          slot_log_p, slot_entropy = tf.where(on, slot_log_p, zero), tf.where(
+              on, slot_entropy, zero)
+          keep = on[:, None]
+          x = tf.where(keep, x, previous[0])
+          states = [[tf.where(keep, new, old) for new, old in zip(pair, old_pair)]
+                    for pair, old_pair in zip(states, previous[1])]
+        log_prob += slot_log_p
+        entropy += slot_entropy
+        out_tokens.append(tok[:, None])
+        active.append(tf.ones([m], tf.bool) if on is None else on)
         pos += 1
     all_tokens = (tf.concat(out_tokens, axis=1) if out_tokens
                   else tf.zeros([m, 0], tf.int32))
@@ -306,7 +327,8 @@ class Controller(keras.layers.Layer):
     # on NAS-Bench-201's 6 slots it saves 0.9 s once and costs 2.8 ms per update, a loss
     # over a 1,000-query tabular search. Long schemas only, then.
     one_loop = len(schema) >= _ONE_LOOP_MIN_SLOTS and all(
-        isinstance(s, search_space_lib.CategoricalSlot) for s in schema)
+        isinstance(s, search_space_lib.CategoricalSlot) and not s.active_when
+        for s in schema)
     # Called inside a tf.function (REINFORCE's update graph), the walk is traced in line:
     # the gradient of a nested function first rewrites it to output its intermediates,
     # which made the update graph ~25% slower to build and first-run.

@@ -24,10 +24,17 @@ Tokens = tuple[int, ...]
 
 @dataclasses.dataclass(frozen=True)
 class CategoricalSlot:
-  """One categorical decision; ``key`` is its token type (one softmax per type)."""
+  """One categorical decision; ``key`` is its token type (one softmax per type).
+
+  ``active_when``: ``((slot, allowed tokens), ...)``: the decision is taken only when
+  each earlier slot (by index in the schema; categorical, itself active) holds one of
+  its allowed tokens; otherwise it is skipped (token 0, no controller step, no
+  log-probability). Empty: always taken.
+  """
 
   key: str
   choices: tuple
+  active_when: tuple = ()
 
   @property
   def num_choices(self) -> int:
@@ -128,12 +135,30 @@ class _Space:
     return out
 
   def sample_tokens(self, rng: np.random.Generator) -> Tokens:
-    """Uniform sample over the schema (each choice and each skip bit equally likely)."""
+    """Uniform sample over the schema (each choice and each skip bit equally likely);
+    a skipped decision (``active_when``) holds token 0."""
     out = []
     for slot in self.schema():
       n = slot.num_choices if isinstance(slot, CategoricalSlot) else 2
       out.extend(int(t) for t in rng.integers(0, n, size=slot.width))
+    if self.conditional:
+      out = [t if on else 0 for t, on in zip(out, self.active(out))]
     return tuple(out)
+
+  @property
+  def conditional(self) -> bool:
+    """Whether some decision depends on earlier ones (``active_when``)."""
+    return any(getattr(s, "active_when", ()) for s in self.schema())
+
+  def active(self, tokens: Sequence[int]) -> list[bool]:
+    """Per categorical slot (one token each): whether the decision is taken."""
+    schema = self.schema()
+    if any(s.width != 1 for s in schema):
+      raise ValueError("active() needs a space of categorical slots")
+    on: list[bool] = []
+    for slot in schema:
+      on.append(all(on[p] and int(tokens[p]) in allowed for p, allowed in slot.active_when))
+    return on
 
   def sample(self, rng: np.random.Generator):
     """A uniformly random spec: the random-search baseline of the paper."""
@@ -379,7 +404,10 @@ class HyperSpace(_Space):
   valid whatever the user calls a hyperparameter.
 
   Attributes:
-    hyperparameters: ``(name, values)`` pairs; ``values`` a tuple of JSON scalars.
+    hyperparameters: ``(name, values)`` or ``(name, values, conditions)`` entries;
+      ``values`` a tuple of JSON scalars; ``conditions`` ``((parent name, parent values),
+      ...)``: the hyperparameter exists only when every (earlier) parent holds one of
+      those values (KerasTuner's ``conditional_scope``, or a branch of the function).
   """
 
   hyperparameters: tuple
@@ -387,36 +415,70 @@ class HyperSpace(_Space):
   kind = "hp"
 
   def __post_init__(self):
-    items = tuple((str(n), _check_choices(f"hyperparameter {n!r}", v))
-                  for n, v in (tuple(p) if isinstance(p, (list, tuple)) else
-                               (p["name"], p["values"]) for p in self.hyperparameters))
-    object.__setattr__(self, "hyperparameters", items)
+    items = []
+    for p in self.hyperparameters:
+      p = tuple(p) if isinstance(p, (list, tuple)) else (
+          p["name"], p["values"], p.get("conditions", ()))
+      name, values = str(p[0]), _check_choices(f"hyperparameter {p[0]!r}", p[1])
+      conditions = tuple((str(c), tuple(v)) for c, v in (p[2] if len(p) > 2 else ()))
+      items.append((name, values, conditions))
+    object.__setattr__(self, "hyperparameters", tuple(items))
     if not items:
       raise ValueError("a HyperSpace needs at least one hyperparameter")
-    names = [n for n, _ in items]
+    names = [n for n, _, _ in items]
     if len(set(names)) != len(names):
       raise ValueError(f"repeated hyperparameter names: {names}")
+    for k, (name, _, conditions) in enumerate(items):
+      for parent, allowed in conditions:
+        if parent not in names[:k]:
+          raise ValueError(f"hyperparameter {name!r} depends on {parent!r}, which is not "
+                           "an earlier hyperparameter")
+        parent_values = items[names.index(parent)][1]
+        if not set(allowed) <= set(parent_values):
+          raise ValueError(f"hyperparameter {name!r} depends on {parent!r} being one of "
+                           f"{list(allowed)}, not all of which it can take "
+                           f"({list(parent_values)})")
+
+  @property
+  def names(self) -> list[str]:
+    return [n for n, _, _ in self.hyperparameters]
 
   def schema(self) -> tuple[Slot, ...]:
-    return tuple(CategoricalSlot(f"hp{i}", values)
-                 for i, (_, values) in enumerate(self.hyperparameters))
+    names = self.names
+    out = []
+    for i, (_, values, conditions) in enumerate(self.hyperparameters):
+      when = tuple((names.index(parent), tuple(
+          self.hyperparameters[names.index(parent)][1].index(v) for v in allowed))
+                   for parent, allowed in conditions)
+      out.append(CategoricalSlot(f"hp{i}", values, when))
+    return tuple(out)
 
   def decode(self, tokens: Sequence[int]) -> specs.HyperParameterSpec:
+    tokens = self._split(tokens)
     return specs.HyperParameterSpec(tuple(
-        (name, values[t]) for (name, values), t in zip(self.hyperparameters,
-                                                        self._split(tokens))))
+        (name, values[t]) for (name, values, _), t, on in zip(
+            self.hyperparameters, tokens, self.active(tokens)) if on))
 
   def encode(self, spec: specs.HyperParameterSpec) -> Tokens:
-    given = spec.as_dict()
-    if set(given) != {n for n, _ in self.hyperparameters}:
-      raise specs.SpecError(f"hyperparameters {sorted(given)} are not those of this space "
-                            f"{[n for n, _ in self.hyperparameters]}")
-    return tuple(_index(slot, given[name], name) for slot, (name, _) in
-                 zip(self.schema(), self.hyperparameters))
+    given, out, active = spec.as_dict(), [], []
+    for slot, (name, _, _) in zip(self.schema(), self.hyperparameters):
+      on = all(active[p] and out[p] in allowed for p, allowed in slot.active_when)
+      active.append(on)
+      if on != (name in given):
+        raise specs.SpecError(
+            f"hyperparameter {name!r} is {'missing from' if on else 'inactive in'} "
+            f"{spec.describe()!r} (this space: {self.names})")
+      out.append(_index(slot, given[name], name) if on else 0)
+    extra = set(given) - set(self.names)
+    if extra:
+      raise specs.SpecError(f"hyperparameters {sorted(extra)} are not in this space "
+                            f"{self.names}")
+    return tuple(out)
 
   def to_dict(self) -> dict:
-    return {"kind": self.kind,
-            "hyperparameters": [[n, list(v)] for n, v in self.hyperparameters]}
+    return {"kind": self.kind, "hyperparameters": [
+        [n, list(v)] + ([[[c, list(a)] for c, a in cond]] if cond else [])
+        for n, v, cond in self.hyperparameters]}
 
 
 SearchSpace = Union[CNNSearchSpace, RNNCellSearchSpace, NB201SearchSpace, HyperSpace]

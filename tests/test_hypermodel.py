@@ -51,41 +51,85 @@ def test_ranges_become_value_lists_and_specs_round_trip():
   assert values(lambda h: h.Boolean("b")) == (False, True)
   assert values(lambda h: h.Fixed("f", 3)) == (3,)
   space, _ = discover(build)
-  assert [n for n, _ in space.hyperparameters] == ["units", "act", "lr"]
+  assert space.names == ["units", "act", "lr"]
   assert search_space.space_from_dict(json.loads(json.dumps(space.to_dict()))) == space
   spec = space.decode((1, 1, 9))
   assert spec.describe() == "units=16 act=tanh lr=0.1"
   assert specs.from_json(spec.to_json()) == spec and space.encode(spec) == (1, 1, 9)
 
 
+def _nothing(hp):
+  del hp
+  return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+
+def _branchy(hp):
+  for i in range(hp.Int("stages", 1, 3)):
+    hp.Choice(f"width_{i}", [8, 16])
+    if hp.Boolean(f"res_{i}"):
+      hp.Float(f"drop_{i}", 0.0, 0.5, step=0.25)
+  hp.Boolean("deep")
+  hp.Int("layers", 2, 4, parent_name="deep", parent_values=[True])
+  return _nothing(hp)
+
+
+def test_conditions_are_discovered_from_branches_loops_and_keras_tuner():
+  space, _ = discover(_branchy)
+  conditions = {n: dict(c) for n, _, c in space.hyperparameters}
+  assert space.names == ["stages", "width_0", "res_0", "drop_0", "width_1", "res_1",
+                         "drop_1", "width_2", "res_2", "drop_2", "deep", "layers"]
+  assert conditions["width_0"] == {} and conditions["deep"] == {}
+  assert conditions["width_1"] == {"stages": (2, 3)}
+  assert conditions["width_2"] == {"stages": (3,)}
+  assert conditions["drop_2"] == {"res_2": (True,)}  # (res_2 itself needs stages = 3)
+  assert conditions["layers"] == {"deep": (True,)}  # KerasTuner's own condition
+  assert search_space.space_from_dict(json.loads(json.dumps(space.to_dict()))) == space
+  # One stage, no residual, not deep: only the active decisions make the spec.
+  spec = space.decode((0, 1, 0, 2, 1, 1, 2, 1, 1, 2, 0, 2))
+  assert spec.describe() == "stages=1 width_0=16 res_0=False deep=False"
+  assert space.encode(spec) == (0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  assert specs.from_json(spec.to_json()) == spec
+  with pytest.raises(specs.SpecError, match="'width_1' is missing"):
+    space.encode(specs.HyperParameterSpec((("stages", 2), ("width_0", 8), ("res_0", False),
+                                           ("deep", False))))
+
+
+def test_the_controller_skips_inactive_decisions():
+  """A skipped decision adds no log-probability or entropy and does not move the
+  controller: the log-probability of a spec is that of its active decisions only."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from nas_tf.controller import Controller  # pylint: disable=g-import-not-at-top
+  space, _ = discover(_branchy)
+  controller = Controller(space, seed=3)
+  tokens, log_probs, entropies = controller.sample_tokens(64, seed=5)
+  tokens = tokens.numpy()
+  for row in tokens:
+    on = space.active(row)
+    assert all(t == 0 for t, a in zip(row, on) if not a)  # canonical: skipped -> 0
+    assert space.encode(space.decode(row)) == tuple(row)
+  again, entropy_again = controller.log_prob_tokens(tokens)
+  np.testing.assert_allclose(again.numpy(), log_probs.numpy(), rtol=1e-5)
+  np.testing.assert_allclose(entropy_again.numpy(), entropies.numpy(), rtol=1e-5)
+  # The same as a space of only the active decisions of a one-stage, shallow spec.
+  one = space.decode((0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+  lp, _ = controller.log_prob([one])
+  h, states = tf.tile(controller.start_input, [1, 1]), [
+      [tf.zeros([1, controller.units])] * 2 for _ in range(controller.num_lstm_layers)]
+  expected, x = 0.0, h
+  for i, token in ((0, 0), (1, 1), (2, 0), (10, 0)):  # stages, width_0, res_0, deep
+    out, states = controller._step(x, states)  # pylint: disable=protected-access
+    logits = out @ getattr(controller, f"softmax_w_hp{i}") + getattr(
+        controller, f"softmax_b_hp{i}")
+    expected += float(tf.nn.log_softmax(logits)[0, token])
+    x = tf.gather(getattr(controller, f"embedding_hp{i}"), [token])
+  assert float(lp[0]) == pytest.approx(expected, rel=1e-5)
+
+
 def test_spaces_it_cannot_search_are_refused_with_one_line():
-  def nothing(hp):
-    del hp
-    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-
-  def conditional(hp):
-    if hp.Boolean("deep"):
-      with hp.conditional_scope("deep", [True]):
-        hp.Int("layers", 2, 4)
-    return nothing(hp)
-
-  def parent(hp):
-    hp.Boolean("deep")
-    hp.Int("layers", 2, 4, parent_name="deep", parent_values=[True])
-    return nothing(hp)
-
-  def loops(hp):
-    for i in range(hp.Int("stages", 1, 3)):
-      hp.Choice(f"width_{i}", [8, 16])
-    return nothing(hp)
-
   def broken(hp):
     raise RuntimeError("no GPU here")
 
-  for fn, message in ((nothing, "asked for no hyperparameter"),
-                      (conditional, "'layers' appears only when 'deep' = True"),
-                      (parent, "'layers' is conditional"),
-                      (loops, "'width_1' appears only when 'stages' = 3"),
+  for fn, message in ((_nothing, "asked for no hyperparameter"),
                       (broken, "raised on its first call: RuntimeError: no GPU here")):
     with pytest.raises(ValueError, match=message):
       discover(fn)
@@ -166,3 +210,38 @@ def test_the_readme_snippet_runs_as_written(tmp_path, monkeypatch):
   assert len(ResultsLog("runs/my-model/results.jsonl").records) == 8
   assert isinstance(scope["model"], keras.Model)
   assert set(scope["best_hp"].values) == {"units", "activation", "lr"}
+
+
+def _stacked(hp):
+  model = keras.Sequential([keras.Input((8,))])
+  for i in range(hp.Int("stages", 1, 3)):
+    model.add(keras.layers.Dense(hp.Choice(f"width_{i}", [4, 8]), activation="relu",
+                                 name=f"stage_{i}"))
+    if hp.Boolean(f"dropout_{i}"):
+      model.add(keras.layers.Dropout(hp.Float(f"rate_{i}", 0.1, 0.3, step=0.1)))
+  model.add(keras.layers.Dense(3))
+  model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  return model
+
+
+@pytest.mark.parametrize("method", ["rl", "evolution"])
+def test_a_conditional_space_is_searched_and_each_trial_builds_its_own_values(tmp_path,
+                                                                              method):
+  x, y, val = _data()
+  search = KerasSearch(_stacked, search=method, max_trials=5, seed=4,
+                       output_dir=str(tmp_path / method))
+  search.search(x, y, validation_data=val, epochs=1, batch_size=64)
+  recs = ResultsLog(str(tmp_path / method / "results.jsonl")).records
+  assert len(recs) == 5 and all(r["status"] == "ok" for r in recs), recs
+  for r in recs:
+    values = dict(specs.from_dict(r["spec"]).values)
+    stages = values["stages"]
+    assert {f"width_{i}" for i in range(stages)} <= set(values)
+    assert not {f"width_{i}" for i in range(stages, 3)} & set(values)
+    for i in range(stages):
+      assert (f"rate_{i}" in values) == values[f"dropout_{i}"]
+  best = search.get_best_hyperparameters()[0]
+  model = _stacked(best)
+  assert len([l for l in model.layers if l.name.startswith("stage_")]) == best.values[
+      "stages"]

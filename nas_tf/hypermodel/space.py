@@ -8,10 +8,11 @@ lists: ``hp.Int`` every ``step`` (or every factor ``step`` with ``sampling='log'
 ``hp.Float`` every ``step`` when it has one, else :data:`FLOAT_VALUES` values spread
 evenly (on a log scale with ``sampling='log'``).
 
-Conditional hyperparameters (``hp.conditional_scope``, ``parent_name``), and spaces whose
-hyperparameters change with the values of others (``for i in range(hp.Int(...))``), are
-refused with the name of the first one found: the controller does not skip inactive
-decisions yet.
+Conditional hyperparameters are found the same way: KerasTuner's own
+(``hp.conditional_scope``, ``parent_name``) and those a branch or a loop of the function
+asks for only under some values of an earlier one (``for i in range(hp.Int(...))``).
+The controller takes such a decision only when its condition holds
+(:class:`nas_tf.search_space.CategoricalSlot`'s ``active_when``).
 """
 
 from __future__ import annotations
@@ -82,68 +83,113 @@ def values_of(p) -> tuple:
   return out
 
 
-def _names_asked(build_model: Callable, hp) -> list[str]:
-  """The hyperparameters ``build_model`` asks for when called with ``hp``."""
-  import keras  # pylint: disable=g-import-not-at-top
-  fresh = _kt().HyperParameters()
-  fresh.values.update(hp.values)
-  for p in hp.space:
-    fresh._register(p)  # pylint: disable=protected-access (KerasTuner's own way to copy)
-  fresh.values.update(hp.values)
-  asked = []
-  original = fresh._retrieve  # pylint: disable=protected-access
+MAX_BUILDS = 500  # calls of build_model while discovering its space
 
-  def retrieve(hyperparameter):
-    asked.append(hyperparameter.name)
-    return original(hyperparameter)
 
-  fresh._retrieve = retrieve  # pylint: disable=protected-access
-  try:
-    build_model(fresh)
-  finally:
-    keras.backend.clear_session(free_memory=False)
-  return asked
+def _explicit_conditions(p) -> tuple:
+  """KerasTuner's own conditions of ``p`` (``conditional_scope``, ``parent_name``)."""
+  out = []
+  for c in p.conditions:
+    config = c.get_config()
+    if type(c).__name__ != "Parent":
+      raise ValueError(f"hyperparameter {p.name!r} has a {type(c).__name__} condition; "
+                       "only Parent conditions (conditional_scope, parent_name) are searchable")
+    out.append((config["name"], tuple(config["values"])))
+  return tuple(out)
+
+
+class _Explorer:
+  """Calls ``build_model`` with chosen values and records what it asks for, in order."""
+
+  def __init__(self, build_model: Callable):
+    self.build_model, self.builds = build_model, 0
+    self.known: dict = {}  # name -> KerasTuner hyperparameter, in order of discovery
+
+  def ask(self, assignment: dict) -> list[str]:
+    """The names ``build_model`` asks for when ``assignment`` fixes some values (the
+    others at their defaults); registers the hyperparameters seen for the first time."""
+    import keras  # pylint: disable=g-import-not-at-top
+    self.builds += 1
+    if self.builds > MAX_BUILDS:
+      raise ValueError(f"build_model's space needs more than {MAX_BUILDS} calls to "
+                       "discover; give ranges fewer values (hp.Float with a step, ...)")
+    hp = _kt().HyperParameters()
+    for q in self.known.values():
+      hp._register(q)  # pylint: disable=protected-access
+    hp.values.update(assignment)
+    asked = []
+    retrieve = hp._retrieve  # pylint: disable=protected-access
+
+    def recording(hyperparameter):
+      asked.append(hyperparameter.name)
+      return retrieve(hyperparameter)
+
+    hp._retrieve = recording  # pylint: disable=protected-access
+    try:
+      self.build_model(hp)
+    finally:
+      keras.backend.clear_session(free_memory=False)
+    for q in hp.space:
+      self.known.setdefault(q.name, q)
+    return list(dict.fromkeys(asked))
 
 
 def discover(build_model: Callable):
-  """``(HyperSpace, HyperParameters)`` of ``build_model``; raises ValueError with one line
-  for a space it cannot search (none, conditional, or changing with the values)."""
-  kt = _kt()
-  import keras  # pylint: disable=g-import-not-at-top
-  hp = kt.HyperParameters()
+  """``(HyperSpace, HyperParameters)`` of ``build_model``, conditions included.
+
+  The function is called with defaults, then with every value of every hyperparameter
+  (in the context where that hyperparameter was first seen), until no call shows a new
+  one. A hyperparameter asked for under only some values of an earlier one depends on
+  it (``for i in range(hp.Int("stages", 1, 3))``: ``width_2`` exists when stages = 3);
+  KerasTuner's own conditions are kept as they are. Raises ValueError with one line for
+  a space it cannot search.
+  """
+  explorer = _Explorer(build_model)
   try:
-    build_model(hp)
+    order = explorer.ask({})
   except Exception as e:  # pylint: disable=broad-except
     raise ValueError(f"build_model(hp) raised on its first call: {type(e).__name__}: "
                      f"{e}") from e
-  finally:
-    keras.backend.clear_session(free_memory=False)
-  if not hp.space:
+  if not order:
     raise ValueError("build_model(hp) asked for no hyperparameter: there is nothing to "
                      "search (use hp.Choice, hp.Int, hp.Float, hp.Boolean)")
-  for p in hp.space:
-    if p.conditions:
-      raise ValueError(f"hyperparameter {p.name!r} is conditional; nas_tf searches "
-                       "unconditional spaces only for now")
-  space = search_space_lib.HyperSpace(tuple((p.name, values_of(p)) for p in hp.space))
-  names = [p.name for p in hp.space]
-  # The same hyperparameters whatever the values: try each one's extreme values.
-  for p, (_, values) in zip(hp.space, space.hyperparameters):
-    for value in {values[0], values[-1]}:
-      trial = kt.HyperParameters()
-      for q in hp.space:
-        trial._register(q)  # pylint: disable=protected-access
-      trial.values[p.name] = value
+  context = {name: {} for name in order}  # the values under which each was first seen
+  seen: dict = {}  # (name, value) -> names asked with that value (in its context)
+  queue = list(order)
+  while queue:
+    name = queue.pop(0)
+    for value in values_of(explorer.known[name]):
+      assignment = {**context[name], name: value}
       try:
-        asked = _names_asked(build_model, trial)
+        asked = explorer.ask(assignment)
       except Exception:  # pylint: disable=broad-except
         continue  # a value the function cannot build: a failed trial later, not a space
-      extra = [n for n in asked if n not in names]
-      if extra:
-        raise ValueError(f"hyperparameter {extra[0]!r} appears only when {p.name!r} = "
-                         f"{value!r}: spaces that change with the values are not "
-                         "searchable yet")
-  return space, hp
+      seen[(name, value)] = set(asked)
+      for k, new in enumerate(asked):
+        if new not in context:
+          context[new] = assignment
+          queue.append(new)
+          # Right after the last name asked before it that is already placed.
+          before = [a for a in asked[:k] if a in order]
+          order.insert(order.index(before[-1]) + 1 if before else len(order), new)
+  entries = []
+  for k, name in enumerate(order):
+    p = explorer.known[name]
+    conditions = list(_explicit_conditions(p))
+    for parent in order[:k]:
+      if parent in {c for c, _ in conditions}:
+        continue
+      when = tuple(v for v in values_of(explorer.known[parent])
+                   if name in seen.get((parent, v), set()))
+      tried = [v for v in values_of(explorer.known[parent]) if (parent, v) in seen]
+      if when and len(when) < len(tried):
+        conditions.append((parent, when))
+    entries.append((name, values_of(p), tuple(conditions)))
+  space = search_space_lib.HyperSpace(tuple(entries))
+  base = _kt().HyperParameters()
+  for name in order:
+    base._register(explorer.known[name])  # pylint: disable=protected-access
+  return space, base
 
 
 def hyperparameters_for(spec: specs_lib.HyperParameterSpec, base):

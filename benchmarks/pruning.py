@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Early stopping of children against full training, at equal child-training seconds.
+
+Compares search runs with a pruner against runs without one, pairwise by seed. With
+``--search=random`` the two runs of a seed sample the very same architectures in the same
+order (sampling is a pure function of the seed), so the comparison is child for child:
+
+* children per CPU-hour (child-training seconds on the workers, summed);
+* at equal seconds: the best value of the pruned run (children trained to the end)
+  against the best value the unpruned run had reached after as many seconds;
+* where the unpruned run covers the pruned run's children: how many of the full proxy's
+  top 5 the pruner let train to the end, and what the rung values predict (Spearman's
+  rho between a child's first-rung value and its full-proxy value; how often the full
+  value is better than the rung value, i.e. whether a stopped child's reward is always
+  a pessimistic one).
+
+  python benchmarks/pruning.py --pairs=PRUNED_RUN:UNPRUNED_RUN[,...] --name=pruning_ptb
+
+Writes ``benchmarks/results/<name>.json`` and prints a markdown table for docs/RESULTS.md.
+Runs are ordinary search directories (``bin/nas_search --pruner=...``); commands in
+docs/RESULTS.md, "Early stopping".
+"""
+
+import json
+import math
+import os
+import pathlib
+import sys
+
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_ROOT))
+
+from absl import app, flags  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+
+_PAIRS = flags.DEFINE_list("pairs", [], "PRUNED_DIR:UNPRUNED_DIR, one per seed.")
+_NAME = flags.DEFINE_string("name", "pruning_ptb", "Stem of benchmarks/results/<name>.json.")
+_TOP = 5
+
+
+def _records(path):
+  return ResultsLog(os.path.join(path, "results.jsonl")).records
+
+
+def _finite(v):
+  return v is not None and math.isfinite(float(v))
+
+
+def _best(records, lower=True):
+  values = [r["val_metric"] for r in records if r["status"] == "ok"
+            and r.get("pruned_at") is None and _finite(r["val_metric"])]
+  return (min(values) if lower else max(values)) if values else None
+
+
+def _spearman(a, b):
+  ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+  return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def compare(pruned_dir: str, full_dir: str) -> dict:
+  """The figures of one seed (lower values are better: perplexity)."""
+  pruned, full = _records(pruned_dir), _records(full_dir)
+  seconds_p = sum(r["train_seconds"] or 0 for r in pruned)
+  seconds_f = sum(r["train_seconds"] or 0 for r in full)
+  cumulative, prefix = 0.0, []
+  for r in full:  # the unpruned run after as many child-training seconds
+    cumulative += r["train_seconds"] or 0
+    if cumulative > seconds_p:
+      break
+    prefix.append(r)
+  out = {
+      "pruned_run": os.path.relpath(pruned_dir, _ROOT),
+      "full_run": os.path.relpath(full_dir, _ROOT),
+      "children": {"pruned": len(pruned), "full": len(full)},
+      "seconds": {"pruned": seconds_p, "full": seconds_f},
+      "children_per_hour": {"pruned": len(pruned) / seconds_p * 3600,
+                            "full": len(full) / seconds_f * 3600},
+      "stopped": sum(r.get("pruned_at") is not None for r in pruned),
+      "stopped_at": sorted({r["pruned_at"] for r in pruned if r.get("pruned_at")}),
+      "best_at_equal_seconds": {"pruned": _best(pruned), "full": _best(prefix),
+                                "full_children_in_those_seconds": len(prefix)},
+  }
+  out["speedup"] = out["children_per_hour"]["pruned"] / out["children_per_hour"]["full"]
+  # Child for child where both runs sampled the same architectures (random search).
+  same = [(p, f) for p, f in zip(pruned, full) if p["tokens"] == f["tokens"]]
+  out["same_children"] = len(same)
+  if same:
+    ranked = sorted((f for _, f in same if f["status"] == "ok" and _finite(f["val_metric"])),
+                    key=lambda f: f["val_metric"])
+    top = {(f["step"], f["index"]) for f in ranked[:_TOP]}
+    kept = [p for p, f in same if (f["step"], f["index"]) in top
+            and p.get("pruned_at") is None and p["status"] == "ok"]
+    out["full_top5_kept"] = len(kept)
+    out["full_top5"] = [
+        {"child": f["step"] * len({r["index"] for r in full}) + f["index"] + 1,
+         "full_value": f["val_metric"], "pruned_at": p.get("pruned_at"),
+         "value_in_pruned_run": p["val_metric"]}
+        for p, f in same if (f["step"], f["index"]) in top]
+    pairs = [(p["metrics"]["rungs"][0][1], f["val_metric"]) for p, f in same
+             if p["status"] == "ok" and f["status"] == "ok" and p["metrics"].get("rungs")
+             and _finite(p["metrics"]["rungs"][0][1]) and _finite(f["val_metric"])]
+    if len(pairs) > 2:
+      first, final = np.array(pairs).T
+      out["first_rung_vs_full"] = {"n": len(pairs), "spearman": _spearman(first, final),
+                                   "full_better_than_rung": float(np.mean(final < first))}
+  ends = [(r["metrics"]["rungs"], r["val_metric"]) for r in pruned
+          if r.get("pruned_at") is None and r["status"] == "ok" and r["metrics"].get("rungs")]
+  out["finished_children_end_better_than_every_rung"] = (
+      sum(all(_finite(v) and end < v for _, v in rungs) for rungs, end in ends), len(ends))
+  return out
+
+
+def _fmt(v, digits=1):
+  return "-" if v is None else f"{v:.{digits}f}"
+
+
+def main(argv):
+  del argv
+  seeds = [compare(*pair.split(":")) for pair in _PAIRS.value]
+  path = _ROOT / "benchmarks" / "results" / f"{_NAME.value}.json"
+  path.write_text(json.dumps({"pairs": seeds}, indent=2) + "\n")
+  print("| run | children (pruned / full) | stopped | children per CPU-hour (pruned / "
+        "full, x) | best val ppl at equal seconds (pruned / full, full children) | "
+        "full top 5 kept | rho(first rung, full) |")
+  print("|---|---|---|---|---|---|---|")
+  for s in seeds:
+    b = s["best_at_equal_seconds"]
+    rho = s.get("first_rung_vs_full", {}).get("spearman")
+    kept = s.get("full_top5_kept")
+    print(f"| {pathlib.Path(s['pruned_run']).name} | {s['children']['pruned']} / "
+          f"{s['children']['full']} | {s['stopped']} | "
+          f"{_fmt(s['children_per_hour']['pruned'], 0)} / "
+          f"{_fmt(s['children_per_hour']['full'], 0)} ({s['speedup']:.2f}x) | "
+          f"{_fmt(b['pruned'])} / {_fmt(b['full'])} ({b['full_children_in_those_seconds']}) | "
+          f"{'-' if kept is None else kept} | {_fmt(rho, 2)} |")
+  print(f"\nwritten {path.relative_to(_ROOT)}")
+
+
+if __name__ == "__main__":
+  app.run(main)

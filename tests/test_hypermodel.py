@@ -154,14 +154,14 @@ def test_every_strategy_searches_a_build_function(tmp_path, method):
 
 
 def test_resume_extends_and_best_models_are_retrained_to_the_same_value(tmp_path):
-  """Slow: 13 small trials (a run, its resume, the same run uninterrupted), one retrained."""
+  """Slow: 8 small trials (a run, its resume, the same run uninterrupted), one retrained."""
   x, y, val = _data()
   out = str(tmp_path / "run")
-  first = KerasSearch(build, search="rl", max_trials=3, output_dir=out, seed=2)
+  first = KerasSearch(build, search="rl", max_trials=2, output_dir=out, seed=2)
   first.search(x, y, validation_data=val, epochs=2, batch_size=32)
-  again = KerasSearch(build, search="rl", max_trials=5, output_dir=out, seed=2)
+  again = KerasSearch(build, search="rl", max_trials=4, output_dir=out, seed=2)
   again.search(x, y, validation_data=val, epochs=2, batch_size=32)
-  straight = KerasSearch(build, search="rl", max_trials=5, output_dir=str(tmp_path / "s"),
+  straight = KerasSearch(build, search="rl", max_trials=4, output_dir=str(tmp_path / "s"),
                          seed=2)
   straight.search(x, y, validation_data=val, epochs=2, batch_size=32)
   resumed = ResultsLog(os.path.join(out, "results.jsonl")).records
@@ -176,6 +176,7 @@ def test_resume_extends_and_best_models_are_retrained_to_the_same_value(tmp_path
 
 
 def test_a_trial_that_breaks_is_recorded_and_the_search_goes_on(tmp_path):
+  """Slow: 10 trials, some of them failing, with the median pruner on."""
   x, y, val = _data()
 
   def fragile(hp):
@@ -198,7 +199,7 @@ def test_a_trial_that_breaks_is_recorded_and_the_search_goes_on(tmp_path):
 
 
 def test_the_readme_snippet_runs_as_written(tmp_path, monkeypatch):
-  """Slow: the README's "Search your own Keras model" block, 8 trials and one retrain."""
+  """Slow: the README's "Search your own Keras model" block, 6 trials and one retrain."""
   import pathlib  # pylint: disable=g-import-not-at-top
   readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
   section = readme[readme.index("## Search your own Keras model"):]
@@ -207,7 +208,7 @@ def test_the_readme_snippet_runs_as_written(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   scope = {}
   exec(compile(code, "README.md", "exec"), scope)  # pylint: disable=exec-used
-  assert len(ResultsLog("runs/my-model/results.jsonl").records) == 8
+  assert len(ResultsLog("runs/my-model/results.jsonl").records) == 6
   assert isinstance(scope["model"], keras.Model)
   assert set(scope["best_hp"].values) == {"units", "activation", "lr"}
 
@@ -225,9 +226,9 @@ def _stacked(hp):
   return model
 
 
-@pytest.mark.parametrize("method", ["rl", "evolution"])
-def test_a_conditional_space_is_searched_and_each_trial_builds_its_own_values(tmp_path,
-                                                                              method):
+def test_a_conditional_space_is_searched_and_each_trial_builds_its_own_values(tmp_path):
+  """Slow: the discovery of a 10-hyperparameter conditional space, then 5 trials."""
+  method = "rl"
   x, y, val = _data()
   search = KerasSearch(_stacked, search=method, max_trials=5, seed=4,
                        output_dir=str(tmp_path / method))

@@ -72,7 +72,7 @@ class HyperModelTask(TrainedChildTask):
   def __init__(self, build_model: Callable, objective: str, higher_is_better: bool,
                fit_kwargs: dict, name: str = "hypermodel"):
     self.build_model = build_model
-    self.space, self.base_hp = space_lib.discover(build_model)
+    self.space, self.base_hp = space_lib.discover_once(build_model)
     self.metric = objective
     self.metric_label = objective
     self.higher_is_better = higher_is_better

@@ -17,6 +17,7 @@ The controller takes such a decision only when its condition holds
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -190,6 +191,13 @@ def discover(build_model: Callable):
   for name in order:
     base._register(explorer.known[name])  # pylint: disable=protected-access
   return space, base
+
+
+@functools.lru_cache(maxsize=8)
+def discover_once(build_model: Callable):
+  """:func:`discover`, once per function per process (a resumed or extended search, and
+  each ``KerasSearch.search`` call, reuse the space found the first time)."""
+  return discover(build_model)
 
 
 def hyperparameters_for(spec: specs_lib.HyperParameterSpec, base):

@@ -54,6 +54,12 @@ def make_data(n: int, seed: int):
 
 def main(argv):
   del argv
+  from nas_tf import cli  # pylint: disable=g-import-not-at-top
+  with cli.quiet_tensorflow():  # TensorFlow's start-up lines, as the binaries drop them
+    search_my_model()
+
+
+def search_my_model():
   from nas_tf.hypermodel import KerasSearch  # pylint: disable=g-import-not-at-top
   x, y = make_data(2000, 0)
   x_val, y_val = make_data(500, 1)

@@ -175,6 +175,21 @@ def test_resume_extends_and_best_models_are_retrained_to_the_same_value(tmp_path
                                                                               abs=1e-6)
 
 
+def test_trials_run_in_worker_processes(tmp_path):
+  """Slow: a worker process starts TensorFlow; 3 trials there, each as in this process."""
+  x, y, val = _data()
+  runs = {}
+  for isolation in ("process", "inline"):
+    search = KerasSearch(build, search="random", max_trials=3, seed=6,
+                         output_dir=str(tmp_path / isolation),
+                         settings={"runtime.isolation": isolation})
+    search.search(x, y, validation_data=val, epochs=1, batch_size=32)
+    runs[isolation] = ResultsLog(str(tmp_path / isolation / "results.jsonl")).records
+  assert all(r["status"] == "ok" for r in runs["process"]), runs["process"]
+  assert [r["val_metric"] for r in runs["process"]] == pytest.approx(
+      [r["val_metric"] for r in runs["inline"]], abs=1e-6)
+
+
 def test_a_trial_that_breaks_is_recorded_and_the_search_goes_on(tmp_path):
   """Slow: 10 trials, some of them failing, with the median pruner on."""
   x, y, val = _data()

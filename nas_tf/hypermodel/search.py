@@ -79,6 +79,12 @@ class HyperModelTask(TrainedChildTask):
     self.fit_kwargs = dict(fit_kwargs)
     self.name = self.ref = name
 
+  def __reduce__(self):
+    # To a worker process as what it is made of (the function by its module and name,
+    # the data by value): it is in no registry a worker could load it from.
+    return HyperModelTask, (self.build_model, self.metric, self.higher_is_better,
+                            self.fit_kwargs, self.name)
+
   def default_space(self) -> dict:
     return self.space.to_dict()
 
@@ -171,7 +177,9 @@ class KerasSearch:
 
   def _config(self, epochs: int) -> config_lib.SearchConfig:
     # One child per controller step and Adam at 0.01 (as the real-data presets): a
-    # budget of tens of trials must teach the controller from few updates.
+    # budget of tens of trials must teach the controller from few updates. Trials run
+    # in this process unless settings say runtime.isolation=process (then build_model
+    # must be importable: a module-level function of a module, not of __main__).
     config = config_lib.SearchConfig(
         task=self.task.name, data_dir="", output_dir=self.output_dir,
         search=self.search_method, max_children=self.max_trials, children_per_step=1,

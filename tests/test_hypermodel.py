@@ -261,3 +261,31 @@ def test_a_conditional_space_is_searched_and_each_trial_builds_its_own_values(tm
   model = _stacked(best)
   assert len([l for l in model.layers if l.name.startswith("stage_")]) == best.values[
       "stages"]
+
+
+def test_the_controller_as_a_keras_tuner_oracle_resumes_with_its_weights(tmp_path):
+  """Slow: KerasTuner runs 3 trials with ControllerOracle, then reloads it."""
+  from nas_tf.hypermodel.oracle import ControllerOracle  # pylint: disable=g-import-not-at-top
+  x, y, val = _data()
+
+  def tuner(max_trials, overwrite):
+    return keras_tuner.Tuner(
+        oracle=ControllerOracle(objective="val_accuracy", max_trials=max_trials,
+                                hypermodel=_stacked, seed=1),
+        hypermodel=_stacked, directory=str(tmp_path), project_name="p", overwrite=overwrite)
+
+  first = tuner(3, True)
+  first.search(x, y, validation_data=val, epochs=1, verbose=0)
+  assert len(first.oracle.trials) == 3
+  for trial in first.oracle.trials.values():  # every decision its stages need is set
+    values = trial.hyperparameters.values
+    assert {f"width_{i}" for i in range(values["stages"])} <= set(values)
+  weights = [v.numpy() for v in first.oracle._sampler.controller.trainable_variables]  # pylint: disable=protected-access
+  again = tuner(4, False)  # KerasTuner's reload: the oracle's state and the controller
+  again.oracle._make_sampler()  # pylint: disable=protected-access
+  restored = [v.numpy() for v in again.oracle._sampler.controller.trainable_variables]  # pylint: disable=protected-access
+  for a, b in zip(weights, restored):
+    np.testing.assert_array_equal(a, b)
+  assert again.oracle._step == 3  # pylint: disable=protected-access
+  again.search(x, y, validation_data=val, epochs=1, verbose=0)
+  assert len(again.oracle.trials) == 4

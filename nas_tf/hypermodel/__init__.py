@@ -9,4 +9,15 @@ it (results log, resume, lock, report).
 from nas_tf.hypermodel.search import HyperModelTask, KerasSearch
 from nas_tf.hypermodel.space import discover, hyperparameters_for
 
-__all__ = ["KerasSearch", "HyperModelTask", "discover", "hyperparameters_for"]
+
+def __getattr__(name):
+  # The oracles subclass keras_tuner.Oracle: imported on use, so that the rest of this
+  # package loads without KerasTuner until a build function is searched.
+  if name in ("ControllerOracle", "EvolutionOracle", "SamplerOracle"):
+    from nas_tf.hypermodel import oracle  # pylint: disable=g-import-not-at-top
+    return getattr(oracle, name)
+  raise AttributeError(f"module 'nas_tf.hypermodel' has no attribute {name!r}")
+
+
+__all__ = ["KerasSearch", "HyperModelTask", "ControllerOracle", "EvolutionOracle",
+           "discover", "hyperparameters_for"]

@@ -23,7 +23,7 @@ from nas_tf import rewards
 from nas_tf import search_space as search_space_lib
 from nas_tf.hypermodel import space as space_lib
 
-kt = space_lib._kt()  # pylint: disable=protected-access  (ImportError names the extra)
+kt = space_lib.require_keras_tuner()  # (its ImportError names the extra to install)
 
 
 class SamplerOracle(kt.Oracle):
@@ -56,7 +56,7 @@ class SamplerOracle(kt.Oracle):
       self._space, _ = space_lib.discover_once(self.hypermodel)
     else:
       self._space = search_space_lib.HyperSpace(tuple(
-          (p.name, space_lib.values_of(p), space_lib._explicit_conditions(p))  # pylint: disable=protected-access
+          (p.name, space_lib.values_of(p), space_lib.explicit_conditions(p))
           for p in self.hyperparameters.space))
     config = config_lib.SearchConfig(
         task="keras_tuner", data_dir="", output_dir="", search=self.search,

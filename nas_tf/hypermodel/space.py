@@ -30,7 +30,7 @@ FLOAT_VALUES = 10  # values of an hp.Float without a step
 MAX_VALUES = 1000  # values of one hyperparameter, at most
 
 
-def _kt():
+def require_keras_tuner():
   try:
     import keras_tuner  # pylint: disable=g-import-not-at-top
   except ImportError:
@@ -87,7 +87,7 @@ def values_of(p) -> tuple:
 MAX_BUILDS = 500  # calls of build_model while discovering its space
 
 
-def _explicit_conditions(p) -> tuple:
+def explicit_conditions(p) -> tuple:
   """KerasTuner's own conditions of ``p`` (``conditional_scope``, ``parent_name``)."""
   out = []
   for c in p.conditions:
@@ -114,7 +114,7 @@ class _Explorer:
     if self.builds > MAX_BUILDS:
       raise ValueError(f"build_model's space needs more than {MAX_BUILDS} calls to "
                        "discover; give ranges fewer values (hp.Float with a step, ...)")
-    hp = _kt().HyperParameters()
+    hp = require_keras_tuner().HyperParameters()
     for q in self.known.values():
       hp._register(q)  # pylint: disable=protected-access
     hp.values.update(assignment)
@@ -176,7 +176,7 @@ def discover(build_model: Callable):
   entries = []
   for k, name in enumerate(order):
     p = explorer.known[name]
-    conditions = list(_explicit_conditions(p))
+    conditions = list(explicit_conditions(p))
     for parent in order[:k]:
       if parent in {c for c, _ in conditions}:
         continue
@@ -187,7 +187,7 @@ def discover(build_model: Callable):
         conditions.append((parent, when))
     entries.append((name, values_of(p), tuple(conditions)))
   space = search_space_lib.HyperSpace(tuple(entries))
-  base = _kt().HyperParameters()
+  base = require_keras_tuner().HyperParameters()
   for name in order:
     base._register(explorer.known[name])  # pylint: disable=protected-access
   return space, base
@@ -203,7 +203,7 @@ def discover_once(build_model: Callable):
 def hyperparameters_for(spec: specs_lib.HyperParameterSpec, base):
   """A KerasTuner ``HyperParameters`` holding ``spec``'s values (``base``: the
   discovered one), to call the build function with."""
-  hp = _kt().HyperParameters()
+  hp = require_keras_tuner().HyperParameters()
   for p in base.space:
     hp._register(p)  # pylint: disable=protected-access
   hp.values.update(spec.as_dict())

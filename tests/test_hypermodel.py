@@ -289,3 +289,25 @@ def test_the_controller_as_a_keras_tuner_oracle_resumes_with_its_weights(tmp_pat
   assert again.oracle._step == 3  # pylint: disable=protected-access
   again.search(x, y, validation_data=val, epochs=1, verbose=0)
   assert len(again.oracle.trials) == 4
+
+
+def test_the_best_model_is_retrained_longer_and_exported_for_tensorflow_alone(tmp_path):
+  """Slow: 2 trials, a longer retraining, an export and a reload in a fresh process."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  x, y, val = _data()
+  search = KerasSearch(build, search="random", max_trials=2, output_dir=str(tmp_path / "r"))
+  search.search(x, y, validation_data=val, epochs=1, batch_size=32)
+  longer = search.retrain_best(epochs=3)
+  paths = search.export_best(str(tmp_path / "export"), model=longer)
+  expected = longer.predict(val[0][:5], verbose=0)
+  np.save(tmp_path / "x.npy", val[0][:5])
+  code = ("import sys, numpy as np\nsys.modules['nas_tf'] = None\nimport tensorflow as tf\n"
+          f"m = tf.saved_model.load({paths['saved_model']!r})\n"
+          f"print(np.asarray(m.serve(np.load({str(tmp_path / 'x.npy')!r}))).tolist())")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  np.testing.assert_allclose(np.array(json.loads(out.stdout.strip().splitlines()[-1])),
+                             expected, rtol=1e-4, atol=1e-5)
+  assert isinstance(keras.saving.load_model(paths["keras"]), keras.Model)

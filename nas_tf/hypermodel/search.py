@@ -141,8 +141,9 @@ class HyperModelTask(TrainedChildTask):
 
   def next_steps(self, output_dir: str, data_dir) -> list[str]:
     del data_dir
-    return [f"Best hyperparameters: KerasSearch(..., output_dir={output_dir!r})"
-            ".get_best_hyperparameters(); retrained models: .get_best_models()"]
+    return [f"Next, from the same KerasSearch(..., output_dir={output_dir!r}): "
+            ".retrain_best(epochs=N) trains the best hyperparameters longer, "
+            ".export_best(DIR) writes it as .keras and as a SavedModel"]
 
 
 class KerasSearch:
@@ -215,18 +216,36 @@ class KerasSearch:
   def get_best_models(self, num_models: int = 1) -> list:
     """The best trials' models, rebuilt and trained again as in the search (same seed
     and fit arguments, so the same weights on a deterministic machine)."""
+    return [self._train(hp, self._epochs) for hp in self.get_best_hyperparameters(num_models)]
+
+  def retrain_best(self, epochs: int, **fit_kwargs):
+    """The best trial's model trained for ``epochs`` (the search's data and fit
+    arguments, updated by ``fit_kwargs``): the search's proxy was a short training."""
+    return self._train(self.get_best_hyperparameters(1)[0], epochs, **fit_kwargs)
+
+  def export_best(self, export_dir: str, model=None) -> dict:
+    """Writes the best model (``model``, default :meth:`get_best_models`' first) as
+    ``model.keras`` and as a TensorFlow SavedModel (``saved_model/``, a ``serve``
+    endpoint) that loads with TensorFlow alone; returns the paths."""
+    model = model if model is not None else self.get_best_models(1)[0]
+    os.makedirs(export_dir, exist_ok=True)
+    paths = {"keras": os.path.join(export_dir, "model.keras"),
+             "saved_model": os.path.join(export_dir, "saved_model")}
+    model.save(paths["keras"])
+    model.export(paths["saved_model"], verbose=False)
+    logging.info("Exported the best model to %s (model.keras, saved_model/)", export_dir)
+    return paths
+
+  def _train(self, hp, epochs: int, **fit_kwargs):
     import keras  # pylint: disable=g-import-not-at-top
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
-    out = []
-    for hp in self.get_best_hyperparameters(num_models):
-      child_training.seed_child(self.seed)
-      model = self.hypermodel(hp)
-      kwargs = {k: v for k, v in self._fit.items() if v is not None}
-      model.fit(epochs=self._epochs, verbose=0,
-                callbacks=[keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None)
-                                                               or [])], **kwargs)
-      out.append(model)
-    return out
+    child_training.seed_child(self.seed)
+    model = self.hypermodel(hp)
+    kwargs = {k: v for k, v in {**self._fit, **fit_kwargs}.items() if v is not None}
+    model.fit(epochs=epochs, verbose=0,
+              callbacks=[keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None)
+                                                             or [])], **kwargs)
+    return model
 
   def results_summary(self, num_trials: int = 10) -> str:
     """The best trials, one line each (also logged)."""

@@ -52,9 +52,13 @@ def one_line_errors(program: str):
 
   SIGTERM (``timeout``, a scheduler's preemption) becomes KeyboardInterrupt, so the same
   clean-up as Ctrl-C runs (workers stopped, nothing half-written) and the exit status is
-  1, never 0. Work is resumable: the line says to rerun the same command.
+  1, never 0. Work is resumable: the line says to rerun the same command. SIGINT is set
+  too: a process started in the background by a non-interactive shell (``cmd &`` in a
+  script, ``nohup``) inherits SIGINT *ignored*, and Ctrl-C or ``kill -INT`` would
+  otherwise do nothing (measured: a localhost cluster search ran on to its end).
   """
   previous = signal.signal(signal.SIGTERM, _interrupt)
+  previous_int = signal.signal(signal.SIGINT, _interrupt)
   try:
     yield
   except USER_ERRORS as e:
@@ -69,6 +73,7 @@ def one_line_errors(program: str):
     sys.exit(f"{program}: error: {type(e).__name__}: {_first_line(e)}")
   finally:
     signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGINT, previous_int)
 
 
 # TensorFlow's C++ start-up lines on a CPU machine: written before absl's logging is set

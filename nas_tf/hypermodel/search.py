@@ -55,6 +55,17 @@ def objective_direction(objective) -> tuple[str, bool]:
   return name, direction == "max"
 
 
+def fit(model, fit_kwargs: dict, epochs: int, extra_callbacks=()) -> dict:
+  """``model.fit`` with the user's arguments (their callbacks kept), stopping on a NaN
+  loss; returns the history dict. The search's trials and the retraining of the best
+  share it, so a retrained model is trained exactly as its trial was."""
+  import keras  # pylint: disable=g-import-not-at-top
+  kwargs = dict(fit_kwargs)
+  callbacks = [keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None) or []),
+               *extra_callbacks]
+  return model.fit(epochs=epochs, verbose=0, callbacks=callbacks, **kwargs).history
+
+
 class HyperModelTask(TrainedChildTask):
   """A ``build_model(hp)`` and its fit arguments as a Task.
 
@@ -113,11 +124,8 @@ class HyperModelTask(TrainedChildTask):
     try:
       model = self.build_child(spec, data, config)
       out["num_params"] = int(model.count_params())
-      kwargs = dict(data)
-      callbacks = [keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None) or [])]
       watch = child_training.rung_callback(rungs, config.epochs, self.metric)
-      history = model.fit(epochs=config.epochs, verbose=0, callbacks=callbacks + watch,
-                          **kwargs).history
+      history = fit(model, data, config.epochs, watch)
       if self.metric not in history:
         raise KeyError(f"objective {self.metric!r} was never logged; fit logged "
                        f"{sorted(history)}")
@@ -237,14 +245,11 @@ class KerasSearch:
     return paths
 
   def _train(self, hp, epochs: int, **fit_kwargs):
-    import keras  # pylint: disable=g-import-not-at-top
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     child_training.seed_child(self.seed)
     model = self.hypermodel(hp)
-    kwargs = {k: v for k, v in {**self._fit, **fit_kwargs}.items() if v is not None}
-    model.fit(epochs=epochs, verbose=0,
-              callbacks=[keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None)
-                                                             or [])], **kwargs)
+    fit(model, {k: v for k, v in {**self._fit, **fit_kwargs}.items() if v is not None},
+        epochs)
     return model
 
   def results_summary(self, num_trials: int = 10) -> str:

@@ -53,7 +53,7 @@ _ANALYZE = flags.DEFINE_boolean("analyze", False, "Only summarise the runs on di
 def _candidates():
   """(name, nas_train flags naming the cell, the cell for the parameter count)."""
   from nas_tf import specs  # pylint: disable=g-import-not-at-top
-  from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+  from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
   chosen = [(name, [f"--cell={name}"], name) for name in _BASELINES.value]
   for pair in _FOUND.value:
     name, _, directory = pair.partition(":")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(_ROOT))
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
 
 _PAIRS = flags.DEFINE_list("pairs", [], "PRUNED_DIR:UNPRUNED_DIR, one per seed.")
 _NAME = flags.DEFINE_string("name", "pruning_ptb", "Stem of benchmarks/results/<name>.json.")

@@ -27,7 +27,7 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from nas_tf import rewards, tasks  # pylint: disable=g-import-not-at-top
-from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
 
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Benchmark task.")
 _DATA = flags.DEFINE_string("data_dir", None, "Real data (PTB dir or CIFAR-10 source).")

@@ -47,7 +47,7 @@ import psutil
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
-from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
 import process_tree  # pylint: disable=g-import-not-at-top  (benchmarks/, the script's dir)
 
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Task of the soaked search.")

@@ -119,7 +119,7 @@ def load_results(output_dir: str) -> SearchResult:
       config = json.load(f)
   except (OSError, ValueError):
     config = {}
-  return SearchResult(output_dir, config, tuple(results.ResultsLog(path, repair=False)))
+  return SearchResult(output_dir, config, tuple(results.read_records(path)))
 
 
 def default_output_dir(task: str, search: str, seed: int, evaluation: str = "independent",

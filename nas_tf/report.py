@@ -60,7 +60,7 @@ def load_run(directory: str) -> dict:
   except (ValueError, TypeError, ImportError, OSError):
     task = None  # a task this process cannot load: the report does without its labels
   return {"dir": directory, "name": os.path.basename(os.path.normpath(directory)),
-          "config": config, "records": list(results.ResultsLog(path, repair=False)),
+          "config": config, "records": results.read_records(path),
           "steps": [steps[k] for k in sorted(steps)], "seconds": state.get("seconds", {}),
           "metric": task.metric_label if task else "val",
           "higher_is_better": task.higher_is_better if task else True}
@@ -372,7 +372,7 @@ def after_search(output_dir: str, task, data_dir: Optional[str],
   ``task``: the :class:`nas_tf.tasks.Task` searched (its ``next_steps``). Returns the
   lines to log. A missing matplotlib costs the report, not the search.
   """
-  records = results.ResultsLog(os.path.join(output_dir, "results.jsonl"), repair=False).records
+  records = results.read_records(os.path.join(output_dir, "results.jsonl"))
   counts = collections.Counter(r.get("status") for r in records)
   lines = [f"Children: {', '.join(f'{n} {s}' for s, n in counts.most_common())}"]
   failed = [f"{s}: {STATUS_MEANING[s]}" for s in counts if s in STATUS_MEANING]

@@ -111,7 +111,7 @@ def test_help_shows_each_tasks_default_only_where_it_applies():
 
 def test_the_end_of_a_search_says_what_its_statuses_mean(tmp_path):
   from nas_tf import report, tasks  # pylint: disable=g-import-not-at-top
-  from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+  from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
   log = ResultsLog(str(tmp_path / "results.jsonl"))
   for k, status in enumerate(["degenerate", "nan", "degenerate"]):
     log.append({"step": 0, "index": k, "status": status, "reward": 0.0, "spec": {"k": k},

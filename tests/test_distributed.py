@@ -22,7 +22,7 @@ from nas_tf import search
 from nas_tf import search_space
 from nas_tf.search.evaluators import cluster as cluster_eval
 from nas_tf.search.samplers import rl as rl_sampler
-from nas_tf.results import ResultsLog
+from nas_tf.search.log import ResultsLog
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PTB_SPACE = {"kind": "rnn", "base": 2, "combinations": ["add", "elem_mult"],

@@ -13,7 +13,7 @@ from nas_tf import config as config_lib
 from nas_tf import cluster as distributed_cluster
 from nas_tf import search
 from nas_tf import specs as specs_lib
-from nas_tf.results import ResultsLog
+from nas_tf.search.log import ResultsLog
 from nas_tf.search import evaluators
 from nas_tf.search.evaluators import shared
 

@@ -16,7 +16,7 @@ from nas_tf import cells
 from nas_tf import children
 from nas_tf import export
 from nas_tf import specs as specs_lib
-from nas_tf.results import ResultsLog
+from nas_tf.search.log import ResultsLog
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "bin" / "nas_export"

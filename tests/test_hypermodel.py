@@ -13,7 +13,7 @@ from nas_tf import search_space  # pylint: disable=g-import-not-at-top
 from nas_tf import specs
 from nas_tf.hypermodel import KerasSearch, discover
 from nas_tf.hypermodel import space as space_lib
-from nas_tf.results import ResultsLog
+from nas_tf.search.log import ResultsLog
 
 
 def build(hp):

@@ -13,7 +13,7 @@ from nas_tf import config as config_lib
 from nas_tf import search
 from nas_tf import search_space
 from nas_tf import specs
-from nas_tf.results import ResultsLog
+from nas_tf.search.log import ResultsLog
 from nas_tf.tasks import nasbench201
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

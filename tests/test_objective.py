@@ -12,6 +12,7 @@ from nas_tf.training import child as child_training
 from nas_tf import config as config_lib
 from nas_tf.training import latency
 from nas_tf import results
+from nas_tf.search.log import ResultsLog
 from nas_tf import rewards
 from nas_tf import search
 from nas_tf import specs as specs_lib
@@ -100,7 +101,7 @@ def test_search_scales_rewards_and_summary_shows_the_pareto_front(tmp_path):
       runtime=config_lib.RuntimeConfig(isolation="inline"),
       objective=config_lib.ObjectiveConfig(target_params=36_000, cost_exponent=-0.5))
   search.run(config, evaluator=_CostlyEvaluator())
-  log = results.ResultsLog(os.path.join(config.output_dir, "results.jsonl"))
+  log = ResultsLog(os.path.join(config.output_dir, "results.jsonl"))
   for r in log:
     factor = (r["num_params"] / 36_000) ** -0.5
     assert r["cost_factor"] == pytest.approx(factor)

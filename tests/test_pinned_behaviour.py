@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from nas_tf import config as config_lib
-from nas_tf.results import ResultsLog
+from nas_tf.search.log import ResultsLog
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "search_pins.json"

@@ -15,7 +15,8 @@ from nas_tf import specs as specs_lib
 from nas_tf import tasks
 from nas_tf.data import ptb
 from nas_tf.evaluator import Evaluator
-from nas_tf.results import ResultsLog, rank
+from nas_tf.results import rank
+from nas_tf.search.log import ResultsLog
 from nas_tf.search import pruners
 from nas_tf.training import child as child_training
 from nas_tf.training import rungs as rungs_lib

@@ -17,7 +17,7 @@ from nas_tf import rewards
 from nas_tf import search
 from nas_tf import specs as specs_lib
 from nas_tf import tasks
-from nas_tf.results import ResultsLog
+from nas_tf.search.log import ResultsLog
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "bin" / "nas_search"

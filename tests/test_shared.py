@@ -140,7 +140,7 @@ def _search_config(out, **kw):
 def test_shared_search_end_to_end_and_resume(tmp_path):
   from nas_tf import export  # pylint: disable=g-import-not-at-top
   from nas_tf import search  # pylint: disable=g-import-not-at-top
-  from nas_tf.results import ResultsLog  # pylint: disable=g-import-not-at-top
+  from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
   out = tmp_path / "out"
   summary = search.run(_search_config(out))
   records = ResultsLog(str(out / "results.jsonl")).records

@@ -113,7 +113,7 @@ def search_config(results_dir: str) -> dict:
 def select_record(results_dir: str, rank: int = 1) -> dict:
   """The ``rank``-th best distinct, successfully trained architecture of a search.
 
-  Ranking is by reward, as in :meth:`nas_tf.results.ResultsLog.ranking` (the paper picks
+  Ranking is by reward, as in :func:`nas_tf.results.rank` (the paper picks
   the best-rewarded architecture, §4.1); children that failed, diverged or were too
   large are skipped.
 
@@ -131,7 +131,7 @@ def select_record(results_dir: str, rank: int = 1) -> dict:
   if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
     raise ExportError(f"rank must be a positive int (1 = best), got {rank!r}")
   path = _check_dir(results_dir)
-  ranked = [r for r in results.ResultsLog(path, repair=False).ranking()
+  ranked = [r for r in results.rank(results.read_records(path))
             if r.get("status") == "ok"]
   if not ranked:
     raise ExportError(f"{path} holds no successfully trained child to export")

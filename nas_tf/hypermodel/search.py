@@ -211,8 +211,8 @@ class KerasSearch:
     return search_lib.run(self._config(epochs), task=self.task)
 
   def _ranked(self) -> list[dict]:
-    log = results.ResultsLog(os.path.join(self.output_dir, "results.jsonl"))
-    return [r for r in log.ranking() if r["status"] == "ok"]
+    records = results.read_records(os.path.join(self.output_dir, "results.jsonl"))
+    return [r for r in results.rank(records) if r["status"] == "ok"]
 
   def get_best_hyperparameters(self, num_trials: int = 1) -> list:
     """The best trials' ``keras_tuner.HyperParameters``, best first."""

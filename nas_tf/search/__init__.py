@@ -4,7 +4,8 @@
 * :mod:`.evaluators` -- where children are scored (inline, worker processes, a
   tf.distribute cluster, shared weights; a task may bring its own, e.g. a table lookup);
 * the task (:mod:`nas_tf.tasks`) -- what is searched and how a child is judged;
-* :mod:`.outputs`, :mod:`.records` -- the output directory and the results records.
+* :mod:`.outputs`, :mod:`.log`, :mod:`.records` -- the output directory, the results
+  log (`results.jsonl`, the evaluation cache) and one child's record.
 
 ``from nas_tf import search; search.run(config)`` runs or resumes a search.
 """

@@ -28,7 +28,7 @@ from absl import logging
 
 from nas_tf import tasks as tasks_lib
 from nas_tf.config import SearchConfig
-from nas_tf.results import ResultsLog, write_summary
+from nas_tf.search.log import ResultsLog, write_summary
 from nas_tf.search import evaluators as evaluators_lib
 from nas_tf.search import outputs
 from nas_tf.search import pruners as pruners_lib

@@ -27,8 +27,8 @@ from absl import logging
 import numpy as np
 
 from nas_tf.config import SearchConfig
-from nas_tf.results import (ResultsLog, atomic_write_text, dumps, remove_stale_temporaries,
-                            write_summary)
+from nas_tf.results import atomic_write_text, dumps
+from nas_tf.search.log import ResultsLog, remove_stale_temporaries, write_summary
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"

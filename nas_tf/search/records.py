@@ -10,7 +10,7 @@ import numpy as np
 
 from nas_tf import rewards
 from nas_tf.config import SearchConfig
-from nas_tf.results import ResultsLog
+from nas_tf.search.log import ResultsLog
 
 
 def make_record(task, config: SearchConfig, step: int, index: int, tokens, spec,

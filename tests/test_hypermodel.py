@@ -137,6 +137,49 @@ def test_spaces_it_cannot_search_are_refused_with_one_line():
     KerasSearch(build, objective="val_f1")
 
 
+def test_an_objective_fit_would_never_log_is_refused_before_anything_is_lost(tmp_path):
+  x, y, val = _data()
+  out = tmp_path / "run"
+  out.mkdir()
+  (out / "results.jsonl").write_text("")  # an earlier run that overwrite would delete
+  for objective, kwargs, message in (
+      ("val_accuracy", {}, "is a validation metric, but search\\(\\) got no validation_data"),
+      ("val_auc", {"validation_data": val}, "'val_auc' is never logged: .* logs "
+       "\\['accuracy', 'loss'\\]"),
+      (keras_tuner.Objective("val_precision", "max"), {"validation_data": val},
+       "'val_precision' is never logged")):
+    search = KerasSearch(build, objective=objective, max_trials=2, output_dir=str(out),
+                         overwrite=True)
+    with pytest.raises(ValueError, match=message):
+      search.search(x, y, epochs=1, **kwargs)
+  assert os.listdir(out) == ["results.jsonl"]  # refused before overwrite deleted anything
+
+
+class _Looked(keras_tuner.HyperModel):
+  """A HyperModel scored by its own fit (as a tabular benchmark is): no training."""
+
+  def build(self, hp):
+    self.asked = (hp.Choice("a", [0, 1, 2]), hp.Choice("b", [0, 1]))
+    return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+  def fit(self, hp, model, *args, **kwargs):
+    del model, args, kwargs
+    score = 0.1 * hp.get("a") + 0.5 * hp.get("b")
+    return {"val_score": score, "test_score": score / 2}
+
+
+def test_a_hypermodel_with_its_own_fit_is_scored_by_it(tmp_path):
+  search = KerasSearch(_Looked(), objective=keras_tuner.Objective("val_score", "max"),
+                       search="random", max_trials=5, seed=0, output_dir=str(tmp_path))
+  search.search(epochs=1)
+  recs = ResultsLog(str(tmp_path / "results.jsonl")).records
+  assert len(recs) == 5 and all(r["status"] == "ok" for r in recs), recs
+  for r in recs:
+    values = dict(specs.from_dict(r["spec"]).values)
+    assert r["reward"] == pytest.approx(0.1 * values["a"] + 0.5 * values["b"])
+    assert r["metrics"]["logged"]["test_score"] == pytest.approx(r["reward"] / 2)
+
+
 @pytest.mark.parametrize("method", ["rl", "random", "evolution", "bo"])
 def test_every_strategy_searches_a_build_function(tmp_path, method):
   x, y, val = _data()

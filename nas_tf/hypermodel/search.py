@@ -55,15 +55,59 @@ def objective_direction(objective) -> tuple[str, bool]:
   return name, direction == "max"
 
 
-def fit(model, fit_kwargs: dict, epochs: int, extra_callbacks=()) -> dict:
-  """``model.fit`` with the user's arguments (their callbacks kept), stopping on a NaN
-  loss; returns the history dict. The search's trials and the retraining of the best
-  share it, so a retrained model is trained exactly as its trial was."""
+def build_function(hypermodel) -> Callable:
+  """The ``hp -> model`` function of a function or a ``keras_tuner.HyperModel``."""
+  build = getattr(hypermodel, "build", None)
+  return build if callable(build) else hypermodel
+
+
+def own_fit(hypermodel) -> bool:
+  """Whether ``hypermodel`` is a ``keras_tuner.HyperModel`` that overrides ``fit``."""
+  method = getattr(type(hypermodel), "fit", None)
+  return method is not None and method is not space_lib.require_keras_tuner().HyperModel.fit
+
+
+def fit(model, fit_kwargs: dict, epochs: int, extra_callbacks=(), hypermodel=None,
+        hp=None) -> dict:
+  """Trains ``model`` with the user's fit arguments (their callbacks kept), stopping on a
+  NaN loss; returns ``{metric: [value per epoch]}``.
+
+  A ``keras_tuner.HyperModel`` with its own ``fit(hp, model, ...)`` is called as
+  KerasTuner calls it, and its result read as KerasTuner reads it: a ``History``, a
+  ``{metric: value}`` dict or one value (of the objective, named ``None`` here; the
+  caller names it). The search's trials and the retraining of the best share this, so
+  a retrained model is trained exactly as its trial was.
+  """
   import keras  # pylint: disable=g-import-not-at-top
   kwargs = dict(fit_kwargs)
   callbacks = [keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None) or []),
                *extra_callbacks]
-  return model.fit(epochs=epochs, verbose=0, callbacks=callbacks, **kwargs).history
+  if hypermodel is None or not own_fit(hypermodel):
+    return model.fit(epochs=epochs, verbose=0, callbacks=callbacks, **kwargs).history
+  out = hypermodel.fit(hp, model, epochs=epochs, verbose=0, callbacks=callbacks, **kwargs)
+  if isinstance(out, keras.callbacks.History):
+    return out.history
+  if isinstance(out, dict):
+    return {k: list(v) if isinstance(v, (list, tuple)) else [float(v)]
+            for k, v in out.items()}
+  if isinstance(out, (int, float)) or hasattr(out, "__float__"):
+    return {None: [float(out)]}
+  raise TypeError(f"{type(hypermodel).__name__}.fit returned a {type(out).__name__}: "
+                  "return a History, a {metric: value} dict or the objective's value")
+
+
+def _one_batch(data, batch_size: int = 32):
+  """The first ``batch_size`` examples of fit-style data (arrays, dicts of arrays, or a
+  tf.data.Dataset's first batch), or None when it cannot be cut."""
+  if data is None:
+    return None
+  if hasattr(data, "take") and hasattr(data, "element_spec"):
+    return data.take(1)
+  if isinstance(data, dict):
+    return {k: v[:batch_size] for k, v in data.items()}
+  if isinstance(data, (list, tuple)):
+    return type(data)(v[:batch_size] for v in data)
+  return data[:batch_size] if hasattr(data, "__getitem__") else None
 
 
 class HyperModelTask(TrainedChildTask):
@@ -82,8 +126,8 @@ class HyperModelTask(TrainedChildTask):
 
   def __init__(self, build_model: Callable, objective: str, higher_is_better: bool,
                fit_kwargs: dict, name: str = "hypermodel"):
-    self.build_model = build_model
-    self.space, self.base_hp = space_lib.discover_once(build_model)
+    self.build_model = build_model  # a function or a keras_tuner.HyperModel
+    self.space, self.base_hp = space_lib.discover_once(build_function(build_model))
     self.metric = objective
     self.metric_label = objective
     self.higher_is_better = higher_is_better
@@ -109,7 +153,8 @@ class HyperModelTask(TrainedChildTask):
   def build_child(self, spec, data, config, final: bool = False):
     import keras  # pylint: disable=g-import-not-at-top
     del data, config, final
-    model = self.build_model(space_lib.hyperparameters_for(spec, self.base_hp))
+    model = build_function(self.build_model)(
+        space_lib.hyperparameters_for(spec, self.base_hp))
     if not isinstance(model, keras.Model):
       raise TypeError(f"build_model returned a {type(model).__name__}, not a keras.Model")
     return model
@@ -125,13 +170,18 @@ class HyperModelTask(TrainedChildTask):
       model = self.build_child(spec, data, config)
       out["num_params"] = int(model.count_params())
       watch = child_training.rung_callback(rungs, config.epochs, self.metric)
-      history = fit(model, data, config.epochs, watch)
+      history = fit(model, data, config.epochs, watch, self.build_model,
+                    space_lib.hyperparameters_for(spec, self.base_hp))
+      if None in history:  # a HyperModel.fit that returned the objective's value alone
+        history[self.metric] = history.pop(None)
       if self.metric not in history:
         raise KeyError(f"objective {self.metric!r} was never logged; fit logged "
                        f"{sorted(history)}")
       values = [float(v) for v in history[self.metric]]
       finite = [v for v in values if math.isfinite(v)]
       out[f"{self.metric}_history"] = values
+      out["logged"] = {k: float(v[-1]) for k, v in history.items()
+                       if k != self.metric and v}  # last values of the other metrics
       out[self.metric] = ((max if self.higher_is_better else min)(finite) if finite
                           else float("nan"))
       if not all(math.isfinite(float(v)) for v in history.get("loss", [])) or not finite:
@@ -146,6 +196,33 @@ class HyperModelTask(TrainedChildTask):
       keras.backend.clear_session()
     out["train_seconds"] = time.monotonic() - start
     return out
+
+  def check_objective(self) -> None:
+    """Refuses, before the first trial, an objective that ``model.fit`` will not log:
+    a validation metric without validation data, or a metric the model (built with the
+    defaults) does not compute. A HyperModel with its own ``fit`` decides what it logs."""
+    import keras  # pylint: disable=g-import-not-at-top
+    name = self.metric
+    if own_fit(self.build_model):
+      return
+    validated = any(k in self.fit_kwargs for k in ("validation_data", "validation_split"))
+    if name.startswith("val_") and not validated:
+      raise ValueError(f"objective {name!r} is a validation metric, but search() got no "
+                       "validation_data= (or validation_split=)")
+    bare = name[4:] if name.startswith("val_") else name
+    try:
+      model = build_function(self.build_model)(self.base_hp)
+      x = _one_batch(self.fit_kwargs.get("x"))
+      y = _one_batch(self.fit_kwargs.get("y"))
+      logged = model.evaluate(x, y, verbose=0, return_dict=True)
+    except Exception:  # pylint: disable=broad-except
+      return  # cannot probe (odd data, a build that fails): trials will say why
+    finally:
+      keras.backend.clear_session()
+    if bare not in logged:
+      raise ValueError(f"objective {name!r} is never logged: the model compiled with the "
+                       f"default hyperparameters logs {sorted(logged)} (compile it with "
+                       "metrics=[...] that include it, or pick one of those)")
 
   def next_steps(self, output_dir: str, data_dir) -> list[str]:
     del data_dir
@@ -173,9 +250,9 @@ class KerasSearch:
   def __init__(self, hypermodel: Callable, objective="val_accuracy", search: str = "rl",
                max_trials: int = 10, output_dir: str = "nas_tf_search", seed: int = 0,
                overwrite: bool = False, settings: Optional[dict] = None):
-    if not callable(hypermodel):
-      raise TypeError(f"hypermodel must be a function hp -> keras.Model, got "
-                      f"{hypermodel!r}")
+    if not callable(build_function(hypermodel)):
+      raise TypeError(f"hypermodel must be a function hp -> keras.Model or a "
+                      f"keras_tuner.HyperModel, got {hypermodel!r}")
     self.hypermodel = hypermodel
     self.objective, self.higher_is_better = objective_direction(objective)
     self.search_method, self.max_trials = search, int(max_trials)
@@ -204,6 +281,7 @@ class KerasSearch:
     self._fit = {"x": x, "y": y, **fit_kwargs}
     self.task = HyperModelTask(self.hypermodel, self.objective, self.higher_is_better,
                                {k: v for k, v in self._fit.items() if v is not None})
+    self.task.check_objective()  # before overwrite deletes anything
     if self.overwrite and os.path.exists(self.output_dir):
       shutil.rmtree(self.output_dir)
     self.overwrite = False  # a second call extends the same run
@@ -247,9 +325,9 @@ class KerasSearch:
   def _train(self, hp, epochs: int, **fit_kwargs):
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     child_training.seed_child(self.seed)
-    model = self.hypermodel(hp)
+    model = build_function(self.hypermodel)(hp)
     fit(model, {k: v for k, v in {**self._fit, **fit_kwargs}.items() if v is not None},
-        epochs)
+        epochs, hypermodel=self.hypermodel, hp=hp)
     return model
 
   def results_summary(self, num_trials: int = 10) -> str:

@@ -29,13 +29,14 @@ import os
 import pathlib
 import sys
 import time
-import zlib
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
+sys.path.insert(0, str(_ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from runs_file import RUNS, key as _key, read_runs  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 _DATA = flags.DEFINE_string("data", str(_ROOT.parent / "shared" / "data" / "nasbench201" /
@@ -94,43 +95,6 @@ def run_one(job: dict) -> dict:
     step += 1
   return {k: job[k] for k in ("name", "strategy", "dataset", "seed", "budget", "m")} | {
       "curve": [round(c, 6) for c in curve], "seconds": time.monotonic() - t0}
-
-
-RUNS = "runs.jsonl.gz"  # committed: ~200 bytes a run (best-so-far curves repeat)
-
-
-def read_runs(out: pathlib.Path) -> list[dict]:
-  """Every finished run in ``out``: one gzip member per run, a legacy ``runs.jsonl`` too.
-
-  A member cut by a kill (the last one) is skipped, so an interrupted benchmark resumes.
-  """
-  texts = []
-  if (out / RUNS).exists():
-    data = (out / RUNS).read_bytes()
-    while data:
-      member = zlib.decompressobj(wbits=31)  # 31: gzip framing
-      try:
-        text = member.decompress(data)
-      except zlib.error:
-        break
-      if not member.eof:
-        break  # truncated tail
-      texts.append(text.decode())
-      data = member.unused_data
-  if (out / "runs.jsonl").exists():
-    texts.append((out / "runs.jsonl").read_text())
-  runs = {}
-  for line in "".join(texts).splitlines():
-    try:
-      run = json.loads(line)
-    except json.JSONDecodeError:
-      continue  # a line cut by a kill
-    runs.setdefault(_key(run), run)  # a run in both files counts once
-  return list(runs.values())
-
-
-def _key(run: dict) -> tuple:
-  return run["name"], run["dataset"], run["seed"], run["budget"], run["m"]
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -13,6 +13,7 @@ token (an index into its ``choices``); an :class:`AnchorSlot` of layer ``i`` con
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Sequence, Union
 
 import numpy as np
@@ -399,9 +400,12 @@ class HyperSpace(_Space):
 
   Built from KerasTuner's ``HyperParameters`` by :mod:`nas_tf.hypermodel` (which also
   turns ranges into value lists). One token per hyperparameter, in the order the build
-  function asks for them; each has its own token type (its own softmax and embedding in
-  the controller), named by position (``hp0``, ``hp1``, ...) so that weight names stay
-  valid whatever the user calls a hyperparameter.
+  function asks for them. Each has its own token type (its own softmax and embedding in
+  the controller) except repeated decisions: hyperparameters whose names differ only in
+  their numbers (``width_0``, ``width_1``) and that take the same values share one, as
+  the repeated decisions of the paper's spaces do. Types are named by position (``hp0``
+  for the first hyperparameter of its kind, ...) so that weight names stay valid
+  whatever the user calls a hyperparameter.
 
   Attributes:
     hyperparameters: ``(name, values)`` or ``(name, values, conditions)`` entries;
@@ -445,12 +449,16 @@ class HyperSpace(_Space):
 
   def schema(self) -> tuple[Slot, ...]:
     names = self.names
-    out = []
-    for i, (_, values, conditions) in enumerate(self.hyperparameters):
+    out, kinds = [], {}
+    for i, (name, values, conditions) in enumerate(self.hyperparameters):
       when = tuple((names.index(parent), tuple(
           self.hyperparameters[names.index(parent)][1].index(v) for v in allowed))
                    for parent, allowed in conditions)
-      out.append(CategoricalSlot(f"hp{i}", values, when))
+      # A repeated decision (``width_0``, ``width_1``, ...: the same name but for its
+      # numbers, over the same values) is one token type, as the paper's repeated layer
+      # decisions are: one softmax and embedding, named after its first occurrence.
+      kind = kinds.setdefault((re.sub(r"\d+", "#", name), values), f"hp{i}")
+      out.append(CategoricalSlot(kind, values, when))
     return tuple(out)
 
   def decode(self, tokens: Sequence[int]) -> specs.HyperParameterSpec:

@@ -73,6 +73,14 @@ def _branchy(hp):
   return _nothing(hp)
 
 
+def test_repeated_decisions_share_a_token_type_as_in_the_papers_spaces():
+  space = search_space.HyperSpace((("width_0", (8, 16)), ("units", (8, 16)),
+                                   ("width_1", (8, 16)), ("width_12", (8, 32)),
+                                   ("edge_0_1", ("a", "b")), ("edge_2_3", ("a", "b"))))
+  assert [slot.key for slot in space.schema()] == ["hp0", "hp1", "hp0", "hp3", "hp4",
+                                                    "hp4"]
+
+
 def test_conditions_are_discovered_from_branches_loops_and_keras_tuner():
   space, _ = discover(_branchy)
   conditions = {n: dict(c) for n, _, c in space.hyperparameters}

@@ -2,7 +2,7 @@
 """Architecture search (Zoph & Le 2017): `nas_search --task=ptb|cifar10|FILE.py:ATTR`.
 
 No --data_dir: a tiny search on testdata/. Same --output_dir: resume. Paper recipes:
---flagfile=examples/paper_{ptb,cifar10}.flags (README)."""
+--flagfile=examples/paper_{ptb,cifar10}.flags (docs/USAGE.md)."""
 
 import json
 import os

@@ -355,7 +355,7 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
   return path
 
 
-# What a child's status other than 'ok' means (results.jsonl, README "What a run writes").
+# What a child's status other than 'ok' means (results.jsonl, docs/USAGE.md "What a run writes").
 STATUS_MEANING = {
     "degenerate": "cells that provably cannot learn (output stuck at 0), not trained",
     "nan": "training diverged",

@@ -70,7 +70,7 @@ class PTBTask(TrainedChildTask):
   # nas_train: tiny = a smoke test on testdata/; real = Zaremba et al.'s (2014) "small"
   # recipe (2x200, 13 epochs, lr 1 halved per epoch after 4, no dropout; their LSTM ends
   # near 115 test perplexity), so a found cell is compared with a published baseline.
-  # Their "medium" one (650 units, dropout 0.5, 39 epochs, decay 0.8 after 6): README.
+  # Their "medium" one (650 units, dropout 0.5, 39 epochs, decay 0.8 after 6): docs/EXPORT.md.
   final_presets = {
       "tiny": dict(epochs=2, batch_size=8, optimizer="sgd", learning_rate=1.0,
                    lr_schedule="decay_after", lr_decay_start=1, lr_decay_factor=0.5,

@@ -264,21 +264,6 @@ def test_a_trial_that_breaks_is_recorded_and_the_search_goes_on(tmp_path):
   assert any(r["status"] == "ok" for r in recs)
 
 
-def test_the_readme_snippet_runs_as_written(tmp_path, monkeypatch):
-  """Slow: the README's "Search your own Keras model" block, 6 trials and one retrain."""
-  import pathlib  # pylint: disable=g-import-not-at-top
-  readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
-  section = readme[readme.index("## Search your own Keras model"):]
-  code = section[section.index("```python") + len("```python"):]
-  code = code[:code.index("```")]
-  monkeypatch.chdir(tmp_path)
-  scope = {}
-  exec(compile(code, "README.md", "exec"), scope)  # pylint: disable=exec-used
-  assert len(ResultsLog("runs/my-model/results.jsonl").records) == 6
-  assert isinstance(scope["model"], keras.Model)
-  assert set(scope["best_hp"].values) == {"units", "activation", "lr"}
-
-
 def _stacked(hp):
   model = keras.Sequential([keras.Input((8,))])
   for i in range(hp.Int("stages", 1, 3)):

@@ -235,7 +235,9 @@ def _pareto(runs, cost_key: str, label: str) -> Optional[str]:
   return _img(_png(fig), f"validation metric against {label}: the Pareto front")
 
 
-def _picture(spec_dict: dict) -> str:
+def _picture(spec_dict: dict, anchor: str) -> str:
+  """The architecture's picture; a click shows it full-window (CSS ``:target``, no
+  script: the page stays one static file), Back or the close link returns."""
   with tempfile.TemporaryDirectory() as tmp:
     try:
       # write_picture builds the graph before writing anything, so a spec kind without
@@ -247,7 +249,8 @@ def _picture(spec_dict: dict) -> str:
       return ""
     with open(out["png"], "rb") as f:
       data = base64.b64encode(f.read()).decode("ascii")
-  return f'<img class="arch" alt="architecture" src="data:image/png;base64,{data}">'
+  return (f'<a href="#{anchor}" title="click to enlarge"><img class="arch" id="{anchor}" '
+          f'alt="architecture" src="data:image/png;base64,{data}"></a>')
 
 
 def _fmt(x, digits=4) -> str:
@@ -275,10 +278,11 @@ def _overview(runs) -> str:
   return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _top(run, k: int, pictures: bool) -> str:
+def _top(run, k: int, pictures: bool, number: int = 0) -> str:
   rows = []
   for rank, r in enumerate(results.rank(run["records"])[:k], start=1):
-    picture = _picture(r["spec"]) if pictures and r.get("status") == "ok" else ""
+    picture = (_picture(r["spec"], f"arch-{number}-{rank}")
+               if pictures and r.get("status") == "ok" else "")
     rows.append(
         f"<tr><td>{rank}</td><td>{_fmt(r['reward'])}</td><td>{_fmt(r.get('val_metric'))}</td>"
         f"<td>{_fmt(r.get('num_params'))}</td><td>{_fmt(r.get('latency_ms'), 3)}</td>"
@@ -296,7 +300,14 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 table { border-collapse: collapse; margin: .5em 0; font-size: 13px; }
 td, th { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } img { max-width: 100%; } table.top { width: 100%; }
-img.arch { display: block; width: 100%; max-width: 520px; margin-top: 4px; }
+img.arch { display: block; width: 100%; max-width: 520px; margin-top: 4px; cursor: zoom-in; }
+img.arch:target { position: fixed; top: 0; left: 0; width: 100vw; height: 100vh;
+                  max-width: none; margin: 0; object-fit: contain; background: #fff;
+                  z-index: 10; cursor: default; }
+a.unzoom { display: none; position: fixed; top: 8px; right: 16px; z-index: 11;
+           font-size: 20px; background: #fff; border: 1px solid #888; padding: 2px 10px;
+           text-decoration: none; color: #222; }
+body:has(img.arch:target) a.unzoom { display: block; }
 code { font-size: 12px; overflow-wrap: anywhere; }
 p.note { color: #555; font-size: 13px; }
 """
@@ -321,7 +332,7 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
            f"<p class='note'>Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
            "from each run's results.jsonl (one record per child), steps.jsonl and "
            "state.json. Rewards are search proxies: retrain the winner (nas_train) for its "
-           "real quality.</p>", "<h2>Runs</h2>", _overview(runs),
+           "real quality. Click an architecture's picture to enlarge it.</p>", "<h2>Runs</h2>", _overview(runs),
            "<h2>Best reward so far</h2>", _curves(runs)]
   fronts = 0
   for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms, batch 1)")):
@@ -333,7 +344,7 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
   if not fronts:
     parts.append("<p class='note'>No Pareto front: no trained child records a parameter "
                  "count or a latency (a table lookup records neither).</p>")
-  for run in runs:
+  for number, run in enumerate(runs):
     parts += [f"<h2>{html.escape(run['name'])}: rewards per controller step</h2>",
               _per_step(run)]
     if not any(s.get("controller/entropy") is not None for s in run["steps"]):
@@ -347,7 +358,8 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
                 f"early ({html.escape(str(run['config'].get('pruner', {}).get('kind')))}); "
                 "they rank after every child trained to the end.</p>", rung_figure]
     parts += [f"<h2>{html.escape(run['name'])}: top {top} architectures</h2>",
-              _top(run, top, pictures)]
+              _top(run, top, pictures, number)]
+  parts.append("<a class='unzoom' href='#'>close &times;</a>")
   page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
           f"{html.escape(title)}</title><style>{_CSS}</style></head><body>"
           + "\n".join(parts) + "</body></html>\n")

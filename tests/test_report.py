@@ -66,7 +66,8 @@ def test_report_of_two_runs_is_self_contained_and_complete(tmp_path):
   path = report.write_report([rl, rnd], str(tmp_path / "r.html"), top=3)
   page = _Page()
   page.feed(pathlib.Path(path).read_text())
-  assert not page.links  # no external resources, no scripts
+  # No external resources, no scripts: links only within the page (pictures enlarge).
+  assert all(l.get("href", "").startswith("#") for l in page.links), page.links
   # curves, Pareto front (params), per-step panels of both runs, 3 + 3 pictures
   assert len(page.images) == 1 + 1 + 2 + 6
   for img in page.images:
@@ -77,6 +78,35 @@ def test_report_of_two_runs_is_self_contained_and_complete(tmp_path):
   assert {"rl: top 3 architectures", "random: top 3 architectures"} <= set(page.headings)
   text = pathlib.Path(path).read_text()
   assert "No controller entropy" in text  # random search has none, and says so
+
+
+def test_the_report_renders_in_chromium_and_a_picture_enlarges(tmp_path):
+  """A real browser draws the page (not blank), and a picture's link shows it alone."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  browser = shutil.which("chromium") or shutil.which("chromium-browser")
+  if browser is None:
+    pytest.skip("no Chromium here (.ci/run installs it)")
+  path = report.write_report([_search(tmp_path, "rl")], str(tmp_path / "r.html"), top=2)
+  if "arch-0-1" not in pathlib.Path(path).read_text():
+    pytest.skip("no architecture pictures (Graphviz missing)")
+
+  def shot(url, name):
+    out = tmp_path / name
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--hide-scrollbars", f"--screenshot={out}", "--window-size=1000,700",
+                    url], capture_output=True, timeout=120, check=True)
+    return np.asarray(Image.open(out).convert("L"), dtype=float)
+
+  page = shot(pathlib.Path(path).as_uri(), "page.png")
+  zoomed = shot(pathlib.Path(path).as_uri() + "#arch-0-1", "zoom.png")
+  assert page.std() > 10  # text, tables and plots, not a blank page
+  # The enlarged picture covers the window: the page's title and tables are gone, and
+  # its dark pixels (nodes, edges, labels) spread over the whole width.
+  assert np.abs(page - zoomed).mean() > 2
+  dark_columns = (zoomed < 128).any(axis=0)
+  assert dark_columns[:250].any() and dark_columns[-250:].any()
 
 
 def test_best_so_far_and_a_resumed_step_counted_once(tmp_path):

@@ -67,8 +67,7 @@ def main(argv):
     manifest = export.export_from_results(
         _RESULTS.value, _EXPORT_DIR.value, rank=_RANK.value, spec_path=_SPEC.value,
         units=_UNITS.value, input_dim=_INPUT_DIM.value, seed=_SEED.value)
-  logging.info("Exported %s architecture to %s: %s", manifest["kind"], _EXPORT_DIR.value,
-               manifest["describe"])
+  # export_cell / export_cnn have said what they wrote, and where.
   if not (manifest.get("picture") or {}).get("png"):
     logging.warning("No PNG picture (install graphviz); architecture.dot is there.")
 

@@ -25,6 +25,10 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+if __name__ == "__main__":  # TensorFlow's start-up noise out of stderr, as in bin/
+  from nas_tf import cli  # pylint: disable=g-import-not-at-top
+  cli.start_noise_filter()
+
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 

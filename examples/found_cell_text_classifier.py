@@ -18,6 +18,10 @@ _ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
   sys.path.insert(0, str(_ROOT))  # running from a checkout
 
+if __name__ == "__main__":  # TensorFlow's start-up noise out of stderr, as in bin/
+  from nas_tf import cli  # pylint: disable=g-import-not-at-top
+  cli.start_noise_filter()
+
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import keras  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top

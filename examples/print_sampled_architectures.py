@@ -11,6 +11,10 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+if __name__ == "__main__":  # TensorFlow's start-up noise out of stderr, as in bin/
+  from nas_tf import cli  # pylint: disable=g-import-not-at-top
+  cli.start_noise_filter()
+
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from nas_tf import controller, search_space  # pylint: disable=g-import-not-at-top

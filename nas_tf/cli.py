@@ -148,16 +148,22 @@ def quiet_tensorflow(enabled: bool = True):
   Ctrl-C / SIGTERM sent to the process group, so the final lines are never lost.
   """
   if enabled:
-    sys.stderr.flush()
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = (f"import sys; sys.path.insert(0, {package_parent!r}); "
-            "from nas_tf import cli; cli.filter_main()")
-    # Its stdout is the real stderr (fd 2 before the swap below).
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=2)
-    os.dup2(proc.stdin.fileno(), 2)
-    proc.stdin.close()  # fd 2 is now this process's only write end
+    start_noise_filter()
   yield
   sys.stderr.flush()
+
+
+def start_noise_filter() -> None:
+  """Starts :func:`quiet_tensorflow`'s filter for the rest of the process: for a script
+  (the examples) to call before it imports TensorFlow, whose start-up lines come then."""
+  sys.stderr.flush()
+  package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  code = (f"import sys; sys.path.insert(0, {package_parent!r}); "
+          "from nas_tf import cli; cli.filter_main()")
+  # Its stdout is the real stderr (fd 2 before the swap below).
+  proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=2)
+  os.dup2(proc.stdin.fileno(), 2)
+  proc.stdin.close()  # fd 2 is now this process's only write end
 
 
 def filter_main() -> None:

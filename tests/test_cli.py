@@ -67,6 +67,17 @@ def test_tensorflow_start_up_noise_is_filtered_here_and_in_children(quiet):
   assert (not noisy) if quiet else noisy
 
 
+def test_an_example_script_prints_no_tensorflow_start_up_noise():
+  proc = subprocess.run([sys.executable, str(ROOT / "examples" /
+                                             "print_sampled_architectures.py"), "--num=1"],
+                        capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+  assert proc.returncode == 0, proc.stderr
+  assert "log p" in proc.stdout
+  noisy = [l for l in proc.stderr.splitlines()
+           if "oneDNN custom operations" in l or "cuInit" in l or "cuda" in l.lower()]
+  assert not noisy, noisy
+
+
 def test_noise_blocks_are_dropped_but_errors_after_them_are_kept():
   lines = [
       b"E0000 00:00:1.5 24785 context.cc:911] Failed to remove function remotely due to x",

@@ -96,7 +96,16 @@ def _export_setup(directory: pathlib.Path) -> None:
   (run / "results.jsonl").write_text(json.dumps(record) + "\n")
 
 
-SETUP = {"docs/EXPORT.md": _export_setup}
+def _readme_setup(directory: pathlib.Path) -> None:
+  """The README's embedding example reads the spec nas_train wrote (a real-data run):
+  the paper's NASCell stands in for it."""
+  from nas_tf import specs  # pylint: disable=g-import-not-at-top
+  final = directory / "runs" / "ptb-final"
+  final.mkdir(parents=True)
+  (final / "spec.json").write_text(specs.nascell_spec().to_json())
+
+
+SETUP = {"docs/EXPORT.md": _export_setup, "README.md": _readme_setup}
 
 
 def _runnable():

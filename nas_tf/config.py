@@ -264,10 +264,14 @@ class EvolutionConfig:
   Attributes:
     population_size: P, the architectures kept (the oldest leaves when one joins).
     sample_size: S, members drawn for each tournament; the best of them is mutated.
+    with_replacement: Draw the S members with replacement, as Real et al.'s Algorithm 1
+      does (a member can be drawn twice); False draws S distinct members (a slightly
+      stronger selection pressure), as runs saved before this field existed did.
   """
 
   population_size: int = 20
   sample_size: int = 5
+  with_replacement: bool = True
 
   def __post_init__(self):
     _check(self.population_size >= 1,
@@ -525,6 +529,10 @@ class SearchConfig:
               "shared": SharedTrainingConfig, "zero_cost": ZeroCostConfig,
               "evolution": EvolutionConfig,
               "bo": BOConfig, "objective": ObjectiveConfig, "pruner": PrunerConfig}
+    evolution = data.get("evolution")
+    if isinstance(evolution, dict) and "with_replacement" not in evolution:
+      # Saved before tournaments could draw with replacement: they drew distinct members.
+      data["evolution"] = dict(evolution, with_replacement=False)
     for key, sub in nested.items():
       if key in data and isinstance(data[key], dict):
         data[key] = sub(**data[key])

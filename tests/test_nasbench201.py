@@ -105,7 +105,8 @@ def test_binary_runs_evolution_on_the_table(tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert len(ResultsLog(str(out / "results.jsonl"))) == 300
   saved = json.loads((out / "config.json").read_text())
-  assert saved["evolution"] == {"population_size": 20, "sample_size": 5}
+  assert saved["evolution"] == {"population_size": 20, "sample_size": 5,
+                                "with_replacement": True}
   state = json.loads((out / "state.json").read_text())
   assert len(state["sampler"]["population"]) == 20
 
@@ -239,3 +240,22 @@ def test_nb201_all_none_cell_cuts_the_input_off_and_pooling_ignores_the_padding(
   np.testing.assert_allclose(pool(np.ones((1, 5, 5, 1), "float32")), 1.0, rtol=1e-6)
   with pytest.raises(TypeError, match="NB201CellSpec"):
     nb201.build_nb201(specs.CNNSpec(layers=(specs.ConvLayer(3, 3, 8),)))
+
+
+def test_an_evolution_run_saved_before_with_replacement_resumes_only_as_it_ran(tmp_path):
+  def cfg(n, **evolution):
+    return config_lib.SearchConfig(
+        task="nasbench201", data_dir=FIXTURE, output_dir=str(tmp_path / "evo"),
+        search="evolution", max_children=n,
+        evolution=config_lib.EvolutionConfig(population_size=4, sample_size=2, **evolution))
+
+  search.run(cfg(8, with_replacement=False))
+  path = tmp_path / "evo" / "config.json"
+  saved = json.loads(path.read_text())
+  del saved["evolution"]["with_replacement"]  # as written before the field existed
+  path.write_text(json.dumps(saved))
+  with pytest.raises(search.ConfigMismatchError,
+                     match=r"evolution.with_replacement: False -> True"):
+    search.run(cfg(12))  # today's default would change how the run samples
+  search.run(cfg(12, with_replacement=False))
+  assert len(ResultsLog(str(tmp_path / "evo" / "results.jsonl"))) == 12

@@ -38,8 +38,8 @@ def test_mutation_changes_exactly_one_decision_to_another_value():
 
 
 def test_evolution_fills_then_tournaments_and_ages_out_the_oldest():
-  cfg = _config("evolution", evolution=config_lib.EvolutionConfig(population_size=4,
-                                                                   sample_size=4))
+  cfg = _config("evolution", evolution=config_lib.EvolutionConfig(
+      population_size=4, sample_size=4, with_replacement=False))
   s = samplers.make_sampler(SPACE, cfg)
   for step in range(4):
     tokens, _ = s.sample(step, 1, None)
@@ -50,6 +50,32 @@ def test_evolution_fills_then_tournaments_and_ages_out_the_oldest():
   assert sum(a != b for a, b in zip(tokens[0], best)) == 1
   s.update(4, tokens, [-1.0], None)
   assert len(s.population) == 4 and [r for _, r in s.population][0] == 1.0  # oldest left
+
+
+def test_evolution_tournaments_draw_with_replacement_as_real_et_al():
+  """Algorithm 1 draws each of the S members from the whole population: with P = S = 2
+  both draws are the worse member a quarter of the time, and it becomes the parent."""
+  def parent_is_worse(with_replacement):
+    cfg = _config("evolution", seed=1, evolution=config_lib.EvolutionConfig(
+        population_size=2, sample_size=2, with_replacement=with_replacement))
+    s = samplers.make_sampler(SPACE, cfg)
+    worse, better = (0,) * len(SPACE.schema()), tuple(n - 1 for n in evolution.slot_sizes(
+        SPACE))
+    s.restore({"population": [[list(worse), 0.0], [list(better), 1.0]]})
+    hits = 0
+    for step in range(400):
+      tokens, _ = s.sample(step, 1, None)
+      hits += sum(a != b for a, b in zip(tokens[0], worse)) == 1
+    return hits / 400
+
+  assert 0.17 < parent_is_worse(True) < 0.33
+  assert parent_is_worse(False) == 0.0
+
+
+def test_a_run_saved_before_with_replacement_existed_resumes_as_it_ran():
+  saved = _config("evolution").to_dict()
+  del saved["evolution"]["with_replacement"]
+  assert not config_lib.SearchConfig.from_dict(saved).evolution.with_replacement
 
 
 @pytest.mark.parametrize("search,m,steps", [("evolution", 2, 12), ("bo", 2, 12),

@@ -152,6 +152,10 @@ def prepare_output_dir(config: SearchConfig) -> OutputDirLock:
     if os.path.exists(path):
       with open(path) as f:
         old = json.load(f)
+      try:  # fields added since it was saved read as the behaviour the run had
+        old = SearchConfig.from_dict(old).to_dict()
+      except (TypeError, ValueError):
+        pass  # a config of another version: compared as saved
       new = config.to_dict()
       unread = tuple(section for strategy, section in _STRATEGY_SECTIONS.items()
                      if strategy != new["search"])

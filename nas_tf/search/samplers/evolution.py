@@ -1,10 +1,10 @@
 """Regularized ("aging") evolution (Real et al., AAAI 2019), over any token schema.
 
 The population holds the last ``population_size`` evaluated architectures. Until it is
-full, proposals are uniform random; after that each proposal takes ``sample_size``
-members at random, mutates the best of them (its tokens with one decision changed to
-another value) and, when its reward arrives, joins the population while the oldest
-member leaves. Ageing out, rather than removing the worst, is what makes it
+full, proposals are uniform random; after that each proposal draws ``sample_size``
+members at random (with replacement, as the paper's Algorithm 1), mutates the best of
+them (its tokens with one decision changed to another value) and, when its reward
+arrives, joins the population while the oldest member leaves. Ageing out, rather than removing the worst, is what makes it
 "regularized": an architecture survives only if its descendants keep scoring well.
 """
 
@@ -33,6 +33,7 @@ class EvolutionSampler(Sampler):
     super().__init__(space, config.seed)
     self.population_size = config.evolution.population_size
     self.sample_size = config.evolution.sample_size
+    self.with_replacement = config.evolution.with_replacement
     self.population = collections.deque()  # (tokens, reward), oldest first
 
   def sample(self, step: int, m: int, depth: Optional[int]):
@@ -46,7 +47,7 @@ class EvolutionSampler(Sampler):
         tokens.append(space.sample_tokens(rng))
         continue
       picks = rng.choice(len(members), size=min(self.sample_size, len(members)),
-                         replace=False)
+                         replace=self.with_replacement)
       parent = max((members[int(i)] for i in picks), key=lambda mr: mr[1])[0]
       parent = self._fit_length(parent, space, rng)
       tokens.append(mutate(parent, sizes, rng))

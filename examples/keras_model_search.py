@@ -9,6 +9,7 @@ The data is generated (no download): 16 features, the label is the sign pattern 
 them, which a wide enough first layer separates.
 
   python examples/keras_model_search.py --output_dir=/tmp/my-model --search=rl --max_trials=12
+  python examples/keras_model_search.py --front_end=keras_tuner --output_dir=/tmp/kt --search=rl
 
 Running it again with the same --output_dir resumes (a larger --max_trials extends).
 """
@@ -32,6 +33,10 @@ _SEARCH = flags.DEFINE_enum("search", "rl", ["rl", "random", "evolution", "bo"],
                             "Search strategy.")
 _TRIALS = flags.DEFINE_integer("max_trials", 12, "Models built and trained.")
 _EPOCHS = flags.DEFINE_integer("epochs", 4, "Epochs per trial.")
+_FRONT_END = flags.DEFINE_enum(
+    "front_end", "kerassearch", ["kerassearch", "keras_tuner"],
+    "kerassearch: nas_tf's KerasSearch; keras_tuner: a keras_tuner.Tuner whose oracle is "
+    "the paper's controller (--search=rl) or regularized evolution (--search=evolution).")
 
 
 def build_model(hp):
@@ -58,20 +63,39 @@ def make_data(n: int, seed: int):
 
 def main(argv):
   del argv
-  from nas_tf import cli  # pylint: disable=g-import-not-at-top
-  with cli.quiet_tensorflow():  # TensorFlow's start-up lines, as the binaries drop them
-    search_my_model()
-
-
-def search_my_model():
-  from nas_tf.hypermodel import KerasSearch  # pylint: disable=g-import-not-at-top
   x, y = make_data(2000, 0)
-  x_val, y_val = make_data(500, 1)
+  validation = make_data(500, 1)
+  if _FRONT_END.value == "keras_tuner":
+    if _SEARCH.value not in ("rl", "evolution"):
+      raise app.UsageError("--front_end=keras_tuner takes --search=rl or evolution "
+                           "(KerasTuner has its own random and Bayesian oracles)")
+    tune_with_keras_tuner(x, y, validation)
+  else:
+    search_my_model(x, y, validation)
+
+
+def search_my_model(x, y, validation):
+  """nas_tf's front end: KerasSearch (resume, report, results.jsonl, every strategy)."""
+  from nas_tf.hypermodel import KerasSearch  # pylint: disable=g-import-not-at-top
   search = KerasSearch(build_model, objective="val_accuracy", search=_SEARCH.value,
                        max_trials=_TRIALS.value, output_dir=_OUT.value)
-  search.search(x, y, validation_data=(x_val, y_val), epochs=_EPOCHS.value, batch_size=64)
+  search.search(x, y, validation_data=validation, epochs=_EPOCHS.value, batch_size=64)
   search.results_summary(5)
   logging.info("Best hyperparameters: %s", search.get_best_hyperparameters()[0].values)
+
+
+def tune_with_keras_tuner(x, y, validation):
+  """KerasTuner's own front end with the paper's controller as its oracle: one line
+  changes (the oracle); a rerun with the same directory resumes it."""
+  import keras_tuner  # pylint: disable=g-import-not-at-top
+  from nas_tf.hypermodel import ControllerOracle, EvolutionOracle  # pylint: disable=g-import-not-at-top
+  oracle = (ControllerOracle if _SEARCH.value == "rl" else EvolutionOracle)(
+      objective="val_accuracy", max_trials=_TRIALS.value, hypermodel=build_model, seed=0)
+  tuner = keras_tuner.Tuner(oracle=oracle, hypermodel=build_model, directory=_OUT.value,
+                            project_name=f"nas_tf-{_SEARCH.value}")
+  tuner.search(x, y, validation_data=validation, epochs=_EPOCHS.value, batch_size=64,
+               verbose=0)
+  tuner.results_summary(5)
 
 
 if __name__ == "__main__":

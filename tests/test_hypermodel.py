@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 import keras
 import numpy as np
@@ -347,3 +348,16 @@ def test_the_best_model_is_retrained_longer_and_exported_for_tensorflow_alone(tm
   np.testing.assert_allclose(np.array(json.loads(out.stdout.strip().splitlines()[-1])),
                              expected, rtol=1e-4, atol=1e-5)
   assert isinstance(keras.saving.load_model(paths["keras"]), keras.Model)
+
+
+def test_the_example_runs_the_controller_inside_keras_tuner(tmp_path):
+  """Slow: examples/keras_model_search.py with KerasTuner's own Tuner, 2 trials."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  example = pathlib.Path(__file__).resolve().parent.parent / "examples" / "keras_model_search.py"
+  done = subprocess.run([sys.executable, str(example), "--front_end=keras_tuner",
+                         "--search=rl", "--max_trials=2", "--epochs=1",
+                         f"--output_dir={tmp_path}"], capture_output=True, text=True,
+                        timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "Score:" in done.stdout and (tmp_path / "nas_tf-rl" / "oracle.json").exists()

@@ -88,8 +88,10 @@ def tune_with_keras_tuner(x, y, validation):
   """KerasTuner's own front end with the paper's controller as its oracle: one line
   changes (the oracle); a rerun with the same directory resumes it."""
   import keras_tuner  # pylint: disable=g-import-not-at-top
-  from nas_tf.hypermodel import ControllerOracle, EvolutionOracle  # pylint: disable=g-import-not-at-top
-  oracle = (ControllerOracle if _SEARCH.value == "rl" else EvolutionOracle)(
+  from nas_tf import hypermodel  # pylint: disable=g-import-not-at-top
+  oracle_class = (hypermodel.ControllerOracle if _SEARCH.value == "rl"
+                  else hypermodel.EvolutionOracle)
+  oracle = oracle_class(
       objective="val_accuracy", max_trials=_TRIALS.value, hypermodel=build_model, seed=0)
   tuner = keras_tuner.Tuner(oracle=oracle, hypermodel=build_model, directory=_OUT.value,
                             project_name=f"nas_tf-{_SEARCH.value}")

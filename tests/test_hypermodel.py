@@ -354,7 +354,8 @@ def test_the_example_runs_the_controller_inside_keras_tuner(tmp_path):
   """Slow: examples/keras_model_search.py with KerasTuner's own Tuner, 2 trials."""
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  example = pathlib.Path(__file__).resolve().parent.parent / "examples" / "keras_model_search.py"
+  root = pathlib.Path(__file__).resolve().parent.parent
+  example = root / "examples" / "keras_model_search.py"
   done = subprocess.run([sys.executable, str(example), "--front_end=keras_tuner",
                          "--search=rl", "--max_trials=2", "--epochs=1",
                          f"--output_dir={tmp_path}"], capture_output=True, text=True,

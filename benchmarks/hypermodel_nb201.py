@@ -117,8 +117,13 @@ def _read() -> list[dict]:
 def analyze() -> str:
   path = pathlib.Path(_OUT.value)
   data = json.loads(path.read_text()) if path.exists() else {"runs": [], "builtin": []}
-  summary = json.loads((_ROOT / "benchmarks" / "results" / "strategies_nasbench201" /
-                        "summary.json").read_text())["cifar10"]["strategies"]
+  results = _ROOT / "benchmarks" / "results"
+  summary = json.loads((results / "strategies_nasbench201" / "summary.json").read_text())[
+      "cifar10"]["strategies"]
+  # Evolution's tournaments draw with replacement (the default since): its 100 seeds.
+  summary["evolution"] = json.loads(
+      (results / "strategies_nasbench201_replacement" / "summary.json").read_text())[
+          "cifar10"]["strategies"]["evolution"]
   builtin = {(r["strategy"], r["seed"]): r["curve"] for r in data["builtin"]}
   lines = ["| strategy | seeds | n | KerasSearch | built-in, same seeds | built-in, "
            "100 seeds (§5) | curves identical |", "|---|---|---|---|---|---|---|"]

@@ -120,7 +120,9 @@ def analyze(task):
     stats = {}
     for key in per_seed[0]:
       arr = np.asarray([c[key] for c in per_seed])
-      stats[key] = {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist(),
+      # Sample SD (n-1), the one convention of docs/RESULTS.md; 0 for a single seed.
+      std = arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1:])
+      stats[key] = {"mean": arr.mean(0).tolist(), "std": std.tolist(),
                     "final_per_seed": arr[:, -1].tolist()}
     summary["methods"][method] = {"num_seeds": len(per_seed), **stats}
   out = _ROOT / "benchmarks" / "results" / f"{_NAME.value or f'rl_vs_random_{task}'}.json"
@@ -154,7 +156,7 @@ def _plot(summary, path):
     ax.set_xlabel("children sampled")
   axes[0].set_ylabel("reward")
   axes[0].legend()
-  fig.suptitle(f"{' vs '.join(summary['methods'])} search, {summary['task']} proxy (mean ± std over seeds)")
+  fig.suptitle(f"{' vs '.join(summary['methods'])} search, {summary['task']} proxy (mean ± SD over seeds, n-1)")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
 

@@ -36,6 +36,7 @@ import os
 import pathlib
 import sys
 import time
+from typing import Optional
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
@@ -74,6 +75,15 @@ _PROXY = flags.DEFINE_string("proxy", "{}", "JSON overrides of the proxy ChildTr
                              "(default: the search preset for real data).")
 _PROXY_NAME = flags.DEFINE_string("proxy_name", "", "Name of this proxy variant (file suffix).")
 _REFERENCE = flags.DEFINE_string("reference", "{}", "JSON overrides of the reference config.")
+_REF_TRAINER = flags.DEFINE_enum(
+    "reference_trainer", "child", ["child", "nas_train"],
+    "child: the reference trains like a search child, with the proxy's own rate rules; "
+    "nas_train (PTB): the package's final training, its divergence and unigram restarts "
+    "included, at 2x128, one epoch, batch 20, no dropout (--reference overrides), each "
+    "cell in OUTPUT_DIR/nas_train/ID: what the user's retraining will say of a cell.")
+_REF_NAME = flags.DEFINE_string(
+    "reference_name", None, "The reference's name: reference-NAME.jsonl and "
+    "summary-NAME.json (default: none for child, 'nas_train' for nas_train).")
 _OUT = flags.DEFINE_string("output_dir", None, "Default benchmarks/results/proxy_fidelity_TASK.")
 _THREADS = flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op threads "
                                 "(0: TensorFlow's default, all cores).")
@@ -141,6 +151,18 @@ def reference_config(task, overrides):
   return config_lib.ChildTrainingConfig(**base)
 
 
+def nas_train_config(task, overrides, out_dir, arch_id):
+  """``nas_train``'s configuration of one reference cell: the task's real final recipe
+  at 2x128 for one epoch (batch 20, no dropout, restarts as nas_train does them)."""
+  from nas_tf.training import final as final_training  # pylint: disable=g-import-not-at-top
+  settings = tasks.get(task).final_defaults(False)
+  settings.update(lm_units=128, epochs=1, batch_size=20, dropout=0.0)
+  settings.update(overrides)
+  return final_training.FinalTrainingConfig(
+      task=task, data_dir=_DATA.value, output_dir=str(out_dir / "nas_train" / arch_id),
+      seed=_train_seed(), **settings)
+
+
 def _metric(task, m):
   """Higher-is-better score of a record: -perplexity or accuracy (failures: worst)."""
   if task == "ptb":
@@ -177,9 +199,16 @@ def _train_seed() -> int:
 
 
 def train_one(side, arch_id, arch, config, path, data):
-  """Trains one architecture and appends its record to ``path`` (at once: resumable)."""
-  from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
-  m = child_training.train_and_evaluate(arch, data, config, seed=_train_seed())
+  """Trains one architecture and appends its record to ``path`` (at once: resumable).
+
+  ``config`` is a child's config, or a function ``arch_id -> FinalTrainingConfig`` for
+  a reference trained by ``nas_train``'s code.
+  """
+  if callable(config):
+    m = _train_final(arch, config(arch_id))
+  else:
+    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
+    m = child_training.train_and_evaluate(arch, data, config, seed=_train_seed())
   metrics = {key: v for key, v in m.items() if key != "error" or v}
   if _TASK.value == "ptb":
     metrics["reward"] = rewards.ptb_reward(m.get("val_perplexity", float("nan")))
@@ -190,6 +219,22 @@ def train_one(side, arch_id, arch, config, path, data):
   with open(path, "a") as f:
     f.write(json.dumps(record, allow_nan=True) + "\n")
   return m
+
+
+def _train_final(arch, config) -> dict:
+  """One cell through ``nas_train``'s training (restarts included), as a record."""
+  start = time.monotonic()
+  try:
+    m = tasks.get(_TASK.value).train_final(arch, config)
+  except Exception as e:  # pylint: disable=broad-except
+    return {"status": "failed", "error": f"{type(e).__name__}: {e}",
+            "train_seconds": time.monotonic() - start}
+  ppl = m.get("val_perplexity")
+  ok = ppl is not None and np.isfinite(ppl)
+  return {"status": "ok" if ok else "nan", "val_perplexity": ppl,
+          "test_perplexity": m.get("test_perplexity"), "lr_used": m.get("lr_used"),
+          "attempts": m.get("attempts"), "restarts": m.get("restarts"),
+          "train_seconds": time.monotonic() - start}
 
 
 def run_sides(sides, archs, data, interleave):
@@ -270,9 +315,21 @@ def analyze_zero_cost(task, archs, out_dir, proxies):
   return rows
 
 
-def analyze(task, archs, out_dir):
-  reference = _read(out_dir / "reference.jsonl")
-  summary = {"task": task, "proxies": {}}
+def _suffix(name) -> str:
+  return f"-{name}" if name else ""
+
+
+def top_k_recall(proxy_scores, reference_scores, k: int) -> Optional[float]:
+  """Of the reference's best ``k`` (higher is better), the share in the proxy's best k."""
+  if len(proxy_scores) < k:
+    return None
+  best = lambda v: set(np.argsort(-np.asarray(v, float), kind="stable")[:k].tolist())
+  return len(best(proxy_scores) & best(reference_scores)) / k
+
+
+def analyze(task, archs, out_dir, reference_name=""):
+  reference = _read(out_dir / f"reference{_suffix(reference_name)}.jsonl")
+  summary = {"task": task, "reference": reference_name or "child", "proxies": {}}
   for proxy_path in sorted(out_dir.glob("proxy*.jsonl")):
     proxy = _read(proxy_path)
     ids = [i for i, _ in archs if i in proxy and i in reference]
@@ -288,6 +345,7 @@ def analyze(task, archs, out_dir):
     entry = {
         "n": len(ids), "kendall_tau": fidelity.kendall_tau(p, r),
         "spearman_rho": fidelity.spearman_rho(p, r), "n_learners": len(learners),
+        "top5_recall": top_k_recall(p, r, 5), "top10_recall": top_k_recall(p, r, 10),
         "kendall_tau_learners": (fidelity.kendall_tau([p[k] for k in learners],
                                                       [r[k] for k in learners])
                                  if len(learners) >= 3 else None),
@@ -312,7 +370,9 @@ def analyze(task, archs, out_dir):
                    "proxy_metric": proxy[i].get("val_perplexity", proxy[i].get("val_accuracy")),
                    "reference_metric": reference[i].get("val_perplexity",
                                                         reference[i].get("val_accuracy")),
-                   "reference_status": reference[i].get("status")} for i in ids]}
+                   "reference_status": reference[i].get("status"),
+                   "proxy_lr": proxy[i].get("lr_used"),
+                   "reference_lr": reference[i].get("lr_used")} for i in ids]}
     entry["tau_per_proxy_second"] = entry["kendall_tau"] / max(entry["mean_proxy_seconds"], 1e-9)
     # The ranking a search needs: learners in the reference's order and every non-learner
     # below them, the order among non-learners ignored (they are tied at the bar).
@@ -332,17 +392,20 @@ def analyze(task, archs, out_dir):
           f"{entry['proxy_not_learning']}, tied {entry['proxy_tied']} (reference: not "
           f"learning {entry['reference_not_learning']}, tied {entry['reference_tied']}); "
           f"tau with non-learners tied {entry['kendall_tau_nonlearners_tied']:.3f}, "
-          f"learners in the proxy's top {len(learners)}: {entry['learners_in_proxy_top']}")
-    print("\n| arch | proxy status | proxy metric | proxy reward | reference metric |\n"
-          "|---|---|---|---|---|")
+          f"learners in the proxy's top {len(learners)}: {entry['learners_in_proxy_top']}; "
+          f"top-5 recall {entry['top5_recall']}, top-10 recall {entry['top10_recall']}")
+    print("\n| arch | proxy status | proxy metric | proxy lr | proxy reward | reference "
+          "metric | reference lr |\n|---|---|---|---|---|---|---|")
     for row in sorted(entry["table"], key=lambda t: -t["proxy_reward"]):
       print(f"| {row['id']} | {row['proxy_status']} | {_fmt(row['proxy_metric'])} | "
-            f"{row['proxy_reward']:.3g} | {_fmt(row['reference_metric'])} |")
-    _scatter(task, name, entry, out_dir / f"scatter-{name}.png")
+            f"{_fmt(row['proxy_lr'])} | {row['proxy_reward']:.3g} | "
+            f"{_fmt(row['reference_metric'])} | {_fmt(row['reference_lr'])} |")
+    _scatter(task, name, entry, out_dir / f"scatter-{name}{_suffix(reference_name)}.png")
   proxies = {p.stem: _read(p) for p in sorted(out_dir.glob("proxy*.jsonl"))}
   summary["retest"] = retest(task, proxies)
   summary["zero_cost"] = analyze_zero_cost(task, archs, out_dir, proxies)
-  (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True))
+  (out_dir / f"summary{_suffix(reference_name)}.json").write_text(
+      json.dumps(summary, indent=1, allow_nan=True))
   return summary
 
 
@@ -453,21 +516,35 @@ def main(argv):
       run_zero_cost(archs, data, out_dir / f"zero_cost{suffix}.jsonl", _ZC_BATCH.value)
       analyze(task, archs, out_dir)
       return
+    if _REF_TRAINER.value == "nas_train":
+      if task != "ptb":
+        sys.exit("proxy_fidelity: error: --reference_trainer=nas_train is for --task=ptb")
+      overrides = json.loads(_REFERENCE.value)
+      reference = lambda arch_id: nas_train_config(task, overrides, out_dir, arch_id)
+    else:
+      reference = reference_config(task, json.loads(_REFERENCE.value))
     sides = [("proxy", proxy_config(task, json.loads(_PROXY.value)),
               out_dir / f"proxy{suffix}.jsonl"),
-             ("reference", reference_config(task, json.loads(_REFERENCE.value)),
-              out_dir / "reference.jsonl")]
+             ("reference", reference,
+              out_dir / f"reference{_suffix(_reference_name())}.jsonl")]
     sides = [s for s in sides if _ONLY.value in (None, s[0])]
     for _, config, path in sides:
       config_path = out_dir / f"{path.stem}.config.json"
-      text = json.dumps(dataclasses.asdict(config), indent=1)
+      shown = config("ID") if callable(config) else config
+      text = json.dumps(dataclasses.asdict(shown), indent=1)
       if path.exists() and config_path.exists() and config_path.read_text() != text:
         # Records of two configs in one file would be compared as one: say so loudly.
         logging.warning("%s was written with another config than %s now has",
                         path.name, config_path.name)
       config_path.write_text(text)
     run_sides(sides, archs, data, _INTERLEAVE.value)
-  analyze(task, archs, out_dir)
+  analyze(task, archs, out_dir, _reference_name())
+
+
+def _reference_name() -> str:
+  if _REF_NAME.value is not None:
+    return _REF_NAME.value
+  return "nas_train" if _REF_TRAINER.value == "nas_train" else ""
 
 
 if __name__ == "__main__":

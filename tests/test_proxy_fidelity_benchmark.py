@@ -93,3 +93,51 @@ def test_zero_cost_scores_are_ranked_against_the_reference_and_failures_rank_las
   assert by_score["synflow"]["kendall_tau"] == 1.0 and by_score["synflow"]["n"] == 4
   assert by_score["naswot"]["kendall_tau"] == pytest.approx(0.0)  # 3 discordant, 3 concordant
   assert by_score["synflow"]["mean_seconds"] == 2.0
+
+
+def test_top_k_recall_counts_the_references_best_in_the_proxys_best(pf):
+  reference = [9, 8, 7, 6, 5, 4]
+  assert pf.top_k_recall([9, 8, 7, 1, 2, 3], reference, 3) == 1.0
+  assert pf.top_k_recall([1, 8, 7, 9, 2, 3], reference, 3) == pytest.approx(2 / 3)
+  assert pf.top_k_recall([1, 2], reference[:2], 5) is None  # fewer cells than k
+
+
+def test_a_named_reference_is_analysed_beside_the_default(pf, tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  rows = {"a": (200.0, 1.0), "b": (300.0, 0.25), "c": (800.0, 0.0625)}
+  with open(tmp_path / "reference-nas_train.jsonl", "w") as f:
+    for i, (ppl, lr) in rows.items():
+      f.write(json.dumps({"id": i, "status": "ok", "val_perplexity": ppl, "lr_used": lr,
+                          "reward": 80 / ppl ** 2}) + "\n")
+  with open(tmp_path / "proxy.jsonl", "w") as f:
+    for i, ppl in (("a", 300.0), ("b", 250.0), ("c", 900.0)):
+      f.write(json.dumps({"id": i, "status": "ok", "val_perplexity": ppl, "lr_used": 1.0,
+                          "reward": 80 / ppl ** 2, "train_seconds": 1.0}) + "\n")
+  summary = pf.analyze("ptb", [(i, i) for i in rows], tmp_path, "nas_train")
+  entry = summary["proxies"]["proxy"]
+  assert summary["reference"] == "nas_train" and entry["n_learners"] == 2
+  assert {r["id"]: r["reference_lr"] for r in entry["table"]} == {"a": 1.0, "b": 0.25,
+                                                                  "c": 0.0625}
+  assert (tmp_path / "summary-nas_train.json").exists()
+
+
+def test_the_reference_can_be_nas_trains_own_training(tmp_path):
+  """Slow: one cell retrained by nas_train's code (2x16, one epoch of the PTB excerpt)."""
+  import json  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from nas_tf import specs  # pylint: disable=g-import-not-at-top
+  root = pathlib.Path(__file__).resolve().parent.parent
+  (tmp_path / "cells.jsonl").write_text(specs.nascell_spec().to_json() + "\n")
+  done = subprocess.run(
+      [sys.executable, str(root / "benchmarks" / "proxy_fidelity.py"), "--task=ptb",
+       f"--data_dir={root / 'testdata' / 'ptb'}", f"--specs={tmp_path / 'cells.jsonl'}",
+       "--only=reference", "--reference_trainer=nas_train",
+       '--reference={"lm_units": 16, "num_steps": 10}', f"--output_dir={tmp_path / 'out'}"],
+      capture_output=True, text=True, timeout=600, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  record = json.loads((tmp_path / "out" / "reference-nas_train.jsonl").read_text())
+  assert record["id"] == "spec000" and record["status"] in ("ok", "nan")
+  assert record["lr_used"] is not None and record["attempts"] >= 1
+  assert (tmp_path / "out" / "nas_train" / "spec000" / "metrics.json").exists()

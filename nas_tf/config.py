@@ -420,6 +420,15 @@ class PrunerConfig:
            f"pruner warmup_children must be >= 0, got {self.warmup_children!r}")
 
 
+# Fields whose default changed the behaviour when they were added: a config.json saved
+# before reads as what its run did (a resume with today's default is then refused with
+# the field named, rather than silently changing how the run samples).
+_BEHAVIOUR_BEFORE_THE_FIELD = {
+    ("evolution", "with_replacement"): False,  # tournaments drew distinct members
+    ("bo", "distinct"): False,  # TPE's repeated proposals were kept
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
   """One search run (paper §3): what is searched, how, with what budget, and where.
@@ -529,10 +538,10 @@ class SearchConfig:
               "shared": SharedTrainingConfig, "zero_cost": ZeroCostConfig,
               "evolution": EvolutionConfig,
               "bo": BOConfig, "objective": ObjectiveConfig, "pruner": PrunerConfig}
-    evolution = data.get("evolution")
-    if isinstance(evolution, dict) and "with_replacement" not in evolution:
-      # Saved before tournaments could draw with replacement: they drew distinct members.
-      data["evolution"] = dict(evolution, with_replacement=False)
+    for (section, name), value in _BEHAVIOUR_BEFORE_THE_FIELD.items():
+      saved = data.get(section)
+      if isinstance(saved, dict) and name not in saved:
+        data[section] = dict(saved, **{name: value})  # as the run behaved when saved
     for key, sub in nested.items():
       if key in data and isinstance(data[key], dict):
         data[key] = sub(**data[key])

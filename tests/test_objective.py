@@ -93,6 +93,34 @@ class _CostlyEvaluator:
     pass
 
 
+def test_the_cost_factor_scales_each_tasks_quality_as_mnasnet_scales_accuracy():
+  """MnasNet: reward = quality x factor. The factor enters each task's reward where its
+  quality does: inside the cube (CIFAR-10), as 1 / perplexity (PTB), added to a log
+  score, dividing a lower-is-better metric."""
+  from nas_tf.tasks import at_init  # pylint: disable=g-import-not-at-top
+  factor = 0.9
+  cifar, ptb = tasks.get("cifar10"), tasks.get("ptb")
+  acc = {"val_accuracy_history": [0.5]}
+  assert cifar.with_cost(cifar.reward(acc), factor, acc) == pytest.approx((0.5 * 0.9) ** 3)
+  ppl = {"val_perplexity": 100.0}
+  assert ptb.with_cost(ptb.reward(ppl), factor, ppl) == pytest.approx(
+      80.0 / (100.0 / 0.9) ** 2)
+  zero = at_init.ZeroCostTask(cifar)
+  log_score = {"zero_cost": -3.0, "zero_cost_score": "synflow"}
+  assert zero.with_cost(-3.0, factor, log_score) == pytest.approx(-3.0 + math.log(0.9))
+  raw = {"zero_cost": 5.0, "zero_cost_score": "snip"}
+  assert zero.with_cost(5.0, factor, raw) == pytest.approx(4.5)
+
+  class Loss(tasks.Task):
+    metric, higher_is_better = "val_loss", False
+
+  loss = Loss()
+  reward = loss.reward({"val_loss": 2.0})
+  # A costlier child (factor < 1) must score worse: -2 / 0.9 < -2.
+  costly = loss.with_cost(reward, factor, {})
+  assert costly == pytest.approx(-2.0 / 0.9) and costly < reward
+
+
 def test_search_scales_rewards_and_summary_shows_the_pareto_front(tmp_path):
   config = config_lib.SearchConfig(
       task="cifar10", data_dir="unused", output_dir=str(tmp_path / "out"), search="random",
@@ -105,7 +133,8 @@ def test_search_scales_rewards_and_summary_shows_the_pareto_front(tmp_path):
   for r in log:
     factor = (r["num_params"] / 36_000) ** -0.5
     assert r["cost_factor"] == pytest.approx(factor)
-    assert r["reward"] == pytest.approx(r["task_reward"] * factor)
+    # MnasNet's ACC x factor, inside the cube: the factor scales accuracy.
+    assert r["reward"] == pytest.approx((r["metrics"]["val_accuracy"] * factor) ** 3)
     assert r["task_reward"] == pytest.approx(r["metrics"]["val_accuracy"] ** 3)
     assert r["latency_ms"] is None  # not measured in this search
   front = results.pareto_front(log)

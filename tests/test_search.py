@@ -257,7 +257,7 @@ def test_resume_ignores_sections_the_strategy_does_not_read(tmp_path):
       assert len(_records(cfg)) == 4
     else:
       with pytest.raises(search.ConfigMismatchError,
-                         match=r"settings \(bo.distinct: None -> True\)"):
+                         match=r"settings \(bo.distinct: False -> True\)"):
         search.run(resumed, evaluator=FakeEvaluator())
 
 

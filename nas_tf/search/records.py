@@ -40,7 +40,7 @@ def make_record(task, config: SearchConfig, step: int, index: int, tokens, spec,
     factor = rewards.cost_factor(metrics, config.objective.targets,
                                  config.objective.cost_exponent)
     objective = {"task_reward": reward, "cost_factor": factor}
-    reward *= factor
+    reward = task.with_cost(reward, factor, metrics)
   record = {
       "step": step, "index": index, "search": config.search, "depth": depth,
       "spec": spec.to_dict(), "describe": spec.describe(), "tokens": list(tokens),

@@ -17,6 +17,10 @@ import math
 from nas_tf.tasks.base import Task
 
 
+# Scores reported as natural logs (nas_tf.zero_cost): a factor on the quantity adds its log.
+LOG_SCORES = ("synflow", "naswot")
+
+
 class ZeroCostTask(Task):
   """``base`` with children scored at initialisation by ``config.zero_cost.score``.
 
@@ -71,3 +75,10 @@ class ZeroCostTask(Task):
   def reward(self, metrics: dict, child_config=None) -> float:
     del child_config
     return float(metrics[self.metric])
+
+  def with_cost(self, reward: float, factor: float, metrics: dict) -> float:
+    """The factor scales the scored quantity: a log score (synflow, naswot) takes
+    ``log(factor)`` added, a positive one (snip, grad_norm, num_params) the product."""
+    if metrics.get("zero_cost_score") in LOG_SCORES:
+      return reward + math.log(factor)
+    return reward * factor

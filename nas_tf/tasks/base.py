@@ -121,6 +121,24 @@ class Task:
     value = float(metrics[self.metric])
     return value if self.higher_is_better else -value
 
+  # How the reward grows with the quality it measures (accuracy, 1 / perplexity): a
+  # reward of quality ** p takes a cost factor as (quality x factor) ** p.
+  reward_power = 1.0
+
+  def with_cost(self, reward: float, factor: float, metrics: dict) -> float:
+    """The reward with MnasNet's soft constraint (Tan et al. 2019, eq. 2) applied.
+
+    MnasNet multiplies the *quality* (accuracy) by ``factor = (cost / target) ** w``, so
+    the factor scales the quality this reward measures, whatever power of it the reward
+    is: a reward of ``accuracy ** 3`` becomes ``(accuracy x factor) ** 3``, one of
+    ``1 / perplexity ** 2`` takes ``factor ** 2``, and a lower-is-better metric's reward
+    (``-value``) becomes ``-value / factor``.
+    """
+    del metrics
+    if not self.higher_is_better and type(self).reward is Task.reward:
+      return reward / factor
+    return reward * factor ** self.reward_power
+
   def val_metric(self, metrics: dict) -> Optional[float]:
     value = metrics.get(self.metric)
     return None if value is None else float(value)

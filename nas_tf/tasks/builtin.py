@@ -144,6 +144,8 @@ class PTBTask(TrainedChildTask):
                      f"vocabulary size {vocab} (far worse than guessing uniformly)")
     return "ok", None
 
+  reward_power = 2.0  # c / perplexity ** 2
+
   def reward(self, metrics: dict, child_config=None) -> float:
     del child_config
     return rewards_lib.ptb_reward(metrics.get("val_perplexity", float("nan")))
@@ -240,6 +242,8 @@ class CIFAR10Task(TrainedChildTask):
   def learned(self, val_metric) -> bool:
     return super().learned(val_metric) and (
         float(val_metric) > rewards_lib.CIFAR_LEARNER_ACCURACY)
+
+  reward_power = 3.0  # accuracy ** 3
 
   def reward(self, metrics: dict, child_config=None) -> float:
     epochs = 5 if child_config is None else child_config.reward_epochs

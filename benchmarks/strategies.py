@@ -79,10 +79,16 @@ def run_one(job: dict) -> dict:
   from nas_tf.tasks import nasbench201  # pylint: disable=g-import-not-at-top
   table = nasbench201.load_table(job["data"], job["dataset"])
   cfg = _config(job["strategy"], job["settings"], job["seed"])
-  sampler = samplers.make_sampler(search_space.NB201SearchSpace(), cfg)
+  from nas_tf.search.samplers import base  # pylint: disable=g-import-not-at-top
+  space = search_space.NB201SearchSpace()
+  sampler = samplers.make_sampler(space, cfg)
   best_val, curve, step, t0 = -1.0, [], 0, time.monotonic()
+  seen, replaced = set(), 0
   while len(curve) < job["budget"]:
     tokens, specs = sampler.sample(step, job["m"], None)
+    if cfg.distinct and not sampler.dedupes_itself:  # the search loop's rule, m = K = 1
+      tokens, n_replaced = base.replace_seen(space, tokens, seen, [cfg.seed, step, 17])
+      specs, replaced = [space.decode(t) for t in tokens], replaced + n_replaced
     n = min(job["m"], job["budget"] - len(curve))
     rewards = []
     for spec in specs[:n]:
@@ -93,7 +99,10 @@ def run_one(job: dict) -> dict:
       rewards.append(val)
     sampler.update(step, tokens[:n], rewards, None)
     step += 1
+  # Proposals that repeated an architecture and were replaced (the loop's rule, or BO's).
+  replaced += getattr(sampler, "replaced", 0)
   return {k: job[k] for k in ("name", "strategy", "dataset", "seed", "budget", "m")} | {
+      "replaced": replaced,
       "curve": [round(c, 6) for c in curve], "seconds": time.monotonic() - t0}
 
 
@@ -142,10 +151,11 @@ def analyze() -> None:
     summary[dataset] = {"best_achievable": best,
                         "exact_random": {n: exact[n] for n in CHECKPOINTS}, "strategies": {}}
     lines += [f"### {dataset}  (best achievable {100 * best:.2f})", "",
-              "| strategy | seeds | " + " | ".join(f"n={n}" for n in CHECKPOINTS) + " |",
-              "|---|---|" + "---|" * len(CHECKPOINTS),
+              "| strategy | seeds | " + " | ".join(f"n={n}" for n in CHECKPOINTS) +
+              " | replaced proposals per run |",
+              "|---|---|" + "---|" * len(CHECKPOINTS) + "---|",
               "| exact random | - | " + " | ".join(f"{100 * exact[n]:.2f}"
-                                                    for n in CHECKPOINTS) + " |"]
+                                                    for n in CHECKPOINTS) + " | - |"]
     curves = {}
     for name in names:
       rs = [r for r in runs if r["dataset"] == dataset and r["name"] == name]
@@ -155,10 +165,13 @@ def analyze() -> None:
           else np.zeros(length)
       curves[name] = (mean, half)
       cells = {n: (float(mean[n - 1]), float(half[n - 1])) for n in CHECKPOINTS if n <= length}
-      summary[dataset]["strategies"][name] = {"seeds": len(rs), "at": cells}
+      counted = [r["replaced"] for r in rs if "replaced" in r]  # runs that counted them
+      replaced = float(np.mean(counted)) if counted else None
+      summary[dataset]["strategies"][name] = {"seeds": len(rs), "at": cells,
+                                              "replaced_per_run": replaced}
       lines.append(f"| {name} | {len(rs)} | " + " | ".join(
           f"{100 * cells[n][0]:.2f} ± {100 * cells[n][1]:.2f}" if n in cells else "-"
-          for n in CHECKPOINTS) + " |")
+          for n in CHECKPOINTS) + f" | {'-' if replaced is None else f'{replaced:.1f}'} |")
     lines.append("")
     _plot(out / f"curves-{dataset}.png", dataset, curves, exact, best)
   (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -458,6 +458,11 @@ class SearchConfig:
       nasbench201 (saved only when set).
     objective: Resource-aware reward (saved only when a target is set).
     pruner: Early stopping of children (saved only when one is on).
+    distinct: Every child a new architecture: a proposal of an architecture already
+      sampled in the run is replaced by its nearest unseen one (one decision changed,
+      then two, ...), for every strategy (BO does this itself with ``bo.distinct``). Off
+      by default, as in the paper: a repeat costs a child of the budget but no training.
+      Saved only when on.
   """
 
   task: str
@@ -482,6 +487,7 @@ class SearchConfig:
   task_options: dict = dataclasses.field(default_factory=dict)
   objective: ObjectiveConfig = dataclasses.field(default_factory=ObjectiveConfig)
   pruner: PrunerConfig = dataclasses.field(default_factory=PrunerConfig)
+  distinct: bool = False
 
   def __post_init__(self):
     _check(self.objective.target_latency_ms is None or self.child.measure_latency,
@@ -525,6 +531,8 @@ class SearchConfig:
       del data["objective"]  # config.json of a plain search stays what it was
     if self.pruner.kind == "none":
       del data["pruner"]
+    if not self.distinct:
+      del data["distinct"]
     return data
 
   def to_json(self) -> str:

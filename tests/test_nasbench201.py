@@ -259,3 +259,34 @@ def test_an_evolution_run_saved_before_with_replacement_resumes_only_as_it_ran(t
     search.run(cfg(12))  # today's default would change how the run samples
   search.run(cfg(12, with_replacement=False))
   assert len(ResultsLog(str(tmp_path / "evo" / "results.jsonl"))) == 12
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "rl", "random"])
+def test_distinct_makes_every_child_a_new_architecture_for_any_strategy(tmp_path, strategy):
+  """config.distinct: a repeated proposal becomes its nearest unseen architecture; a run
+  extended after it stopped replaces exactly as the run done in one go.
+
+  Slow: four table searches of 60 children (rl: a controller update per step).
+  """
+  def cfg(out, n, distinct=True):
+    return config_lib.SearchConfig(
+        task="nasbench201", data_dir=FIXTURE, output_dir=str(tmp_path / out),
+        search=strategy, max_children=n, children_per_step=2, seed=3, distinct=distinct,
+        evolution=config_lib.EvolutionConfig(population_size=4, sample_size=2),
+        controller=config_lib.ControllerConfig(learning_rate=0.05))
+
+  def keys(out):
+    return [json.dumps(r["spec"], sort_keys=True)
+            for r in ResultsLog(str(tmp_path / out / "results.jsonl"))]
+
+  search.run(cfg("plain", 60, distinct=False))
+  search.run(cfg("distinct", 60))
+  if strategy != "random":  # a tiny population / a learning controller repeats itself
+    assert len(set(keys("plain"))) < 60
+  assert len(set(keys("distinct"))) == 60
+  search.run(cfg("cut", 30))
+  search.run(cfg("cut", 60))
+  assert keys("cut") == keys("distinct")
+  saved = json.loads((tmp_path / "distinct" / "config.json").read_text())
+  assert saved["distinct"] is True and "distinct" not in json.loads(
+      (tmp_path / "plain" / "config.json").read_text())

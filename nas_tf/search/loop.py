@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import time
 from typing import Any, Optional
@@ -34,6 +35,7 @@ from nas_tf.search import outputs
 from nas_tf.search import pruners as pruners_lib
 from nas_tf.search import records as records_lib
 from nas_tf.search import samplers as samplers_lib
+from nas_tf.search.samplers import base as samplers_base
 
 
 def make_space(config: SearchConfig, task=None):
@@ -151,6 +153,7 @@ class _Search:
                        f"package; {type(evaluator).__name__} does not stop children at "
                        "rungs (use --pruner=none)")
     self.evaluated_now, self.start_time = 0, time.monotonic()
+    self.proposed: dict[int, set] = {}  # step in flight -> its architectures
     self.summarized = self.written = float("-inf")
 
   def _depth(self, step: int) -> Optional[int]:
@@ -178,9 +181,12 @@ class _Search:
     t1 = time.monotonic()
     if tokens is None:
       tokens, specs = self.sampler.sample(step, self.config.children_per_step, depth)
+      if self.config.distinct and not self.sampler.dedupes_itself:
+        tokens, specs, scalars["search/replaced"] = self._distinct(step, tokens, depth)
     else:
       tokens = [tuple(t) for t in tokens]
       specs = [self.sampler.space_at(depth).decode(t) for t in tokens]
+    self.proposed[step] = {spec.to_json() for spec in specs}
     self.sampler.expect_update(depth, self._m_step(step))
     controller_s = time.monotonic() - t1
     todo = {}  # spec json -> the first index that scores it (identical specs score once)
@@ -205,6 +211,20 @@ class _Search:
     return {"step": step, "tokens": tokens, "specs": specs, "depth": depth, "waits": waits,
             "first_of": first_of, "scalars": scalars, "controller_s": controller_s,
             "start": t0}
+
+  def _distinct(self, step: int, tokens, depth):
+    """``config.distinct``: proposals of architectures sampled before become their
+    nearest unseen ones. "Before" is what every run knows when it samples step s: the
+    records of steps up to s - K (committed) and the proposals of the steps in flight,
+    so a resumed run replaces exactly as the uninterrupted one did."""
+    seen = {json.dumps(r["spec"], sort_keys=True) for r in self.log
+            if r["step"] <= step - self.num_replicas}
+    for s in range(step - self.num_replicas + 1, step):
+      seen |= self.proposed.get(s, set())
+    space = self.sampler.space_at(depth)
+    tokens, replaced = samplers_base.replace_seen(space, tokens, seen,
+                                                  [self.config.seed, step, 17])
+    return tokens, [space.decode(t) for t in tokens], replaced
 
   def _collect(self, item: dict) -> list[float]:
     """Waits for a step's children in order, logging each record as it arrives."""
@@ -234,6 +254,7 @@ class _Search:
   def _commit(self, item: dict, rewards: list[float], in_flight) -> None:
     """The sampler's update for the step, its scalars, checkpoint and state.json."""
     step = item["step"]
+    self.proposed.pop(step, None)
     records_lib.check_not_all_broken(self.log, self.config)
     t0 = time.monotonic()
     stats = self.sampler.update(step, list(item["tokens"][:len(rewards)]), rewards,

@@ -33,6 +33,7 @@ class Sampler:
 
   name = ""
   can_draw = False  # implements draw(): usable with weight-sharing evaluation
+  dedupes_itself = False  # replaces repeated proposals itself (the loop's rule is not applied)
 
   def __init__(self, space, seed: int):
     self.space = space
@@ -88,3 +89,41 @@ def mutate(tokens, sizes: list[int], rng: np.random.Generator) -> tuple:
   other = int(rng.integers(sizes[i] - 1))
   tokens[i] = other + (other >= tokens[i])  # uniform over the other values
   return tuple(tokens)
+
+
+def nearest_unseen(space, tokens: tuple, sizes: list, seen: set, rng) -> tuple:
+  """The nearest architecture (as ``spec.to_json()``) not in ``seen``: one decision
+  changed, then two, ...; ``tokens`` itself when every one tried was seen."""
+  for changes in range(1, len(sizes) + 1):
+    for _ in range(20 * len(sizes)):
+      t = tokens
+      for _ in range(changes):
+        t = mutate(t, sizes, rng)
+      if space.decode(t).to_json() not in seen:
+        return t
+  return tokens  # every architecture seen: a repeat is all there is
+
+
+def replace_seen(space, tokens, seen: set, key) -> tuple[list, int]:
+  """The ``distinct`` rule, for any strategy: each proposal whose architecture is in
+  ``seen`` (or earlier in ``tokens``) becomes its nearest unseen one.
+
+  Args:
+    space: The space the tokens are of.
+    tokens: One step's proposals.
+    seen: Architectures (``spec.to_json()``) sampled before; grows by every proposal.
+    key: Seed material of the replacements (e.g. ``[seed, step]``): a pure function of
+      it and ``seen``, so a resumed run replaces exactly as the uninterrupted one.
+
+  Returns:
+    ``(tokens, how many were replaced)``.
+  """
+  sizes, out, replaced = slot_sizes(space), [], 0
+  for k, t in enumerate(tokens):
+    t = tuple(int(x) for x in t)
+    if space.decode(t).to_json() in seen:
+      t = nearest_unseen(space, t, sizes, seen, np.random.default_rng([*key, k]))
+      replaced += 1
+    seen.add(space.decode(t).to_json())
+    out.append(t)
+  return out, replaced

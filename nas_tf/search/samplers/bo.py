@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from nas_tf.search.samplers.base import Sampler, decode_all, mutate, slot_sizes
+from nas_tf.search.samplers.base import Sampler, decode_all, nearest_unseen, slot_sizes
 
 
 @contextlib.contextmanager
@@ -63,11 +63,13 @@ class BOSampler(Sampler):
                         "'nas_tf[bo]')") from None
     self._optuna = optuna
     self.settings = config.bo
+    self.dedupes_itself = self.settings.distinct
     self.history: list[tuple[tuple, float]] = []
     self._asked: dict[int, dict] = {}  # step -> {tokens: asked, not yet told trials}
     self._keys: dict[tuple, str] = {}  # tokens -> the architecture's JSON
     self._proposed: dict[int, set] = {}  # step -> architectures proposed, not yet told
     self._replaced: set[int] = set()  # steps with a proposal replaced by a neighbour
+    self.replaced = 0  # proposals replaced by a neighbour in this process (a statistic)
     with _quiet_optuna():
       self.study = optuna.create_study(direction="maximize")
 
@@ -101,9 +103,10 @@ class BOSampler(Sampler):
           # Told as failed: TPE's model stays as it was. The neighbour is told with its
           # tokens in update(), as a resumed run tells its history.
           self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
-          t, trial = self._unseen_neighbour(space, t, sizes, seen,
-                                            np.random.default_rng([self.seed, step, k])), None
+          t, trial = nearest_unseen(space, t, sizes, seen,
+                                  np.random.default_rng([self.seed, step, k])), None
           self._replaced.add(step)
+          self.replaced += 1
         seen.add(self._key(space, t))
         self._proposed.setdefault(step, set()).add(self._key(space, t))
         if trial is not None:
@@ -118,18 +121,6 @@ class BOSampler(Sampler):
     if key is None:
       key = self._keys[tokens] = space.decode(tokens).to_json()
     return key
-
-  @staticmethod
-  def _unseen_neighbour(space, tokens: tuple, sizes: list, seen: set, rng) -> tuple:
-    """The nearest architecture not yet seen: one decision changed, then two, ..."""
-    for changes in range(1, len(sizes) + 1):
-      for _ in range(20 * len(sizes)):
-        t = tokens
-        for _ in range(changes):
-          t = mutate(t, sizes, rng)
-        if space.decode(t).to_json() not in seen:
-          return t
-    return tokens  # every architecture seen: a repeat is all there is
 
   def update(self, step, tokens, rewards, depth) -> dict:
     dists = self._distributions(self.space_at(depth))

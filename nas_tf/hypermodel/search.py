@@ -238,7 +238,8 @@ class KerasSearch:
     hypermodel: ``hp -> compiled keras.Model``, written with KerasTuner's ``hp``.
     objective: A logged metric name (direction inferred for losses and accuracies) or a
       ``keras_tuner.Objective``.
-    search: 'rl' (the paper's controller and REINFORCE), 'random', 'evolution', 'bo'.
+    search: 'rl' (the paper's controller and REINFORCE), 'random', 'evolution' (population
+      5, tournaments of 2: sized for tens of trials), 'bo'.
     max_trials: Models built and trained (a larger value on a finished run extends it).
     output_dir: The run's directory; running again with it resumes.
     seed: Seeds sampling and every trial's initialisation.
@@ -263,7 +264,9 @@ class KerasSearch:
 
   def _config(self, epochs: int) -> config_lib.SearchConfig:
     # One child per controller step and Adam at 0.01 (as the real-data presets): a
-    # budget of tens of trials must teach the controller from few updates. Trials run
+    # budget of tens of trials must teach the controller from few updates. Evolution's
+    # population is 5 (tournaments of 2), not nas_search's 20: with 20, a search of
+    # fewer than 20 trials never leaves its random start (it is random search). Trials run
     # in this process unless settings say runtime.isolation=process (then build_model
     # must be importable: a module-level function of a module, not of __main__).
     config = config_lib.SearchConfig(
@@ -272,6 +275,7 @@ class KerasSearch:
         seed=self.seed, space=self.task.space.to_dict(),
         child=config_lib.ChildTrainingConfig(epochs=epochs),
         controller=config_lib.ControllerConfig(learning_rate=0.01),
+        evolution=config_lib.EvolutionConfig(population_size=5, sample_size=2),
         runtime=config_lib.RuntimeConfig(isolation="inline"))
     return config_lib.apply_overrides(config, [f"{k}={v}" for k, v in self.settings.items()])
 

@@ -127,6 +127,10 @@ def analyze() -> str:
   summary["evolution"] = json.loads(
       (results / "strategies_nasbench201_replacement" / "summary.json").read_text())[
           "cifar10"]["strategies"]["evolution"]
+  # BO proposes distinct architectures by default: its 100 seeds.
+  summary["bo"] = json.loads(
+      (results / "strategies_nasbench201_bo_distinct" / "summary.json").read_text())[
+          "cifar10"]["strategies"]["bo-distinct"]
   builtin = {(r["strategy"], r["seed"]): r["curve"] for r in data["builtin"]}
   lines = ["| strategy | seeds | n | KerasSearch | built-in, same seeds | built-in, "
            "100 seeds (§5) | curves identical |", "|---|---|---|---|---|---|---|"]

@@ -87,8 +87,8 @@ def run_one(job: dict) -> dict:
   while len(curve) < job["budget"]:
     tokens, specs = sampler.sample(step, job["m"], None)
     if cfg.distinct and not sampler.dedupes_itself:  # the search loop's rule, m = K = 1
-      tokens, n_replaced = base.replace_seen(space, tokens, seen, [cfg.seed, step, 17])
-      specs, replaced = [space.decode(t) for t in tokens], replaced + n_replaced
+      tokens, specs, n_replaced = base.replace_seen(space, tokens, seen, [cfg.seed, step, 17])
+      replaced += n_replaced
     n = min(job["m"], job["budget"] - len(curve))
     rewards = []
     for spec in specs[:n]:

@@ -332,7 +332,8 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
            f"<p class='note'>Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
            "from each run's results.jsonl (one record per child), steps.jsonl and "
            "state.json. Rewards are search proxies: retrain the winner (nas_train) for its "
-           "real quality. Click an architecture's picture to enlarge it.</p>", "<h2>Runs</h2>", _overview(runs),
+           "real quality. Click an architecture's picture to enlarge it.</p>",
+           "<h2>Runs</h2>", _overview(runs),
            "<h2>Best reward so far</h2>", _curves(runs)]
   fronts = 0
   for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms, batch 1)")):

@@ -87,8 +87,11 @@ def read_records(path: str, repair: bool = False) -> list[dict]:
 
   A half-written last line (the writer died mid-write) is dropped with a warning, and
   cut off the file when ``repair`` (only the search that owns the file may repair it);
-  anything else malformed is an error that names the file and the line.
+  anything else malformed is an error that names the file and the line. A file that does
+  not exist (yet) holds no records.
   """
+  if not os.path.exists(path):
+    return []
   with open(path, "rb") as f:
     raw = f.read()
   lines = raw.split(b"\n")

@@ -90,7 +90,7 @@ def fit(model, fit_kwargs: dict, epochs: int, extra_callbacks=(), hypermodel=Non
   if isinstance(out, dict):
     return {k: list(v) if isinstance(v, (list, tuple)) else [float(v)]
             for k, v in out.items()}
-  if isinstance(out, (int, float)) or hasattr(out, "__float__"):
+  if hasattr(out, "__float__"):  # int, float, numpy and tensor scalars
     return {None: [float(out)]}
   raise TypeError(f"{type(hypermodel).__name__}.fit returned a {type(out).__name__}: "
                   "return a History, a {metric: value} dict or the objective's value")
@@ -151,10 +151,12 @@ class HyperModelTask(TrainedChildTask):
     return self.fit_kwargs
 
   def build_child(self, spec, data, config, final: bool = False):
-    import keras  # pylint: disable=g-import-not-at-top
     del data, config, final
-    model = build_function(self.build_model)(
-        space_lib.hyperparameters_for(spec, self.base_hp))
+    return self._build(space_lib.hyperparameters_for(spec, self.base_hp))
+
+  def _build(self, hp):
+    import keras  # pylint: disable=g-import-not-at-top
+    model = build_function(self.build_model)(hp)
     if not isinstance(model, keras.Model):
       raise TypeError(f"build_model returned a {type(model).__name__}, not a keras.Model")
     return model
@@ -167,11 +169,11 @@ class HyperModelTask(TrainedChildTask):
     child_training.seed_child(seed)
     out: dict[str, Any] = {"status": "ok", "error": None}
     try:
-      model = self.build_child(spec, data, config)
+      hp = space_lib.hyperparameters_for(spec, self.base_hp)
+      model = self._build(hp)
       out["num_params"] = int(model.count_params())
       watch = child_training.rung_callback(rungs, config.epochs, self.metric)
-      history = fit(model, data, config.epochs, watch, self.build_model,
-                    space_lib.hyperparameters_for(spec, self.base_hp))
+      history = fit(model, data, config.epochs, watch, self.build_model, hp)
       if None in history:  # a HyperModel.fit that returned the objective's value alone
         history[self.metric] = history.pop(None)
       if self.metric not in history:

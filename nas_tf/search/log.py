@@ -48,9 +48,8 @@ class ResultsLog:
     self.records: list[dict] = []
     self._by_key: dict[tuple[int, int], dict] = {}
     self._by_spec: dict[str, dict] = {}
-    if os.path.exists(path):
-      for record in read_records(path, repair):
-        self._index(record)
+    for record in read_records(path, repair):
+      self._index(record)
 
   def _index(self, record: dict) -> None:
     self.records.append(record)
@@ -92,7 +91,6 @@ class ResultsLog:
   def ranking(self) -> list[dict]:
     """Distinct specs, best reward first (ties: the earlier child first)."""
     return rank(self.records)
-
 
 
 def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",

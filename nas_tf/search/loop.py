@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import time
 from typing import Any, Optional
@@ -29,6 +28,7 @@ from absl import logging
 
 from nas_tf import tasks as tasks_lib
 from nas_tf.config import SearchConfig
+from nas_tf.results import spec_key
 from nas_tf.search.log import ResultsLog, write_summary
 from nas_tf.search import evaluators as evaluators_lib
 from nas_tf.search import outputs
@@ -154,6 +154,9 @@ class _Search:
                        "rungs (use --pruner=none)")
     self.evaluated_now, self.start_time = 0, time.monotonic()
     self.proposed: dict[int, set] = {}  # step in flight -> its architectures
+    # config.distinct: the architectures of steps 0..sampled_through (their records).
+    self.sampled: set[str] = set()
+    self.sampled_through = -1
     self.summarized = self.written = float("-inf")
 
   def _depth(self, step: int) -> Optional[int]:
@@ -217,14 +220,15 @@ class _Search:
     nearest unseen ones. "Before" is what every run knows when it samples step s: the
     records of steps up to s - K (committed) and the proposals of the steps in flight,
     so a resumed run replaces exactly as the uninterrupted one did."""
-    seen = {json.dumps(r["spec"], sort_keys=True) for r in self.log
-            if r["step"] <= step - self.num_replicas}
+    while self.sampled_through < step - self.num_replicas:  # steps committed since
+      self.sampled_through += 1
+      s = self.sampled_through
+      self.sampled.update(spec_key(self.log.at(s, k)["spec"]) for k in range(self._m_step(s)))
+    seen = set(self.sampled)
     for s in range(step - self.num_replicas + 1, step):
       seen |= self.proposed.get(s, set())
-    space = self.sampler.space_at(depth)
-    tokens, replaced = samplers_base.replace_seen(space, tokens, seen,
-                                                  [self.config.seed, step, 17])
-    return tokens, [space.decode(t) for t in tokens], replaced
+    return samplers_base.replace_seen(self.sampler.space_at(depth), tokens, seen,
+                                      [self.config.seed, step, 17])
 
   def _collect(self, item: dict) -> list[float]:
     """Waits for a step's children in order, logging each record as it arrives."""

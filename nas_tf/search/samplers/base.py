@@ -116,14 +116,16 @@ def replace_seen(space, tokens, seen: set, key) -> tuple[list, int]:
       it and ``seen``, so a resumed run replaces exactly as the uninterrupted one.
 
   Returns:
-    ``(tokens, how many were replaced)``.
+    ``(tokens, their specs, how many were replaced)``.
   """
-  sizes, out, replaced = slot_sizes(space), [], 0
+  sizes, out, specs, replaced = slot_sizes(space), [], [], 0
   for k, t in enumerate(tokens):
     t = tuple(int(x) for x in t)
-    if space.decode(t).to_json() in seen:
+    spec = space.decode(t)
+    if spec.to_json() in seen:
       t = nearest_unseen(space, t, sizes, seen, np.random.default_rng([*key, k]))
-      replaced += 1
-    seen.add(space.decode(t).to_json())
+      spec, replaced = space.decode(t), replaced + 1
+    seen.add(spec.to_json())
     out.append(t)
-  return out, replaced
+    specs.append(spec)
+  return out, specs, replaced

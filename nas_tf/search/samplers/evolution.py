@@ -4,8 +4,9 @@ The population holds the last ``population_size`` evaluated architectures. Until
 full, proposals are uniform random; after that each proposal draws ``sample_size``
 members at random (with replacement, as the paper's Algorithm 1), mutates the best of
 them (its tokens with one decision changed to another value) and, when its reward
-arrives, joins the population while the oldest member leaves. Ageing out, rather than removing the worst, is what makes it
-"regularized": an architecture survives only if its descendants keep scoring well.
+arrives, joins the population while the oldest member leaves. Ageing out, rather than
+removing the worst, is what makes it "regularized": an architecture survives only if its
+descendants keep scoring well.
 """
 
 from __future__ import annotations

@@ -62,6 +62,27 @@ def test_cifar10_final_training_writes_finite_accuracies(tmp_path):
   assert metrics["num_params"] > 0 and len(metrics["history"]["val_accuracy"]) == 2
 
 
+def test_a_finished_training_is_not_run_again(tmp_path, monkeypatch):
+  """Rerunning a finished command returns its metrics; other settings are refused."""
+  config = _config("ptb", tmp_path, lm_units=8, steps_per_epoch=4, epochs=1)
+  task = tasks.get(config.task)
+  metrics = task.train_final("lstm", config)
+  model_bytes = (pathlib.Path(config.output_dir) / "model.keras").read_bytes()
+
+  def no_data(*args, **kwargs):
+    raise AssertionError("a finished training loaded its data again")
+
+  monkeypatch.setattr(type(task), "load_data", no_data)
+  moved = dataclasses.replace(config, output_dir=str(tmp_path / "moved"))
+  os.rename(config.output_dir, moved.output_dir)
+  assert task.train_final("lstm", moved) == metrics
+  assert (pathlib.Path(moved.output_dir) / "model.keras").read_bytes() == model_bytes
+  with pytest.raises(ValueError, match="epochs differ"):
+    task.train_final("lstm", dataclasses.replace(moved, epochs=2))
+  with pytest.raises(ValueError, match="spec differ"):
+    task.train_final("nascell", moved)
+
+
 def test_learning_rate_schedules():
   config = ft.FinalTrainingConfig(task="ptb", data_dir="x", output_dir="y", epochs=5,
                                   learning_rate=1.0, lr_schedule="step", lr_decay_every=2,

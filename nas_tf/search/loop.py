@@ -226,7 +226,8 @@ class _Search:
       self.sampled.update(spec_key(self.log.at(s, k)["spec"]) for k in range(self._m_step(s)))
     seen = set(self.sampled)
     for s in range(step - self.num_replicas + 1, step):
-      seen |= self.proposed.get(s, set())
+      if s in self.proposed:
+        seen |= self.proposed[s]
     return samplers_base.replace_seen(self.sampler.space_at(depth), tokens, seen,
                                       [self.config.seed, step, 17])
 
@@ -241,7 +242,7 @@ class _Search:
       cached = None
       if metrics is None:
         cached = (self.log.cached(specs[k].to_json())
-                  or self.log.at(step, item["first_of"].get(k, k)))
+                  or self.log.at(step, item["first_of"][k] if k in item["first_of"] else k))
       record = records_lib.make_record(self.task, self.config, step, k, tokens[k], specs[k],
                                        item["depth"], metrics, cached, self.extras)
       self.log.append(record)
@@ -298,7 +299,7 @@ class _Search:
     pending = {int(s): t for s, t in (self.state.get("pending") or {}).items()}
     in_flight = collections.deque()
     for step in range(self.first_step, min(self.first_step + k_rep, config.num_steps)):
-      in_flight.append(self._launch(step, pending.get(step)))
+      in_flight.append(self._launch(step, pending[step] if step in pending else None))
     try:
       while in_flight:
         item = in_flight.popleft()

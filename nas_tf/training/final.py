@@ -240,6 +240,36 @@ class _LMBackup:
         {"epoch": epoch + 1, "learning_rate": self.base_lr, "history": history}))
 
 
+def finished(spec, config: FinalTrainingConfig) -> dict | None:
+  """The metrics of this very training if ``config.output_dir`` already holds them.
+
+  A rerun of a finished command must neither retrain for hours nor overwrite the model it
+  finished: the same spec and settings return the saved metrics; other ones are refused,
+  since the directory's model and metrics would no longer say what was trained.
+  (``output_dir`` itself may differ: a run directory may have been moved.)
+  """
+  out = config.output_dir
+  metrics_path = os.path.join(out, "metrics.json")
+  if not os.path.exists(metrics_path):
+    return None
+  saved = {}
+  for name in ("spec.json", "final_config.json"):
+    path = os.path.join(out, name)
+    saved[name] = json.loads(pathlib.Path(path).read_text()) if os.path.exists(path) else None
+  now = dataclasses.asdict(config)
+  before = dict(saved["final_config.json"] or {}, output_dir=config.output_dir)
+  changed = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
+  if saved["spec.json"] != json.loads(json.dumps(_spec_dict(spec))):
+    changed.insert(0, "spec")
+  if changed:
+    raise ValueError(f"{out} holds a finished training with other settings ({', '.join(changed)} "
+                     "differ); choose another --output_dir, or delete its metrics.json to "
+                     "train again")
+  logging.info("%s already holds this training's result (metrics.json): nothing to train. "
+               "Delete metrics.json, or choose another --output_dir, to train again.", out)
+  return json.loads(pathlib.Path(metrics_path).read_text())
+
+
 def _start(task, spec, config: FinalTrainingConfig):
   """Checks, writes ``spec.json`` / ``final_config.json``, loads the data: ``(data, t0)``."""
   task.check_spec(spec)
@@ -272,7 +302,8 @@ def train_final_lm(task, spec, config: FinalTrainingConfig) -> dict:
   """Retrains a language model with the recipe of §4.2 (``nas_tf.training.lm``).
 
   Rerunning with the same ``output_dir`` after an interruption resumes from the last
-  finished epoch (weights, optimiser state, rate and restarts).
+  finished epoch (weights, optimiser state, rate and restarts); rerunning a finished
+  training returns its metrics (:func:`finished`).
 
   Args:
     task: A sequence-model :class:`nas_tf.tasks.TrainedChildTask` (``ptb``): its data
@@ -285,6 +316,9 @@ def train_final_lm(task, spec, config: FinalTrainingConfig) -> dict:
     the best-validation weights, ``best_epoch``, ``epochs_run``, ``num_params``,
     ``history``, the rate used and restarts, timings.
   """
+  done = finished(spec, config)
+  if done is not None:
+    return done
   data, start = _start(task, spec, config)
   # The ids the model's embedding rows stand for: without them the trained model
   # cannot be used on text.
@@ -398,7 +432,7 @@ def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
 
   Keeps the best-on-validation weights (``ModelCheckpoint``), can stop early, resumes an
   interrupted run (``BackupAndRestore``: weights, optimiser and schedule position) and
-  logs to TensorBoard.
+  logs to TensorBoard. A finished training is not run again (:func:`finished`).
 
   Args:
     task: A :class:`nas_tf.tasks.TrainedChildTask`: ``build_child(spec, data, config,
@@ -416,6 +450,9 @@ def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
     ValueError: the spec belongs to another space, or bad data / settings.
     FileNotFoundError: the data is missing.
   """
+  done = finished(spec, config)
+  if done is not None:
+    return done
   data, start = _start(task, spec, config)
   model = task.build_child(spec, data, config, final=True)
   steps_per_epoch = config.steps_per_epoch or math.ceil(

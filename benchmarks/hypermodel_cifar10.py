@@ -45,6 +45,9 @@ _EPOCHS = flags.DEFINE_integer("epochs", 2, "Epochs per trial.")
 _TRAIN = flags.DEFINE_integer("train_images", 10000, "Training images for the trials.")
 _RETRAIN_EPOCHS = flags.DEFINE_integer("retrain_epochs", 8, "Epochs of the best's retraining.")
 _ANALYZE = flags.DEFINE_boolean("analyze", False, "Only print the table.")
+_CLUSTER = flags.DEFINE_string(
+    "cluster", "", "Train nas_tf's trials on a tf.distribute cluster ('localhost:N'); "
+    "its rows are named METHOD@CLUSTER.")
 
 
 def build_model(hp):
@@ -111,14 +114,20 @@ def _kt_search(method: str, seed: int, data: dict, directory: str):
 
 
 def _nas_tf_search(method: str, seed: int, data: dict, directory: str):
+  from nas_tf import results  # pylint: disable=g-import-not-at-top
   from nas_tf.hypermodel import KerasSearch  # pylint: disable=g-import-not-at-top
-  search = KerasSearch(build_model, objective="val_accuracy", search=method.split("-")[1],
-                       max_trials=_TRIALS.value, seed=seed, output_dir=directory)
+  strategy = method.split("@")[0].split("-")[1]
+  search = KerasSearch(build_model, objective="val_accuracy", search=strategy,
+                       max_trials=_TRIALS.value, seed=seed, output_dir=directory,
+                       cluster=_CLUSTER.value or None)
   search.search(data["x"], data["y"], validation_data=data["val"], epochs=_EPOCHS.value,
                 batch_size=64)
   best = search._ranked()[0]  # pylint: disable=protected-access
   hp = search.get_best_hyperparameters(1)[0].values
-  return best["val_metric"], dict(hp), _TRIALS.value, _TRIALS.value * _EPOCHS.value
+  records = results.read_records(os.path.join(directory, "results.jsonl"))
+  trials = [{"val": r["val_metric"], "seconds": r["train_seconds"], "hp": r["spec"]}
+            for r in sorted(records, key=lambda r: r["step"])]
+  return best["val_metric"], dict(hp), _TRIALS.value, _TRIALS.value * _EPOCHS.value, trials
 
 
 def retrain(hp_values: dict, data: dict, seed: int) -> float:
@@ -130,6 +139,8 @@ def retrain(hp_values: dict, data: dict, seed: int) -> float:
   build_model(hp)  # registers the space; then the winner's values
   hp.values.update(hp_values)
   model = build_model(hp)
+  if not _RETRAIN_EPOCHS.value:
+    return None  # --retrain_epochs=0: the search alone
   model.fit(*data["rest"], epochs=_RETRAIN_EPOCHS.value, batch_size=64, verbose=0)
   return float(model.evaluate(*data["test"], verbose=0, return_dict=True)["accuracy"])
 
@@ -139,12 +150,16 @@ def analyze() -> str:
   rows = json.loads(path.read_text())["rows"] if path.exists() else []
   lines = ["| method | seeds | trials | trial epochs | best val acc | retrained test acc "
            "| search s |", "|---|---|---|---|---|---|---|"]
-  for method in _METHODS.value:
+  seen = list(_METHODS.value)
+  seen += [r["method"] for r in rows if r["method"] not in seen]  # e.g. METHOD@CLUSTER
+  for method in dict.fromkeys(seen):
     mine = [r for r in rows if r["method"] == method]
     if not mine:
       continue
     def fmt(key, scale=100):
-      v = np.array([r[key] for r in mine], float) * scale
+      v = np.array([np.nan if r[key] is None else r[key] for r in mine], float) * scale
+      if np.isnan(v).all():
+        return "–"
       return f"{v.mean():.1f}" + (f" ± {v.std(ddof=1):.1f}" if len(v) > 1 else "")
     lines.append(f"| {method} | {len(mine)} | {fmt('trials', 1)} | {fmt('epochs', 1)} | "
                  f"{fmt('best_val')} | {fmt('test_accuracy')} | {fmt('search_seconds', 1)} |")
@@ -163,20 +178,25 @@ def main(argv):
     data = None
     for seed in range(_SEEDS.value):
       for method in _METHODS.value:
-        if (method, seed) in done:
+        row_name = f"{method}@{_CLUSTER.value}" if (
+            _CLUSTER.value and method.startswith("nas_tf-")) else method
+        if (row_name, seed) in done:
           continue
         data = data if data is not None else load_data()
         t0 = time.monotonic()
         with tempfile.TemporaryDirectory() as directory:
           run = _kt_search if method.startswith("kt-") else _nas_tf_search
-          best_val, hp, trials, epochs = run(method, seed, data, directory)
+          best_val, hp, trials, epochs, *per_trial = run(method, seed, data, directory)
         seconds = time.monotonic() - t0
         test = retrain(hp, data, seed)
-        out["rows"].append({"method": method, "seed": seed, "best_val": best_val,
-                            "hp": hp, "trials": trials, "epochs": epochs,
-                            "search_seconds": seconds, "test_accuracy": test})
-        logging.info("%s seed %d: best val %.4f, retrained test %.4f (%d trials, %.0f s)",
-                     method, seed, best_val, test, trials, seconds)
+        row = {"method": row_name, "seed": seed, "best_val": best_val, "hp": hp,
+               "trials": trials, "epochs": epochs, "search_seconds": seconds,
+               "test_accuracy": test}
+        if per_trial:
+          row["per_trial"] = per_trial[0]
+        out["rows"].append(row)
+        logging.info("%s seed %d: best val %.4f, retrained test %s (%d trials, %.0f s)",
+                     row_name, seed, best_val, test, trials, seconds)
         path.write_text(json.dumps(out, indent=1) + "\n")
   print(analyze())
 

@@ -456,3 +456,78 @@ def test_a_pruned_search_on_the_cluster(cluster, tmp_path):
       stopped += 1
       assert r["val_metric"] == pytest.approx(values[-1], rel=1e-5)
   assert stopped > 0, [r["metrics"].get("rungs") for r in recs]
+
+
+def _blobs(n, seed):
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(n, 6)).astype("float32")
+  return x, (x[:, 0] + 0.5 * x[:, 1] > 0).astype("int32")
+
+
+def _small_model(hp):
+  import keras  # pylint: disable=g-import-not-at-top
+  model = keras.Sequential([keras.Input((6,))])
+  for i in range(hp.Int("layers", 1, 2)):
+    with hp.conditional_scope("layers", list(range(i + 1, 3))):
+      model.add(keras.layers.Dense(hp.Choice(f"units_{i}", [4, 8]), activation="relu"))
+  model.add(keras.layers.Dense(2, activation="softmax"))
+  model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"])
+  return model
+
+
+def test_a_users_model_on_the_cluster_trains_exactly_as_model_fit(cluster):
+  """The trial's own train_step and test_step as worker closures: the same losses,
+  metrics and weights as model.fit on the same batches (no shuffling)."""
+  pytest.importorskip("keras_tuner")
+  import keras  # pylint: disable=g-import-not-at-top
+  import keras_tuner  # pylint: disable=g-import-not-at-top
+  from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
+  x, y = _blobs(100, 0)
+  vx, vy = _blobs(40, 1)
+  hp = keras_tuner.HyperParameters()
+  keras.utils.set_random_seed(3)
+  local = _small_model(hp)
+  start = local.get_weights()
+  history = local.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+                      validation_data=(vx, vy)).history
+
+  def build():
+    model = _small_model(keras_tuner.HyperParameters())
+    model.set_weights(start)
+    return model
+
+  remote = on_cluster.build_on_cluster(cluster, build)
+  got = on_cluster.fit_on_cluster(cluster, remote, {"x": x, "y": y, "batch_size": 16,
+                                                    "shuffle": False,
+                                                    "validation_data": (vx, vy)}, 2, 0)
+  assert sorted(got) == sorted(history)  # loss, accuracy, val_loss, val_accuracy
+  for name, values in history.items():
+    np.testing.assert_allclose(got[name], values, rtol=1e-5, err_msg=name)
+  for a, b in zip(remote.get_weights(), local.get_weights()):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_keras_search_trials_run_on_the_cluster(cluster, tmp_path):
+  """KerasSearch(cluster=...): a conditional space searched by the controller, every
+  trial trained on the workers; what a worker cannot run is refused before trial 1."""
+  pytest.importorskip("keras_tuner")
+  from nas_tf.hypermodel import KerasSearch  # pylint: disable=g-import-not-at-top
+  x, y = _blobs(200, 0)
+  out = tmp_path / "s"
+  searcher = KerasSearch(_small_model, objective="val_accuracy", search="rl", max_trials=3,
+                         output_dir=str(out), cluster=cluster)
+  searcher.search(x, y, validation_data=_blobs(60, 1), epochs=2, batch_size=20)
+  recs = ResultsLog(str(out / "results.jsonl")).records
+  assert len(recs) == 3 and all(r["status"] == "ok" for r in recs), recs
+  for r in recs:
+    curve = r["metrics"]["val_accuracy_history"]
+    assert len(curve) == 2 and r["metrics"]["val_accuracy"] == max(curve)
+    assert 0 <= r["reward"] <= 1 and r["metrics"]["logged"]["loss"] > 0
+  refused = KerasSearch(_small_model, max_trials=1, output_dir=str(tmp_path / "r"),
+                        cluster=cluster)
+  import keras  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="callbacks"):
+    refused.search(x, y, validation_data=_blobs(60, 1),
+                   callbacks=[keras.callbacks.EarlyStopping()])
+  assert not (tmp_path / "r").exists()

@@ -12,7 +12,9 @@ output-directory lock and the report.
   best_hp = search.get_best_hyperparameters()[0]
   model = search.get_best_models()[0]
 
-Trials run in this process (the task holds the data and the function in memory).
+Trials run in this process (the task holds the data and the function in memory), in
+worker processes (``settings={"runtime.isolation": "process"}``), or on a tf.distribute
+cluster (``cluster=``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import threading
 import time
 import traceback
 from typing import Any, Callable, Optional
@@ -123,6 +126,7 @@ class HyperModelTask(TrainedChildTask):
   """
 
   space_kind = "hp"
+  trains_itself_on_cluster = True  # with the user's compile, not the paper's recipe
 
   def __init__(self, build_model: Callable, objective: str, higher_is_better: bool,
                fit_kwargs: dict, name: str = "hypermodel"):
@@ -174,20 +178,7 @@ class HyperModelTask(TrainedChildTask):
       out["num_params"] = int(model.count_params())
       watch = child_training.rung_callback(rungs, config.epochs, self.metric)
       history = fit(model, data, config.epochs, watch, self.build_model, hp)
-      if None in history:  # a HyperModel.fit that returned the objective's value alone
-        history[self.metric] = history.pop(None)
-      if self.metric not in history:
-        raise KeyError(f"objective {self.metric!r} was never logged; fit logged "
-                       f"{sorted(history)}")
-      values = [float(v) for v in history[self.metric]]
-      finite = [v for v in values if math.isfinite(v)]
-      out[f"{self.metric}_history"] = values
-      out["logged"] = {k: float(v[-1]) for k, v in history.items()
-                       if k != self.metric and v}  # last values of the other metrics
-      out[self.metric] = ((max if self.higher_is_better else min)(finite) if finite
-                          else float("nan"))
-      if not all(math.isfinite(float(v)) for v in history.get("loss", [])) or not finite:
-        out.update(status="nan", error="loss became NaN or inf during training")
+      self._score(history, out)
       if watch:
         from nas_tf.training import rungs as rungs_lib  # pylint: disable=g-import-not-at-top
         out = rungs_lib.report(out, rungs, watch[0].reached)
@@ -198,6 +189,71 @@ class HyperModelTask(TrainedChildTask):
       keras.backend.clear_session()
     out["train_seconds"] = time.monotonic() - start
     return out
+
+  def _score(self, history: dict, out: dict) -> None:
+    """Fills ``out`` from a fit history: the objective's best epoch (as KerasTuner), its
+    curve, the other metrics' last values, and 'nan' if the loss or objective broke."""
+    if None in history:  # a HyperModel.fit that returned the objective's value alone
+      history[self.metric] = history.pop(None)
+    if self.metric not in history:
+      raise KeyError(f"objective {self.metric!r} was never logged; fit logged "
+                     f"{sorted(history)}")
+    values = [float(v) for v in history[self.metric]]
+    finite = [v for v in values if math.isfinite(v)]
+    out[f"{self.metric}_history"] = values
+    out["logged"] = {k: float(v[-1]) for k, v in history.items()
+                     if k != self.metric and v}  # last values of the other metrics
+    out[self.metric] = ((max if self.higher_is_better else min)(finite) if finite
+                        else float("nan"))
+    if not all(math.isfinite(float(v)) for v in history.get("loss", [])) or not finite:
+      out.update(status="nan", error="loss became NaN or inf during training")
+
+  def start_on_cluster(self, cluster, spec, data, config, seed: int = 0):
+    """Builds the trial's model under the cluster's strategy here, then trains it on the
+    workers (``nas_tf.hypermodel.on_cluster``) in a thread, so that K trials in flight
+    train side by side; ``wait()`` gives the metrics. Its own ``fit`` and callbacks cannot
+    run on a worker: such a search is refused before its first trial."""
+    from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
+    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
+    start = time.monotonic()
+    out: dict[str, Any] = {"status": "ok", "error": None}
+    box: dict[str, Any] = {}
+
+    def train():
+      try:
+        history = on_cluster.fit_on_cluster(cluster, box["model"], data, config.epochs,
+                                            seed)
+        self._score(history, out)
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning("trial failed on the cluster: %s", e)
+        out.update(status="failed", error=f"{type(e).__name__}: {e}")
+      box.pop("model", None)  # its variables go with the last reference
+
+    try:
+      child_training.seed_child(seed)  # here, not in the thread: seeds are global
+      hp = space_lib.hyperparameters_for(spec, self.base_hp)
+      box["model"] = on_cluster.build_on_cluster(cluster, lambda: self._build(hp))
+      out["num_params"] = int(box["model"].count_params())
+      thread = threading.Thread(target=train, name="nas_tf-trial", daemon=True)
+      thread.start()
+    except Exception as e:  # pylint: disable=broad-except
+      out.update(status="failed", error=f"{type(e).__name__}: {e}")
+      thread = None
+
+    def wait() -> dict:
+      if thread is not None:
+        thread.join()
+      out["train_seconds"] = time.monotonic() - start
+      return out
+    return wait
+
+  def check_cluster(self) -> None:
+    """Refuses, before the first trial, a search a cluster cannot run as written."""
+    from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
+    if own_fit(self.build_model):
+      raise ValueError("a keras_tuner.HyperModel with its own fit() cannot train on a "
+                       "cluster (its Python runs in model.fit's loop); search without one")
+    on_cluster.check_fit_kwargs(self.fit_kwargs)
 
   def check_objective(self) -> None:
     """Refuses, before the first trial, an objective that ``model.fit`` will not log:
@@ -248,11 +304,19 @@ class KerasSearch:
     overwrite: Start afresh, deleting ``output_dir``.
     settings: ``{"section.field": value}`` on top (e.g. ``{"controller.learning_rate":
       0.005, "pruner.kind": "median"}``), as ``nas_search --set``.
+    cluster: Train the trials on a tf.distribute cluster (paper §3.3): 'localhost:N'
+      (N worker processes started here, as ``nas_search --cluster``), a
+      :class:`nas_tf.cluster.ClusterConfig` (e.g. mode 'tf_config' with the parsed
+      TF_CONFIG, ``num_replicas`` trials in flight), or a connected
+      :class:`nas_tf.cluster.Cluster`. Each trial's model is built with its own
+      ``compile`` under the cluster's strategy and trained by its own ``train_step`` on the
+      workers (``nas_tf.hypermodel.on_cluster``); fit's callbacks, weights and a
+      HyperModel's own ``fit`` cannot run there and are refused before the first trial.
   """
 
   def __init__(self, hypermodel: Callable, objective="val_accuracy", search: str = "rl",
                max_trials: int = 10, output_dir: str = "nas_tf_search", seed: int = 0,
-               overwrite: bool = False, settings: Optional[dict] = None):
+               overwrite: bool = False, settings: Optional[dict] = None, cluster=None):
     if not callable(build_function(hypermodel)):
       raise TypeError(f"hypermodel must be a function hp -> keras.Model or a "
                       f"keras_tuner.HyperModel, got {hypermodel!r}")
@@ -261,6 +325,10 @@ class KerasSearch:
     self.search_method, self.max_trials = search, int(max_trials)
     self.output_dir, self.seed, self.overwrite = output_dir, seed, overwrite
     self.settings = dict(settings or {})
+    if isinstance(cluster, str):
+      from nas_tf import cluster as cluster_lib  # pylint: disable=g-import-not-at-top
+      cluster = cluster_lib.ClusterConfig.parse(cluster)
+    self.cluster = cluster
     self.task: Optional[HyperModelTask] = None
     self._fit: dict = {}
 
@@ -288,11 +356,21 @@ class KerasSearch:
     self.task = HyperModelTask(self.hypermodel, self.objective, self.higher_is_better,
                                {k: v for k, v in self._fit.items() if v is not None})
     self.task.check_objective()  # before overwrite deletes anything
+    on_cluster = self.cluster is not None and getattr(self.cluster, "mode", "") != "local"
+    if on_cluster:
+      self.task.check_cluster()
     if self.overwrite and os.path.exists(self.output_dir):
       shutil.rmtree(self.output_dir)
     self.overwrite = False  # a second call extends the same run
     self._epochs = epochs
-    return search_lib.run(self._config(epochs), task=self.task)
+    config = self._config(epochs)
+    if on_cluster and hasattr(self.cluster, "coordinator"):  # connected by the caller
+      from nas_tf.search.evaluators import cluster as cluster_eval  # pylint: disable=g-import-not-at-top
+      return search_lib.run(config, task=self.task,
+                            evaluator=cluster_eval.ClusterEvaluator(config, self.cluster,
+                                                                    self.task))
+    return search_lib.run(config, task=self.task, cluster=self.cluster if on_cluster
+                          else None)
 
   def _ranked(self) -> list[dict]:
     records = results.read_records(os.path.join(self.output_dir, "results.jsonl"))

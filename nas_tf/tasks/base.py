@@ -46,6 +46,9 @@ class Task:
     trains_children: Its children are networks the package trains, in the search and
       by ``nas_train`` (:class:`TrainedChildTask`).
     paper_space: Its space is one of the paper's (``search_space.paper_space``).
+    trains_itself_on_cluster: On a cluster the task trains its children itself
+      (``TrainedChildTask.start_on_cluster``) instead of the package's closures, whose
+      recipe is the paper's (e.g. a user's model compiled with its own loss and optimiser).
   """
 
   name: str = ""
@@ -66,6 +69,7 @@ class Task:
   # Whether it searches one of the paper's spaces, which --rnn_base / --strides /
   # --pooling shape (search_space.paper_space); otherwise its default_space is used.
   paper_space: bool = False
+  trains_itself_on_cluster: bool = False
 
   def __reduce__(self):
     # Pickled (to a worker process) as its reference: the worker loads the same task,
@@ -211,6 +215,12 @@ class TrainedChildTask(Task):
         records the child as ``too_large`` and goes on).
     """
     raise NotImplementedError(f"task {self.name!r} must override build_child")
+
+  def start_on_cluster(self, cluster, spec, data, config, seed: int = 0):
+    """Starts training ``spec``'s child on ``cluster``'s workers; returns
+    ``wait() -> metrics`` (the dict :meth:`train_child` returns). Only for a task with
+    ``trains_itself_on_cluster``."""
+    raise NotImplementedError(f"task {self.name!r} trains no child on a cluster itself")
 
   def check_spec(self, spec) -> None:
     """Raises ValueError if ``spec`` is not an architecture of this task's space."""

@@ -4,7 +4,9 @@ Paper §3.3: the controller's weights live on a parameter server of ``S`` shards
 controller replicas each sample ``m`` children that train in parallel. Here the
 controller, its Adam slots and accumulators are created under the
 ``ParameterServerStrategy`` scope (:meth:`ClusterEvaluator.sampler_scope`) and so live on
-the ps tasks, and every child is one closure on the workers (``nas_tf.training.closures``).
+the ps tasks, and every child is one closure on the workers (``nas_tf.training.closures``;
+a task that ``trains_itself_on_cluster`` schedules its own, see
+:meth:`nas_tf.tasks.TrainedChildTask.start_on_cluster`).
 The K replicas are the loop's: it keeps K steps in flight and commits them in order
 (see :mod:`nas_tf.search.loop`). A closure whose worker dies is re-run on another worker
 by the coordinator from the same inputs.
@@ -39,6 +41,10 @@ class ClusterEvaluator(Evaluator):
     if data is None:
       data = task.load_data(config.data_dir, seed=config.seed, cache_dir=config.cache_dir,
                             validation_size=config.validation_size)
+    if task.trains_itself_on_cluster:  # e.g. a user's compiled model (KerasSearch)
+      self._task, self._data, self.prunes_children = task, data, False
+      return
+    self._task = None
     self.arrays = dc.materialize(data, config.child, config.seed,
                                  sequence=task.sequence_model)
     # Classifiers are the task's own networks; language models the closure's recipe.
@@ -51,6 +57,9 @@ class ClusterEvaluator(Evaluator):
 
   def start(self, step: int, specs: list, plans=None) -> list:
     del step
+    if self._task is not None:
+      return [self._task.start_on_cluster(self.cluster, s, self._data, self.config.child,
+                                          self.config.seed) for s in specs]
     handles = self._dc.schedule_children(self.cluster.coordinator, self.iterator, specs,
                                          self.arrays, self.config.child, self.config.seed,
                                          build=self._build, plans=plans)

@@ -85,17 +85,22 @@ def serve(cluster_spec: dict, job: str, index: int, threads: int = 0,
     cluster_spec: ``{"ps": [...], "worker": [...], ...}`` host:port lists.
     job: 'ps' or 'worker'.
     index: Task index within ``job``.
-    threads: Intra- and inter-op threads (0 = TensorFlow's default).
+    threads: Intra-op threads, and inter-op threads (at least 2) (0 = TensorFlow's
+      defaults).
     parent_pid: If set, exit as soon as this process is no longer our parent, so that
       a chief killed with SIGKILL does not leave servers behind.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   config = None
   if threads:
+    # At least 2 inter-op threads: a Keras train_step run by strategy.run inside a
+    # closure's loop (a user's model, nas_tf.hypermodel.on_cluster) waits on one op
+    # while another must run, and never finished on a worker with a single one.
+    inter = max(threads, 2)
     tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
     config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
-                                      inter_op_parallelism_threads=threads)
+                                      inter_op_parallelism_threads=inter)
   server = tf.distribute.Server(tf.train.ClusterSpec(cluster_spec), job_name=job,
                                 task_index=index, protocol="grpc", config=config, start=True)
   logging.info("%s task %d serving at %s", job, index, server.target)

@@ -531,3 +531,24 @@ def test_keras_search_trials_run_on_the_cluster(cluster, tmp_path):
     refused.search(x, y, validation_data=_blobs(60, 1),
                    callbacks=[keras.callbacks.EarlyStopping()])
   assert not (tmp_path / "r").exists()
+
+
+def test_a_users_model_trains_on_one_thread_server_processes():
+  """Slow: starts a ps and a worker process. Servers started with one thread each (as
+  `--cluster=localhost:N` does) once deadlocked on a Keras train_step closure; they keep
+  two inter-op threads now."""
+  pytest.importorskip("keras_tuner")
+  import threading  # pylint: disable=g-import-not-at-top
+  import keras_tuner  # pylint: disable=g-import-not-at-top
+  from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
+  x, y = _blobs(60, 0)
+  got = {}
+  with dcl.start_localhost(1, 1, threads=1) as spawned:
+    model = on_cluster.build_on_cluster(
+        spawned, lambda: _small_model(keras_tuner.HyperParameters()))
+    fit = threading.Thread(target=lambda: got.update(on_cluster.fit_on_cluster(
+        spawned, model, {"x": x, "y": y, "batch_size": 20}, 1, 0)), daemon=True)
+    fit.start()
+    fit.join(timeout=120)
+    assert not fit.is_alive(), "the worker never finished the closure"
+  assert len(got["loss"]) == 1 and np.isfinite(got["loss"][0])

@@ -38,6 +38,9 @@ setuptools.setup(
         "keras-tuner": ["keras-tuner>=1.4"],
         # pandas: SearchResult.to_dataframe, as the README's Python API example uses it.
         "test": ["pytest", "pytest-xdist", "optuna>=3.4", "pandas", "keras-tuner>=1.4"],
+        # benchmarks/: KerasTuner's BayesianOptimization (scikit-learn) in
+        # hypermodel_cifar10.py, and the plots.
+        "benchmarks": ["keras-tuner[bayesian]>=1.4", "optuna>=3.4", "matplotlib"],
     },
     # bin/NAME is a link to the absl app bin/NAME.py: it runs from a checkout, and pip
     # installs it on PATH as the command NAME.

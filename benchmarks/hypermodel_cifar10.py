@@ -8,6 +8,7 @@ and trial budget go to nas_tf's ``KerasSearch`` (rl, evolution, bo, random) and 
 KerasTuner's own RandomSearch, BayesianOptimization and Hyperband. Each search's best
 trial is then retrained longer and scored once on the test set.
 
+  pip install -e ".[benchmarks]"    # KerasTuner's BayesianOptimization needs scikit-learn
   python benchmarks/hypermodel_cifar10.py --seeds=1 --max_trials=12      # resumable
   python benchmarks/hypermodel_cifar10.py --analyze
 

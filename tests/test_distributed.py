@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -533,22 +534,58 @@ def test_keras_search_trials_run_on_the_cluster(cluster, tmp_path):
   assert not (tmp_path / "r").exists()
 
 
-def test_a_users_model_trains_on_one_thread_server_processes():
+def test_a_users_model_trains_on_one_thread_server_processes(tmp_path):
   """Slow: starts a ps and a worker process. Servers started with one thread each (as
   `--cluster=localhost:N` does) once deadlocked on a Keras train_step closure; they keep
-  two inter-op threads now."""
+  two inter-op threads now. In a subprocess: connecting to another cluster would cut this
+  process off from the module's cluster."""
+  pytest.importorskip("keras_tuner")
+  script = tmp_path / "one_thread.py"
+  script.write_text(textwrap.dedent(f"""
+      import sys
+      sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+      import numpy as np, keras_tuner
+      from nas_tf import cluster as dcl
+      from nas_tf.hypermodel import on_cluster
+      from test_distributed import _blobs, _small_model
+      if __name__ == "__main__":
+        x, y = _blobs(60, 0)
+        with dcl.start_localhost(1, 1, threads=1) as spawned:
+          model = on_cluster.build_on_cluster(
+              spawned, lambda: _small_model(keras_tuner.HyperParameters()))
+          got = on_cluster.fit_on_cluster(spawned, model, {{"x": x, "y": y,
+                                                            "batch_size": 20}}, 1, 0)
+        print("LOSS", got["loss"][0])
+      """))
+  try:
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=180, env=_env())
+  except subprocess.TimeoutExpired:
+    pytest.fail("the worker never finished the closure")
+  lines = [l for l in proc.stdout.splitlines() if l.startswith("LOSS")]
+  assert proc.returncode == 0 and lines, proc.stderr[-2000:]
+  assert np.isfinite(float(lines[0].split()[1]))
+
+
+def test_two_user_trials_in_flight_take_turns_and_finish(cluster, tmp_path):
+  """K = 2 trials of a user's model on the cluster: their train_step closures take turns
+  (two at once on two workers never finished)."""
   pytest.importorskip("keras_tuner")
   import threading  # pylint: disable=g-import-not-at-top
-  import keras_tuner  # pylint: disable=g-import-not-at-top
-  from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
-  x, y = _blobs(60, 0)
-  got = {}
-  with dcl.start_localhost(1, 1, threads=1) as spawned:
-    model = on_cluster.build_on_cluster(
-        spawned, lambda: _small_model(keras_tuner.HyperParameters()))
-    fit = threading.Thread(target=lambda: got.update(on_cluster.fit_on_cluster(
-        spawned, model, {"x": x, "y": y, "batch_size": 20}, 1, 0)), daemon=True)
-    fit.start()
-    fit.join(timeout=120)
-    assert not fit.is_alive(), "the worker never finished the closure"
-  assert len(got["loss"]) == 1 and np.isfinite(got["loss"][0])
+  from nas_tf.hypermodel.search import HyperModelTask  # pylint: disable=g-import-not-at-top
+  x, y = _blobs(120, 0)
+  task = HyperModelTask(_small_model, "val_accuracy", True,
+                        {"x": x, "y": y, "validation_data": _blobs(40, 1), "batch_size": 20})
+  cfg = config_lib.SearchConfig(task=task.name, data_dir="", output_dir=str(tmp_path / "k2"),
+                                search="random", max_children=4, children_per_step=1,
+                                space=task.space.to_dict(),
+                                child=config_lib.ChildTrainingConfig(epochs=2))
+  done = {}
+  run = threading.Thread(target=lambda: done.update(search.run(
+      cfg, task=task, evaluator=cluster_eval.ClusterEvaluator(cfg, cluster, task),
+      num_replicas=2)), daemon=True)
+  run.start()
+  run.join(timeout=180)
+  assert not run.is_alive(), "two trials in flight never finished"
+  recs = ResultsLog(os.path.join(cfg.output_dir, "results.jsonl")).records
+  assert done["num_children"] == 4 and all(r["status"] == "ok" for r in recs), recs

@@ -13,6 +13,7 @@ class or sample weights), so those arguments are refused with one line.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Callable
 
@@ -58,8 +59,8 @@ def build_on_cluster(cluster, build: Callable[[], Any]):
   return model
 
 
-def fit_on_cluster(cluster, model, fit_kwargs: dict, epochs: int,
-                   seed: int) -> dict[str, list[float]]:
+def fit_on_cluster(cluster, model, fit_kwargs: dict, epochs: int, seed: int,
+                   lock=None) -> dict[str, list[float]]:
   """Trains ``model`` (from :func:`build_on_cluster`) for ``epochs`` on the workers.
 
   Args:
@@ -68,6 +69,10 @@ def fit_on_cluster(cluster, model, fit_kwargs: dict, epochs: int,
     fit_kwargs: ``model.fit``'s arguments (see :data:`SUPPORTED`).
     epochs: Passes over the training data.
     seed: Shuffling seed.
+    lock: Held around each closure (a ``threading.Lock`` shared by the trials in
+      flight): two trials' ``train_step`` closures running at once on two workers never
+      finished (each waits in the strategy's cross-replica update), so trials in flight
+      take turns by closure.
 
   Returns:
     ``{metric: [value per epoch]}`` with ``fit``'s names (``loss``, ``accuracy``,
@@ -109,9 +114,10 @@ def fit_on_cluster(cluster, model, fit_kwargs: dict, epochs: int,
   history: dict[str, list[float]] = {}
   for _ in range(epochs):
     for prefix, iterator, run in runs:
-      for metric in model.metrics:
-        metric.reset_state()
-      values = coordinator.schedule(run, args=(iterator,)).fetch()
+      with lock if lock is not None else contextlib.nullcontext():
+        for metric in model.metrics:
+          metric.reset_state()
+        values = coordinator.schedule(run, args=(iterator,)).fetch()
       for name, value in values.items():
         history.setdefault(prefix + name, []).append(float(value))
   return history

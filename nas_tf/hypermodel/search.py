@@ -137,6 +137,7 @@ class HyperModelTask(TrainedChildTask):
     self.higher_is_better = higher_is_better
     self.fit_kwargs = dict(fit_kwargs)
     self.name = self.ref = name
+    self._cluster_lock = threading.Lock()  # trials in flight take turns by closure
 
   def __reduce__(self):
     # To a worker process as what it is made of (the function by its module and name,
@@ -210,8 +211,8 @@ class HyperModelTask(TrainedChildTask):
 
   def start_on_cluster(self, cluster, spec, data, config, seed: int = 0):
     """Builds the trial's model under the cluster's strategy here, then trains it on the
-    workers (``nas_tf.hypermodel.on_cluster``) in a thread, so that K trials in flight
-    train side by side; ``wait()`` gives the metrics. Its own ``fit`` and callbacks cannot
+    workers (``nas_tf.hypermodel.on_cluster``) in a thread; ``wait()`` gives the metrics.
+    The closures of K trials in flight take turns (see ``fit_on_cluster``'s ``lock``). Its own ``fit`` and callbacks cannot
     run on a worker: such a search is refused before its first trial."""
     from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
@@ -222,7 +223,7 @@ class HyperModelTask(TrainedChildTask):
     def train():
       try:
         history = on_cluster.fit_on_cluster(cluster, box["model"], data, config.epochs,
-                                            seed)
+                                            seed, lock=self._cluster_lock)
         self._score(history, out)
       except Exception as e:  # pylint: disable=broad-except
         logging.warning("trial failed on the cluster: %s", e)

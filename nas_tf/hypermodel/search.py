@@ -212,8 +212,9 @@ class HyperModelTask(TrainedChildTask):
   def start_on_cluster(self, cluster, spec, data, config, seed: int = 0):
     """Builds the trial's model under the cluster's strategy here, then trains it on the
     workers (``nas_tf.hypermodel.on_cluster``) in a thread; ``wait()`` gives the metrics.
-    The closures of K trials in flight take turns (see ``fit_on_cluster``'s ``lock``). Its own ``fit`` and callbacks cannot
-    run on a worker: such a search is refused before its first trial."""
+    The closures of K trials in flight take turns (see ``fit_on_cluster``'s ``lock``).
+    A HyperModel's own ``fit`` and callbacks cannot run on a worker: such a search is
+    refused before its first trial (:meth:`check_cluster`)."""
     from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     start = time.monotonic()

@@ -256,7 +256,7 @@ def finished(spec, config: FinalTrainingConfig) -> dict | None:
   for name in ("spec.json", "final_config.json"):
     path = os.path.join(out, name)
     saved[name] = json.loads(pathlib.Path(path).read_text()) if os.path.exists(path) else None
-  now = dataclasses.asdict(config)
+  now = json.loads(json.dumps(dataclasses.asdict(config)))  # compared as saved, like spec
   before = dict(saved["final_config.json"] or {}, output_dir=config.output_dir)
   changed = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
   if saved["spec.json"] != json.loads(json.dumps(_spec_dict(spec))):

@@ -107,8 +107,8 @@ def run_one(job: dict) -> dict:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-  from nas_tf.search.evaluators import local as evaluation  # pylint: disable=g-import-not-at-top
-  evaluation.watch_parent(parent_pid)
+  from nas_tf import processes  # pylint: disable=g-import-not-at-top
+  processes.watch_parent(parent_pid)
 
 
 def run_all() -> None:

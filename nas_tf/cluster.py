@@ -20,12 +20,12 @@ chief and gets the parsed ``TF_CONFIG`` from its binary).
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
-import time
 from typing import Optional
 
 from absl import logging
+
+from nas_tf import processes as processes_lib
 
 MODES = ("local", "localhost", "tf_config")
 
@@ -104,11 +104,9 @@ def serve(cluster_spec: dict, job: str, index: int, threads: int = 0,
   server = tf.distribute.Server(tf.train.ClusterSpec(cluster_spec), job_name=job,
                                 task_index=index, protocol="grpc", config=config, start=True)
   logging.info("%s task %d serving at %s", job, index, server.target)
-  if parent_pid is None:
-    server.join()
-    return
-  while os.getppid() == parent_pid:
-    time.sleep(0.5)
+  if parent_pid is not None:
+    processes_lib.watch_parent(parent_pid)
+  server.join()
 
 
 class Cluster:
@@ -158,8 +156,8 @@ def start_localhost(num_ps: int, num_workers: int, threads: int = 1) -> Cluster:
   ports = [portpicker.pick_unused_port() for _ in range(num_ps + num_workers)]
   spec = {"ps": [f"localhost:{p}" for p in ports[:num_ps]],
           "worker": [f"localhost:{p}" for p in ports[num_ps:]]}
-  # 'spawn': a fresh interpreter per server; forking a process that runs TF can deadlock.
-  ctx = multiprocessing.get_context("spawn")
+  # A fresh runtime per server (forking a process that runs TF can deadlock).
+  ctx = processes_lib.context()
   processes = []
   try:
     for job in ("ps", "worker"):

@@ -296,13 +296,20 @@ def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
              for r in recs) and any(r["status"] == "ok" for r in recs), recs
 
 
-def _children_of(pid):
+def _descendants_of(pid):
   try:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True,
                          text=True, check=False).stdout
   except FileNotFoundError:
     pytest.skip("no ps command")
-  return [int(p) for p in out.split()]
+  pairs = [tuple(map(int, line.split())) for line in out.splitlines() if line.strip()]
+  found, frontier = [], [pid]
+  while frontier:
+    parent = frontier.pop()
+    kids = [c for c, p in pairs if p == parent]
+    found += kids
+    frontier += kids
+  return found
 
 
 @pytest.mark.slow
@@ -316,8 +323,9 @@ def test_localhost_cluster_stops_its_servers_on_ctrl_c(tmp_path):
                           stderr=subprocess.STDOUT, text=True)
   try:
     _wait_for_records(out / "results.jsonl", 1, proc)
-    servers = _children_of(proc.pid)
-    assert len(servers) >= 4, servers  # 2 ps + 2 workers (+ multiprocessing's tracker)
+    servers = _descendants_of(proc.pid)
+    # 2 ps + 2 workers (+ multiprocessing's forkserver and tracker)
+    assert len(servers) >= 4, servers
     proc.send_signal(signal.SIGINT)
     try:
       output, _ = proc.communicate(timeout=30)

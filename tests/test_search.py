@@ -326,8 +326,8 @@ def test_killed_search_resumes_to_same_total(tmp_path):
 
 
 def _descendants(pid):
-  """Live (non-zombie) child processes of ``pid``, from /proc."""
-  out = []
+  """Live (non-zombie) descendants of ``pid`` (children, theirs, ...), from /proc."""
+  parent = {}
   for entry in pathlib.Path("/proc").iterdir():
     if not entry.name.isdigit():
       continue
@@ -336,9 +336,31 @@ def _descendants(pid):
     except OSError:
       continue
     fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-    if fields.get("PPid", "").strip() == str(pid) and not fields.get("State", "").startswith("Z"):
-      out.append(int(entry.name))
+    if not fields.get("State", "").startswith("Z"):
+      parent[int(entry.name)] = int(fields.get("PPid", "0").strip() or 0)
+  out, frontier = [], [pid]
+  while frontier:
+    kids = [c for c, pp in parent.items() if pp == frontier[-1]]
+    frontier.pop()
+    out += kids
+    frontier += kids
   return out
+
+
+def _is_worker(pid):
+  """A worker process: spawned, or forked by multiprocessing's forkserver (whose
+  children keep its command line, so a worker is one whose parent has it too)."""
+  def cmdline(p):
+    try:
+      return pathlib.Path(f"/proc/{p}/cmdline").read_text()
+    except OSError:
+      return ""
+  try:
+    ppid = int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+  except (OSError, IndexError, ValueError):
+    return False
+  return "spawn_main" in cmdline(pid) or ("forkserver" in cmdline(pid) and
+                                          "forkserver" in cmdline(ppid))
 
 
 def _alive(pid):
@@ -363,8 +385,7 @@ def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
   deadline, workers = time.time() + 120, []
   while time.time() < deadline and not workers and proc.poll() is None:
     time.sleep(0.5)
-    workers = [p for p in _descendants(proc.pid)
-               if "spawn_main" in pathlib.Path(f"/proc/{p}/cmdline").read_text()]
+    workers = [p for p in _descendants(proc.pid) if _is_worker(p)]
   assert workers, "no worker process started"
   time.sleep(3)  # let it load the data and start training
   children = _descendants(proc.pid)

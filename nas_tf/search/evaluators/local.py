@@ -3,7 +3,7 @@
 Two evaluators share one interface, ``evaluate(specs) -> list[metrics dict]``:
 
 * :class:`InlineEvaluator` trains children in the calling process (fast start; tests).
-* :class:`ProcessEvaluator` trains them in spawned worker processes that load the data
+* :class:`ProcessEvaluator` trains them in worker processes that load the data
   once and are recycled after ``children_per_process`` children, so whatever TensorFlow
   keeps per model (graphs, caches, allocator pools) is returned to the OS with the
   process. ``parallel_children`` workers train children of one step side by side.
@@ -16,15 +16,13 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
-import multiprocessing
 import os
-import threading
-import time
 from typing import Sequence
 
 from absl import logging
 
 from nas_tf.training import child as child_training
+from nas_tf import processes
 from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
 from nas_tf.evaluator import Evaluator
@@ -85,29 +83,12 @@ class InlineEvaluator(Evaluator):
     self.close()
 
 
-def watch_parent(parent_pid: int, interval: float = 0.5) -> None:
-  """Exits this worker as soon as the search process that started it is gone.
-
-  A SIGKILL, an OOM kill or a scheduler's preemption of the search never runs its
-  clean-up, and a spawned worker would otherwise train on (and hold ~700 MB) forever.
-  Polling the parent pid is portable and cheap (one syscall per interval); when the
-  parent dies the worker is re-parented and ``getppid()`` changes.
-  """
-  def watch():
-    while True:
-      if os.getppid() != parent_pid:
-        os._exit(1)  # pylint: disable=protected-access  (no clean-up: the parent is gone)
-      time.sleep(interval)
-
-  threading.Thread(target=watch, name="nas_tf-parent-watch", daemon=True).start()
-
-
 def _worker_init(intra_op_threads: int, parent_pid: int | None = None,
                  verbosity: int | None = None) -> None:
   if parent_pid is not None:
-    watch_parent(parent_pid)
+    processes.watch_parent(parent_pid)
   if verbosity is not None:
-    # A spawned interpreter starts at absl's default (warnings only): without this the
+    # A new process starts at absl's default (warnings only): without this the
     # child's progress and data-loading lines would never reach the user.
     logging.use_absl_handler()  # the parent's line format (I1128 12:00:00.000 ...)
     logging.set_verbosity(verbosity)
@@ -133,7 +114,7 @@ def _worker_prepare(task, data_dir: str, seed: int, cache_dir: str | None,
 
 
 class ProcessEvaluator(InlineEvaluator):
-  """Trains children in recycled, spawned worker processes (see module docstring).
+  """Trains children in recycled worker processes (see module docstring).
 
   Extra args:
     children_per_process: A worker exits after this many children (memory stays flat;
@@ -151,15 +132,15 @@ class ProcessEvaluator(InlineEvaluator):
     self._pool = self._make_pool()
 
   def _make_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-    # 'spawn', not 'fork': forking a process that already runs TensorFlow threads can
-    # deadlock, and a fresh interpreter is the point of the isolation.
+    # Not 'fork': forking a process that already runs TensorFlow threads can deadlock,
+    # and a fresh runtime is the point of the isolation (nas_tf.processes).
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=self.parallel_children, mp_context=multiprocessing.get_context("spawn"),
+        max_workers=self.parallel_children, mp_context=processes.context(),
         max_tasks_per_child=self.children_per_process, initializer=_worker_init,
         initargs=(self.intra_op_threads, os.getpid(), logging.get_verbosity()))
     # Start the workers now: their start-up (an interpreter, TensorFlow, the task's data;
     # seconds) then overlaps the controller's first tracing in this process instead of
-    # following it. Each submit spawns at most one worker, so one task per worker. A
+    # following it. Each submit starts at most one worker, so one task per worker. A
     # failure here is not reported: the first child meets it again and is recorded.
     # (Not when a worker lives for one child: the task would be its whole life.)
     if self.children_per_process > 1:

@@ -5,6 +5,7 @@ import pathlib
 import subprocess
 import sys
 
+import launch
 import pytest
 
 import nas_tf
@@ -23,7 +24,7 @@ def test_import_nas_tf_stays_light():
 def test_make_config_is_what_the_binary_builds(tmp_path):
   args = ["--task=nasbench201", "--search=evolution", "--max_children=7", "--seed=3",
           f"--output_dir={tmp_path / 'x'}", "--population_size=5", "--dry_run"]
-  proc = subprocess.run([sys.executable, str(ROOT / "bin" / "nas_search"), *args],
+  proc = launch.run([ROOT / "bin" / "nas_search", *args],
                         capture_output=True, text=True, timeout=120, check=True)
   from_binary = json.loads(proc.stdout)
   config = api.make_config("nasbench201", output_dir=str(tmp_path / "x"), search="evolution",

@@ -8,9 +8,9 @@ process that cannot import nas_tf.
 import json
 import os
 import pathlib
-import subprocess
 import sys
 
+import launch
 from nas_tf import tasks
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ print("ACC", float(np.mean(logits.argmax(-1) == x[:, 0] % 4)))
 
 
 def _run(args, cwd):
-  proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+  proc = launch.run(args, capture_output=True, text=True,
                         timeout=600, cwd=cwd)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return proc

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 
+import launch
 import numpy as np
 import portpicker
 import pytest
@@ -262,17 +263,17 @@ def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
   cluster = {"chief": [f"localhost:{ports[0]}"], "ps": [f"localhost:{p}" for p in ports[1:3]],
              "worker": [f"localhost:{p}" for p in ports[3:]]}
   tasks = [("ps", 0), ("ps", 1), ("worker", 0), ("worker", 1)]
-  servers = {t: subprocess.Popen(
-      [sys.executable, str(ROOT / "bin" / "nas_worker"), "--threads=1"],
+  servers = {t: launch.Popen(
+      [ROOT / "bin" / "nas_worker", "--threads=1"],
       env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": t[0],
                                                                    "index": t[1]}})))
       for t in tasks}
   out = tmp_path / "out"
-  chief = subprocess.Popen(
+  chief = launch.Popen(
       _search_args(out, max_children=6) + ["--cluster=tf_config", "--num_replicas=2"],
       env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "chief",
                                                                    "index": 0}})),
-      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      stdout=launch.PIPE, stderr=launch.STDOUT, text=True)
   try:
     _wait_for_records(out / "results.jsonl", 1, chief)
     servers[("worker", 0)].kill()  # mid-run: its closures must re-run on worker 1
@@ -319,8 +320,8 @@ def test_localhost_cluster_stops_its_servers_on_ctrl_c(tmp_path):
   # More children than it can train before the signal (under load, a 6-child run has
   # finished between the first record and the SIGINT).
   args = _search_args(out, max_children=200) + ["--cluster=localhost:2", "--num_replicas=2"]
-  proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+  proc = launch.Popen(args, env=_env(), stdout=launch.PIPE, stderr=launch.STDOUT,
+                      text=True)
   try:
     _wait_for_records(out / "results.jsonl", 1, proc)
     servers = _descendants_of(proc.pid)
@@ -365,17 +366,17 @@ def test_dead_ps_stops_the_run_and_a_rerun_resumes(tmp_path):
              "worker": [f"localhost:{p}" for p in ports[2:]]}
 
   def start(kind, index):
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "bin" / "nas_worker"), "--threads=1"],
+    return launch.Popen(
+        [ROOT / "bin" / "nas_worker", "--threads=1"],
         env=_env(TF_CONFIG=json.dumps({"cluster": cluster,
                                        "task": {"type": kind, "index": index}})))
 
   def chief():
-    return subprocess.Popen(
+    return launch.Popen(
         _search_args(out, max_children=6) + ["--cluster=tf_config", "--num_replicas=1"],
         env=_env(TF_CONFIG=json.dumps({"cluster": cluster,
                                        "task": {"type": "chief", "index": 0}})),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=launch.PIPE, stderr=launch.STDOUT, text=True)
 
   out = tmp_path / "out"
   servers = [start("ps", 0), start("worker", 0), start("worker", 1)]
@@ -566,7 +567,7 @@ def test_a_users_model_trains_on_one_thread_server_processes(tmp_path):
         print("LOSS", got["loss"][0])
       """))
   try:
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+    proc = launch.run([script], capture_output=True, text=True,
                           timeout=180, env=_env())
   except subprocess.TimeoutExpired:
     pytest.fail("the worker never finished the closure")

@@ -12,8 +12,8 @@ import os
 import pathlib
 import re
 import subprocess
-import sys
 
+import launch
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def known_flags() -> dict:
   """Each binary's flags, as its --helpfull lists them."""
   out = {}
   for name in BINARIES:
-    text = subprocess.run([sys.executable, str(ROOT / "bin" / f"{name}.py"), "--helpfull"],
+    text = launch.run([ROOT / "bin" / f"{name}.py", "--helpfull"],
                           capture_output=True, text=True, timeout=120, check=False).stdout
     out[name] = {m.group(2) for m in re.finditer(r"^\s+--(\[no\])?([\w.-]+):", text,
                                                    re.MULTILINE)}

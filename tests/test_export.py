@@ -4,10 +4,10 @@ process without nas_tf, embedding as a layer and fine-tuning, and error handling
 import json
 import os
 import pathlib
-import subprocess
 import sys
 
 import keras
+import launch
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -134,7 +134,7 @@ def test_export_reload_in_fresh_process_without_nas_tf_gives_equal_outputs(tmp_p
            images=images)
   script = tmp_path / "fresh.py"
   script.write_text(_FRESH)
-  proc = subprocess.run([sys.executable, str(script), cell_dir, cnn_dir, str(inputs),
+  proc = launch.run([script, cell_dir, cnn_dir, str(inputs),
                          str(outputs)], capture_output=True, text=True, timeout=120,
                         cwd=str(tmp_path))
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -204,13 +204,9 @@ def test_binary_exports_and_fails_with_one_line(ptb_search, tmp_path):
       "missing": [f"--results={tmp_path / 'nope'}", f"--export_dir={out}"],
   }  # Rank, empty results, other task: same code path, tested in the library.
   # Started together: each run pays the TensorFlow import, so overlap them.
-  procs = {k: subprocess.Popen([sys.executable, str(BIN), *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+  procs = {k: launch.Popen([BIN, *args], stdout=launch.PIPE, stderr=launch.PIPE, text=True)
            for k, args in cases.items()}
-  results = {k: (p.wait(timeout=120), p.stderr.read()) for k, p in procs.items()}
-  for p in procs.values():
-    p.stdout.close()
-    p.stderr.close()
+  results = {k: (p.wait(timeout=120), p.communicate()[1]) for k, p in procs.items()}
   assert results["ok"][0] == 0, results["ok"][1][-2000:]
   assert cells.load_cell(out, units=3).spec == specs_lib.nascell_spec()
   expected = {"missing": "does not exist"}

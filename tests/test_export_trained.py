@@ -4,9 +4,9 @@ reloaded in a fresh process without nas_tf, reproduces nas_train's validation me
 import json
 import os
 import pathlib
-import subprocess
 import sys
 
+import launch
 import numpy as np
 import pytest
 
@@ -50,8 +50,7 @@ print(json.dumps({"metric": metric}))
 
 
 def _run(args, cwd):
-  proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
-                        timeout=300, cwd=str(cwd))
+  proc = launch.run(args, capture_output=True, text=True, timeout=300, cwd=cwd)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return proc
 

@@ -5,10 +5,9 @@ import json
 import math
 import os
 import pathlib
-import subprocess
-import sys
 
 import keras
+import launch
 import pytest
 
 from nas_tf.training import final as ft
@@ -113,10 +112,10 @@ def test_binary_trains_a_search_result_and_rejects_the_other_task(tmp_path):
   """Slow: two nas_train processes side by side (a CNN training, and a refusal)."""
   spec_file = tmp_path / "cnn.json"
   spec_file.write_text(CNN.to_json())
-  ok = subprocess.Popen(
-      [sys.executable, str(BIN), f"--spec={spec_file}", f"--output_dir={tmp_path / 'ok'}",
-       "--epochs=1", "--steps_per_epoch=2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-  bad = subprocess.run([sys.executable, str(BIN), f"--spec={spec_file}", "--task=ptb",
+  ok = launch.Popen(
+      [BIN, f"--spec={spec_file}", f"--output_dir={tmp_path / 'ok'}",
+       "--epochs=1", "--steps_per_epoch=2"], stdout=launch.DEVNULL, stderr=launch.PIPE, text=True)
+  bad = launch.run([BIN, f"--spec={spec_file}", "--task=ptb",
                         f"--output_dir={tmp_path / 'bad'}"], capture_output=True,
                        text=True, timeout=120)
   stderr = ok.communicate(timeout=180)[1]

@@ -5,6 +5,7 @@ import os
 import pathlib
 
 import keras
+import launch
 import numpy as np
 import pytest
 
@@ -330,8 +331,6 @@ def test_the_controller_as_a_keras_tuner_oracle_resumes_with_its_weights(tmp_pat
 
 def test_the_best_model_is_retrained_longer_and_exported_for_tensorflow_alone(tmp_path):
   """Slow: 2 trials, a longer retraining, an export and a reload in a fresh process."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
   x, y, val = _data()
   search = KerasSearch(build, search="random", max_trials=2, output_dir=str(tmp_path / "r"))
   search.search(x, y, validation_data=val, epochs=1, batch_size=32)
@@ -342,8 +341,7 @@ def test_the_best_model_is_retrained_longer_and_exported_for_tensorflow_alone(tm
   code = ("import sys, numpy as np\nsys.modules['nas_tf'] = None\nimport tensorflow as tf\n"
           f"m = tf.saved_model.load({paths['saved_model']!r})\n"
           f"print(np.asarray(m.serve(np.load({str(tmp_path / 'x.npy')!r}))).tolist())")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=300)
+  out = launch.run(["-c", code], capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   np.testing.assert_allclose(np.array(json.loads(out.stdout.strip().splitlines()[-1])),
                              expected, rtol=1e-4, atol=1e-5)
@@ -356,7 +354,7 @@ def test_the_example_runs_the_controller_inside_keras_tuner(tmp_path):
   import sys  # pylint: disable=g-import-not-at-top
   root = pathlib.Path(__file__).resolve().parent.parent
   example = root / "examples" / "keras_model_search.py"
-  done = subprocess.run([sys.executable, str(example), "--front_end=keras_tuner",
+  done = launch.run([example, "--front_end=keras_tuner",
                          "--search=rl", "--max_trials=2", "--epochs=1",
                          f"--output_dir={tmp_path}"], capture_output=True, text=True,
                         timeout=300, check=False)

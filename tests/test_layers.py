@@ -8,6 +8,8 @@ whether at module level or inside a function (a lazy import is still a dependenc
 import ast
 import pathlib
 
+import launch
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "nas_tf"
 
@@ -137,7 +139,7 @@ def test_a_users_task_is_one_file_and_one_register_call(tmp_path):
   """
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  proc = subprocess.run([sys.executable, str(ROOT / "examples" / "custom_task.py"),
+  proc = launch.run([ROOT / "examples" / "custom_task.py",
                          f"--output_dir={tmp_path}", "--max_children=2"],
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-2000:]

@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import launch
 import numpy as np
 import pytest
 
@@ -97,7 +98,7 @@ def test_search_logs_test_accuracy_and_resumes_to_the_same_run(tmp_path, search_
 
 def test_binary_runs_evolution_on_the_table(tmp_path):
   out = tmp_path / "nb"
-  proc = subprocess.run([sys.executable, str(ROOT / "bin" / "nas_search"),
+  proc = launch.run([ROOT / "bin" / "nas_search",
                          "--task=nasbench201", "--search=evolution", f"--output_dir={out}",
                          "--max_children=300", "--population_size=20",
                          "--tournament_size=5", f"--data_dir={FIXTURE}"],
@@ -157,19 +158,19 @@ def test_shared_evaluation_refuses_samplers_that_cannot_draw(tmp_path):
 def test_a_run_replays_from_its_config_json_and_flags_override(tmp_path):
   out = tmp_path / "run"
   bin_path = str(ROOT / "bin" / "nas_search")
-  first = subprocess.run([sys.executable, bin_path, "--task=nasbench201", "--search=random",
+  first = launch.run([bin_path, "--task=nasbench201", "--search=random",
                           f"--output_dir={out}", "--max_children=5", f"--data_dir={FIXTURE}",
                           "--nasbench_dataset=imagenet", "--seed=3"],
                          capture_output=True, text=True, timeout=300)
   assert first.returncode == 0, first.stderr[-2000:]
   saved = json.loads((out / "config.json").read_text())
-  dry = subprocess.run([sys.executable, bin_path, f"--config={out}/config.json",
+  dry = launch.run([bin_path, f"--config={out}/config.json",
                         "--max_children=9", "--dry_run"], capture_output=True, text=True,
                        timeout=120)
   replayed = json.loads(dry.stdout)
   assert replayed == dict(saved, max_children=9)  # everything else from the file
   # Replaying with a larger budget resumes the same run in its own directory.
-  more = subprocess.run([sys.executable, bin_path, f"--config={out}/config.json",
+  more = launch.run([bin_path, f"--config={out}/config.json",
                          "--max_children=9"], capture_output=True, text=True, timeout=300)
   assert more.returncode == 0, more.stderr[-2000:]
   recs = ResultsLog(str(out / "results.jsonl")).records

@@ -1,6 +1,7 @@
 """benchmarks/proxy_fidelity.py: its training order (what a resumed run trains next) and
 its analysis."""
 
+import launch
 import pytest
 
 @pytest.fixture(scope="module")
@@ -130,8 +131,8 @@ def test_the_reference_can_be_nas_trains_own_training(tmp_path):
   from nas_tf import specs  # pylint: disable=g-import-not-at-top
   root = pathlib.Path(__file__).resolve().parent.parent
   (tmp_path / "cells.jsonl").write_text(specs.nascell_spec().to_json() + "\n")
-  done = subprocess.run(
-      [sys.executable, str(root / "benchmarks" / "proxy_fidelity.py"), "--task=ptb",
+  done = launch.run(
+      [root / "benchmarks" / "proxy_fidelity.py", "--task=ptb",
        f"--data_dir={root / 'testdata' / 'ptb'}", f"--specs={tmp_path / 'cells.jsonl'}",
        "--only=reference", "--reference_trainer=nas_train",
        '--reference={"lm_units": 16, "num_steps": 10}', f"--output_dir={tmp_path / 'out'}"],

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import launch
 import pytest
 
 from nas_tf import config as config_lib
@@ -287,7 +288,7 @@ def test_real_tiny_search_end_to_end(tmp_path, task):
   Slow: the binary end to end in a subprocess, real child training.
   """
   out = tmp_path / task
-  proc = subprocess.run([sys.executable, str(BIN), f"--task={task}", f"--output_dir={out}",
+  proc = launch.run([BIN, f"--task={task}", f"--output_dir={out}",
                          "--max_children=2", "--steps_per_epoch=3"], capture_output=True,
                         text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -306,7 +307,7 @@ def test_killed_search_resumes_to_same_total(tmp_path):
   out = tmp_path / "killed"
   args = [sys.executable, str(BIN), "--task=ptb", f"--output_dir={out}", "--max_children=6",
           "--children_per_step=2", "--isolation=inline", "--steps_per_epoch=4", "--noreport"]
-  proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  proc = launch.Popen(args, stdout=launch.DEVNULL, stderr=launch.DEVNULL)
   results = out / "results.jsonl"
   deadline = time.time() + 240
   while time.time() < deadline:
@@ -317,7 +318,7 @@ def test_killed_search_resumes_to_same_total(tmp_path):
   proc.wait()
   before = ResultsLog(str(results), repair=False).records
   assert 3 <= len(before) < 6, "the search finished before it could be killed"
-  done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+  done = launch.run(args, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   recs = ResultsLog(str(results)).records
   keys = [(r["step"], r["index"]) for r in recs]
@@ -347,20 +348,24 @@ def _descendants(pid):
   return out
 
 
-def _is_worker(pid):
-  """A worker process: spawned, or forked by multiprocessing's forkserver (whose
-  children keep its command line, so a worker is one whose parent has it too)."""
+def _workers(pid):
+  """The worker processes below ``pid``: spawned ones, or those forked by a forkserver
+  that ``pid`` started (a forked process keeps the forkserver's command line, so a worker
+  is a process whose parent is a forkserver below ``pid``)."""
   def cmdline(p):
     try:
       return pathlib.Path(f"/proc/{p}/cmdline").read_text()
     except OSError:
       return ""
-  try:
-    ppid = int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-  except (OSError, IndexError, ValueError):
-    return False
-  return "spawn_main" in cmdline(pid) or ("forkserver" in cmdline(pid) and
-                                          "forkserver" in cmdline(ppid))
+
+  def parent(p):
+    try:
+      return int(pathlib.Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+      return None
+  below = _descendants(pid)
+  return [p for p in below if "spawn_main" in cmdline(p) or (
+      parent(p) in below and "forkserver" in cmdline(parent(p)))]
 
 
 def _alive(pid):
@@ -379,13 +384,13 @@ def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
     pytest.skip("needs /proc")
   out = tmp_path / "out"
   # Long children, so that the worker is busy training when the search is killed.
-  proc = subprocess.Popen([sys.executable, str(BIN), "--task=ptb", f"--output_dir={out}",
-                           "--max_children=2", "--child_epochs=200", "--isolation=process"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  proc = launch.Popen([BIN, "--task=ptb", f"--output_dir={out}",
+                       "--max_children=2", "--child_epochs=200", "--isolation=process"],
+                      stdout=launch.DEVNULL, stderr=launch.PIPE, text=True)
   deadline, workers = time.time() + 120, []
   while time.time() < deadline and not workers and proc.poll() is None:
     time.sleep(0.5)
-    workers = [p for p in _descendants(proc.pid) if _is_worker(p)]
+    workers = _workers(proc.pid)
   assert workers, "no worker process started"
   time.sleep(3)  # let it load the data and start training
   children = _descendants(proc.pid)
@@ -486,7 +491,7 @@ def test_second_search_on_the_same_output_dir_is_refused(tmp_path):
   cfg = _config(tmp_path)
   (tmp_path / "out").mkdir()
   holder = search.OutputDirLock(str(tmp_path / "out"))  # this process is "the other search"
-  other = subprocess.run([sys.executable, str(BIN), "--task=ptb", "--max_children=1",
+  other = launch.run([BIN, "--task=ptb", "--max_children=1",
                           f"--output_dir={tmp_path / 'out'}", "--isolation=inline"],
                          capture_output=True, text=True, timeout=120)
   assert other.returncode == 1, other.stderr[-2000:]
@@ -498,7 +503,7 @@ def test_second_search_on_the_same_output_dir_is_refused(tmp_path):
 
 
 def _run_bin(*args):
-  return subprocess.run([sys.executable, str(BIN), *args], capture_output=True, text=True,
+  return launch.run([BIN, *args], capture_output=True, text=True,
                         timeout=120)
 
 

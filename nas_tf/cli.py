@@ -41,11 +41,6 @@ SEARCH_FLAG_FIELDS = {
 USER_ERRORS = (ValueError, OSError, RuntimeError, KeyError)
 
 
-def _interrupt(signum, frame):
-  del frame
-  raise KeyboardInterrupt(f"signal {signum}")
-
-
 @contextlib.contextmanager
 def one_line_errors(program: str):
   """Runs the body; a user error or an interrupt exits with one ``program: ...`` line.
@@ -57,15 +52,28 @@ def one_line_errors(program: str):
   script, ``nohup``) inherits SIGINT *ignored*, and Ctrl-C or ``kill -INT`` would
   otherwise do nothing (measured: a localhost cluster search ran on to its end).
   """
-  previous = signal.signal(signal.SIGTERM, _interrupt)
-  previous_int = signal.signal(signal.SIGINT, _interrupt)
+  received = []
+
+  def interrupt(signum, frame):
+    del frame
+    received.append(signum)
+    raise KeyboardInterrupt(f"signal {signum}")
+
+  previous = signal.signal(signal.SIGTERM, interrupt)
+  previous_int = signal.signal(signal.SIGINT, interrupt)
+  interrupted = f"{program}: interrupted; rerun the same command to resume"
   try:
     yield
-  except USER_ERRORS as e:
-    sys.exit(f"{program}: error: {_first_line(e)}")
   except KeyboardInterrupt:
-    sys.exit(f"{program}: interrupted; rerun the same command to resume")
+    sys.exit(interrupted)
   except Exception as e:  # pylint: disable=broad-except
+    # The KeyboardInterrupt can surface as another error: raised while TensorFlow's C++
+    # code was turning its own error into a Python one, pybind11 reports the mismatch as
+    # a RuntimeError (seen with SIGTERM during a search's start-up).
+    if received:
+      sys.exit(interrupted)
+    if isinstance(e, USER_ERRORS):
+      sys.exit(f"{program}: error: {_first_line(e)}")
     if not _is_tensorflow_error(e):
       raise  # a bug: keep the traceback
     # Disk full, a missing or corrupt checkpoint, out of memory: TensorFlow's own errors

@@ -43,6 +43,22 @@ def test_bugs_keep_their_traceback_and_sigterm_is_an_interrupt():
   assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
 
 
+def test_an_interrupt_that_surfaces_as_another_error_is_still_an_interrupt():
+  """SIGTERM while TensorFlow's C++ code raises its own error: pybind11 turns the pair
+  into a RuntimeError ("MISMATCH of original and normalized active exception types");
+  what the user did was interrupt, and the run is resumable."""
+  with pytest.raises(SystemExit) as e:
+    with cli.one_line_errors("prog"):
+      try:
+        os.kill(os.getpid(), signal.SIGTERM)
+      except KeyboardInterrupt as interrupt:
+        raise RuntimeError("pybind11::error_already_set: MISMATCH of original and "
+                           "normalized active exception types") from interrupt
+  assert str(e.value.code) == "prog: interrupted; rerun the same command to resume"
+  # Without a signal the same error is the user's, in one line.
+  assert _exit_message(RuntimeError("pybind11 MISMATCH")) == "prog: error: pybind11 MISMATCH"
+
+
 @pytest.mark.parametrize("quiet", [True, False])
 def test_tensorflow_start_up_noise_is_filtered_here_and_in_children(quiet):
   code = textwrap.dedent(f"""

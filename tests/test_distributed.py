@@ -488,19 +488,21 @@ def _small_model(hp):
 
 def test_a_users_model_on_the_cluster_trains_exactly_as_model_fit(cluster):
   """The trial's own train_step and test_step as worker closures: the same losses,
-  metrics and weights as model.fit on the same batches (no shuffling)."""
+  metrics and weights as model.fit on the same batches (no shuffling), validation
+  sample weights included."""
   pytest.importorskip("keras_tuner")
   import keras  # pylint: disable=g-import-not-at-top
   import keras_tuner  # pylint: disable=g-import-not-at-top
   from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
   x, y = _blobs(100, 0)
   vx, vy = _blobs(40, 1)
+  vw = np.linspace(0.1, 2.0, 40).astype("float32")  # weighted val_loss != unweighted
   hp = keras_tuner.HyperParameters()
   keras.utils.set_random_seed(3)
   local = _small_model(hp)
   start = local.get_weights()
   history = local.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
-                      validation_data=(vx, vy)).history
+                      validation_data=(vx, vy, vw)).history
 
   def build():
     model = _small_model(keras_tuner.HyperParameters())
@@ -510,12 +512,20 @@ def test_a_users_model_on_the_cluster_trains_exactly_as_model_fit(cluster):
   remote = on_cluster.build_on_cluster(cluster, build)
   got = on_cluster.fit_on_cluster(cluster, remote, {"x": x, "y": y, "batch_size": 16,
                                                     "shuffle": False,
-                                                    "validation_data": (vx, vy)}, 2, 0)
+                                                    "validation_data": (vx, vy, vw)},
+                                     2, 0)
   assert sorted(got) == sorted(history)  # loss, accuracy, val_loss, val_accuracy
   for name, values in history.items():
     np.testing.assert_allclose(got[name], values, rtol=1e-5, err_msg=name)
   for a, b in zip(remote.get_weights(), local.get_weights()):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  unweighted = local.evaluate(vx, vy, batch_size=16, verbose=0, return_dict=True)
+  weighted = local.evaluate(vx, vy, sample_weight=vw, batch_size=16, verbose=0,
+                            return_dict=True)
+  assert abs(unweighted["loss"] - weighted["loss"]) > 1e-3  # the weights were not a no-op
+  with pytest.raises(ValueError, match="validation_data must be .x, y. or .x, y, "
+                     "sample_weight.*got a tuple of 4"):
+    on_cluster.check_fit_kwargs({"x": x, "validation_data": (vx, vy, vw, vw)})
 
 
 def test_keras_search_trials_run_on_the_cluster(cluster, tmp_path):

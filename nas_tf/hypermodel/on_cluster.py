@@ -33,14 +33,19 @@ def check_fit_kwargs(fit_kwargs: dict) -> None:
                      f"without a cluster. Supported: {list(SUPPORTED)}")
   if fit_kwargs.get("x") is None:
     raise ValueError("search() got no training data (x=)")
+  validation = fit_kwargs.get("validation_data")
+  if isinstance(validation, (tuple, list)) and len(validation) not in (2, 3):
+    raise ValueError(f"validation_data must be (x, y) or (x, y, sample_weight), as for "
+                     f"model.fit; got a {type(validation).__name__} of {len(validation)}")
 
 
-def _batched(x, y, batch_size: int, shuffle: bool, seed: int):
-  """``(dataset, batches per pass or None)`` of fit-style data."""
+def _batched(x, y, batch_size: int, shuffle: bool, seed: int, weights=None):
+  """``(dataset, batches per pass or None)`` of fit-style data (``weights``: per-example
+  sample weights, which the model's train_step / test_step unpack as fit's do)."""
   if isinstance(x, tf.data.Dataset):  # the user's batching, as fit takes it
     n = int(x.cardinality())
     return x, (n if n > 0 else None)
-  data = (x, y) if y is not None else x
+  data = x if y is None else (x, y) if weights is None else (x, y, weights)
   ds = tf.data.Dataset.from_tensor_slices(data)
   n = int(ds.cardinality())
   if shuffle:
@@ -89,9 +94,10 @@ def fit_on_cluster(cluster, model, fit_kwargs: dict, epochs: int, seed: int,
   passes = [("", coordinator.create_per_worker_dataset(train.repeat()), steps)]
   validation = fit_kwargs.get("validation_data")
   if validation is not None:
-    vx, vy = ((validation, None) if isinstance(validation, tf.data.Dataset)
-              else (validation[0], validation[1]))
-    val, val_steps = _batched(vx, vy, batch, False, seed)
+    if isinstance(validation, tf.data.Dataset):
+      validation = (validation,)
+    val, val_steps = _batched(*validation[:2], batch, False, seed,
+                              weights=(validation[2] if len(validation) > 2 else None))
     val_steps = fit_kwargs.get("validation_steps") or val_steps
     if not val_steps:
       raise ValueError("the validation dataset's length is unknown: pass validation_steps=")

@@ -171,11 +171,9 @@ class HyperModelTask(TrainedChildTask):
     import keras  # pylint: disable=g-import-not-at-top
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     start = time.monotonic()
-    child_training.seed_child(seed)
     out: dict[str, Any] = {"status": "ok", "error": None}
     try:
-      hp = space_lib.hyperparameters_for(spec, self.base_hp)
-      model = self._build(hp)
+      hp, model = self._seeded_model(spec, seed)
       out["num_params"] = int(model.count_params())
       watch = child_training.rung_callback(rungs, config.epochs, self.metric)
       history = fit(model, data, config.epochs, watch, self.build_model, hp)
@@ -209,6 +207,16 @@ class HyperModelTask(TrainedChildTask):
     if not all(math.isfinite(float(v)) for v in history.get("loss", [])) or not finite:
       out.update(status="nan", error="loss became NaN or inf during training")
 
+  def _seeded_model(self, spec, seed: int, place=None):
+    """Seeds the trial, reads its hyperparameters from ``spec`` and builds its model:
+    ``(hp, model)``. ``place(build)`` builds it somewhere else (under a cluster's
+    strategy); without it, here."""
+    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
+    child_training.seed_child(seed)
+    hp = space_lib.hyperparameters_for(spec, self.base_hp)
+    build = lambda: self._build(hp)  # pylint: disable=unnecessary-lambda-assignment
+    return hp, (build() if place is None else place(build))
+
   def start_on_cluster(self, cluster, spec, data, config, seed: int = 0):
     """Builds the trial's model under the cluster's strategy here, then trains it on the
     workers (``nas_tf.hypermodel.on_cluster``) in a thread; ``wait()`` gives the metrics.
@@ -216,7 +224,6 @@ class HyperModelTask(TrainedChildTask):
     A HyperModel's own ``fit`` and callbacks cannot run on a worker: such a search is
     refused before its first trial (:meth:`check_cluster`)."""
     from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
-    from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     start = time.monotonic()
     out: dict[str, Any] = {"status": "ok", "error": None}
     box: dict[str, Any] = {}
@@ -232,9 +239,9 @@ class HyperModelTask(TrainedChildTask):
       box.pop("model", None)  # its variables go with the last reference
 
     try:
-      child_training.seed_child(seed)  # here, not in the thread: seeds are global
-      hp = space_lib.hyperparameters_for(spec, self.base_hp)
-      box["model"] = on_cluster.build_on_cluster(cluster, lambda: self._build(hp))
+      # Here, not in the thread: seeds are global.
+      _, box["model"] = self._seeded_model(
+          spec, seed, place=lambda build: on_cluster.build_on_cluster(cluster, build))
       out["num_params"] = int(box["model"].count_params())
       thread = threading.Thread(target=train, name="nas_tf-trial", daemon=True)
       thread.start()

@@ -26,6 +26,7 @@ the trained weights (:mod:`nas_tf.export.trained`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -270,6 +271,16 @@ def finished(spec, config: FinalTrainingConfig) -> dict | None:
   return json.loads(pathlib.Path(metrics_path).read_text())
 
 
+def _unless_finished(train):
+  """Wraps a ``train(task, spec, config)``: a finished training returns its metrics
+  (:func:`finished`) instead of training again."""
+  @functools.wraps(train)
+  def train_once(task, spec, config: FinalTrainingConfig) -> dict:
+    done = finished(spec, config)
+    return done if done is not None else train(task, spec, config)
+  return train_once
+
+
 def _start(task, spec, config: FinalTrainingConfig):
   """Checks, writes ``spec.json`` / ``final_config.json``, loads the data: ``(data, t0)``."""
   task.check_spec(spec)
@@ -298,6 +309,7 @@ def unigram_warning(val_perplexity: float, unigram: float, lr_used: float,
           "comparing it.")
 
 
+@_unless_finished
 def train_final_lm(task, spec, config: FinalTrainingConfig) -> dict:
   """Retrains a language model with the recipe of §4.2 (``nas_tf.training.lm``).
 
@@ -316,9 +328,6 @@ def train_final_lm(task, spec, config: FinalTrainingConfig) -> dict:
     the best-validation weights, ``best_epoch``, ``epochs_run``, ``num_params``,
     ``history``, the rate used and restarts, timings.
   """
-  done = finished(spec, config)
-  if done is not None:
-    return done
   data, start = _start(task, spec, config)
   # The ids the model's embedding rows stand for: without them the trained model
   # cannot be used on text.
@@ -427,6 +436,7 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   return metrics
 
 
+@_unless_finished
 def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
   """Retrains a classifier child with ``model.fit`` and writes ``metrics.json`` (§4.1).
 
@@ -450,9 +460,6 @@ def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
     ValueError: the spec belongs to another space, or bad data / settings.
     FileNotFoundError: the data is missing.
   """
-  done = finished(spec, config)
-  if done is not None:
-    return done
   data, start = _start(task, spec, config)
   model = task.build_child(spec, data, config, final=True)
   steps_per_epoch = config.steps_per_epoch or math.ceil(

@@ -87,8 +87,8 @@ def serve(cluster_spec: dict, job: str, index: int, threads: int = 0,
     index: Task index within ``job``.
     threads: Intra-op threads, and inter-op threads (at least 2) (0 = TensorFlow's
       defaults).
-    parent_pid: If set, exit as soon as this process is no longer our parent, so that
-      a chief killed with SIGKILL does not leave servers behind.
+    parent_pid: If set, exit as soon as this process (the chief that started the
+      server) is gone, so that a chief killed with SIGKILL leaves no servers behind.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   config = None

@@ -3,7 +3,7 @@
 Tests run ``bin/nas_search`` and friends as users do: a separate process, its own pid,
 argv, environment, working directory, exit code and output, which can be killed or sent
 Ctrl-C. A new interpreter would then import TensorFlow and Keras again, about 5 CPU-s a
-process and, over the suite's ~50 such processes, a fifth of its CPU. Here each process is
+process (measured: subprocesses were 432 of the suite's 954 CPU-s). Here each process is
 forked from the forkserver of :mod:`nas_tf.processes` (an interpreter that has imported
 NumPy, TensorFlow and Keras and started no TensorFlow runtime), then runs the script as
 ``python SCRIPT ARGS`` would (``runpy`` with ``__name__ == "__main__"``).
@@ -19,6 +19,7 @@ use, with ``args`` those of ``python SCRIPT ARGS`` or ``python -c CODE ARGS``
 """
 
 import os
+import pathlib
 import runpy
 import subprocess
 import sys
@@ -155,6 +156,29 @@ class Popen:
   def terminate(self):
     if self.poll() is None:
       self._process.terminate()
+
+
+def descendants(pid):
+  """The live (non-zombie) processes below ``pid`` (children, theirs, ...), from /proc:
+  ``{pid: parent pid}``. A launched binary's own workers and servers are forked by its
+  forkserver, so they are grandchildren, not children."""
+  parent = {}
+  for entry in pathlib.Path("/proc").iterdir():
+    if not entry.name.isdigit():
+      continue
+    try:
+      fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):  # not a process, or gone meanwhile
+      continue
+    if fields[0] != "Z":
+      parent[int(entry.name)] = int(fields[1])
+  below, frontier = {}, [pid]
+  while frontier:
+    here = frontier.pop()
+    kids = [c for c, pp in parent.items() if pp == here]
+    below.update((k, here) for k in kids)
+    frontier += kids
+  return below
 
 
 def run(args, *, env=None, cwd=None, capture_output=False, stdout=None, stderr=None,

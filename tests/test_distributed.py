@@ -297,25 +297,11 @@ def test_tf_config_cluster_survives_a_killed_worker(tmp_path):
              for r in recs) and any(r["status"] == "ok" for r in recs), recs
 
 
-def _descendants_of(pid):
-  try:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True,
-                         text=True, check=False).stdout
-  except FileNotFoundError:
-    pytest.skip("no ps command")
-  pairs = [tuple(map(int, line.split())) for line in out.splitlines() if line.strip()]
-  found, frontier = [], [pid]
-  while frontier:
-    parent = frontier.pop()
-    kids = [c for c, p in pairs if p == parent]
-    found += kids
-    frontier += kids
-  return found
-
-
 @pytest.mark.slow
 def test_localhost_cluster_stops_its_servers_on_ctrl_c(tmp_path):
   """Slow: starts the localhost cluster (5 TensorFlow processes) in a subprocess."""
+  if not pathlib.Path("/proc/self/stat").exists():
+    pytest.skip("needs /proc")
   out = tmp_path / "out"
   # More children than it can train before the signal (under load, a 6-child run has
   # finished between the first record and the SIGINT).
@@ -324,7 +310,7 @@ def test_localhost_cluster_stops_its_servers_on_ctrl_c(tmp_path):
                       text=True)
   try:
     _wait_for_records(out / "results.jsonl", 1, proc)
-    servers = _descendants_of(proc.pid)
+    servers = list(launch.descendants(proc.pid))
     # 2 ps + 2 workers (+ multiprocessing's forkserver and tracker)
     assert len(servers) >= 4, servers
     proc.send_signal(signal.SIGINT)

@@ -326,28 +326,6 @@ def test_killed_search_resumes_to_same_total(tmp_path):
   assert recs[:len(before)] == before
 
 
-def _descendants(pid):
-  """Live (non-zombie) descendants of ``pid`` (children, theirs, ...), from /proc."""
-  parent = {}
-  for entry in pathlib.Path("/proc").iterdir():
-    if not entry.name.isdigit():
-      continue
-    try:
-      status = (entry / "status").read_text()
-    except OSError:
-      continue
-    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-    if not fields.get("State", "").startswith("Z"):
-      parent[int(entry.name)] = int(fields.get("PPid", "0").strip() or 0)
-  out, frontier = [], [pid]
-  while frontier:
-    kids = [c for c, pp in parent.items() if pp == frontier[-1]]
-    frontier.pop()
-    out += kids
-    frontier += kids
-  return out
-
-
 def _workers(pid):
   """The worker processes below ``pid``: spawned ones, or those forked by a forkserver
   that ``pid`` started (a forked process keeps the forkserver's command line, so a worker
@@ -357,15 +335,9 @@ def _workers(pid):
       return pathlib.Path(f"/proc/{p}/cmdline").read_text()
     except OSError:
       return ""
-
-  def parent(p):
-    try:
-      return int(pathlib.Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-      return None
-  below = _descendants(pid)
-  return [p for p in below if "spawn_main" in cmdline(p) or (
-      parent(p) in below and "forkserver" in cmdline(parent(p)))]
+  below = launch.descendants(pid)
+  return [p for p, parent in below.items() if "spawn_main" in cmdline(p) or (
+      parent in below and "forkserver" in cmdline(parent))]
 
 
 def _alive(pid):
@@ -393,7 +365,7 @@ def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
     workers = _workers(proc.pid)
   assert workers, "no worker process started"
   time.sleep(3)  # let it load the data and start training
-  children = _descendants(proc.pid)
+  children = list(launch.descendants(proc.pid))
   proc.send_signal(sig)
   _, stderr = proc.communicate(timeout=60)
   if sig == signal.SIGTERM:

@@ -1,4 +1,5 @@
-"""Test-wide settings: quiet TensorFlow, pin the Keras backend, keep tests on one CPU thread pool."""
+"""Test-wide settings: quiet TensorFlow, the Keras backend pinned, TensorFlow imported
+once per test process (its graph optimiser off), the size of ``-n auto``."""
 
 import gc
 import importlib.util

@@ -190,6 +190,16 @@ def test_lm_shapes_for_every_cell_kind(cell):
   assert {"input_dropout", "hidden_dropout_1", "output_dropout", "logits"} <= names
 
 
+@pytest.mark.parametrize("name,forget_bias", [("lstm", 0.0), ("lstm_forget_bias", 1.0)])
+def test_the_papers_lstm_has_no_forget_bias_and_keras_default_has_one(name, forget_bias):
+  """'lstm' is Zaremba et al.'s LSTM (every bias starts at 0, like a searched cell's);
+  'lstm_forget_bias' is Keras' default, whose forget gate (the second quarter) starts at 1."""
+  model = children.build_language_model(name, VOCAB, 4, num_layers=1, init_scale=0.1)
+  bias = model.get_layer("rnn_0").cell.bias.numpy()
+  np.testing.assert_array_equal(bias[4:8], np.full(4, forget_bias))
+  np.testing.assert_array_equal(np.delete(bias, range(4, 8)), np.zeros(12))
+
+
 @pytest.mark.parametrize("cell", ["lstm", specs.nascell_spec()], ids=["lstm", "tree"])
 def test_unrolled_lm_is_the_same_function_and_state(cell):
   """unroll=True writes the time loop out; outputs, final states and gradients agree."""

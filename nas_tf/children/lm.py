@@ -21,9 +21,11 @@ from nas_tf.children.common import ChildTooLargeError
 CellLike = Union[specs.RNNCellSpec, str, Callable[[int], Any]]
 
 
-# Cells the builders know by name: Keras' LSTMCell (the paper's baseline) and the
-# paper's published NASCell, trained exactly like a searched cell to compare with it.
-NAMED_CELLS = ("lstm", "nascell")
+# Cells the builders know by name, trained exactly like a searched cell to compare with
+# it: the LSTM of Zaremba et al. (2014), the paper's baseline, whose reference code has no
+# forget-gate bias (every bias starts at zero, as in the tree cells); Keras' default LSTM,
+# whose forget-gate bias starts at 1 (Jozefowicz et al. 2015); the paper's NASCell.
+NAMED_CELLS = ("lstm", "lstm_forget_bias", "nascell")
 
 
 def make_cell(cell: CellLike, units: int, initializer=None):
@@ -31,8 +33,10 @@ def make_cell(cell: CellLike, units: int, initializer=None):
 
   Args:
     cell: An :class:`nas_tf.specs.RNNCellSpec` (a searched cell, -> ``cells.TreeCell``),
-      ``"lstm"`` (``keras.layers.LSTMCell``, the paper's baseline), ``"nascell"`` (the
-      published cell, ``cells.NASCell``) or a callable ``units -> cell``.
+      ``"lstm"`` (``keras.layers.LSTMCell`` without a forget-gate bias, as in Zaremba et
+      al.'s code: the paper's baseline), ``"lstm_forget_bias"`` (Keras' default: forget
+      bias 1), ``"nascell"`` (the published cell, ``cells.NASCell``) or a callable
+      ``units -> cell``.
     units: Hidden size.
     initializer: Optional initializer of the cell's input and recurrent kernels (e.g.
       Zaremba et al.'s uniform +-0.1); None keeps each cell's own defaults. Ignored for a
@@ -49,14 +53,14 @@ def make_cell(cell: CellLike, units: int, initializer=None):
     if isinstance(cell, specs.RNNCellSpec):
       return cells.TreeCell(cell, units, **init)
     return cells.NASCell(units, **init)
-  if cell == "lstm":
-    return keras.layers.LSTMCell(units, **init)
+  if cell in ("lstm", "lstm_forget_bias"):
+    return keras.layers.LSTMCell(units, unit_forget_bias=cell == "lstm_forget_bias", **init)
   if isinstance(cell, str):
-    raise ValueError(f"unknown cell name {cell!r}; use 'lstm', 'nascell', an RNNCellSpec "
-                     "or a callable units -> cell")
+    raise ValueError(f"unknown cell name {cell!r}; use one of {NAMED_CELLS}, an "
+                     "RNNCellSpec or a callable units -> cell")
   if callable(cell):
     return cell(units)
-  raise TypeError(f"cell must be an RNNCellSpec, 'lstm', 'nascell' or a callable, got "
+  raise TypeError(f"cell must be an RNNCellSpec, a name of {NAMED_CELLS} or a callable, got "
                   f"{type(cell).__name__}")
 
 

@@ -86,7 +86,7 @@ class PTBTask(TrainedChildTask):
   paper_space = True
   # Named cells nas_train trains with exactly the recipe of a found one (§4.2 compares
   # the found cell against the LSTM; 'nascell' is the paper's published cell).
-  baseline_cells = ("lstm", "nascell")  # (children.NAMED_CELLS: the builders know them)
+  baseline_cells = ("lstm", "lstm_forget_bias", "nascell")  # children.NAMED_CELLS
 
   def default_space(self) -> dict:
     return search_space_lib.paper_space("rnn")

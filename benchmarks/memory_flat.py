@@ -14,11 +14,16 @@ zero_cost`` does beside the controller, releasing Keras' caches every
 
 Mode ``cluster`` runs ``bin/nas_search --cluster=localhost:2`` (a chief, 2 PS and 2
 worker processes, children as ``ClusterCoordinator`` closures; issue 15 goal 4) and
-samples the chief and the other processes apart each time a child is logged.
+samples the chief and the other processes apart each time a child is logged. Mode
+``keras_cluster`` does the same for ``KerasSearch(cluster="localhost:2")``: a user's
+conditional ``build_model(hp)`` (1-3 dense blocks), each trial's model built under the
+cluster's strategy and trained by closures on the workers.
 
   python benchmarks/memory_flat.py --num_children=100
   python benchmarks/memory_flat.py --num_children=200 --modes=cluster
   python benchmarks/memory_flat.py --num_children=450 --modes=zero_cost --task=cifar10
+  python benchmarks/memory_flat.py --num_children=200 --modes=keras_cluster \
+      --out=benchmarks/results/memory_flat_keras_cluster.json
 """
 
 import json
@@ -47,6 +52,7 @@ _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Child type.")
 _PER_PROCESS = flags.DEFINE_integer("children_per_process", 25, "Worker recycling period.")
 _MODES = flags.DEFINE_list("modes", ["inline", "process"], "Evaluators to compare: inline, "
                            "process, cluster (a localhost:2 tf.distribute search), "
+                           "keras_cluster (KerasSearch trials on a localhost:2 cluster), "
                            "zero_cost (children scored untrained; --task=cifar10).")
 _RELEASE = flags.DEFINE_integer("release_every", 200, "zero_cost mode: children between "
                                 "releases of Keras' caches (ZeroCostConfig.release_every).")
@@ -112,18 +118,47 @@ def _growth(rss, children=None) -> float:
   return 100 * float(np.polyfit(x[n // 2:], np.asarray(rss)[n // 2:], 1)[0])
 
 
-def measure_cluster(task: str, n: int) -> dict:
-  """A localhost:2 cluster search of ``n`` tiny children: chief and servers sampled apart."""
+# KerasSearch on a localhost:2 cluster, as a user writes it (argv: output dir, trials).
+_KERAS_CLUSTER_SEARCH = """
+import sys
+import keras, numpy as np
+from nas_tf.hypermodel import KerasSearch
+
+def build(hp):
+  model = keras.Sequential([keras.Input((16,))])
+  for i in range(hp.Int("blocks", 1, 3)):
+    model.add(keras.layers.Dense(hp.Choice(f"units_{i}", [16, 32, 64]),
+                                 activation=hp.Choice(f"act_{i}", ["relu", "tanh"])))
+  model.add(keras.layers.Dense(4))
+  model.compile(keras.optimizers.Adam(hp.Choice("lr", [1e-3, 3e-3])),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+  return model
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(600, 16)).astype("float32")
+y = (x[:, :4].argmax(axis=1)).astype("int32")
+KerasSearch(build, search="rl", max_trials=int(sys.argv[2]), output_dir=sys.argv[1],
+            cluster="localhost:2").search(x[:400], y[:400], validation_data=(x[400:], y[400:]),
+                                          epochs=2, batch_size=50)
+"""
+
+
+def measure_cluster(task: str, n: int, keras_search: bool = False) -> dict:
+  """A localhost:2 cluster search of ``n`` tiny children (``keras_search``: KerasSearch
+  trials of a user's model): the chief and the servers sampled apart."""
   data_dir = str(_ROOT / "testdata" / ("ptb" if task == "ptb" else "cifar10/png"))
   with tempfile.TemporaryDirectory() as out:
-    args = [sys.executable, str(_ROOT / "bin" / "nas_search"), f"--task={task}",
-            f"--data_dir={data_dir}", f"--output_dir={out}", f"--max_children={n}",
-            "--children_per_step=2", "--cluster=localhost:2", "--num_ps=2",
-            "--worker_threads=1", "--num_replicas=2", "--steps_per_epoch=4", "--noreport"]
+    args = ([sys.executable, "-c", _KERAS_CLUSTER_SEARCH, out, str(n)] if keras_search else
+            [sys.executable, str(_ROOT / "bin" / "nas_search"), f"--task={task}",
+             f"--data_dir={data_dir}", f"--output_dir={out}", f"--max_children={n}",
+             "--children_per_step=2", "--cluster=localhost:2", "--num_ps=2",
+             "--worker_threads=1", "--num_replicas=2", "--steps_per_epoch=4", "--noreport"])
     results = pathlib.Path(out) / "results.jsonl"
     chief, servers, each, counts, start = [], [], {}, [], time.monotonic()
     with open(pathlib.Path(out) / "search.log", "w") as log:
-      proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+      proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=_ROOT,
+                              env={**os.environ, "PYTHONPATH": str(_ROOT)})
       seen = 0
       while proc.poll() is None:
         done = len(results.read_text().splitlines()) if results.exists() else 0
@@ -138,14 +173,15 @@ def measure_cluster(task: str, n: int) -> dict:
             if mb > 100:  # not multiprocessing's small helper processes
               each.setdefault(p.pid, []).append((done, mb))
           if done % 20 == 0:
-            logging.info("cluster child %d/%d: chief %.0f MB, servers %.0f MB", done, n,
+            logging.info("%s child %d/%d: chief %.0f MB, servers %.0f MB",
+                         "keras_cluster" if keras_search else "cluster", done, n,
                          chief[-1], servers[-1])
         time.sleep(0.2)
     if proc.returncode:
       raise RuntimeError(f"the cluster search failed ({proc.returncode}): "
                          f"{(pathlib.Path(out) / 'search.log').read_text()[-3000:]}")
   total = [c + s for c, s in zip(chief, servers)]
-  return {"mode": "cluster", "children": n, "samples": len(total), "rss_mb": total,
+  return {"mode": "keras_cluster" if keras_search else "cluster", "children": n, "samples": len(total), "rss_mb": total,
           "chief_mb": chief, "servers_mb": servers, "start_mb": total[0], "end_mb": total[-1],
           "peak_mb": max(total), "children_at_sample": counts,
           "growth_mb_per_100_children_second_half": _growth(total, counts),
@@ -161,8 +197,9 @@ def measure_cluster(task: str, n: int) -> dict:
 
 def main(argv):
   del argv
-  results = [measure_cluster(_TASK.value, _N.value) if mode == "cluster"
-             else measure(mode, _TASK.value, _N.value) for mode in _MODES.value]
+  results = [measure_cluster(_TASK.value, _N.value, keras_search=mode == "keras_cluster")
+             if mode in ("cluster", "keras_cluster") else measure(mode, _TASK.value, _N.value)
+             for mode in _MODES.value]
   out = pathlib.Path(_OUT.value or
                      _ROOT / "benchmarks" / "results" / f"memory_flat_{_TASK.value}.json")
   out.parent.mkdir(parents=True, exist_ok=True)

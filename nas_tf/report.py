@@ -36,8 +36,13 @@ _STEPS_FILE = "steps.jsonl"  # written by nas_tf.search.outputs
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
 
 
-def load_run(directory: str) -> dict:
-  """A run's config, records, per-step scalars and wall time; raises on a non-run dir."""
+def load_run(directory: str, task=None) -> dict:
+  """A run's config, records, per-step scalars and wall time; raises on a non-run dir.
+
+  ``task``: the run's :class:`nas_tf.tasks.Task` where its ``config.task`` cannot be
+  loaded here (a ``KerasSearch``'s build function lives in the user's program); without
+  either, the metric is labelled 'val' and taken as higher-is-better.
+  """
   path = os.path.join(directory, "results.jsonl")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{directory!r} holds no results.jsonl: not a nas_search "
@@ -55,10 +60,10 @@ def load_run(directory: str) -> dict:
         steps[int(row["step"])] = row  # a step redone after a resume: the last one wins
   state = _read_json(os.path.join(directory, "state.json")) or {}
   try:
-    task = tasks.for_evaluation(tasks.resolve(config.get("task")),
+    task = tasks.for_evaluation(task or tasks.resolve(config.get("task")),
                                 config.get("evaluation", ""))
   except (ValueError, TypeError, ImportError, OSError):
-    task = None  # a task this process cannot load: the report does without its labels
+    pass  # a task this process cannot load: the report does without its labels
   return {"dir": directory, "name": os.path.basename(os.path.normpath(directory)),
           "config": config, "records": results.read_records(path),
           "steps": [steps[k] for k in sorted(steps)], "seconds": state.get("seconds", {}),
@@ -314,7 +319,7 @@ p.note { color: #555; font-size: 13px; }
 
 
 def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
-                 pictures: bool = True) -> str:
+                 pictures: bool = True, task=None) -> str:
   """Writes the HTML report of ``run_dirs`` to ``path`` and returns ``path``.
 
   Args:
@@ -323,8 +328,10 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
     top: Architectures listed per run.
     pictures: Draw each listed architecture (Graphviz ``dot`` if installed, else
       matplotlib).
+    task: The runs' task, for runs whose ``config.task`` cannot be loaded here (see
+      :func:`load_run`).
   """
-  runs = [load_run(d) for d in run_dirs]
+  runs = [load_run(d, task) for d in run_dirs]
   if not runs:
     raise ValueError("no run directory given")
   title = "nas_tf search report: " + ", ".join(r["name"] for r in runs)
@@ -396,7 +403,7 @@ def after_search(output_dir: str, task, data_dir: Optional[str],
                  "the controller learns to avoid such architectures)")
   if report:
     try:
-      path = write_report([output_dir], os.path.join(output_dir, REPORT_FILE))
+      path = write_report([output_dir], os.path.join(output_dir, REPORT_FILE), task=task)
       lines.append(f"Report: {path} (open it in a browser)")
     except RuntimeError as e:  # no matplotlib
       lines.append(f"No report: {e}")

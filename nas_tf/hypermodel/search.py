@@ -321,11 +321,14 @@ class KerasSearch:
       ``compile`` under the cluster's strategy and trained by its own ``train_step`` on the
       workers (``nas_tf.hypermodel.on_cluster``); fit's callbacks, weights and a
       HyperModel's own ``fit`` cannot run there and are refused before the first trial.
+    report: Write ``report.html`` into ``output_dir`` when the search ends (as
+      ``nas_search`` does; it needs matplotlib).
   """
 
   def __init__(self, hypermodel: Callable, objective="val_accuracy", search: str = "rl",
                max_trials: int = 10, output_dir: str = "nas_tf_search", seed: int = 0,
-               overwrite: bool = False, settings: Optional[dict] = None, cluster=None):
+               overwrite: bool = False, settings: Optional[dict] = None, cluster=None,
+               report: bool = True):
     if not callable(build_function(hypermodel)):
       raise TypeError(f"hypermodel must be a function hp -> keras.Model or a "
                       f"keras_tuner.HyperModel, got {hypermodel!r}")
@@ -338,6 +341,7 @@ class KerasSearch:
       from nas_tf import cluster as cluster_lib  # pylint: disable=g-import-not-at-top
       cluster = cluster_lib.ClusterConfig.parse(cluster)
     self.cluster = cluster
+    self.report = bool(report)
     self.task: Optional[HyperModelTask] = None
     self._fit: dict = {}
 
@@ -375,11 +379,18 @@ class KerasSearch:
     config = self._config(epochs)
     if on_cluster and hasattr(self.cluster, "coordinator"):  # connected by the caller
       from nas_tf.search.evaluators import cluster as cluster_eval  # pylint: disable=g-import-not-at-top
-      return search_lib.run(config, task=self.task,
-                            evaluator=cluster_eval.ClusterEvaluator(config, self.cluster,
-                                                                    self.task))
-    return search_lib.run(config, task=self.task, cluster=self.cluster if on_cluster
-                          else None)
+      summary = search_lib.run(config, task=self.task,
+                               evaluator=cluster_eval.ClusterEvaluator(config, self.cluster,
+                                                                       self.task))
+    else:
+      summary = search_lib.run(config, task=self.task, cluster=self.cluster if on_cluster
+                               else None)
+    # As nas_search ends: the trials' statuses, report.html, what to call next.
+    from nas_tf import report  # pylint: disable=g-import-not-at-top
+    for line in report.after_search(self.output_dir, self.task, None,
+                                    report=self.report and bool(summary["best"])):
+      logging.info("%s", line)
+    return summary
 
   def _ranked(self) -> list[dict]:
     records = results.read_records(os.path.join(self.output_dir, "results.jsonl"))

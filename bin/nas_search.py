@@ -60,7 +60,7 @@ _POOL = flags.DEFINE_boolean("pooling", False, "CIFAR: allow max/avg pooling lay
 _CTRL_LR = flags.DEFINE_float("controller_lr", None, "Adam lr (paper: 6e-4 CIFAR, 5e-4 PTB).")
 _ENTROPY = flags.DEFINE_float("entropy_weight", 0.0, "Controller entropy bonus.")
 _DECAY = flags.DEFINE_float("baseline_decay", 0.95, "EMA reward-baseline decay.")
-_ACCUM = flags.DEFINE_integer("grad_accumulation", 1, "Controller grads summed per apply.")
+_ACCUM = flags.DEFINE_integer("grad_accumulation", 1, "Controller grads averaged per apply.")
 _ISOLATION = flags.DEFINE_enum("isolation", "process", config_lib.ISOLATION_MODES,
                                "'process': children in recycled workers; 'inline': in-process.")
 _PARALLEL = flags.DEFINE_integer("parallel_children", 1, "Children trained at once.")

@@ -6,8 +6,9 @@
                                settings={"evolution.population_size": 20})
     print(result.best()["describe"], result.best(5))
     frame = result.to_dataframe()            # with pandas installed
-    result.export("exported/cell", units=200)  # the best architecture (nas_export)
     again = nas_tf.load_results("runs/nb-evo")
+    ptb = nas_tf.load_results("runs/ptb-rl-seed0")  # a run of a trained task
+    ptb.export("exported/cell", units=200)   # its best cell (nas_export)
 
 The function is ``run_search`` because ``nas_tf.search`` is the package that holds the
 loop and its seams. A search built here is the search ``nas_search`` runs with the same

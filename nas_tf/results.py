@@ -16,6 +16,10 @@ import tempfile
 from absl import logging
 
 TMP_PREFIX = ".tmp-"
+# A weight-sharing search's final architecture (ENAS §2.2): best of fresh samples scored
+# on the full validation subset, preferred over the best record, whose rewards come
+# from shared weights at different stages of their training.
+DERIVED_FILE = "derived.json"
 
 
 def _umask() -> int:

@@ -115,7 +115,8 @@ def select_record(results_dir: str, rank: int = 1) -> dict:
 
   Ranking is by reward, as in :func:`nas_tf.results.rank` (the paper picks
   the best-rewarded architecture, §4.1); children that failed, diverged or were too
-  large are skipped.
+  large are skipped. The best of a weight-sharing search is its derived architecture
+  (``derived.json``, ENAS §2.2) when it has one.
 
   Args:
     results_dir: A search ``--output_dir`` holding ``results.jsonl``.
@@ -131,6 +132,13 @@ def select_record(results_dir: str, rank: int = 1) -> dict:
   if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
     raise ExportError(f"rank must be a positive int (1 = best), got {rank!r}")
   path = _check_dir(results_dir)
+  derived = os.path.join(results_dir, results.DERIVED_FILE)
+  if rank == 1 and os.path.exists(derived):
+    with open(derived) as f:
+      record = json.load(f)
+    logging.info("%s: a weight-sharing search; its derived architecture (%s) is the "
+                 "best, not the best-rewarded record", results_dir, results.DERIVED_FILE)
+    return record
   ranked = [r for r in results.rank(results.read_records(path))
             if r.get("status") == "ok"]
   if not ranked:

@@ -27,11 +27,10 @@ from absl import logging
 import numpy as np
 
 from nas_tf.config import SearchConfig
-from nas_tf.results import atomic_write_text
+from nas_tf.results import DERIVED_FILE, atomic_write_text
 from nas_tf.search import records as records_lib
 from nas_tf.evaluator import Evaluator
 
-DERIVED_FILE = "derived.json"
 
 
 class SharedEvaluator(Evaluator):

@@ -11,6 +11,7 @@ import pathlib
 import sys
 
 import launch
+import pytest
 from nas_tf import tasks
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -89,3 +90,28 @@ def test_a_file_task_is_saved_by_absolute_path_even_if_it_registers_itself(tmp_p
   assert task.ref == f"{tmp_path / 'mine.py'}:TASK"
   monkeypatch.chdir(ROOT)
   assert tasks.resolve(task.ref) is task and pickle.loads(pickle.dumps(task)) is task
+
+
+def test_a_task_without_its_attributes_is_refused_with_what_to_set(tmp_path):
+  path = tmp_path / "bare.py"
+  path.write_text("from nas_tf import tasks\n"
+                  "class Bare(tasks.TrainedChildTask):\n  space_kind = 'rnn'\n"
+                  "TASK = Bare()\n")
+  with pytest.raises(ValueError, match=r"Bare does not set name \(class attributes: name"):
+    tasks.resolve(f"{path}:TASK")
+
+  class Kindless(tasks.Task):
+    name = "kindless"
+  with pytest.raises(ValueError, match=r"register\(\): Kindless does not set space_kind"):
+    tasks.register(Kindless())
+  assert "kindless" not in tasks.names()
+
+
+def test_a_metric_the_training_does_not_log_is_named_in_the_childs_error():
+  class Misnamed(tasks.TrainedChildTask):
+    name, space_kind, metric = "misnamed", "rnn", "val_acc"
+  status, why = Misnamed().judge({"val_accuracy": 0.5, "train_seconds": 1.0})
+  assert status == "nan"
+  assert why == ("the metrics have no 'val_acc' (the task's metric); they have "
+                 "['train_seconds', 'val_accuracy']")
+  assert Misnamed().judge({"val_acc": 0.5}) == ("ok", None)

@@ -36,10 +36,22 @@ _REGISTRY: dict[str, Task] = {}
 _LOADED: dict[str, Task] = {}  # reference -> task loaded from a file, module or entry point
 
 
+def check_task(task: Task, where: str) -> Task:
+  """Refuses a task without the class attributes every search reads, with one line."""
+  missing = [a for a in ("name", "space_kind", "metric") if not getattr(task, a, "")]
+  if missing:
+    raise ValueError(f"{where}: {type(task).__name__} does not set {', '.join(missing)} "
+                     "(class attributes: name, the task's key; space_kind, the kind of "
+                     "spec it searches, e.g. 'rnn'; metric, the metrics key it ranks on, "
+                     "e.g. 'val_accuracy')")
+  return task
+
+
 def register(task: Task, replace: bool = False) -> Task:
   """Makes ``task`` available by ``task.name`` (``--task=NAME``, ``SearchConfig.task``)."""
   if not isinstance(task, Task):
     raise TypeError(f"register() takes a nas_tf.tasks.Task, got {task!r}")
+  check_task(task, "register()")
   if task.name in _REGISTRY and not replace and _REGISTRY[task.name] is not task:
     raise ValueError(f"a task named {task.name!r} is already registered; pick another name "
                      "or pass replace=True")
@@ -72,7 +84,7 @@ def _attr_of(module, attr: str, ref: str):
   if not isinstance(value, Task):
     raise TypeError(f"--task {ref!r} names {value!r}, not a nas_tf.tasks.Task (nor a "
                     "zero-argument callable returning one)")
-  return value
+  return check_task(value, f"--task {ref!r}")
 
 
 @functools.lru_cache(maxsize=None)

@@ -114,6 +114,9 @@ class Task:
 
   def judge(self, metrics: dict) -> tuple[str, Optional[str]]:
     """``("ok", None)`` if an 'ok' child's metrics are usable, else ``("nan", why)``."""
+    if self.metric not in metrics:  # a task's metric that its training does not log
+      return "nan", (f"the metrics have no {self.metric!r} (the task's metric); they "
+                     f"have {sorted(k for k in metrics if not k.startswith('_'))}")
     value = metrics.get(self.metric)
     if value is None or not math.isfinite(float(value)):
       return "nan", f"{self.metric} is {value!r} (diverged)"

@@ -8,6 +8,7 @@ import keras
 import launch
 import numpy as np
 import pytest
+import tensorflow as tf
 
 keras_tuner = pytest.importorskip("keras_tuner")
 
@@ -362,3 +363,24 @@ def test_the_example_runs_the_controller_inside_keras_tuner(tmp_path):
                         timeout=300, check=False)
   assert done.returncode == 0, done.stderr[-3000:]
   assert "Score:" in done.stdout and (tmp_path / "nas_tf-rl" / "oracle.json").exists()
+
+
+def test_tf_data_datasets_and_the_users_callbacks_go_to_every_trials_fit(tmp_path):
+  x, y, val = _data()
+  train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+  valid = tf.data.Dataset.from_tensor_slices(val).batch(32)
+  seen = []
+
+  class Epochs(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+      seen.append((epoch, sorted(logs)))
+
+  search = KerasSearch(build, search="random", max_trials=2, seed=0,
+                       output_dir=str(tmp_path / "d"), report=False)
+  search.search(train, validation_data=valid, epochs=2, callbacks=[Epochs()])
+  recs = ResultsLog(str(tmp_path / "d" / "results.jsonl")).records
+  assert [r["status"] for r in recs] == ["ok", "ok"], recs
+  assert [e for e, _ in seen] == [0, 1, 0, 1]  # both trials, each epoch
+  assert "val_accuracy" in seen[0][1]
+  for r in recs:
+    assert r["val_metric"] == max(r["metrics"]["val_accuracy_history"])

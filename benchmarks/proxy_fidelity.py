@@ -63,6 +63,9 @@ _TRAIN_SEED = flags.DEFINE_integer(
     "--proxy_name).")
 _SPECS = flags.DEFINE_string("specs", None, "File with one spec JSON per line: evaluate these "
                              "instead of a uniform sample.")
+_FOUND = flags.DEFINE_list("found", [], "NAME:SEARCH_DIR,...: also rank the best cell of "
+                           "each search (id found-NAME), placed after the baselines so "
+                           "that a resumed study trains them next.")
 _ONLY = flags.DEFINE_enum("only", None, ["proxy", "reference", "zero_cost"],
                           "Run one side only; 'zero_cost' (CIFAR-10): training-free scores of "
                           "each architecture at initialisation (nas_tf.zero_cost), seconds "
@@ -113,14 +116,20 @@ def _space(task):
   return search_space.CNNSearchSpace(num_layers=6, strides=(1, 2, 3))
 
 
-def architectures(task, num_archs, seed, specs_file):
-  """[(id, spec or baseline name)] in a fixed order."""
+def architectures(task, num_archs, seed, specs_file, found=()):
+  """[(id, spec or baseline name)] in a fixed order: the baselines, the best cells of
+  the ``found`` searches ("NAME:SEARCH_DIR"), then ``num_archs`` uniform samples."""
   if specs_file:
     lines = [l for l in pathlib.Path(specs_file).read_text().splitlines() if l.strip()]
     return [(f"spec{k:03d}", specs.from_json(l)) for k, l in enumerate(lines)]
   rng = np.random.default_rng(seed)
   space = _space(task)
   archs = [(name, name) for name in _BASELINES[task]]
+  for entry in found:
+    name, _, run_dir = entry.partition(":")
+    best = results.rank([r for r in results.read_records(
+        os.path.join(run_dir, "results.jsonl")) if r.get("status") == "ok"])[0]
+    archs.append((f"found-{name}", specs.from_dict(best["spec"])))
   archs += [(f"rand{k:03d}", space.sample(rng)) for k in range(num_archs)]
   return [(i, _plain_convnet() if a == "plain_convnet" else a) for i, a in archs]
 
@@ -492,7 +501,7 @@ def main(argv):
   task = _TASK.value
   out_dir = _output_dir()
   out_dir.mkdir(parents=True, exist_ok=True)
-  archs = architectures(task, _N.value, _SEED.value, _SPECS.value)
+  archs = architectures(task, _N.value, _SEED.value, _SPECS.value, _FOUND.value)
   with open(out_dir / "archs.jsonl", "w") as f:
     for arch_id, arch in archs:
       f.write(json.dumps({"id": arch_id, "spec": arch if isinstance(arch, str) else

@@ -33,6 +33,7 @@ sys.path.insert(0, str(_ROOT))
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from nas_tf import tasks  # pylint: disable=g-import-not-at-top
 from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
 
 _PAIRS = flags.DEFINE_list("pairs", [], "PRUNED_DIR:UNPRUNED_DIR, one per seed.")
@@ -48,6 +49,12 @@ def _finite(v):
   return v is not None and math.isfinite(float(v))
 
 
+def _lower_is_better(run_dir) -> bool:
+  """The direction of the run's task metric (perplexity: lower; accuracy: higher)."""
+  config = json.loads(pathlib.Path(run_dir, "config.json").read_text())
+  return not tasks.resolve(config["task"]).higher_is_better
+
+
 def _best(records, lower=True):
   values = [r["val_metric"] for r in records if r["status"] == "ok"
             and r.get("pruned_at") is None and _finite(r["val_metric"])]
@@ -60,8 +67,10 @@ def _spearman(a, b):
 
 
 def compare(pruned_dir: str, full_dir: str) -> dict:
-  """The figures of one seed (lower values are better: perplexity)."""
+  """The figures of one seed, in the direction of the task's metric."""
   pruned, full = _records(pruned_dir), _records(full_dir)
+  lower = _lower_is_better(full_dir)
+  sign = 1.0 if lower else -1.0  # sign * value: lower is better
   seconds_p = sum(r["train_seconds"] or 0 for r in pruned)
   seconds_f = sum(r["train_seconds"] or 0 for r in full)
   cumulative, prefix = 0.0, []
@@ -79,7 +88,8 @@ def compare(pruned_dir: str, full_dir: str) -> dict:
                             "full": len(full) / seconds_f * 3600},
       "stopped": sum(r.get("pruned_at") is not None for r in pruned),
       "stopped_at": sorted({r["pruned_at"] for r in pruned if r.get("pruned_at")}),
-      "best_at_equal_seconds": {"pruned": _best(pruned), "full": _best(prefix),
+      "metric": "lower is better" if lower else "higher is better",
+      "best_at_equal_seconds": {"pruned": _best(pruned, lower), "full": _best(prefix, lower),
                                 "full_children_in_those_seconds": len(prefix)},
   }
   out["speedup"] = out["children_per_hour"]["pruned"] / out["children_per_hour"]["full"]
@@ -88,7 +98,7 @@ def compare(pruned_dir: str, full_dir: str) -> dict:
   out["same_children"] = len(same)
   if same:
     ranked = sorted((f for _, f in same if f["status"] == "ok" and _finite(f["val_metric"])),
-                    key=lambda f: f["val_metric"])
+                    key=lambda f: sign * f["val_metric"])
     top = {(f["step"], f["index"]) for f in ranked[:_TOP]}
     kept = [p for p, f in same if (f["step"], f["index"]) in top
             and p.get("pruned_at") is None and p["status"] == "ok"]
@@ -104,11 +114,13 @@ def compare(pruned_dir: str, full_dir: str) -> dict:
     if len(pairs) > 2:
       first, final = np.array(pairs).T
       out["first_rung_vs_full"] = {"n": len(pairs), "spearman": _spearman(first, final),
-                                   "full_better_than_rung": float(np.mean(final < first))}
+                                   "full_better_than_rung": float(np.mean(
+                                       sign * final < sign * first))}
   ends = [(r["metrics"]["rungs"], r["val_metric"]) for r in pruned
           if r.get("pruned_at") is None and r["status"] == "ok" and r["metrics"].get("rungs")]
   out["finished_children_end_better_than_every_rung"] = (
-      sum(all(_finite(v) and end < v for _, v in rungs) for rungs, end in ends), len(ends))
+      sum(all(_finite(v) and sign * end < sign * v for _, v in rungs)
+          for rungs, end in ends), len(ends))
   return out
 
 
@@ -122,7 +134,7 @@ def main(argv):
   path = _ROOT / "benchmarks" / "results" / f"{_NAME.value}.json"
   path.write_text(json.dumps({"pairs": seeds}, indent=2) + "\n")
   print("| run | children (pruned / full) | stopped | children per CPU-hour (pruned / "
-        "full, x) | best val ppl at equal seconds (pruned / full, full children) | "
+        "full, x) | best val metric at equal seconds (pruned / full, full children) | "
         "full top 5 kept | rho(first rung, full) |")
   print("|---|---|---|---|---|---|---|")
   for s in seeds:

@@ -158,20 +158,30 @@ class Popen:
       self._process.terminate()
 
 
+def _stat(pid):
+  """``(state, parent pid)`` of a process from /proc, or None if it is gone."""
+  try:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+  except (OSError, IndexError):  # not a process, or gone meanwhile
+    return None
+  return fields[0], int(fields[1])
+
+
+def running(pid):
+  """Whether ``pid`` is a process that has not exited (neither gone nor a zombie)."""
+  stat = _stat(pid)
+  return stat is not None and stat[0] != "Z"
+
+
 def descendants(pid):
   """The live (non-zombie) processes below ``pid`` (children, theirs, ...), from /proc:
   ``{pid: parent pid}``. A launched binary's own workers and servers are forked by its
   forkserver, so they are grandchildren, not children."""
   parent = {}
   for entry in pathlib.Path("/proc").iterdir():
-    if not entry.name.isdigit():
-      continue
-    try:
-      fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):  # not a process, or gone meanwhile
-      continue
-    if fields[0] != "Z":
-      parent[int(entry.name)] = int(fields[1])
+    stat = _stat(entry.name) if entry.name.isdigit() else None
+    if stat is not None and stat[0] != "Z":
+      parent[int(entry.name)] = stat[1]
   below, frontier = {}, [pid]
   while frontier:
     here = frontier.pop()

@@ -325,20 +325,12 @@ def test_localhost_cluster_stops_its_servers_on_ctrl_c(tmp_path):
     if proc.poll() is None:
       proc.kill()
   deadline = time.monotonic() + 15
-  while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") and
-                                            _state(p) != "Z" for p in servers):
+  while time.monotonic() < deadline and any(launch.running(p) for p in servers):
     time.sleep(0.2)
-  assert not [p for p in servers if os.path.exists(f"/proc/{p}") and _state(p) != "Z"]
+  assert not [p for p in servers if launch.running(p)]
   assert proc.returncode != 0, output[-3000:]
   # What was logged stays valid for a resume (tested without processes above).
   assert ResultsLog(str(out / "results.jsonl")).records
-
-
-def _state(pid):
-  try:
-    return pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2]
-  except OSError:
-    return "Z"
 
 
 @pytest.mark.slow

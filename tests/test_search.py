@@ -340,14 +340,6 @@ def _workers(pid):
       parent in below and "forkserver" in cmdline(parent))]
 
 
-def _alive(pid):
-  try:
-    state = pathlib.Path(f"/proc/{pid}/status").read_text()
-  except OSError:
-    return False
-  return "State:\tZ" not in state
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
@@ -372,9 +364,9 @@ def test_killed_search_leaves_no_worker_behind(tmp_path, sig):
     assert proc.returncode == 1 and "interrupted; rerun the same command" in stderr, stderr
     assert "Traceback" not in stderr
   deadline = time.time() + 20
-  while time.time() < deadline and any(_alive(p) for p in children):
+  while time.time() < deadline and any(launch.running(p) for p in children):
     time.sleep(0.5)
-  assert not [p for p in children if _alive(p)], "processes left running after the search"
+  assert not [p for p in children if launch.running(p)], "processes left running after the search"
 
 
 @pytest.mark.slow

@@ -38,11 +38,9 @@ _EPOCHS = flags.DEFINE_integer("epochs", None, "Maximum epochs.")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Minibatch size.")
 _OPT = flags.DEFINE_enum("optimizer", None, ["momentum", "sgd", "adam"], "Optimizer.")
 _LR = flags.DEFINE_float("learning_rate", None, "Initial learning rate.")
-_SCHEDULE = flags.DEFINE_enum("lr_schedule", None, ["constant", "cosine", "step",
-                                                    "decay_after"],
-                              "Learning-rate schedule; 'decay_after' is Zaremba et al.'s PTB "
-                              "one (constant for --lr_decay_start epochs, then x factor "
-                              "per epoch).")
+_SCHEDULE = flags.DEFINE_enum("lr_schedule", None, ["constant", "cosine", "step", "decay_after"],
+                              "'decay_after': Zaremba et al.'s PTB schedule (constant for "
+                              "--lr_decay_start epochs, then x factor per epoch).")
 _DECAY_START = flags.DEFINE_integer("lr_decay_start", None, "decay_after: epochs at full lr.")
 _INIT = flags.DEFINE_float("init_scale", None, "PTB: uniform init range (0.1; 0 = Keras "
                            "default initialisers).")
@@ -68,8 +66,10 @@ _RETRIES = flags.DEFINE_integer("divergence_retries", None, "PTB: goes on at 1/4
 _COLLAPSE = flags.DEFINE_float("collapse_margin", None, "PTB: restart, as on a divergence, a "
                                "run that learned and rose back above the unigram model by "
                                "this many nats above its best (default 0.5; 0 = off).")
-_UNROLL = flags.DEFINE_boolean("unroll", None, "PTB: unroll the training model's time "
-                                "loop (same maths, longer first step, steps ~1.05x faster).")
+_WORSEN = flags.DEFINE_float("worsen_margin", None, "PTB: undo an epoch whose validation "
+                             "perplexity is this fraction above the last one's and go on at "
+                             "1/4 of the rate (default 0.1; 0 = off).")
+_UNROLL = flags.DEFINE_boolean("unroll", None, "PTB: unroll the time loop (same maths).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of init, shuffling, augmentation, split.")
 _CACHE = flags.DEFINE_string("cache_dir", None, "CIFAR-10 decoded-array cache.")
 
@@ -78,7 +78,7 @@ _FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "lr_schedule",
            "tie_embeddings", "units", "num_layers", "num_steps", "augment",
            "validation_size", "early_stopping_patience", "steps_per_epoch", "lr_decay_start",
            "init_scale", "loss_reduction", "carry_state", "divergence_retries", "collapse_margin",
-           "unroll")
+           "worsen_margin", "unroll")
 _RENAMED = {"units": "lm_units", "num_layers": "lm_layers"}  # flag -> config field
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up lines "
                                 "(CUDA probes, oneDNN notices), hidden by default.")

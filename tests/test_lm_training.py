@@ -273,6 +273,36 @@ def test_a_late_divergence_rolls_back_to_the_last_epoch_not_to_the_start(tmp_pat
   assert metrics["lr_used"] == pytest.approx(base / 4)
 
 
+def test_an_epoch_that_worsens_validation_is_undone_at_a_lower_rate(tmp_path, monkeypatch):
+  """Validation perplexity 148 after epoch 1, then 245 (+65%, over the 10% margin): epoch
+  2 is undone, the run goes on from epoch 1 at a quarter of the rate; with no restart
+  left the same rise stands, with a warning."""
+  settings = tasks.get("ptb").final_defaults(tiny=True)
+  settings.update(lm_units=8, steps_per_epoch=4, epochs=3, divergence_retries=1)
+  config = ft.FinalTrainingConfig(task="ptb", data_dir=str(ROOT / "testdata" / "ptb"),
+                                  output_dir=str(tmp_path / "lm"), **settings)
+  base = config.learning_rate
+  real = lm_training.evaluate
+  scripted = iter([5.0, 5.5, 4.9, 4.8])  # val loss after each epoch; then real passes
+  monkeypatch.setattr(lm_training, "evaluate", lambda steps, windows, carry: next(
+      scripted, None) or real(steps, windows, carry))
+  metrics = tasks.get(config.task).train_final("lstm", config)
+  assert metrics["attempts"] == 2 and metrics["restarts"][0].startswith(
+      "validation perplexity 244.7 after epoch 2, 148.4 after the one before (limit: 10% "
+      "worse) with lr")
+  assert metrics["history"]["val_loss"] == pytest.approx([5.0, 4.9, 4.8])
+  rates = [base, base / 4, base / 4]  # each epoch's base: the configured rate, then 1/4
+  assert metrics["history"]["lr"] == pytest.approx(
+      [ft.epoch_learning_rate(config, e, b) for e, b in enumerate(rates)])
+  assert metrics["lr_used"] == pytest.approx(base / 4)
+  # No restart left: the worse epoch is kept (and the best checkpoint is epoch 1's).
+  scripted = iter([5.0, 5.5, 5.4])
+  kept = tasks.get(config.task).train_final("lstm", dataclasses.replace(
+      config, output_dir=str(tmp_path / "kept"), divergence_retries=0))
+  assert kept["attempts"] == 1 and kept["history"]["val_loss"] == pytest.approx(
+      [5.0, 5.5, 5.4]) and kept["best_epoch"] == 1
+
+
 def test_a_failed_attempts_backup_is_never_resumed(tmp_path):
   """A crash between recording a restart and relabelling the old state resumes nothing
   old, and the stale state is deleted: a later restart cannot adopt it either."""

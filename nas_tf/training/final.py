@@ -87,6 +87,12 @@ class FinalTrainingConfig(ChildTrainingConfig):
       (mean over 20 windows above it and more than this many nats above its lowest mean
       since the first epoch's unigram check) restarts like a divergence; 0 = off (see
       :class:`nas_tf.training.lm.LMRecipe`). Search children do not watch for this.
+    worsen_margin: LM: an epoch whose validation perplexity is more than this fraction
+      above the previous epoch's is undone: the run rolls back to the previous epoch and
+      goes on at ``retry_lr_factor`` times the rate, as after a divergence (it uses one
+      of ``divergence_retries``; with none left the epoch stands, with a warning). A
+      cell that learns in epoch 1 and then climbs at lr 1 (docs/RESULTS.md §2) is
+      unstable, not overfitting; 0 = off.
     unroll: LM: write the training model's time loop out in the graph: the same maths,
       a 2-5x longer first step, and steps a median 1.05x faster on CPU (0.95-1.37x over
       10 cells, a noisy measurement: docs/RESULTS.md §3), so off by default. The saved
@@ -106,6 +112,7 @@ class FinalTrainingConfig(ChildTrainingConfig):
   cache_dir: Optional[str] = None
   retry_lr_factor: float = 0.25
   collapse_margin: float = 0.5
+  worsen_margin: float = 0.1
   unroll: bool = False
 
   def __post_init__(self):
@@ -128,6 +135,8 @@ class FinalTrainingConfig(ChildTrainingConfig):
            f"retry_lr_factor must lie in (0, 1), got {self.retry_lr_factor!r}")
     _check(self.collapse_margin >= 0,
            f"collapse_margin must be >= 0 (0 = off), got {self.collapse_margin!r}")
+    _check(self.worsen_margin >= 0,
+           f"worsen_margin must be >= 0 (0 = off), got {self.worsen_margin!r}")
 
 
 def _describe(spec) -> str:
@@ -364,7 +373,10 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   best_path = os.path.join(config.output_dir, "checkpoints", "best.weights.h5")
   os.makedirs(os.path.dirname(best_path), exist_ok=True)
 
+  retries_left = [recipe.divergence_retries]
+
   def on_restart(learning_rate, restarts):
+    retries_left[0] -= 1
     if not backup.restart(learning_rate, earlier_restarts + restarts) and os.path.exists(
         best_path):
       os.remove(best_path)  # starting over: the failed attempt's best epoch is not ours
@@ -372,6 +384,15 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
 
   def on_epoch_end(epoch, model, optimizer, history):
     val = history["val_loss"]
+    if (config.worsen_margin and len(val) >= 2 and math.isfinite(val[-2])
+        and not val[-1] <= val[-2] + math.log1p(config.worsen_margin)):
+      why = (f"validation perplexity {lm_training.perplexity(val[-1]):.1f} after epoch "
+             f"{epoch + 1}, {lm_training.perplexity(val[-2]):.1f} after the one before "
+             f"(limit: {100 * config.worsen_margin:.0f}% worse) with lr "
+             f"{history['lr'][-1]:.4g}")
+      if retries_left[0] > 0:  # undone before it is saved: the rollback's epoch is epoch
+        raise lm_training.Worsened(why)
+      logging.warning("%s; no restart left (--divergence_retries), so it stands", why)
     with writer.as_default(step=epoch + 1):
       for key, values in history.items():
         tf.summary.scalar(key, values[-1])

@@ -197,6 +197,11 @@ class Collapsed(Diverged):
   """Training loss rose back above the unigram model's (LMRecipe.collapse_margin)."""
 
 
+class Worsened(Diverged):
+  """Validation perplexity rose sharply in one epoch (final training's worsen_margin):
+  unstable optimisation at this rate, which rolls back to the previous epoch."""
+
+
 def unigram_xent(targets: np.ndarray, vocab_size: int) -> np.ndarray:
   """Per-window cross-entropy (nats/token) of the unigram model of ``targets`` themselves.
 
@@ -532,7 +537,8 @@ def train_lm(model_fn: Callable[[], keras.Model], train_windows, eval_windows: d
       restarts.append(error)
       logging.info("%s%s (%s); %s", log_prefix,
                    "not learning" if isinstance(e, WorseThanUnigram) else
-                   "collapsed" if isinstance(e, Collapsed) else "diverged", error,
+                   "collapsed" if isinstance(e, Collapsed) else
+                   "worsened" if isinstance(e, Worsened) else "diverged", error,
                    "restarting at lr %.3g" % (base_lr * recipe.retry_lr_factor)
                    if attempt < recipe.divergence_retries else "giving up")
       base_lr *= recipe.retry_lr_factor

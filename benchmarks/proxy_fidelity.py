@@ -66,6 +66,9 @@ _SPECS = flags.DEFINE_string("specs", None, "File with one spec JSON per line: e
 _FOUND = flags.DEFINE_list("found", [], "NAME:SEARCH_DIR,...: also rank the best cell of "
                            "each search (id found-NAME), placed after the baselines so "
                            "that a resumed study trains them next.")
+_COMPARE = flags.DEFINE_list("compare_dirs", [], "--analyze: also rank the proxies (and the "
+                             "reference) of these studies of the same architectures (same "
+                             "ids) against this study's reference, as DIR:STEM.")
 _ONLY = flags.DEFINE_enum("only", None, ["proxy", "reference", "zero_cost"],
                           "Run one side only; 'zero_cost' (CIFAR-10): training-free scores of "
                           "each architecture at initialisation (nas_tf.zero_cost), seconds "
@@ -336,10 +339,13 @@ def top_k_recall(proxy_scores, reference_scores, k: int) -> Optional[float]:
   return len(best(proxy_scores) & best(reference_scores)) / k
 
 
-def analyze(task, archs, out_dir, reference_name=""):
+def analyze(task, archs, out_dir, reference_name="", compare_dirs=()):
   reference = _read(out_dir / f"reference{_suffix(reference_name)}.jsonl")
   summary = {"task": task, "reference": reference_name or "child", "proxies": {}}
-  for proxy_path in sorted(out_dir.glob("proxy*.jsonl")):
+  others = [(f"{pathlib.Path(d).name}:{p.stem}", p) for d in compare_dirs
+            for p in sorted(pathlib.Path(d).glob("proxy*.jsonl")) + sorted(
+                pathlib.Path(d).glob("reference.jsonl"))]
+  for name, proxy_path in [(p.stem, p) for p in sorted(out_dir.glob("proxy*.jsonl"))] + others:
     proxy = _read(proxy_path)
     ids = [i for i, _ in archs if i in proxy and i in reference]
     if len(ids) < 3:
@@ -348,7 +354,6 @@ def analyze(task, archs, out_dir, reference_name=""):
     r = [_metric(task, reference[i]) for i in ids]
     learners = [k for k, i in enumerate(ids) if tasks.get(task).learned(-r[k] if task == "ptb"
                                                                  else r[k])]
-    name = proxy_path.stem
     seconds = [proxy[i].get("train_seconds", 0.0) for i in ids]
     failed = [i for i in ids if proxy[i].get("status") != "ok"]
     entry = {
@@ -409,7 +414,8 @@ def analyze(task, archs, out_dir, reference_name=""):
       print(f"| {row['id']} | {row['proxy_status']} | {_fmt(row['proxy_metric'])} | "
             f"{_fmt(row['proxy_lr'])} | {row['proxy_reward']:.3g} | "
             f"{_fmt(row['reference_metric'])} | {_fmt(row['reference_lr'])} |")
-    _scatter(task, name, entry, out_dir / f"scatter-{name}{_suffix(reference_name)}.png")
+    _scatter(task, name, entry, out_dir / f"scatter-{name.replace(':', '-')}"
+                                        f"{_suffix(reference_name)}.png")
   proxies = {p.stem: _read(p) for p in sorted(out_dir.glob("proxy*.jsonl"))}
   summary["retest"] = retest(task, proxies)
   summary["zero_cost"] = analyze_zero_cost(task, archs, out_dir, proxies)
@@ -501,6 +507,11 @@ def main(argv):
   task = _TASK.value
   out_dir = _output_dir()
   out_dir.mkdir(parents=True, exist_ok=True)
+  if _ANALYZE.value and (out_dir / "archs.jsonl").exists():  # the study's own list
+    archs = [(a["id"], a["spec"]) for a in map(json.loads, (
+        out_dir / "archs.jsonl").read_text().splitlines())]
+    analyze(task, archs, out_dir, _reference_name(), _COMPARE.value)
+    return
   archs = architectures(task, _N.value, _SEED.value, _SPECS.value, _FOUND.value)
   with open(out_dir / "archs.jsonl", "w") as f:
     for arch_id, arch in archs:

@@ -150,8 +150,8 @@ def analyze() -> str:
       lines.append(f"| {strategy} | {len(mine)} | {n} | {stat([r['curve'] for r in mine])}"
                    f" | {stat(same)} | {100 * mean:.2f} ± {100 * half:.2f} | "
                    f"{identical}/{len(mine)} |")
-  return "\n".join(lines) + ("\n\n± : 95% interval of the mean (1.96 SE, n-1); the §5 "
-                             "column as in benchmarks/results/strategies_nasbench201.")
+  return "\n".join(lines) + ("\n\n± : 1.96 SE (n-1), a 95% interval only at many seeds; "
+                             "the §5 column as in benchmarks/results/strategies_nasbench201.")
 
 
 def main(argv):

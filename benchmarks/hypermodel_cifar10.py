@@ -38,11 +38,17 @@ _OUT = flags.DEFINE_string("output", str(_ROOT / "benchmarks" / "results" /
                                          "hypermodel_cifar10.json"), "Results file.")
 _METHODS = flags.DEFINE_list(
     "methods", ["nas_tf-rl", "nas_tf-evolution", "nas_tf-bo", "nas_tf-random",
-                "kt-random", "kt-bayesian", "kt-hyperband"], "Searches to run.")
+                "kt-random", "kt-bayesian", "kt-hyperband", "nas_tf-random+hyperband",
+                "nas_tf-rl+successive_halving"],
+    "Searches to run; nas_tf-STRATEGY+PRUNER trains each trial up to --pruned_epochs with "
+    "that pruner (early stopping, as KerasTuner's Hyperband does).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Seeds 0..N-1 per method.")
 _TRIALS = flags.DEFINE_integer("max_trials", 12, "Trials per search (Hyperband: its own "
                                "schedule with max_epochs = --epochs; trials reported).")
 _EPOCHS = flags.DEFINE_integer("epochs", 2, "Epochs per trial.")
+_PRUNED_EPOCHS = flags.DEFINE_integer("pruned_epochs", 6, "Epochs a trial of a pruned "
+                                      "nas_tf search may reach (KerasTuner Hyperband's "
+                                      "max_epochs is --epochs x 3).")
 _TRAIN = flags.DEFINE_integer("train_images", 10000, "Training images for the trials.")
 _RETRAIN_EPOCHS = flags.DEFINE_integer("retrain_epochs", 8, "Epochs of the best's retraining.")
 _ANALYZE = flags.DEFINE_boolean("analyze", False, "Only print the table.")
@@ -117,18 +123,22 @@ def _kt_search(method: str, seed: int, data: dict, directory: str):
 def _nas_tf_search(method: str, seed: int, data: dict, directory: str):
   from nas_tf import results  # pylint: disable=g-import-not-at-top
   from nas_tf.hypermodel import KerasSearch  # pylint: disable=g-import-not-at-top
-  strategy = method.split("@")[0].split("-")[1]
+  strategy, _, pruner = method.split("@")[0].split("-", 1)[1].partition("+")
+  epochs = _PRUNED_EPOCHS.value if pruner else _EPOCHS.value
   search = KerasSearch(build_model, objective="val_accuracy", search=strategy,
                        max_trials=_TRIALS.value, seed=seed, output_dir=directory,
-                       cluster=_CLUSTER.value or None)
-  search.search(data["x"], data["y"], validation_data=data["val"], epochs=_EPOCHS.value,
+                       cluster=_CLUSTER.value or None,
+                       settings={"pruner.kind": pruner} if pruner else None)
+  search.search(data["x"], data["y"], validation_data=data["val"], epochs=epochs,
                 batch_size=64)
   best = search._ranked()[0]  # pylint: disable=protected-access
   hp = search.get_best_hyperparameters(1)[0].values
   records = results.read_records(os.path.join(directory, "results.jsonl"))
-  trials = [{"val": r["val_metric"], "seconds": r["train_seconds"], "hp": r["spec"]}
+  trials = [{"val": r["val_metric"], "seconds": r["train_seconds"], "hp": r["spec"],
+             "epochs": len(r["metrics"].get("val_accuracy_history") or [])}
             for r in sorted(records, key=lambda r: r["step"])]
-  return best["val_metric"], dict(hp), _TRIALS.value, _TRIALS.value * _EPOCHS.value, trials
+  return (best["val_metric"], dict(hp), _TRIALS.value, sum(t["epochs"] for t in trials),
+          trials)
 
 
 def retrain(hp_values: dict, data: dict, seed: int) -> float:

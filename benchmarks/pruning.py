@@ -66,16 +66,25 @@ def _spearman(a, b):
   return float(np.corrcoef(ra, rb)[0, 1])
 
 
+def _cost(records):
+  """Each child's cost in seconds: its training CPU time where every record of both runs
+  has one (it does not grow when other jobs share the cores), else the wall clock."""
+  if all(r["metrics"].get("train_cpu_seconds") is not None for r in records):
+    return [r["metrics"]["train_cpu_seconds"] for r in records], "cpu"
+  return [r["train_seconds"] or 0 for r in records], "wall"
+
+
 def compare(pruned_dir: str, full_dir: str) -> dict:
   """The figures of one seed, in the direction of the task's metric."""
   pruned, full = _records(pruned_dir), _records(full_dir)
+  costs, clock = _cost(pruned + full)
+  cost_p, cost_f = costs[:len(pruned)], costs[len(pruned):]
   lower = _lower_is_better(full_dir)
   sign = 1.0 if lower else -1.0  # sign * value: lower is better
-  seconds_p = sum(r["train_seconds"] or 0 for r in pruned)
-  seconds_f = sum(r["train_seconds"] or 0 for r in full)
+  seconds_p, seconds_f = sum(cost_p), sum(cost_f)
   cumulative, prefix = 0.0, []
-  for r in full:  # the unpruned run after as many child-training seconds
-    cumulative += r["train_seconds"] or 0
+  for r, cost in zip(full, cost_f):  # the unpruned run after as many child-training seconds
+    cumulative += cost
     if cumulative > seconds_p:
       break
     prefix.append(r)
@@ -83,7 +92,7 @@ def compare(pruned_dir: str, full_dir: str) -> dict:
       "pruned_run": os.path.relpath(pruned_dir, _ROOT),
       "full_run": os.path.relpath(full_dir, _ROOT),
       "children": {"pruned": len(pruned), "full": len(full)},
-      "seconds": {"pruned": seconds_p, "full": seconds_f},
+      "seconds": {"pruned": seconds_p, "full": seconds_f, "clock": clock},
       "children_per_hour": {"pruned": len(pruned) / seconds_p * 3600,
                             "full": len(full) / seconds_f * 3600},
       "stopped": sum(r.get("pruned_at") is not None for r in pruned),

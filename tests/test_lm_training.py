@@ -193,6 +193,7 @@ def test_recipe_learns_and_child_metrics_report_it():
   assert set(phases) == {"build", "first_step", "train", "eval"}
   assert all(v > 0 for v in phases.values()), phases
   assert sum(phases.values()) <= out["train_seconds"]
+  assert 0 < out["train_cpu_seconds"]  # this process's CPU meanwhile (threads summed)
 
 
 def _train_until_killed_after_first_save(config, monkeypatch):

@@ -293,14 +293,16 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
       metrics are then those of that rung.
 
   Returns:
-    A dict with ``status`` (ok / failed / too_large / nan / degenerate), ``train_seconds``,
-    ``num_params`` (when built), ``latency_ms`` (when measured: ``measure_latency``),
+    A dict with ``status`` (ok / failed / too_large / nan / degenerate), ``train_seconds``
+    (wall clock), ``train_cpu_seconds`` (CPU time of this process meanwhile: in a worker
+    process, the child's own; unlike the wall clock it does not grow when other jobs
+    share the cores), ``num_params`` (when built), ``latency_ms`` (when measured: ``measure_latency``),
     ``error`` (text, when not ok) and the task's validation
     metrics: ``val_accuracy_history`` and ``val_accuracy`` (CIFAR-10) or
     ``val_perplexity`` (PTB); with ``rungs``, also ``rungs`` (``[resource, value]`` per
     rung measured), ``pruned_at`` (None if it trained to the end) and ``bracket``.
   """
-  start = time.monotonic()
+  start, cpu_start = time.monotonic(), time.process_time()
   seed_child(seed)
   out: dict[str, Any] = {"status": STATUS_OK, "error": None}
   if isinstance(spec, specs_lib.RNNCellSpec):
@@ -310,7 +312,8 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
     if reason is not None:
       logging.info("child not trained: %s", reason)
       return {"status": STATUS_DEGENERATE, "error": reason,
-              "train_seconds": time.monotonic() - start}
+              "train_seconds": time.monotonic() - start,
+              "train_cpu_seconds": time.process_time() - cpu_start}
   try:
     if build is None and (isinstance(spec, specs_lib.RNNCellSpec)
                           or spec in children.NAMED_CELLS):
@@ -335,5 +338,6 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
   finally:
     keras.backend.clear_session()
   out["train_seconds"] = time.monotonic() - start
+  out["train_cpu_seconds"] = time.process_time() - cpu_start
   out.pop("history", None)
   return out

@@ -390,7 +390,9 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
              f"{epoch + 1}, {lm_training.perplexity(val[-2]):.1f} after the one before "
              f"(limit: {100 * config.worsen_margin:.0f}% worse) with lr "
              f"{history['lr'][-1]:.4g}")
-      if retries_left[0] > 0:  # undone before it is saved: the rollback's epoch is epoch
+      if retries_left[0] > 0:
+        # Raised before the backup below saves this epoch: the restart rolls back to the
+        # previous epoch's saved state and goes on from there at the lower rate.
         raise lm_training.Worsened(why)
       logging.warning("%s; no restart left (--divergence_retries), so it stands", why)
     with writer.as_default(step=epoch + 1):

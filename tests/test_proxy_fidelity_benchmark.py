@@ -142,3 +142,46 @@ def test_the_reference_can_be_nas_trains_own_training(tmp_path):
   assert record["id"] == "spec000" and record["status"] in ("ok", "nan")
   assert record["lr_used"] is not None and record["attempts"] >= 1
   assert (tmp_path / "out" / "nas_train" / "spec000" / "metrics.json").exists()
+
+
+def test_other_studies_proxies_are_ranked_against_this_reference(pf, tmp_path):
+  """--compare_dirs: another study of the same architectures (same ids) brings its
+  proxies and its own reference, each ranked against this study's reference."""
+  import json  # pylint: disable=g-import-not-at-top
+
+  def write(path, table):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+      for i, ppl in table.items():
+        f.write(json.dumps({"id": i, "status": "ok", "val_perplexity": ppl,
+                            "reward": 80.0 / ppl ** 2}) + "\n")
+  ref = {"a": 200.0, "b": 300.0, "c": 400.0, "d": 500.0}
+  write(tmp_path / "here" / "reference.jsonl", ref)
+  write(tmp_path / "old" / "proxy-y.jsonl", {"a": 500.0, "b": 400.0, "c": 600.0, "d": 700.0})
+  write(tmp_path / "old" / "reference.jsonl", {"a": 250.0, "b": 260.0, "c": 270.0, "d": 280.0})
+  proxies = pf.analyze("ptb", [(i, i) for i in ref], tmp_path / "here",
+                       compare_dirs=[str(tmp_path / "old")])["proxies"]
+  assert set(proxies) == {"old:proxy-y", "old:reference"}
+  assert proxies["old:reference"]["kendall_tau"] == 1.0
+  assert proxies["old:proxy-y"]["kendall_tau"] == pytest.approx(4 / 6)  # (a, b) discordant
+
+
+def test_found_cells_come_after_the_baselines_and_leave_the_sample_unchanged(pf, tmp_path):
+  """--found: the best ok record of each search joins the study as found-NAME, trained
+  next on a resume; the uniformly sampled cells stay the same architectures."""
+  import json  # pylint: disable=g-import-not-at-top
+  from nas_tf import specs  # pylint: disable=g-import-not-at-top
+  run = tmp_path / "run"
+  run.mkdir()
+  good, poor = specs.lstm_like_base2_spec(), specs.nascell_spec()
+  with open(run / "results.jsonl", "w") as f:
+    for step, (spec, reward, status) in enumerate([(poor, 1e-4, "ok"), (good, 3e-4, "ok"),
+                                                   (poor, 9e-4, "nan")]):
+      f.write(json.dumps({"step": step, "index": 0, "spec": spec.to_dict(), "reward": reward,
+                          "status": status, "tokens": [step], "val_metric": 1.0}) + "\n")
+  plain = pf.architectures("ptb", 3, 0, None)
+  found = pf.architectures("ptb", 3, 0, None, [f"mine:{run}"])
+  assert [i for i, _ in found] == ["lstm", "nascell", "found-mine", "rand000", "rand001",
+                                   "rand002"]
+  assert found[2][1].describe() == good.describe()
+  assert [a.describe() for _, a in found[3:]] == [a.describe() for _, a in plain[2:]]

@@ -41,7 +41,8 @@ def load_run(directory: str, task=None) -> dict:
 
   ``task``: the run's :class:`nas_tf.tasks.Task` where its ``config.task`` cannot be
   loaded here (a ``KerasSearch``'s build function lives in the user's program); without
-  either, the metric is labelled 'val' and taken as higher-is-better.
+  either, the records' ``scored_on`` (metric name and direction, which ``KerasSearch``
+  trials carry) labels the metric, else 'val', higher-is-better.
   """
   path = os.path.join(directory, "results.jsonl")
   if not os.path.isfile(path):
@@ -63,12 +64,16 @@ def load_run(directory: str, task=None) -> dict:
     task = tasks.for_evaluation(task or tasks.resolve(config.get("task")),
                                 config.get("evaluation", ""))
   except (ValueError, TypeError, ImportError, OSError):
-    pass  # a task this process cannot load: the report does without its labels
+    pass  # a task this process cannot load: its records may say what they were scored on
+  records = results.read_records(path)
+  scored = next((r["metrics"]["scored_on"] for r in records
+                 if (r.get("metrics") or {}).get("scored_on")), {})
   return {"dir": directory, "name": os.path.basename(os.path.normpath(directory)),
-          "config": config, "records": results.read_records(path),
+          "config": config, "records": records,
           "steps": [steps[k] for k in sorted(steps)], "seconds": state.get("seconds", {}),
-          "metric": task.metric_label if task else "val",
-          "higher_is_better": task.higher_is_better if task else True}
+          "metric": task.metric_label if task else scored.get("metric", "val"),
+          "higher_is_better": (task.higher_is_better if task
+                               else scored.get("higher_is_better", True))}
 
 
 def _read_json(path: str) -> Optional[dict]:

@@ -296,8 +296,12 @@ def test_a_conditional_space_is_searched_and_each_trial_builds_its_own_values(tm
     assert not {f"width_{i}" for i in range(stages, 3)} & set(values)
     for i in range(stages):
       assert (f"rate_{i}" in values) == values[f"dropout_{i}"]
-  # As nas_search ends: the report, its metric named by the objective.
+  # As nas_search ends: the report, its metric named by the objective; and read later
+  # (nas_report, which cannot load the build function), the records say it.
   assert "Pareto front: validation val_accuracy" in (tmp_path / method / "report.html").read_text()
+  from nas_tf import report  # pylint: disable=g-import-not-at-top
+  later = report.load_run(str(tmp_path / method))
+  assert (later["metric"], later["higher_is_better"]) == ("val_accuracy", True)
   best = search.get_best_hyperparameters()[0]
   model = _stacked(best)
   assert len([l for l in model.layers if l.name.startswith("stage_")]) == best.values[

@@ -156,3 +156,17 @@ def test_a_run_without_costs_says_why_it_has_no_pareto_front(tmp_path):
   text = pathlib.Path(report.write_report([config.output_dir],
                                           str(tmp_path / "r.html"))).read_text()
   assert "<h2>Pareto front" not in text and "No Pareto front: no trained child records" in text
+
+
+def test_a_run_whose_task_cannot_be_loaded_is_labelled_by_what_its_records_were_scored_on(
+    tmp_path):
+  """A KerasSearch run read later (its build function lives in the user's program): the
+  trials' records say their objective and its direction."""
+  (tmp_path / "config.json").write_text(json.dumps({"task": "hypermodel"}))
+  record = {"step": 0, "index": 0, "status": "ok", "reward": -0.7, "val_metric": 0.7,
+            "spec": {"kind": "hp", "values": [["units", 4]], "version": 1},
+            "metrics": {"val_loss": 0.7,
+                        "scored_on": {"metric": "val_loss", "higher_is_better": False}}}
+  (tmp_path / "results.jsonl").write_text(json.dumps(record) + "\n")
+  run = report.load_run(str(tmp_path))
+  assert (run["metric"], run["higher_is_better"]) == ("val_loss", False)

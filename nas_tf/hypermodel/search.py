@@ -171,7 +171,7 @@ class HyperModelTask(TrainedChildTask):
     import keras  # pylint: disable=g-import-not-at-top
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     start = time.monotonic()
-    out: dict[str, Any] = {"status": "ok", "error": None}
+    out = self._new_metrics()
     try:
       hp, model = self._seeded_model(spec, seed)
       out["num_params"] = int(model.count_params())
@@ -188,6 +188,13 @@ class HyperModelTask(TrainedChildTask):
       keras.backend.clear_session()
     out["train_seconds"] = time.monotonic() - start
     return out
+
+  def _new_metrics(self) -> dict[str, Any]:
+    """A trial's metrics before it runs. They say what it is scored on: the user's build
+    function (and so this task) cannot be loaded again from the run directory, e.g. by
+    ``nas_report``."""
+    return {"status": "ok", "error": None,
+            "scored_on": {"metric": self.metric, "higher_is_better": self.higher_is_better}}
 
   def _score(self, history: dict, out: dict) -> None:
     """Fills ``out`` from a fit history: the objective's best epoch (as KerasTuner), its
@@ -225,7 +232,7 @@ class HyperModelTask(TrainedChildTask):
     refused before its first trial (:meth:`check_cluster`)."""
     from nas_tf.hypermodel import on_cluster  # pylint: disable=g-import-not-at-top
     start = time.monotonic()
-    out: dict[str, Any] = {"status": "ok", "error": None}
+    out = self._new_metrics()
     box: dict[str, Any] = {}
 
     def train():

@@ -566,7 +566,7 @@ def test_a_users_model_trains_on_one_thread_server_processes(tmp_path):
 
 def test_two_user_trials_in_flight_take_turns_and_finish(cluster, tmp_path):
   """K = 2 trials of a user's model on the cluster: their train_step closures take turns
-  (two at once on two workers never finished)."""
+  (two at once hang with this module's in-process servers)."""
   pytest.importorskip("keras_tuner")
   import threading  # pylint: disable=g-import-not-at-top
   from nas_tf.hypermodel.search import HyperModelTask  # pylint: disable=g-import-not-at-top

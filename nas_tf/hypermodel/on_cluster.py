@@ -75,9 +75,9 @@ def fit_on_cluster(cluster, model, fit_kwargs: dict, epochs: int, seed: int,
     epochs: Passes over the training data.
     seed: Shuffling seed.
     lock: Held around each closure (a ``threading.Lock`` shared by the trials in
-      flight): two trials' ``train_step`` closures running at once on two workers never
-      finished (each waits in the strategy's cross-replica update), so trials in flight
-      take turns by closure.
+      flight), so trials in flight take turns by closure: two at once hang when the
+      servers run in the searching process (measured with in-process servers; with
+      server processes they finish, docs/DISTRIBUTED.md).
 
   Returns:
     ``{metric: [value per epoch]}`` with ``fit``'s names (``loss``, ``accuracy``,

@@ -148,6 +148,7 @@ def measure_cluster(task: str, n: int, keras_search: bool = False) -> dict:
   """A localhost:2 cluster search of ``n`` tiny children (``keras_search``: KerasSearch
   trials of a user's model): the chief and the servers sampled apart."""
   data_dir = str(_ROOT / "testdata" / ("ptb" if task == "ptb" else "cifar10/png"))
+  mode = "keras_cluster" if keras_search else "cluster"
   with tempfile.TemporaryDirectory() as out:
     args = ([sys.executable, "-c", _KERAS_CLUSTER_SEARCH, out, str(n)] if keras_search else
             [sys.executable, str(_ROOT / "bin" / "nas_search"), f"--task={task}",
@@ -173,15 +174,14 @@ def measure_cluster(task: str, n: int, keras_search: bool = False) -> dict:
             if mb > 100:  # not multiprocessing's small helper processes
               each.setdefault(p.pid, []).append((done, mb))
           if done % 20 == 0:
-            logging.info("%s child %d/%d: chief %.0f MB, servers %.0f MB",
-                         "keras_cluster" if keras_search else "cluster", done, n,
+            logging.info("%s child %d/%d: chief %.0f MB, servers %.0f MB", mode, done, n,
                          chief[-1], servers[-1])
         time.sleep(0.2)
     if proc.returncode:
       raise RuntimeError(f"the cluster search failed ({proc.returncode}): "
                          f"{(pathlib.Path(out) / 'search.log').read_text()[-3000:]}")
   total = [c + s for c, s in zip(chief, servers)]
-  return {"mode": "keras_cluster" if keras_search else "cluster", "children": n, "samples": len(total), "rss_mb": total,
+  return {"mode": mode, "children": n, "samples": len(total), "rss_mb": total,
           "chief_mb": chief, "servers_mb": servers, "start_mb": total[0], "end_mb": total[-1],
           "peak_mb": max(total), "children_at_sample": counts,
           "growth_mb_per_100_children_second_half": _growth(total, counts),

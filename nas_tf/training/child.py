@@ -296,7 +296,8 @@ def train_and_evaluate(spec, data, config: ChildTrainingConfig, seed: int = 0,
     A dict with ``status`` (ok / failed / too_large / nan / degenerate), ``train_seconds``
     (wall clock), ``train_cpu_seconds`` (CPU time of this process meanwhile: in a worker
     process, the child's own; unlike the wall clock it does not grow when other jobs
-    share the cores), ``num_params`` (when built), ``latency_ms`` (when measured: ``measure_latency``),
+    share the cores), ``num_params`` (when built), ``latency_ms`` (when measured:
+    ``measure_latency``),
     ``error`` (text, when not ok) and the task's validation
     metrics: ``val_accuracy_history`` and ``val_accuracy`` (CIFAR-10) or
     ``val_perplexity`` (PTB); with ``rungs``, also ``rungs`` (``[resource, value]`` per

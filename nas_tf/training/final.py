@@ -373,10 +373,7 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   best_path = os.path.join(config.output_dir, "checkpoints", "best.weights.h5")
   os.makedirs(os.path.dirname(best_path), exist_ok=True)
 
-  retries_left = [recipe.divergence_retries]
-
   def on_restart(learning_rate, restarts):
-    retries_left[0] -= 1
     if not backup.restart(learning_rate, earlier_restarts + restarts) and os.path.exists(
         best_path):
       os.remove(best_path)  # starting over: the failed attempt's best epoch is not ours
@@ -390,7 +387,7 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
              f"{epoch + 1}, {lm_training.perplexity(val[-2]):.1f} after the one before "
              f"(limit: {100 * config.worsen_margin:.0f}% worse) with lr "
              f"{history['lr'][-1]:.4g}")
-      if retries_left[0] > 0:
+      if len(backup.restarts) < config.divergence_retries:  # a restart is left
         # Raised before the backup below saves this epoch: the restart rolls back to the
         # previous epoch's saved state and goes on from there at the lower rate.
         raise lm_training.Worsened(why)

@@ -32,7 +32,6 @@ from nas_tf.search import records as records_lib
 from nas_tf.evaluator import Evaluator
 
 
-
 class SharedEvaluator(Evaluator):
   """Scores children with one shared model; trains it before each step."""
 

@@ -17,14 +17,17 @@ __version__ = "0.1.0"
 # depends on the whole package, which depends on this file (in BUILD, code that calls
 # nas_tf.run_search depends on the ":api" target).
 _API = ("run_search", "load_results", "make_config", "SearchResult")
+# A user's build_model(hp) searched as KerasTuner's Tuner would (nas_tf.hypermodel).
+_HYPERMODEL = ("KerasSearch",)
 
 
 def __getattr__(name):
-  if name in _API:
+  if name in _API or name in _HYPERMODEL:
     import importlib  # pylint: disable=g-import-not-at-top
-    return getattr(importlib.import_module("nas_tf.api"), name)
+    module = "nas_tf.api" if name in _API else "nas_tf.hypermodel"
+    return getattr(importlib.import_module(module), name)
   raise AttributeError(f"module 'nas_tf' has no attribute {name!r}")
 
 
 def __dir__():
-  return sorted(list(globals()) + list(_API))
+  return sorted(list(globals()) + list(_API) + list(_HYPERMODEL))

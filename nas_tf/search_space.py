@@ -447,6 +447,34 @@ class HyperSpace(_Space):
   def names(self) -> list[str]:
     return [n for n, _, _ in self.hyperparameters]
 
+  def num_configurations(self) -> int:
+    """Distinct configurations: every assignment of the active hyperparameters, an
+    inactive one counted once (KerasTuner's "search space size" counts hyperparameters).
+
+    Counted exactly by carrying only the values that later conditions read, so a space
+    with tens of decisions costs a few dict operations per value, not an enumeration.
+    """
+    items = self.hyperparameters
+    read_from = [set() for _ in range(len(items) + 1)]  # parents read at k or later
+    for k in range(len(items) - 1, -1, -1):
+      read_from[k] = read_from[k + 1] | {parent for parent, _ in items[k][2]}
+    counts = {(): 1}
+    for k, (name, values, conditions) in enumerate(items):
+      nxt: dict = {}
+      for state, n in counts.items():
+        held = dict(state)
+        on = all(parent in held and held[parent] in allowed
+                 for parent, allowed in conditions)
+        for value in values if on else (None,):
+          if on:
+            held[name] = value
+          key = tuple(sorted((p, v) for p, v in held.items() if p in read_from[k + 1]
+                             and v is not None))
+          nxt[key] = nxt.get(key, 0) + n
+        held.pop(name, None)
+      counts = nxt
+    return sum(counts.values())
+
   def schema(self) -> tuple[Slot, ...]:
     names = self.names
     out, kinds = [], {}

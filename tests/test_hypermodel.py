@@ -105,6 +105,26 @@ def test_conditions_are_discovered_from_branches_loops_and_keras_tuner():
                                            ("deep", False))))
 
 
+def test_the_size_of_a_conditional_space_is_counted_exactly_and_summarised():
+  space, _ = discover(_branchy)
+  # By hand: a stage is a width (2) times no residual (1) or a residual with one of 3
+  # dropouts: 8; stages 1-3 give 8 + 64 + 512; deep: False or True with 3 layer counts.
+  assert space.num_configurations() == (8 + 8**2 + 8**3) * (1 + 3) == 2336
+  # By brute force: every token vector decoded, distinct specs counted.
+  sizes = [len(values) for _, values, _ in space.hyperparameters]
+  vectors = np.stack(np.meshgrid(*[np.arange(n) for n in sizes], indexing="ij"),
+                     -1).reshape(-1, len(sizes))
+  assert len({space.decode(tuple(v)) for v in vectors.tolist()}) == 2336
+  text = space_lib.summary(space, title="_branchy")
+  assert text.splitlines()[0] == ("Search space of _branchy: 12 hyperparameters "
+                                  "(8 conditional), 2,336 configurations")
+  assert "  width_2: 8, 16   [when stages in (3); one softmax with width_0]" in text
+  assert "  layers: 2, 3, 4   [when deep in (True)]" in text
+  import nas_tf  # pylint: disable=g-import-not-at-top
+  assert nas_tf.KerasSearch is KerasSearch  # the issue's spelling, loaded lazily
+  assert KerasSearch(_branchy).search_space_summary() == text
+
+
 def test_the_controller_skips_inactive_decisions():
   """A skipped decision adds no log-probability or entropy and does not move the
   controller: the log-probability of a spec is that of its active decisions only."""

@@ -441,6 +441,16 @@ class KerasSearch:
         epochs, hypermodel=self.hypermodel, hp=hp)
     return model
 
+  def search_space_summary(self) -> str:
+    """The hyperparameters the search decides (found by calling the build function, as
+    KerasTuner does), with their values, conditions and the number of configurations;
+    also logged. Callable before :meth:`search`."""
+    space, _ = space_lib.discover_once(build_function(self.hypermodel))
+    name = getattr(build_function(self.hypermodel), "__qualname__", "build_model")
+    text = space_lib.summary(space, title=name)
+    logging.info("%s", text)
+    return text
+
   def results_summary(self, num_trials: int = 10) -> str:
     """The best trials, one line each (also logged)."""
     lines = [f"Results in {self.output_dir} (objective {self.objective}, "

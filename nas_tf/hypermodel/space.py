@@ -208,3 +208,25 @@ def hyperparameters_for(spec: specs_lib.HyperParameterSpec, base):
     hp._register(p)  # pylint: disable=protected-access
   hp.values.update(spec.as_dict())
   return hp
+
+
+def summary(space: search_space_lib.HyperSpace, title: str = "build_model") -> str:
+  """What the controller will decide, one line per hyperparameter, in its order: values,
+  condition, and which decisions share a softmax (KerasTuner's
+  ``search_space_summary``, with the size of the space)."""
+  entries = space.hyperparameters
+  conditional = sum(1 for _, _, c in entries if c)
+  lines = [f"Search space of {title}: {len(entries)} hyperparameters "
+           f"({conditional} conditional), {space.num_configurations():,} configurations"]
+  first_of_kind: dict = {}
+  for (name, values, conditions), slot in zip(entries, space.schema()):
+    shown = ", ".join(map(repr, values[:8])) + (f", ... ({len(values)} values)"
+                                                if len(values) > 8 else "")
+    notes = [f"when {parent} in ({', '.join(map(repr, allowed))})"
+             for parent, allowed in conditions]
+    owner = first_of_kind.setdefault(slot.key, name)
+    if owner != name:
+      notes.append(f"one softmax with {owner}")
+    lines.append(f"  {name}: {shown}" + (f"   [{'; '.join(notes)}]" if notes else ""))
+  return "\n".join(lines)
+

@@ -21,6 +21,7 @@ Data: ``../shared/data/cifar10-jpeg.tar.gz``; a seeded draw of ``--train_images`
 import json
 import os
 import pathlib
+import re
 import sys
 import tempfile
 import time
@@ -39,9 +40,13 @@ _OUT = flags.DEFINE_string("output", str(_ROOT / "benchmarks" / "results" /
 _METHODS = flags.DEFINE_list(
     "methods", ["nas_tf-rl", "nas_tf-evolution", "nas_tf-bo", "nas_tf-random",
                 "kt-random", "kt-bayesian", "kt-hyperband", "nas_tf-random+hyperband",
-                "nas_tf-rl+successive_halving"],
+                "nas_tf-rl+successive_halving", "nas_tf-random+none",
+                "nas_tf-random+successive_halving", "nas_tf-rl+none"],
     "Searches to run; nas_tf-STRATEGY+PRUNER trains each trial up to --pruned_epochs with "
-    "that pruner (early stopping, as KerasTuner's Hyperband does).")
+    "that pruner (early stopping, as KerasTuner's Hyperband does); +none trains every "
+    "trial to --pruned_epochs: the unpruned arm that benchmarks/pruning.py sets against "
+    "a pruned one (random search samples the same trials whatever the pruner). +none "
+    "rows are not retrained (their runs are kept for that comparison).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Seeds 0..N-1 per method.")
 _TRIALS = flags.DEFINE_integer("max_trials", 12, "Trials per search (Hyperband: its own "
                                "schedule with max_epochs = --epochs; trials reported).")
@@ -52,6 +57,10 @@ _PRUNED_EPOCHS = flags.DEFINE_integer("pruned_epochs", 6, "Epochs a trial of a p
 _TRAIN = flags.DEFINE_integer("train_images", 10000, "Training images for the trials.")
 _RETRAIN_EPOCHS = flags.DEFINE_integer("retrain_epochs", 8, "Epochs of the best's retraining.")
 _ANALYZE = flags.DEFINE_boolean("analyze", False, "Only print the table.")
+_RUNS = flags.DEFINE_string(
+    "runs_dir", str(_ROOT / "benchmarks" / "results" / "runs" / "hypermodel_cifar10"),
+    "Where nas_tf methods' search directories are kept (a killed search resumes there; "
+    "benchmarks/pruning.py reads them); '' = a temporary directory.")
 _CLUSTER = flags.DEFINE_string(
     "cluster", "", "Train nas_tf's trials on a tf.distribute cluster ('localhost:N'); "
     "its rows are named METHOD@CLUSTER.")
@@ -127,7 +136,7 @@ def _nas_tf_search(method: str, seed: int, data: dict, directory: str):
   epochs = _PRUNED_EPOCHS.value if pruner else _EPOCHS.value
   search = KerasSearch(build_model, objective="val_accuracy", search=strategy,
                        max_trials=_TRIALS.value, seed=seed, output_dir=directory,
-                       cluster=_CLUSTER.value or None,
+                       cluster=_CLUSTER.value or None, report=False,
                        settings={"pruner.kind": pruner} if pruner else None)
   search.search(data["x"], data["y"], validation_data=data["val"], epochs=epochs,
                 batch_size=64)
@@ -135,6 +144,7 @@ def _nas_tf_search(method: str, seed: int, data: dict, directory: str):
   hp = search.get_best_hyperparameters(1)[0].values
   records = results.read_records(os.path.join(directory, "results.jsonl"))
   trials = [{"val": r["val_metric"], "seconds": r["train_seconds"], "hp": r["spec"],
+             "cpu_seconds": r["metrics"].get("train_cpu_seconds"),
              "epochs": len(r["metrics"].get("val_accuracy_history") or [])}
             for r in sorted(records, key=lambda r: r["step"])]
   return (best["val_metric"], dict(hp), _TRIALS.value, sum(t["epochs"] for t in trials),
@@ -196,10 +206,16 @@ def main(argv):
         data = data if data is not None else load_data()
         t0 = time.monotonic()
         with tempfile.TemporaryDirectory() as directory:
-          run = _kt_search if method.startswith("kt-") else _nas_tf_search
+          if method.startswith("kt-"):
+            run = _kt_search
+          else:
+            run = _nas_tf_search
+            if _RUNS.value:
+              directory = os.path.join(_RUNS.value,
+                                       re.sub(r"[^\w.+-]+", "_", f"{row_name}-seed{seed}"))
           best_val, hp, trials, epochs, *per_trial = run(method, seed, data, directory)
         seconds = time.monotonic() - t0
-        test = retrain(hp, data, seed)
+        test = None if method.endswith("+none") else retrain(hp, data, seed)
         row = {"method": row_name, "seed": seed, "best_val": best_val, "hp": hp,
                "trials": trials, "epochs": epochs, "search_seconds": seconds,
                "test_accuracy": test}

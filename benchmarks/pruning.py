@@ -50,7 +50,13 @@ def _finite(v):
 
 
 def _lower_is_better(run_dir) -> bool:
-  """The direction of the run's task metric (perplexity: lower; accuracy: higher)."""
+  """The direction of the run's task metric (perplexity: lower; accuracy: higher): what
+  its trials say they were scored on (a ``KerasSearch`` run, whose build function cannot
+  be loaded here), else its task's."""
+  for r in _records(run_dir):
+    scored_on = r.get("metrics", {}).get("scored_on")
+    if scored_on:
+      return not scored_on["higher_is_better"]
   config = json.loads(pathlib.Path(run_dir, "config.json").read_text())
   return not tasks.resolve(config["task"]).higher_is_better
 

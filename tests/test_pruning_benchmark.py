@@ -56,3 +56,36 @@ def test_without_cpu_seconds_the_wall_clock_is_the_cost(pruning, tmp_path):
   assert out["metric"] == "lower is better" and out["seconds"]["clock"] == "wall"
   assert out["best_at_equal_seconds"]["pruned"] == 450.0
   assert out["speedup"] == pytest.approx((2 / 50) / (2 / 80))
+
+
+def _dense(hp):
+  import keras  # pylint: disable=g-import-not-at-top
+  model = keras.Sequential([keras.Input((4,)),
+                            keras.layers.Dense(hp.Choice("units", [2, 8, 32]),
+                                               activation=hp.Choice("act", ["relu", "tanh"])),
+                            keras.layers.Dense(1)])
+  model.compile(keras.optimizers.SGD(hp.Choice("lr", [0.001, 0.05])), "mse")
+  return model
+
+
+def test_keras_search_runs_compare_trial_for_trial_in_their_objectives_direction(
+    pruning, tmp_path):
+  """Two KerasSearch runs (random search, with and without a pruner) as the CIFAR-10
+  user-space study makes them: the same trials, val_loss read as lower-is-better from
+  what the trials were scored on (the build function's task cannot be loaded here)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from nas_tf import KerasSearch  # pylint: disable=g-import-not-at-top
+  x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+  y = x @ np.array([1.0, -2.0, 0.5, 0.0], "float32")
+  for name, kind in (("full", "none"), ("pruned", "successive_halving")):
+    KerasSearch(_dense, objective="val_loss", search="random", max_trials=8, seed=3,
+                output_dir=str(tmp_path / name), report=False,
+                settings={"pruner.kind": kind, "pruner.warmup_children": 2}).search(
+                    x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=3,
+                    batch_size=32, verbose=0)
+  full, pruned = (pruning._records(str(tmp_path / n)) for n in ("full", "pruned"))
+  assert [r["spec"] for r in full] == [r["spec"] for r in pruned]
+  out = pruning.compare(str(tmp_path / "pruned"), str(tmp_path / "full"))
+  assert out["metric"] == "lower is better" and out["seconds"]["clock"] == "cpu"
+  assert out["children"] == {"pruned": 8, "full": 8}
+  assert out["stopped"] == sum(r.get("pruned_at") is not None for r in pruned) >= 1

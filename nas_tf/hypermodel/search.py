@@ -82,12 +82,12 @@ def fit(model, fit_kwargs: dict, epochs: int, extra_callbacks=(), hypermodel=Non
   a retrained model is trained exactly as its trial was.
   """
   import keras  # pylint: disable=g-import-not-at-top
-  kwargs = dict(fit_kwargs)
+  kwargs = {"verbose": 0, **fit_kwargs}  # quiet unless the user asks (as KerasTuner)
   callbacks = [keras.callbacks.TerminateOnNaN(), *(kwargs.pop("callbacks", None) or []),
                *extra_callbacks]
   if hypermodel is None or not own_fit(hypermodel):
-    return model.fit(epochs=epochs, verbose=0, callbacks=callbacks, **kwargs).history
-  out = hypermodel.fit(hp, model, epochs=epochs, verbose=0, callbacks=callbacks, **kwargs)
+    return model.fit(epochs=epochs, callbacks=callbacks, **kwargs).history
+  out = hypermodel.fit(hp, model, epochs=epochs, callbacks=callbacks, **kwargs)
   if isinstance(out, keras.callbacks.History):
     return out.history
   if isinstance(out, dict):
@@ -170,7 +170,7 @@ class HyperModelTask(TrainedChildTask):
     """Builds and fits one trial; its objective is the best epoch's (as KerasTuner)."""
     import keras  # pylint: disable=g-import-not-at-top
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), time.process_time()
     out = self._new_metrics()
     try:
       hp, model = self._seeded_model(spec, seed)
@@ -187,6 +187,8 @@ class HyperModelTask(TrainedChildTask):
     finally:
       keras.backend.clear_session()
     out["train_seconds"] = time.monotonic() - start
+    # As training.child's: unlike the wall clock, it does not grow with other jobs.
+    out["train_cpu_seconds"] = time.process_time() - cpu_start
     return out
 
   def _new_metrics(self) -> dict[str, Any]:

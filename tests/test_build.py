@@ -10,6 +10,8 @@ import pathlib
 
 import pytest
 
+import nas_tf
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -36,13 +38,19 @@ SRC_OWNER = {src: name for name, t in TARGETS.items() for src in t["srcs"]
              if t["kind"] == "py_library"}
 
 
+# Names ``nas_tf`` loads lazily from a submodule (``from nas_tf import KerasSearch``).
+_LAZY = {**{n: "api" for n in nas_tf._API},  # pylint: disable=protected-access
+         **{n: "hypermodel" for n in nas_tf._HYPERMODEL}}  # pylint: disable=protected-access
+
+
 def _nas_tf_imports(path: pathlib.Path) -> set[str]:
   """Top-level nas_tf submodules that ``path`` imports ('data' for nas_tf.data.*)."""
   found = set()
   for node in ast.walk(ast.parse(path.read_text())):
     if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas_tf"):
       parts = node.module.split(".")
-      found |= {a.name for a in node.names} if len(parts) == 1 else {parts[1]}
+      found |= {_LAZY.get(a.name, a.name) for a in node.names} if len(parts) == 1 \
+          else {parts[1]}
     elif isinstance(node, ast.Import):
       found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("nas_tf.")}
   return found

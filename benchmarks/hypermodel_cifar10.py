@@ -137,7 +137,10 @@ def _nas_tf_search(method: str, seed: int, data: dict, directory: str):
   search = KerasSearch(build_model, objective="val_accuracy", search=strategy,
                        max_trials=_TRIALS.value, seed=seed, output_dir=directory,
                        cluster=_CLUSTER.value or None, report=False,
-                       settings={"pruner.kind": pruner} if pruner else None)
+                       # The study's rows were made with repeats (KerasSearch's default
+                       # before every trial was distinct); kept so that they compare.
+                       settings={"distinct": False,
+                                 **({"pruner.kind": pruner} if pruner else {})})
   search.search(data["x"], data["y"], validation_data=data["val"], epochs=epochs,
                 batch_size=64)
   best = search._ranked()[0]  # pylint: disable=protected-access

@@ -162,7 +162,7 @@ def main(argv):
           f"{_fmt(s['children_per_hour']['full'], 0)} ({s['speedup']:.2f}x) | "
           f"{_fmt(b['pruned'])} / {_fmt(b['full'])} ({b['full_children_in_those_seconds']}) | "
           f"{'-' if kept is None else kept} | {_fmt(rho, 2)} |")
-  print(f"\nwritten {path.relative_to(_ROOT)}")
+  print(f"\nwritten {os.path.relpath(path, _ROOT)}")
 
 
 if __name__ == "__main__":

@@ -212,6 +212,25 @@ def test_a_hypermodel_with_its_own_fit_is_scored_by_it(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["rl", "random", "evolution", "bo"])
+def test_every_trial_is_a_new_configuration_until_the_space_is_exhausted(tmp_path, method):
+  """As KerasTuner's oracles: 6 configurations, 8 trials: the first 6 are all of them
+  (each trained once), the last 2 repeats that reuse a result. With the paper's repeats
+  (distinct off) random search repeats earlier."""
+  def run(name, **settings):
+    search = KerasSearch(_Looked(), objective=keras_tuner.Objective("val_score", "max"),
+                         search=method, max_trials=8, seed=0, report=False,
+                         output_dir=str(tmp_path / name), settings=settings)
+    search.search(epochs=1)
+    return [json.dumps(r["spec"], sort_keys=True) for r in sorted(
+        ResultsLog(str(tmp_path / name / "results.jsonl")).records,
+        key=lambda r: r["step"])]
+  trials = run("distinct")
+  assert len(set(trials[:6])) == 6 and set(trials[6:]) <= set(trials[:6])
+  if method == "random":
+    assert len(set(run("repeats", distinct=False)[:6])) < 6
+
+
+@pytest.mark.parametrize("method", ["rl", "random", "evolution", "bo"])
 def test_every_strategy_searches_a_build_function(tmp_path, method):
   x, y, val = _data()
   search = KerasSearch(build, objective="val_accuracy", search=method, max_trials=3,
@@ -354,6 +373,26 @@ def test_the_controller_as_a_keras_tuner_oracle_resumes_with_its_weights(tmp_pat
   assert again.oracle._step == 3  # pylint: disable=protected-access
   again.search(x, y, validation_data=val, epochs=1, verbose=0)
   assert len(again.oracle.trials) == 4
+
+
+def test_the_oracle_proposes_each_configuration_once_then_ends_the_search(tmp_path):
+  """Slow: 6 KerasTuner trials and a reload. KerasTuner trains a repeated proposal again,
+  so the oracles (one populate_space for both) never make one: 6 configurations,
+  max_trials 8: all 6 once, then KerasTuner's "Oracle triggered exit"; the trials tried
+  survive KerasTuner's reload."""
+  from nas_tf.hypermodel.oracle import ControllerOracle  # pylint: disable=g-import-not-at-top
+  def tuner(max_trials, overwrite):
+    return keras_tuner.Tuner(
+        oracle=ControllerOracle(objective=keras_tuner.Objective("val_score", "max"),
+                                max_trials=max_trials, hypermodel=_Looked(), seed=0),
+        hypermodel=_Looked(), directory=str(tmp_path), project_name="p", overwrite=overwrite)
+  first = tuner(3, True)
+  first.search(verbose=0)
+  again = tuner(8, False)
+  again.search(verbose=0)
+  values = [tuple(sorted(t.hyperparameters.values.items()))
+            for t in again.oracle.trials.values()]
+  assert len(values) == 6 and len(set(values)) == 6
 
 
 def test_the_best_model_is_retrained_longer_and_exported_for_tensorflow_alone(tmp_path):

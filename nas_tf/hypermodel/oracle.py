@@ -22,6 +22,7 @@ from nas_tf import config as config_lib
 from nas_tf import rewards
 from nas_tf import search_space as search_space_lib
 from nas_tf.hypermodel import space as space_lib
+from nas_tf.search.samplers.base import replace_seen
 
 kt = space_lib.require_keras_tuner()  # (its ImportError names the extra to install)
 
@@ -31,8 +32,8 @@ class SamplerOracle(kt.Oracle):
 
   Args:
     objective, max_trials, seed: As for any KerasTuner oracle.
-    hypermodel: The build function: its whole space, conditions included, is
-      discovered before the first trial (recommended).
+    hypermodel: The build function or ``keras_tuner.HyperModel``: its whole space,
+      conditions included, is discovered before the first trial (recommended).
     controller_lr: Adam rate of the controller (``search='rl'``).
     **kwargs: Other ``keras_tuner.Oracle`` arguments.
   """
@@ -49,11 +50,12 @@ class SamplerOracle(kt.Oracle):
     self._saved_state: dict = {}
     self._pending: dict = {}  # trial id -> (step, tokens)
     self._step = 0
+    self._tried: list[str] = []  # spec JSON of every trial proposed, in order
 
   def _make_sampler(self):
     from nas_tf.search import samplers  # pylint: disable=g-import-not-at-top
     if self.hypermodel is not None:
-      self._space, _ = space_lib.discover_once(self.hypermodel)
+      self._space, _ = space_lib.discover_once(space_lib.build_function(self.hypermodel))
     else:
       self._space = search_space_lib.HyperSpace(tuple(
           (p.name, space_lib.values_of(p), space_lib.explicit_conditions(p))
@@ -79,6 +81,16 @@ class SamplerOracle(kt.Oracle):
     if self._sampler is None:
       self._make_sampler()
     tokens, specs = self._sampler.sample(self._step, 1, None)
+    # Every trial a new configuration, as KerasTuner's own oracles make them (KerasTuner
+    # trains a repeat again): a repeat becomes its nearest untried configuration (the
+    # distinct rule of every nas_tf search), and none left ends the search, as
+    # KerasTuner's oracles do when their space is exhausted.
+    tried = set(self._tried)
+    tokens, specs, _ = replace_seen(self._space, tokens, set(tried),
+                                    key=[self.seed or 0, self._step])
+    if specs[0].to_json() in tried:
+      return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+    self._tried.append(specs[0].to_json())
     self._sampler.expect_update(None, 1)
     self._pending[trial_id] = (self._step, tuple(int(t) for t in tokens[0]))
     self._step += 1
@@ -100,7 +112,7 @@ class SamplerOracle(kt.Oracle):
 
   def get_state(self):
     state = super().get_state()
-    mine = {"step": self._step}
+    mine = {"step": self._step, "tried": list(self._tried)}
     if self._sampler is not None:
       mine["sampler"] = self._sampler.state()
       items, path = self._sampler.checkpoint_items(), self._checkpoint_path()
@@ -114,6 +126,7 @@ class SamplerOracle(kt.Oracle):
     super().set_state(state)
     self._saved_state = dict(state.get("nas_tf") or {})
     self._step = int(self._saved_state.get("step", 0))
+    self._tried = list(self._saved_state.get("tried", []))
     self._sampler = None  # rebuilt, restored, at the next trial
 
 

@@ -58,12 +58,6 @@ def objective_direction(objective) -> tuple[str, bool]:
   return name, direction == "max"
 
 
-def build_function(hypermodel) -> Callable:
-  """The ``hp -> model`` function of a function or a ``keras_tuner.HyperModel``."""
-  build = getattr(hypermodel, "build", None)
-  return build if callable(build) else hypermodel
-
-
 def own_fit(hypermodel) -> bool:
   """Whether ``hypermodel`` is a ``keras_tuner.HyperModel`` that overrides ``fit``."""
   method = getattr(type(hypermodel), "fit", None)
@@ -131,7 +125,7 @@ class HyperModelTask(TrainedChildTask):
   def __init__(self, build_model: Callable, objective: str, higher_is_better: bool,
                fit_kwargs: dict, name: str = "hypermodel"):
     self.build_model = build_model  # a function or a keras_tuner.HyperModel
-    self.space, self.base_hp = space_lib.discover_once(build_function(build_model))
+    self.space, self.base_hp = space_lib.discover_once(space_lib.build_function(build_model))
     self.metric = objective
     self.metric_label = objective
     self.higher_is_better = higher_is_better
@@ -161,7 +155,7 @@ class HyperModelTask(TrainedChildTask):
 
   def _build(self, hp):
     import keras  # pylint: disable=g-import-not-at-top
-    model = build_function(self.build_model)(hp)
+    model = space_lib.build_function(self.build_model)(hp)
     if not isinstance(model, keras.Model):
       raise TypeError(f"build_model returned a {type(model).__name__}, not a keras.Model")
     return model
@@ -287,7 +281,7 @@ class HyperModelTask(TrainedChildTask):
                        "validation_data= (or validation_split=)")
     bare = name[4:] if name.startswith("val_") else name
     try:
-      model = build_function(self.build_model)(self.base_hp)
+      model = space_lib.build_function(self.build_model)(self.base_hp)
       x = _one_batch(self.fit_kwargs.get("x"))
       y = _one_batch(self.fit_kwargs.get("y"))
       logged = model.evaluate(x, y, verbose=0, return_dict=True)
@@ -316,7 +310,11 @@ class KerasSearch:
       ``keras_tuner.Objective``.
     search: 'rl' (the paper's controller and REINFORCE), 'random', 'evolution' (population
       5, tournaments of 2: sized for tens of trials), 'bo'.
-    max_trials: Models built and trained (a larger value on a finished run extends it).
+    max_trials: Trials (a larger value on a finished run extends it). Each is a
+      configuration not tried before (a proposal already tried becomes its nearest
+      untried one: ``distinct``; ``settings={"distinct": False}`` keeps the paper's
+      repeats, which cost a trial but no training); once every configuration has been
+      tried, the remaining trials are repeats.
     output_dir: The run's directory; running again with it resumes.
     seed: Seeds sampling and every trial's initialisation.
     overwrite: Start afresh, deleting ``output_dir``.
@@ -338,7 +336,7 @@ class KerasSearch:
                max_trials: int = 10, output_dir: str = "nas_tf_search", seed: int = 0,
                overwrite: bool = False, settings: Optional[dict] = None, cluster=None,
                report: bool = True):
-    if not callable(build_function(hypermodel)):
+    if not callable(space_lib.build_function(hypermodel)):
       raise TypeError(f"hypermodel must be a function hp -> keras.Model or a "
                       f"keras_tuner.HyperModel, got {hypermodel!r}")
     self.hypermodel = hypermodel
@@ -360,11 +358,14 @@ class KerasSearch:
     # population is 5 (tournaments of 2), not nas_search's 20: with 20, a search of
     # fewer than 20 trials never leaves its random start (it is random search). Trials run
     # in this process unless settings say runtime.isolation=process (then build_model
-    # must be importable: a module-level function of a module, not of __main__).
+    # must be importable: a module-level function of a module, not of __main__). Every
+    # trial is a new configuration (distinct), as KerasTuner's oracles make them: with a
+    # budget of tens of trials a repeat is a trial lost (evolution repeated 2-3 of 12 in
+    # the CIFAR-10 study of docs/RESULTS.md §9); nas_search keeps the paper's repeats.
     config = config_lib.SearchConfig(
         task=self.task.name, data_dir="", output_dir=self.output_dir,
         search=self.search_method, max_children=self.max_trials, children_per_step=1,
-        seed=self.seed, space=self.task.space.to_dict(),
+        seed=self.seed, space=self.task.space.to_dict(), distinct=True,
         child=config_lib.ChildTrainingConfig(epochs=epochs),
         controller=config_lib.ControllerConfig(learning_rate=0.01),
         evolution=config_lib.EvolutionConfig(population_size=5, sample_size=2),
@@ -438,7 +439,7 @@ class KerasSearch:
   def _train(self, hp, epochs: int, **fit_kwargs):
     from nas_tf.training import child as child_training  # pylint: disable=g-import-not-at-top
     child_training.seed_child(self.seed)
-    model = build_function(self.hypermodel)(hp)
+    model = space_lib.build_function(self.hypermodel)(hp)
     fit(model, {k: v for k, v in {**self._fit, **fit_kwargs}.items() if v is not None},
         epochs, hypermodel=self.hypermodel, hp=hp)
     return model
@@ -447,8 +448,8 @@ class KerasSearch:
     """The hyperparameters the search decides (found by calling the build function, as
     KerasTuner does), with their values, conditions and the number of configurations;
     also logged. Callable before :meth:`search`."""
-    space, _ = space_lib.discover_once(build_function(self.hypermodel))
-    name = getattr(build_function(self.hypermodel), "__qualname__", "build_model")
+    space, _ = space_lib.discover_once(space_lib.build_function(self.hypermodel))
+    name = getattr(space_lib.build_function(self.hypermodel), "__qualname__", "build_model")
     text = space_lib.summary(space, title=name)
     logging.info("%s", text)
     return text

@@ -39,6 +39,12 @@ def require_keras_tuner():
   return keras_tuner
 
 
+def build_function(hypermodel) -> Callable:
+  """The ``hp -> model`` function of a function or a ``keras_tuner.HyperModel``."""
+  build = getattr(hypermodel, "build", None)
+  return build if callable(build) else hypermodel
+
+
 def _tidy(x: float) -> float:
   return float(f"{x:.6g}")
 

@@ -104,7 +104,7 @@ def nearest_unseen(space, tokens: tuple, sizes: list, seen: set, rng) -> tuple:
   return tokens  # every architecture seen: a repeat is all there is
 
 
-def replace_seen(space, tokens, seen: set, key) -> tuple[list, int]:
+def replace_seen(space, tokens, seen: set, key) -> tuple[list, list, int]:
   """The ``distinct`` rule, for any strategy: each proposal whose architecture is in
   ``seen`` (or earlier in ``tokens``) becomes its nearest unseen one.
 

@@ -111,6 +111,10 @@ class ChildTrainingConfig:
       carry ``latency_ms``. Needed by ``max_latency_ms`` and a latency objective.
     max_latency_ms: Children slower than this fail as 'too_large', before training (a
       hard constraint; a soft one is :class:`ObjectiveConfig`).
+    width_multiplier: CNN search children: every conv layer's filters times this (a
+      reduced proxy, EcoNAS' "channels"; the final training builds the spec as is).
+    image_size: CNN search children: images resized to this side inside the model
+      (EcoNAS' "resolution"); None = the data's own.
   """
 
   LR_SCHEDULES = ("constant", "cosine")  # (a class constant, not a field)
@@ -142,9 +146,15 @@ class ChildTrainingConfig:
   lr_schedule: str = "constant"
   measure_latency: bool = False
   max_latency_ms: Optional[float] = None
+  width_multiplier: float = 1.0
+  image_size: Optional[int] = None
 
   def __post_init__(self):
     _check(self.epochs >= 1, f"child epochs must be >= 1, got {self.epochs!r}")
+    _check(self.width_multiplier > 0,
+           f"width_multiplier must be > 0, got {self.width_multiplier!r}")
+    _check(self.image_size is None or self.image_size >= 4,
+           f"image_size must be >= 4 or None, got {self.image_size!r}")
     _check(self.max_latency_ms is None or (self.max_latency_ms > 0 and self.measure_latency),
            f"max_latency_ms must be > 0 and needs measure_latency=true, got "
            f"{self.max_latency_ms!r} (measure_latency={self.measure_latency})")

@@ -125,6 +125,29 @@ def test_estimate_cnn_cost_matches_built_model():
       assert elements == produced, spec.describe()
 
 
+def test_cnn_reduced_proxy_scales_widths_and_resolution():
+  """EcoNAS' reductions: filters x 0.5 (rounded, at least 1, pools untouched) and a
+  32x32 image seen at 16x16 by the first conv, by area averaging; the caps count the
+  reduced network."""
+  spec = _spec(L(3, 3, 24, stride=2), L(3, 3, 5, inputs=(0,)),
+               L(3, 3, 7, inputs=(1,), op="max_pool"), L(1, 1, 1, inputs=(1, 2)))
+  model = children.build_cnn(spec, input_shape=(32, 32, 3), num_classes=4,
+                             width_multiplier=0.5, image_size=16)
+  assert [model.get_layer(f"layer_{i}_conv").filters for i in (0, 1, 3)] == [12, 2, 1]
+  assert model.get_layer("layer_0_conv").input.shape[1:] == (16, 16, 3)
+  assert model.get_layer("layer_0_conv").output.shape[1:] == (8, 8, 12)
+  params, _ = children.estimate_cnn_cost(children.scale_widths(spec, 0.5), (16, 16, 3), 4)
+  assert params == model.count_params()
+  image = np.arange(32 * 32 * 3, dtype="float32").reshape(1, 32, 32, 3)
+  resized = _submodel(model, ["resize"])(image).numpy()
+  np.testing.assert_allclose(resized[0, 0, 0], image[0, :2, :2].mean(axis=(0, 1)), rtol=1e-6)
+  assert children.scale_widths(spec, 1.0) is spec
+  full = children.build_cnn(spec, input_shape=(32, 32, 3), num_classes=4)
+  assert "resize" not in [l.name for l in full.layers]
+  with pytest.raises(ValueError, match="width_multiplier must be > 0, got 0"):
+    children.build_cnn(spec, width_multiplier=0)
+
+
 def test_guard_raises_before_building(monkeypatch):
   spec = _spec(L(7, 7, 64), L(7, 7, 64, inputs=(0,)))
   params, elements = children.estimate_cnn_cost(spec)

@@ -4,14 +4,14 @@ of a benchmark cell (:mod:`.nb201`). The first two share only the size-cap error
 weight-decay convention (:mod:`.common`).
 """
 
-from nas_tf.children.cnn import build_cnn, estimate_cnn_cost
+from nas_tf.children.cnn import build_cnn, estimate_cnn_cost, scale_widths
 from nas_tf.children.common import ChildTooLargeError, l2_weight_decay
 from nas_tf.children.nb201 import build_nb201
 from nas_tf.children.lm import (NAMED_CELLS, CellLike, Perplexity, TiedEmbedding,
                                 build_language_model, count_params_lm, make_cell,
                                 units_for_param_budget)
 
-__all__ = ["build_cnn", "estimate_cnn_cost", "ChildTooLargeError", "l2_weight_decay",
+__all__ = ["build_cnn", "estimate_cnn_cost", "scale_widths", "ChildTooLargeError", "l2_weight_decay",
            "CellLike", "Perplexity", "TiedEmbedding", "build_language_model",
            "count_params_lm", "make_cell", "units_for_param_budget", "build_nb201",
            "NAMED_CELLS"]

@@ -167,11 +167,24 @@ def _check_caps(spec, input_shape, num_classes, max_params, max_activation_eleme
         f"spec {spec.describe()})")
 
 
+def scale_widths(spec: specs.CNNSpec, width_multiplier: float) -> specs.CNNSpec:
+  """``spec`` with every conv layer's filters times ``width_multiplier`` (rounded, at
+  least 1); the same spec at 1."""
+  if not width_multiplier > 0:
+    raise ValueError(f"width_multiplier must be > 0, got {width_multiplier!r}")
+  if width_multiplier == 1:
+    return spec
+  return specs.CNNSpec(tuple(
+      dataclasses.replace(l, num_filters=max(1, round(l.num_filters * width_multiplier)))
+      if l.op == "conv" else l for l in spec.layers))
+
+
 def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
               num_classes: int = 10, weight_decay: float = 0.0,
               max_params: Optional[int] = None,
               max_activation_elements: Optional[int] = None,
-              name: str = "cnn_child") -> keras.Model:
+              name: str = "cnn_child", width_multiplier: float = 1.0,
+              image_size: Optional[int] = None) -> keras.Model:
   """Builds the convolutional child network described by ``spec`` (paper §3.3, §4.1).
 
   Layer names are stable: ``layer_{i}_concat``, ``layer_{i}_conv``, ``layer_{i}_bn``,
@@ -192,6 +205,11 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
     max_params: Optional cap on :func:`estimate_cnn_cost`'s parameter count.
     max_activation_elements: Optional cap on its per-example activation count.
     name: Model name.
+    width_multiplier: Every conv layer's filters times this (at least 1): a reduced
+      proxy of the network (EcoNAS, Zhou et al. 2020, "channels"); 1 = as specified.
+    image_size: Images are resized (area averaging) to ``image_size`` x ``image_size``
+      by the model's first layer, ``resize``, before the first conv (EcoNAS'
+      "resolution"); None = as given.
 
   Returns:
     A functional ``keras.Model`` mapping images ``[batch, h, w, c]`` to logits
@@ -201,13 +219,20 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
     ChildTooLargeError: A cap is exceeded; raised before any layer is created.
   """
   input_shape = _check_input_shape(input_shape)
-  _check_caps(spec, input_shape, num_classes, max_params, max_activation_elements)
-  plan = _plan_cnn(spec, input_shape)
+  spec = scale_widths(spec, width_multiplier)
+  if image_size is not None and int(image_size) < 1:
+    raise ValueError(f"image_size must be >= 1 or None, got {image_size!r}")
+  body_shape = (input_shape if image_size is None
+                else (int(image_size), int(image_size), input_shape[2]))
+  _check_caps(spec, body_shape, num_classes, max_params, max_activation_elements)
+  plan = _plan_cnn(spec, body_shape)
 
   def regularizer():
     return l2_weight_decay(weight_decay)
 
   image = keras.Input(shape=input_shape, name="image")
+  body_input = image if body_shape == input_shape else keras.layers.Resizing(
+      body_shape[0], body_shape[1], interpolation="area", name="resize")(image)
   outputs: list = []
   padded: dict[tuple[int, int, int], object] = {}
 
@@ -229,7 +254,7 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
     return keras.layers.Concatenate(axis=-1, name=concat_name)(tensors)
 
   for i, (layer, lp) in enumerate(zip(spec.layers, plan.layers)):
-    x = merge(lp.sources, lp.in_hw, f"layer_{i}_concat") if lp.sources else image
+    x = merge(lp.sources, lp.in_hw, f"layer_{i}_concat") if lp.sources else body_input
     if layer.op == "conv":
       x = keras.layers.Conv2D(
           layer.num_filters, (layer.filter_height, layer.filter_width),

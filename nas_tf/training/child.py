@@ -163,7 +163,9 @@ def default_cnn_builder(spec: specs_lib.CNNSpec, data, config: ChildTrainingConf
   image_shape = tuple(int(d) for d in data.arrays("train")[0].shape[1:])
   return children.build_cnn(spec, input_shape=image_shape, num_classes=len(data.class_names),
                             weight_decay=config.weight_decay, max_params=config.max_params,
-                            max_activation_elements=config.max_activation_elements)
+                            max_activation_elements=config.max_activation_elements,
+                            width_multiplier=config.width_multiplier,
+                            image_size=config.image_size)
 
 
 def _train_classifier(build, data, config: ChildTrainingConfig, seed: int, out: dict,

@@ -135,7 +135,9 @@ def build_child(spec, arrays: BatchArrays, config: ChildTrainingConfig) -> keras
     return children.build_cnn(spec, input_shape=arrays.input_shape,
                               num_classes=arrays.num_classes,
                               weight_decay=config.weight_decay, max_params=config.max_params,
-                              max_activation_elements=config.max_activation_elements)
+                              max_activation_elements=config.max_activation_elements,
+                              width_multiplier=config.width_multiplier,
+                              image_size=config.image_size)
   if isinstance(spec, specs_lib.RNNCellSpec):
     # The recipe of child_training (nas_tf.training.lm): uniform init and a model that
     # hands its state on, so the closure can carry it across BPTT windows.

@@ -78,11 +78,13 @@ def test_keras_search_runs_compare_trial_for_trial_in_their_objectives_direction
   x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
   y = x @ np.array([1.0, -2.0, 0.5, 0.0], "float32")
   for name, kind in (("full", "none"), ("pruned", "successive_halving")):
-    KerasSearch(_dense, objective="val_loss", search="random", max_trials=8, seed=3,
-                output_dir=str(tmp_path / name), report=False,
-                settings={"pruner.kind": kind, "pruner.warmup_children": 2}).search(
-                    x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=3,
-                    batch_size=32, verbose=0)
+    search = KerasSearch(_dense, objective="val_loss", search="random", max_trials=8,
+                         seed=3, output_dir=str(tmp_path / name), report=False,
+                         settings={"pruner.kind": kind, "pruner.warmup_children": 2})
+    search.search(x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=3,
+                  batch_size=32, verbose=0)
+  summary = search.results_summary(8).splitlines()  # the pruned run's
+  assert "stopped" not in summary[1] and "(stopped after 1 of 3 epochs)" in summary[-1]
   full, pruned = (pruning._records(str(tmp_path / n)) for n in ("full", "pruned"))
   assert [r["spec"] for r in full] == [r["spec"] for r in pruned]
   out = pruning.compare(str(tmp_path / "pruned"), str(tmp_path / "full"))

@@ -351,6 +351,7 @@ class KerasSearch:
     self.report = bool(report)
     self.task: Optional[HyperModelTask] = None
     self._fit: dict = {}
+    self._epochs: Optional[int] = None  # of each trial, once search() is called
 
   def _config(self, epochs: int) -> config_lib.SearchConfig:
     # One child per controller step and Adam at 0.01 (as the real-data presets): a
@@ -459,7 +460,14 @@ class KerasSearch:
     lines = [f"Results in {self.output_dir} (objective {self.objective}, "
              f"{'max' if self.higher_is_better else 'min'}imised):"]
     for k, r in enumerate(self._ranked()[:num_trials], start=1):
-      lines.append(f"  {k}. {self.objective} {r['val_metric']:.4g}  {r['describe']}")
+      # A trial the pruner stopped is ranked below those trained to the end (by the
+      # highest rung reached), and its value is that of its last rung: say so.
+      trained = len(r["metrics"].get(f"{self.objective}_history") or [])
+      of = f" of {self._epochs}" if self._epochs else ""
+      stopped = (f" (stopped after {trained}{of} epochs)"
+                 if r.get("pruned_at") is not None else "")
+      lines.append(f"  {k}. {self.objective} {r['val_metric']:.4g}{stopped}  "
+                   f"{r['describe']}")
     text = "\n".join(lines)
     logging.info("%s", text)
     return text

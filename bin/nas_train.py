@@ -24,9 +24,10 @@ if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
 _SPEC = flags.DEFINE_string("spec", None, "Spec JSON file, export dir or search output dir.")
-_CELL = flags.DEFINE_string("cell", None, "Instead of --spec: a task's baseline cell (ptb: "
+_CELL = flags.DEFINE_string("cell", None, "Instead of --spec: a task's baseline (ptb: "
                             "lstm (Zaremba's: no forget bias), lstm_forget_bias (Keras' "
-                            "default), nascell), trained with its recipe, to compare.")
+                            "default), nascell; cifar10: resnet20), trained with its "
+                            "recipe, to compare.")
 _RANK = flags.DEFINE_integer("rank", 1, "With a search dir: which distinct architecture.")
 _TASK = flags.DEFINE_string("task", None, "Task: a registered name (ptb, cifar10), "
                             "FILE.py:ATTR or package.module:ATTR. Default: the search's "

@@ -61,6 +61,43 @@ def test_cifar10_final_training_writes_finite_accuracies(tmp_path):
   assert metrics["num_params"] > 0 and len(metrics["history"]["val_accuracy"]) == 2
 
 
+def test_the_hand_designed_baseline_trains_by_name_with_the_found_networks_recipe(tmp_path):
+  """nas_train --cell=resnet20 --task=cifar10: He et al.'s ResNet-20, by name, through the
+  classifier's final training (what §4.1 sets the found network against). Slow: a
+  20-layer network is built, traced and trained (one epoch of 2 steps)."""
+  config = _config("cifar10", tmp_path, epochs=1, steps_per_epoch=2)
+  task = tasks.get("cifar10")
+  task.check_spec("resnet20")
+  with pytest.raises(ValueError, match="unknown baseline network 'resnet18'"):
+    task.check_spec("resnet18")
+  assert tasks.for_spec("resnet20") is task
+  metrics = task.train_final("resnet20", config)
+  _check_outputs(config, "accuracy")
+  assert metrics["spec"] == {"cell": "resnet20"} and metrics["describe"] == (
+      "baseline cell 'resnet20'")
+  # He et al.'s count, by hand: a 3x3 stem conv (3 -> 16) and its batch norm; per stage of
+  # width w (16, 32, 64), 3 blocks of two 3x3 convs and two batch norms, the first of
+  # stages 2 and 3 reading w/2 channels and adding a 1x1 shortcut conv with batch norm;
+  # then the classifier. Batch norm: 4 numbers a channel (2 trained, 2 statistics).
+  stem = 3 * 3 * 3 * 16 + 4 * 16
+  stages = 0
+  for w in (16, 32, 64):
+    first_in = w if w == 16 else w // 2
+    stages += 9 * first_in * w + 5 * 9 * w * w  # the six 3x3 convs of the 3 blocks
+    stages += 6 * 4 * w                          # their batch norms
+    if w != 16:
+      stages += first_in * w + 4 * w             # the 1x1 shortcut and its batch norm
+  assert metrics["num_params"] == stem + stages + 64 * 10 + 10 == 274_042
+  # nas_export --trained: the generic SavedModel of the trained network.
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from nas_tf.export import trained as export_trained  # pylint: disable=g-import-not-at-top
+  manifest = export_trained.export_trained(task, config.output_dir, str(tmp_path / "x"))
+  assert manifest["kind"] == "baseline" and manifest["describe"] == "baseline 'resnet20'"
+  loaded = tf.saved_model.load(str(tmp_path / "x" / manifest["savedmodel"]))
+  assert loaded.serve(np.zeros((2, 32, 32, 3), "float32")).shape == (2, 10)
+
+
 def test_a_finished_training_is_not_run_again(tmp_path, monkeypatch):
   """Rerunning a finished command returns its metrics; other settings are refused."""
   config = _config("ptb", tmp_path, lm_units=8, steps_per_epoch=4, epochs=1)

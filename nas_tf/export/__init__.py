@@ -183,7 +183,8 @@ def check_space_kind(spec: specs_lib.Spec, config: dict) -> None:
 
 def _write_spec(spec, export_dir: str) -> str:
   path = os.path.join(export_dir, cells.SPEC_FILENAME)
-  results.atomic_write_text(path, json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n")
+  data = {"cell": spec} if isinstance(spec, str) else spec.to_dict()  # as nas_train's
+  results.atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
   return path
 
 
@@ -450,7 +451,8 @@ def export_model(spec, model: keras.Model, export_dir: str, picture: bool = True
   inference mode, and loads with ``tf.saved_model.load`` without nas_tf.
 
   Args:
-    spec: The architecture (written as ``spec.json``, drawn when ``picture``).
+    spec: The architecture (written as ``spec.json``, drawn when ``picture``), or the
+      name of a task's baseline network (``nas_train --cell``; ``{"cell": name}``).
     model: The Keras model with the weights to export.
     export_dir: Output directory (created; files in it are overwritten).
     picture: Write ``architecture.dot`` / ``.png``.
@@ -468,7 +470,9 @@ def export_model(spec, model: keras.Model, export_dir: str, picture: bool = True
                      for t in model.inputs)
   outputs = ", ".join(f"{t.dtype}[batch, {', '.join(str(d) for d in t.shape[1:])}]"
                       for t in model.outputs)
-  manifest = {"kind": spec.kind, "task": task, "describe": spec.describe(),
+  named = isinstance(spec, str)
+  manifest = {"kind": "baseline" if named else spec.kind, "task": task,
+              "describe": f"baseline {spec!r}" if named else spec.describe(),
               "num_params": int(model.count_params()), "spec": cells.SPEC_FILENAME,
               "keras": CNN_KERAS, "savedmodel": MODEL_SAVEDMODEL,
               "signatures": {"serve": f"{inputs} -> {outputs}"}, **(extra or {})}

@@ -188,9 +188,20 @@ class CIFAR10Task(TrainedChildTask):
   }
 
   paper_space = True
+  # Named networks nas_train trains with a found network's recipe, to compare (§4.1
+  # compares with hand-designed ResNets): children.NAMED_NETWORKS.
+  baseline_cells = ("resnet20",)
 
   def default_space(self) -> dict:
     return search_space_lib.paper_space("cnn")
+
+  def check_spec(self, spec) -> None:
+    if isinstance(spec, str):
+      if spec not in self.baseline_cells:
+        raise ValueError(f"unknown baseline network {spec!r}; use one of "
+                         f"{self.baseline_cells}")
+      return
+    super().check_spec(spec)
 
   def check_data(self, data_dir: str, bundled: bool = False) -> None:
     if bundled:
@@ -214,8 +225,10 @@ class CIFAR10Task(TrainedChildTask):
     import keras  # pylint: disable=g-import-not-at-top
     from nas_tf import children  # pylint: disable=g-import-not-at-top
     images, _ = data.arrays("train")
-    base = children.build_cnn(spec, input_shape=tuple(int(d) for d in images.shape[1:]),
-                              num_classes=len(data.class_names),
+    shape = tuple(int(d) for d in images.shape[1:])
+    if isinstance(spec, str):  # a baseline network, not a spec of the space
+      return children.build_named(spec, shape, len(data.class_names), config.weight_decay)
+    base = children.build_cnn(spec, input_shape=shape, num_classes=len(data.class_names),
                               weight_decay=config.weight_decay, name="final_cnn")
     if config.dropout <= 0:
       return base
@@ -233,6 +246,8 @@ class CIFAR10Task(TrainedChildTask):
             "class_names": list(data.class_names)}
 
   def export_trained(self, run: dict, model, export_dir: str, picture: bool = True) -> dict:
+    if isinstance(run["spec"], str):  # a baseline network: the generic export
+      return super().export_trained(run, model, export_dir, picture)
     from nas_tf import export  # pylint: disable=g-import-not-at-top
     return export.export_cnn(
         run["spec"], export_dir, input_shape=tuple(int(d) for d in model.input_shape[1:]),

@@ -491,7 +491,7 @@ def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
   splits = {"val": data.batched("validation", config.batch_size),
             "test": data.batched("test", config.batch_size)}
   metric, mode = "accuracy", "max"
-  logging.info("Final training of %s (%d params), %d steps/epoch: %s", spec.describe(),
+  logging.info("Final training of %s (%d params), %d steps/epoch: %s", _describe(spec),
                model.count_params(), steps_per_epoch, config)
   if config.steps_per_epoch:
     train = train.repeat()
@@ -518,7 +518,7 @@ def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
     logging.warning("No best checkpoint (validation metric never finite); evaluating "
                     "the last weights.")
   model.save(os.path.join(config.output_dir, "model.keras"))
-  out = {"task": config.task, "spec": spec.to_dict(), "describe": spec.describe(),
+  out = {"task": config.task, "spec": _spec_dict(spec), "describe": _describe(spec),
          "num_params": int(model.count_params()), "steps_per_epoch": steps_per_epoch,
          # What the model's inputs are made from (e.g. whitening statistics): an export
          # needs it to accept raw inputs.

@@ -377,6 +377,11 @@ def analyze(task, archs, out_dir, reference_name="", compare_dirs=()):
         "proxy_restarted": sum(1 for i in ids if (proxy[i].get("attempts") or 1) > 1),
         "reference_failed": sum(1 for i in ids if reference[i].get("status") != "ok"),
         "mean_proxy_seconds": float(np.mean(seconds)),
+        # CPU seconds do not grow when other jobs share the cores (recorded since
+        # train_cpu_seconds exists; None for older proxies).
+        "mean_proxy_cpu_seconds": (
+            float(np.mean([proxy[i]["train_cpu_seconds"] for i in ids]))
+            if all(proxy[i].get("train_cpu_seconds") is not None for i in ids) else None),
         "mean_reference_seconds": float(np.mean([reference[i].get("train_seconds", 0.0)
                                                  for i in ids])),
         "table": [{"id": i, "proxy_reward": proxy[i]["reward"],
@@ -400,7 +405,9 @@ def analyze(task, archs, out_dir, reference_name="", compare_dirs=()):
     print(f"\n### {task} {name}: n={entry['n']}, Kendall tau {entry['kendall_tau']:.3f}, "
           f"Spearman rho {entry['spearman_rho']:.3f}; among {entry['n_learners']} learners "
           f"tau {entry['kendall_tau_learners']}, rho {entry['spearman_rho_learners']}; "
-          f"proxy {entry['mean_proxy_seconds']:.0f} s/child, reference "
+          f"proxy {entry['mean_proxy_seconds']:.0f} s/child"
+          + (f" ({entry['mean_proxy_cpu_seconds']:.0f} CPU-s)"
+             if entry["mean_proxy_cpu_seconds"] is not None else "") + ", reference "
           f"{entry['mean_reference_seconds']:.0f} s/child; proxy failed "
           f"{entry['proxy_failed']}, restarted {entry['proxy_restarted']}, not learning "
           f"{entry['proxy_not_learning']}, tied {entry['proxy_tied']} (reference: not "

@@ -110,11 +110,20 @@ def test_the_size_of_a_conditional_space_is_counted_exactly_and_summarised():
   # By hand: a stage is a width (2) times no residual (1) or a residual with one of 3
   # dropouts: 8; stages 1-3 give 8 + 64 + 512; deep: False or True with 3 layer counts.
   assert space.num_configurations() == (8 + 8**2 + 8**3) * (1 + 3) == 2336
-  # By brute force: every token vector decoded, distinct specs counted.
-  sizes = [len(values) for _, values, _ in space.hyperparameters]
+  # By brute force, on a smaller space with the same kinds of conditions (nested, and
+  # on two parents): every token vector decoded, distinct specs counted.
+  small = search_space.HyperSpace((
+      ("stages", (1, 2, 3)), ("w0", (8, 16)), ("w1", (8, 16), (("stages", (2, 3)),)),
+      ("res1", (False, True), (("stages", (2, 3)),)),
+      ("drop1", (0.0, 0.5, 0.9), (("res1", (True,)), ("w1", (16,)))),
+      ("deep", (False, True)), ("layers", (2, 3, 4), (("deep", (True,)),))))
+  sizes = [len(values) for _, values, _ in small.hyperparameters]
   vectors = np.stack(np.meshgrid(*[np.arange(n) for n in sizes], indexing="ij"),
                      -1).reshape(-1, len(sizes))
-  assert len({space.decode(tuple(v)) for v in vectors.tolist()}) == 2336
+  assert len({small.decode(tuple(v)) for v in vectors.tolist()}) == (
+      small.num_configurations()) == 2 * (1 + 2 * (3 + 3)) * (1 + 3)
+  # By hand: w0 (2) x [stages 1 (1), or stages 2 or 3 (2) x (three (w1, res1) pairs
+  # without drop1 + (16, True) with its 3 values)] x [deep False (1) + True (3 layers)].
   text = space_lib.summary(space, title="_branchy")
   assert text.splitlines()[0] == ("Search space of _branchy: 12 hyperparameters "
                                   "(8 conditional), 2,336 configurations")

@@ -80,7 +80,7 @@ def test_keras_search_runs_compare_trial_for_trial_in_their_objectives_direction
   for name, kind in (("full", "none"), ("pruned", "successive_halving")):
     search = KerasSearch(_dense, objective="val_loss", search="random", max_trials=8,
                          seed=3, output_dir=str(tmp_path / name), report=False,
-                         settings={"pruner.kind": kind, "pruner.warmup_children": 2})
+                         settings={"pruner.kind": kind})  # KerasSearch's warm-up: 3
     search.search(x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=3,
                   batch_size=32, verbose=0)
   summary = search.results_summary(8).splitlines()  # the pruned run's

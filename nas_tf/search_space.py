@@ -458,20 +458,16 @@ class HyperSpace(_Space):
     read_from = [set() for _ in range(len(items) + 1)]  # parents read at k or later
     for k in range(len(items) - 1, -1, -1):
       read_from[k] = read_from[k + 1] | {parent for parent, _ in items[k][2]}
-    counts = {(): 1}
+    counts = {(): 1}  # (the values later conditions read, as pairs) -> assignments
     for k, (name, values, conditions) in enumerate(items):
       nxt: dict = {}
       for state, n in counts.items():
         held = dict(state)
         on = all(parent in held and held[parent] in allowed
                  for parent, allowed in conditions)
-        for value in values if on else (None,):
-          if on:
-            held[name] = value
-          key = tuple(sorted((p, v) for p, v in held.items() if p in read_from[k + 1]
-                             and v is not None))
+        for after in ([{**held, name: v} for v in values] if on else [held]):
+          key = tuple(sorted((p, v) for p, v in after.items() if p in read_from[k + 1]))
           nxt[key] = nxt.get(key, 0) + n
-        held.pop(name, None)
       counts = nxt
     return sum(counts.values())
 

@@ -13,7 +13,7 @@ from nas_tf.children.lm import (NAMED_CELLS, CellLike, Perplexity, TiedEmbedding
                                 build_language_model, count_params_lm, make_cell,
                                 units_for_param_budget)
 
-__all__ = ["build_cnn", "estimate_cnn_cost", "scale_widths", "ChildTooLargeError", "l2_weight_decay",
-           "CellLike", "Perplexity", "TiedEmbedding", "build_language_model",
+__all__ = ["build_cnn", "estimate_cnn_cost", "scale_widths", "ChildTooLargeError",
+           "l2_weight_decay", "CellLike", "Perplexity", "TiedEmbedding", "build_language_model",
            "count_params_lm", "make_cell", "units_for_param_budget", "build_nb201",
            "NAMED_CELLS", "NAMED_NETWORKS", "build_named", "build_resnet"]

@@ -55,7 +55,7 @@ class SamplerOracle(kt.Oracle):
   def _make_sampler(self):
     from nas_tf.search import samplers  # pylint: disable=g-import-not-at-top
     if self.hypermodel is not None:
-      self._space, _ = space_lib.discover_once(space_lib.build_function(self.hypermodel))
+      self._space, _ = space_lib.discover_once(self.hypermodel)
     else:
       self._space = search_space_lib.HyperSpace(tuple(
           (p.name, space_lib.values_of(p), space_lib.explicit_conditions(p))

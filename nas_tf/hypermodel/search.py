@@ -125,7 +125,7 @@ class HyperModelTask(TrainedChildTask):
   def __init__(self, build_model: Callable, objective: str, higher_is_better: bool,
                fit_kwargs: dict, name: str = "hypermodel"):
     self.build_model = build_model  # a function or a keras_tuner.HyperModel
-    self.space, self.base_hp = space_lib.discover_once(space_lib.build_function(build_model))
+    self.space, self.base_hp = space_lib.discover_once(build_model)
     self.metric = objective
     self.metric_label = objective
     self.higher_is_better = higher_is_better
@@ -455,9 +455,9 @@ class KerasSearch:
     """The hyperparameters the search decides (found by calling the build function, as
     KerasTuner does), with their values, conditions and the number of configurations;
     also logged. Callable before :meth:`search`."""
-    space, _ = space_lib.discover_once(space_lib.build_function(self.hypermodel))
-    name = getattr(space_lib.build_function(self.hypermodel), "__qualname__", "build_model")
-    text = space_lib.summary(space, title=name)
+    space, _ = space_lib.discover_once(self.hypermodel)
+    build = space_lib.build_function(self.hypermodel)
+    text = space_lib.summary(space, title=getattr(build, "__qualname__", "build_model"))
     logging.info("%s", text)
     return text
 

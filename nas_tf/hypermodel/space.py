@@ -200,10 +200,11 @@ def discover(build_model: Callable):
 
 
 @functools.lru_cache(maxsize=8)
-def discover_once(build_model: Callable):
-  """:func:`discover`, once per function per process (a resumed or extended search, and
-  each ``KerasSearch.search`` call, reuse the space found the first time)."""
-  return discover(build_model)
+def discover_once(hypermodel):
+  """:func:`discover` of a build function or ``keras_tuner.HyperModel``, once per
+  hypermodel per process (a resumed or extended search, and each ``KerasSearch.search``
+  call, reuse the space found the first time)."""
+  return discover(build_function(hypermodel))
 
 
 def hyperparameters_for(spec: specs_lib.HyperParameterSpec, base):
@@ -235,4 +236,3 @@ def summary(space: search_space_lib.HyperSpace, title: str = "build_model") -> s
       notes.append(f"one softmax with {owner}")
     lines.append(f"  {name}: {shown}" + (f"   [{'; '.join(notes)}]" if notes else ""))
   return "\n".join(lines)
-

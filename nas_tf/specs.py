@@ -392,6 +392,24 @@ def from_dict(data: dict) -> Spec:
     raise SpecError(f"malformed {kind} spec {repr(data)[:_MAX_QUOTE]}: {e}") from e
 
 
+# What nas_train trains is a spec, or the name of a task's baseline network (``--cell``:
+# 'lstm', 'nascell', 'resnet20', ...), written to spec.json as {"cell": name}.
+
+def trained_dict(spec) -> dict:
+  """``spec.json``'s content for a spec or a baseline's name."""
+  return {"cell": spec} if isinstance(spec, str) else spec.to_dict()
+
+
+def trained_from_dict(data: dict):
+  """Inverse of :func:`trained_dict`: a spec, or a baseline's name."""
+  return data["cell"] if isinstance(data, dict) and set(data) == {"cell"} else from_dict(data)
+
+
+def trained_describe(spec) -> str:
+  """One line for logs and manifests, for a spec or a baseline's name."""
+  return f"baseline cell {spec!r}" if isinstance(spec, str) else spec.describe()
+
+
 def from_json(text: str) -> Spec:
   """Parses a spec written by ``spec.to_json()``; refuses text over the size cap."""
   _check(len(text) <= MAX_SPEC_JSON_BYTES,

@@ -93,7 +93,8 @@ def test_the_hand_designed_baseline_trains_by_name_with_the_found_networks_recip
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from nas_tf.export import trained as export_trained  # pylint: disable=g-import-not-at-top
   manifest = export_trained.export_trained(task, config.output_dir, str(tmp_path / "x"))
-  assert manifest["kind"] == "baseline" and manifest["describe"] == "baseline 'resnet20'"
+  assert manifest["kind"] == "baseline" and manifest["describe"] == (
+      "baseline cell 'resnet20'")  # as in metrics.json
   loaded = tf.saved_model.load(str(tmp_path / "x" / manifest["savedmodel"]))
   assert loaded.serve(np.zeros((2, 32, 32, 3), "float32")).shape == (2, 10)
 

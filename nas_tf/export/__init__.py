@@ -183,8 +183,8 @@ def check_space_kind(spec: specs_lib.Spec, config: dict) -> None:
 
 def _write_spec(spec, export_dir: str) -> str:
   path = os.path.join(export_dir, cells.SPEC_FILENAME)
-  data = {"cell": spec} if isinstance(spec, str) else spec.to_dict()  # as nas_train's
-  results.atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+  results.atomic_write_text(
+      path, json.dumps(specs_lib.trained_dict(spec), indent=2, sort_keys=True) + "\n")
   return path
 
 
@@ -470,9 +470,8 @@ def export_model(spec, model: keras.Model, export_dir: str, picture: bool = True
                      for t in model.inputs)
   outputs = ", ".join(f"{t.dtype}[batch, {', '.join(str(d) for d in t.shape[1:])}]"
                       for t in model.outputs)
-  named = isinstance(spec, str)
-  manifest = {"kind": "baseline" if named else spec.kind, "task": task,
-              "describe": f"baseline {spec!r}" if named else spec.describe(),
+  manifest = {"kind": "baseline" if isinstance(spec, str) else spec.kind, "task": task,
+              "describe": specs_lib.trained_describe(spec),
               "num_params": int(model.count_params()), "spec": cells.SPEC_FILENAME,
               "keras": CNN_KERAS, "savedmodel": MODEL_SAVEDMODEL,
               "signatures": {"serve": f"{inputs} -> {outputs}"}, **(extra or {})}

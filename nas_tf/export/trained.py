@@ -77,7 +77,7 @@ def read_training(train_dir: str) -> dict:
         f"{train_dir!r} lacks {', '.join(missing)}: not a finished nas_train output "
         "directory (rerun the same nas_train command to finish it)")
   spec_dict = _read_json(os.path.join(train_dir, "spec.json"))
-  spec = spec_dict["cell"] if set(spec_dict) == {"cell"} else specs_lib.from_dict(spec_dict)
+  spec = specs_lib.trained_from_dict(spec_dict)
   return {"spec": spec, "config": _read_json(os.path.join(train_dir, "final_config.json")),
           "metrics": _read_json(os.path.join(train_dir, "metrics.json")),
           "model": os.path.join(train_dir, "model.keras"), "dir": train_dir}
@@ -166,7 +166,7 @@ def export_lm(run: dict, plain: keras.Model, export_dir: str, picture: bool = Tr
   for tensor, size in zip(stateful.inputs[1:], sizes):
     layout.append({"name": tensor.name, "offset": offset, "size": size})
     offset += size
-  describe = f"baseline cell {spec!r}" if isinstance(spec, str) else spec.describe()
+  describe = specs_lib.trained_describe(spec)
   manifest = {
       "kind": "rnn", "describe": describe, "vocab_size": vocab_size,
       "units": units, "num_layers": num_layers,

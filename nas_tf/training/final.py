@@ -45,6 +45,7 @@ from nas_tf import children
 from nas_tf.training import lm as lm_training
 from nas_tf.training import optimizers
 from nas_tf import results
+from nas_tf import specs as specs_lib
 from nas_tf.config import ChildTrainingConfig
 from nas_tf.config import check_arg as _check
 
@@ -137,14 +138,6 @@ class FinalTrainingConfig(ChildTrainingConfig):
            f"collapse_margin must be >= 0 (0 = off), got {self.collapse_margin!r}")
     _check(self.worsen_margin >= 0,
            f"worsen_margin must be >= 0 (0 = off), got {self.worsen_margin!r}")
-
-
-def _describe(spec) -> str:
-  return f"baseline cell {spec!r}" if isinstance(spec, str) else spec.describe()
-
-
-def _spec_dict(spec) -> dict:
-  return {"cell": spec} if isinstance(spec, str) else spec.to_dict()
 
 
 def epoch_learning_rate(config: FinalTrainingConfig, epoch: int, base: float) -> float:
@@ -269,7 +262,7 @@ def finished(spec, config: FinalTrainingConfig) -> dict | None:
   now = json.loads(json.dumps(dataclasses.asdict(config)))  # compared as saved, like spec
   before = dict(saved["final_config.json"] or {}, output_dir=config.output_dir)
   changed = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
-  if saved["spec.json"] != json.loads(json.dumps(_spec_dict(spec))):
+  if saved["spec.json"] != json.loads(json.dumps(specs_lib.trained_dict(spec))):
     changed.insert(0, "spec")
   if changed:
     raise ValueError(f"{out} holds a finished training with other settings ({', '.join(changed)} "
@@ -296,8 +289,9 @@ def _start(task, spec, config: FinalTrainingConfig):
   task.check_data(config.data_dir)
   start = time.monotonic()
   os.makedirs(config.output_dir, exist_ok=True)
-  results.atomic_write_text(os.path.join(config.output_dir, "spec.json"),
-                            json.dumps(_spec_dict(spec), indent=2, sort_keys=True) + "\n")
+  results.atomic_write_text(
+      os.path.join(config.output_dir, "spec.json"),
+      json.dumps(specs_lib.trained_dict(spec), indent=2, sort_keys=True) + "\n")
   results.atomic_write_text(os.path.join(config.output_dir, "final_config.json"),
                             json.dumps(dataclasses.asdict(config), indent=2,
                                        sort_keys=True) + "\n")
@@ -403,8 +397,8 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
     best_epoch = int(np.nanargmin(np.asarray(val, dtype=float)))
     return bool(patience) and epoch - best_epoch >= patience
 
-  logging.info("Final training of %s, %d windows/epoch: %s", _describe(spec),
-               windows["train"][0].shape[0], config)
+  logging.info("Final training of %s, %d windows/epoch: %s",
+               specs_lib.trained_describe(spec), windows["train"][0].shape[0], config)
   out = lm_training.train_lm(
       model_fn, windows["train"], {"val": windows["val"]}, config.epochs, recipe,
       vocab_size, steps_per_epoch=config.steps_per_epoch, on_epoch_end=on_epoch_end,
@@ -421,7 +415,8 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   if os.path.exists(best_path):
     model.load_weights(best_path)
   num_windows = windows["train"][0].shape[0]
-  metrics = {"task": config.task, "spec": _spec_dict(spec), "describe": _describe(spec),
+  metrics = {"task": config.task, "spec": specs_lib.trained_dict(spec),
+             "describe": specs_lib.trained_describe(spec),
              "num_params": int(model.count_params()),
              "steps_per_epoch": min(num_windows, config.steps_per_epoch or num_windows),
              "epochs_run": len(history["loss"]),
@@ -491,8 +486,9 @@ def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
   splits = {"val": data.batched("validation", config.batch_size),
             "test": data.batched("test", config.batch_size)}
   metric, mode = "accuracy", "max"
-  logging.info("Final training of %s (%d params), %d steps/epoch: %s", _describe(spec),
-               model.count_params(), steps_per_epoch, config)
+  logging.info("Final training of %s (%d params), %d steps/epoch: %s",
+               specs_lib.trained_describe(spec), model.count_params(), steps_per_epoch,
+               config)
   if config.steps_per_epoch:
     train = train.repeat()
   best_path = os.path.join(config.output_dir, "checkpoints", "best.weights.h5")
@@ -518,7 +514,8 @@ def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
     logging.warning("No best checkpoint (validation metric never finite); evaluating "
                     "the last weights.")
   model.save(os.path.join(config.output_dir, "model.keras"))
-  out = {"task": config.task, "spec": _spec_dict(spec), "describe": _describe(spec),
+  out = {"task": config.task, "spec": specs_lib.trained_dict(spec),
+         "describe": specs_lib.trained_describe(spec),
          "num_params": int(model.count_params()), "steps_per_epoch": steps_per_epoch,
          # What the model's inputs are made from (e.g. whitening statistics): an export
          # needs it to accept raw inputs.

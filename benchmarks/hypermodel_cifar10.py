@@ -18,6 +18,7 @@ Data: ``../shared/data/cifar10-jpeg.tar.gz``; a seeded draw of ``--train_images`
 (method, seed) in ``benchmarks/results/hypermodel_cifar10.json``.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -208,14 +209,11 @@ def main(argv):
           continue
         data = data if data is not None else load_data()
         t0 = time.monotonic()
-        with tempfile.TemporaryDirectory() as directory:
-          if method.startswith("kt-"):
-            run = _kt_search
-          else:
-            run = _nas_tf_search
-            if _RUNS.value:
-              directory = os.path.join(_RUNS.value,
-                                       re.sub(r"[^\w.+-]+", "_", f"{row_name}-seed{seed}"))
+        run = _kt_search if method.startswith("kt-") else _nas_tf_search
+        kept = run is _nas_tf_search and _RUNS.value  # nas_tf runs are kept for pruning.py
+        with (contextlib.nullcontext(os.path.join(
+                  _RUNS.value, re.sub(r"[^\w.+-]+", "_", f"{row_name}-seed{seed}")))
+              if kept else tempfile.TemporaryDirectory()) as directory:
           best_val, hp, trials, epochs, *per_trial = run(method, seed, data, directory)
         seconds = time.monotonic() - t0
         test = None if method.endswith("+none") else retrain(hp, data, seed)

@@ -158,14 +158,21 @@ def _measure_latency(model, example, config: ChildTrainingConfig, out: dict) -> 
         f"{config.max_latency_ms:g}")
 
 
-def default_cnn_builder(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig):
-  """The paper's conv child (§4.1) for image data, under the config's size caps."""
-  image_shape = tuple(int(d) for d in data.arrays("train")[0].shape[1:])
-  return children.build_cnn(spec, input_shape=image_shape, num_classes=len(data.class_names),
+def search_cnn(spec: specs_lib.CNNSpec, input_shape, num_classes: int,
+               config: ChildTrainingConfig) -> keras.Model:
+  """The paper's conv child (§4.1) as a search trains it: the config's size caps and its
+  reductions (``width_multiplier``, ``image_size``; the final training builds it whole)."""
+  return children.build_cnn(spec, input_shape=tuple(input_shape), num_classes=num_classes,
                             weight_decay=config.weight_decay, max_params=config.max_params,
                             max_activation_elements=config.max_activation_elements,
                             width_multiplier=config.width_multiplier,
                             image_size=config.image_size)
+
+
+def default_cnn_builder(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig):
+  """:func:`search_cnn` for image data (``data.arrays`` / ``data.class_names``)."""
+  image_shape = tuple(int(d) for d in data.arrays("train")[0].shape[1:])
+  return search_cnn(spec, image_shape, len(data.class_names), config)
 
 
 def _train_classifier(build, data, config: ChildTrainingConfig, seed: int, out: dict,

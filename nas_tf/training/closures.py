@@ -132,12 +132,7 @@ def materialize(data, config: ChildTrainingConfig, seed: int,
 def build_child(spec, arrays: BatchArrays, config: ChildTrainingConfig) -> keras.Model:
   """The child's Keras model, with the same builders and caps as ``child_training``."""
   if isinstance(spec, specs_lib.CNNSpec):
-    return children.build_cnn(spec, input_shape=arrays.input_shape,
-                              num_classes=arrays.num_classes,
-                              weight_decay=config.weight_decay, max_params=config.max_params,
-                              max_activation_elements=config.max_activation_elements,
-                              width_multiplier=config.width_multiplier,
-                              image_size=config.image_size)
+    return child_training.search_cnn(spec, arrays.input_shape, arrays.num_classes, config)
   if isinstance(spec, specs_lib.RNNCellSpec):
     # The recipe of child_training (nas_tf.training.lm): uniform init and a model that
     # hands its state on, so the closure can carry it across BPTT windows.

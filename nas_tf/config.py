@@ -96,6 +96,9 @@ class ChildTrainingConfig:
     tie_embeddings: Share input and output embeddings in the LM (paper's "shared embeddings").
     max_params: Children with more parameters fail as 'too_large'.
     max_activation_elements: CNN children whose activations exceed this fail as 'too_large'.
+    max_macs: CNN children whose forward pass costs more multiply-accumulates per example
+      (``children.estimate_cnn_macs``, of the full network) fail as 'too_large': a compute
+      budget, e.g. ~41e6 to match ResNet-20. None = no cap.
     init_scale: LM: every weight from ``U(-init_scale, init_scale)`` (Zaremba et al.:
       0.1); None = Keras' default initialisers.
     lr_decay_start: LM: epochs at the initial rate before it decays.
@@ -137,6 +140,7 @@ class ChildTrainingConfig:
   tie_embeddings: bool = False
   max_params: Optional[int] = 5_000_000
   max_activation_elements: Optional[int] = 20_000_000
+  max_macs: Optional[int] = None
   init_scale: Optional[float] = 0.1
   lr_decay_start: int = 4
   lr_decay_factor: float = 0.5

@@ -257,7 +257,8 @@ class ZeroCostEvaluator(Evaluator):
     try:
       model = children.build_cnn(
           spec, num_classes=num_classes, max_params=self.child_config.max_params,
-          max_activation_elements=self.child_config.max_activation_elements)
+          max_activation_elements=self.child_config.max_activation_elements,
+          max_macs=self.child_config.max_macs)
       out["num_params"] = int(model.count_params())
       scores = score_model(model, images, labels, scores=(self.settings.score,))
       out["zero_cost"] = scores[self.settings.score]

@@ -148,6 +148,33 @@ def test_cnn_reduced_proxy_scales_widths_and_resolution():
     children.build_cnn(spec, width_multiplier=0)
 
 
+def test_estimate_cnn_macs_by_hand_and_against_the_built_model():
+  """Multiply-accumulates: a strided conv, a concat of a conv and a pool, a 1x1 conv."""
+  spec = _spec(L(3, 3, 24, stride=2), L(3, 3, 5, inputs=(0,)),
+               L(3, 3, 7, inputs=(1,), op="max_pool"), L(1, 1, 1, inputs=(1, 2)))
+  by_hand = (16 * 16 * 9 * 3 * 24     # layer 0: 32x32x3 -> 16x16x24, stride 2
+             + 16 * 16 * 9 * 24 * 5   # layer 1
+             + 0                      # layer 2: a pool
+             + 16 * 16 * 1 * 10 * 1   # layer 3 reads the concat of 1 (5) and 2 (5)
+             + 1 * 4)                 # logits: one channel, four classes
+  assert children.estimate_cnn_macs(spec, (32, 32, 3), 4) == by_hand == 444_932
+  for spec in _random_specs(4, seed=5, strides=(1, 2, 3), layer_ops=specs.LAYER_OPS):
+    model = children.build_cnn(spec, input_shape=(28, 24, 1), num_classes=6)
+    counted = sum(int(np.prod(l.output.shape[1:3])) * int(np.prod(l.kernel.shape))
+                  for l in model.layers if isinstance(l, keras.layers.Conv2D))
+    counted += int(np.prod(model.get_layer("logits").kernel.shape))
+    assert children.estimate_cnn_macs(spec, (28, 24, 1), 6) == counted, spec.describe()
+
+
+def test_the_compute_cap_counts_the_full_network_not_its_reduced_proxy():
+  spec = _spec(L(3, 3, 24, stride=2), L(3, 3, 5, inputs=(0,)))
+  macs = children.estimate_cnn_macs(spec)
+  with pytest.raises(children.ChildTooLargeError,
+                     match=f"{macs:,} multiply-accumulates per example > max_macs=1,000"):
+    children.build_cnn(spec, max_macs=1000, width_multiplier=0.5, image_size=8)
+  assert children.build_cnn(spec, max_macs=macs).count_params() > 0
+
+
 def test_guard_raises_before_building(monkeypatch):
   spec = _spec(L(7, 7, 64), L(7, 7, 64, inputs=(0,)))
   params, elements = children.estimate_cnn_cost(spec)

@@ -210,6 +210,10 @@ def test_the_evaluator_is_reproducible_without_touching_tensorflows_global_state
       config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(max_params=100),
       load_data=None).evaluate([spec])[0]
   assert too_big["status"] == "too_large" and "max_params" in too_big["error"]
+  over_budget = zero_cost.ZeroCostEvaluator(
+      config_lib.ZeroCostConfig(), config_lib.ChildTrainingConfig(max_macs=1000),
+      load_data=None).evaluate([spec])[0]
+  assert over_budget["status"] == "too_large" and "max_macs=1,000" in over_budget["error"]
 
 
 def test_data_free_scores_build_the_tasks_number_of_classes():

@@ -151,8 +151,27 @@ def estimate_cnn_cost(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32,
   return params, elements
 
 
-def _check_caps(spec, input_shape, num_classes, max_params, max_activation_elements):
-  if max_params is None and max_activation_elements is None:
+def estimate_cnn_macs(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
+                      num_classes: int = 10) -> int:
+  """Multiply-accumulates of one forward pass of one example (the usual "FLOPs" of
+  papers that count a fused multiply-add once): every conv's
+  ``out_h * out_w * k_h * k_w * in_channels * out_channels`` plus the logits layer's
+  ``channels * num_classes``. BatchNorm, ReLU, pooling, pads and concats are not counted
+  (they are memory-bound and small next to the convs). For a size-matched comparison
+  with a hand-designed network: He et al.'s ResNet-20 costs about 41M on 32x32 images.
+  """
+  plan = _plan_cnn(spec, input_shape)
+  macs = 0
+  for layer, lp in zip(spec.layers, plan.layers):
+    if layer.op == "conv":
+      macs += (lp.out_hw[0] * lp.out_hw[1] * layer.filter_height * layer.filter_width
+               * lp.in_channels * lp.out_channels)
+  return macs + plan.final_channels * num_classes
+
+
+def _check_caps(spec, input_shape, num_classes, max_params, max_activation_elements,
+                max_macs=None):
+  if max_params is None and max_activation_elements is None and max_macs is None:
     return
   params, elements = estimate_cnn_cost(spec, input_shape, num_classes)
   problems = []
@@ -161,6 +180,10 @@ def _check_caps(spec, input_shape, num_classes, max_params, max_activation_eleme
   if max_activation_elements is not None and elements > max_activation_elements:
     problems.append(f"{elements:,} activation elements per example > "
                     f"max_activation_elements={max_activation_elements:,}")
+  if max_macs is not None:
+    macs = estimate_cnn_macs(spec, input_shape, num_classes)
+    if macs > max_macs:
+      problems.append(f"{macs:,} multiply-accumulates per example > max_macs={max_macs:,}")
   if problems:
     raise ChildTooLargeError(
         f"child too large: {'; '.join(problems)} (input {tuple(input_shape)}, "
@@ -184,7 +207,8 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
               max_params: Optional[int] = None,
               max_activation_elements: Optional[int] = None,
               name: str = "cnn_child", width_multiplier: float = 1.0,
-              image_size: Optional[int] = None) -> keras.Model:
+              image_size: Optional[int] = None,
+              max_macs: Optional[int] = None) -> keras.Model:
   """Builds the convolutional child network described by ``spec`` (paper §3.3, §4.1).
 
   Layer names are stable: ``layer_{i}_concat``, ``layer_{i}_conv``, ``layer_{i}_bn``,
@@ -210,6 +234,9 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
     image_size: Images are resized (area averaging) to ``image_size`` x ``image_size``
       by the model's first layer, ``resize``, before the first conv (EcoNAS'
       "resolution"); None = as given.
+    max_macs: Optional cap on :func:`estimate_cnn_macs` (compute per example), checked
+      on the network as given (before ``width_multiplier`` and ``image_size``): a reduced
+      proxy of a network is admitted exactly when the full network is.
 
   Returns:
     A functional ``keras.Model`` mapping images ``[batch, h, w, c]`` to logits
@@ -219,6 +246,8 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
     ChildTooLargeError: A cap is exceeded; raised before any layer is created.
   """
   input_shape = _check_input_shape(input_shape)
+  if max_macs is not None:
+    _check_caps(spec, input_shape, num_classes, None, None, max_macs)
   spec = scale_widths(spec, width_multiplier)
   if image_size is not None and int(image_size) < 1:
     raise ValueError(f"image_size must be >= 1 or None, got {image_size!r}")

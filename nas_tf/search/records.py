@@ -131,5 +131,5 @@ def check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
     raise RuntimeError(
         f"{len(large)} of the {len(step)} children of step {last + 1} are over the size caps "
         f"({error}); raise the cap with --set=child.max_params=N (CNNs also "
-        f"--set=child.max_activation_elements=N) or make children smaller (--lm_units, "
+        f"--set=child.max_activation_elements=N, child.max_macs=N) or make children smaller (--lm_units, "
         f"--start_layers), then rerun the same command to resume")

@@ -166,7 +166,7 @@ def search_cnn(spec: specs_lib.CNNSpec, input_shape, num_classes: int,
                             weight_decay=config.weight_decay, max_params=config.max_params,
                             max_activation_elements=config.max_activation_elements,
                             width_multiplier=config.width_multiplier,
-                            image_size=config.image_size)
+                            image_size=config.image_size, max_macs=config.max_macs)
 
 
 def default_cnn_builder(spec: specs_lib.CNNSpec, data, config: ChildTrainingConfig):

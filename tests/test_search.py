@@ -185,15 +185,36 @@ def test_all_failing_first_step_is_a_setup_error(tmp_path):
     search.run(cfg, evaluator=FakeEvaluator(status_of=lambda s: "failed"))
 
 
-def test_step_of_mostly_too_large_children_stops_naming_the_cap(tmp_path):
+def test_a_run_of_too_large_children_stops_naming_the_cap(tmp_path):
   """The paper's LM size under the default cap must not silently score every child 0."""
   cfg = _config(tmp_path, child=config_lib.ChildTrainingConfig(
       lm_units=8, batch_size=4, num_steps=5, max_params=1000, max_train_examples=200,
       max_eval_examples=200))
-  with pytest.raises(RuntimeError, match=r"2 of the 2 children of step 1 are over the size "
-                     r"caps \(child too large: .*--set=child.max_params=N"):
+  with pytest.raises(RuntimeError, match=r"none of the latest 6 children was trained, [56] "
+                     r"of them over the size caps \(child too large: .*"
+                     r"--set=child.max_params=N"):
     search.run(cfg)
-  assert {r["status"] for r in _records(cfg)} == {"too_large"}
+  assert {r["status"] for r in _records(cfg)} <= {"too_large", "degenerate"}
+
+
+def test_a_cap_part_of_the_space_meets_is_a_constraint_not_a_stop(tmp_path):
+  """A compute budget that rejects some children (m = 1, as the real presets) scores them
+  with the failure reward and goes on; 20 rejections in a row stop it."""
+  from nas_tf.search import records as records_lib  # pylint: disable=g-import-not-at-top
+  cfg = _config(tmp_path, children_per_step=1, max_children=100)
+  log = []  # check_not_all_broken reads records only
+
+  def add(status):
+    log.append({"step": len(log), "index": 0, "status": status, "reward": 0.0,
+                "metrics": {"error": "child too large: over max_macs"}})
+
+  for status in ["too_large"] * 3 + ["ok"] + ["too_large"] * 18 + ["degenerate"]:
+    add(status)
+    records_lib.check_not_all_broken(log, cfg)  # never 20 untrained in a row yet
+  add("too_large")
+  with pytest.raises(RuntimeError, match="none of the latest 20 children was trained, 19 "
+                     "of them over the size caps"):
+    records_lib.check_not_all_broken(log, cfg)
 
 
 def test_resume_extends_budget_without_duplicates(tmp_path):

@@ -110,10 +110,13 @@ def check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
   Bad architectures fail one by one and are scored; but when every child so far raised,
   and there are at least the first step's or three of them (wrong data path, a subset
   larger than the data, a bug; KerasTuner also stops after three failed trials in a
-  row), or most children of the latest step are over the size caps (a child size the
-  caps do not allow, e.g. the paper's ~20M-parameter LM under the default 5M cap),
-  carrying on would only fill results.jsonl with failure rewards that teach the sampler
-  nothing.
+  row), or the latest ``max(2 m, 20)`` children (all of a shorter search) are all over
+  the size caps (caps the space cannot meet, e.g. the paper's ~20M-parameter LM under
+  the default 5M cap), carrying on would only fill results.jsonl with failure rewards
+  that teach the sampler nothing. A cap that part of a CNN space meets (a compute budget)
+  is a constraint the sampler learns from its failure rewards: a run of 20 rejections in
+  a row is then ~1e-6 likely when half the space fits, and a rejected child costs no
+  training, so the window waits that long.
   """
   enough = min(max(config.children_per_step, 3), config.max_children)
   if len(log) >= enough and all(r["status"] == "failed" for r in log):
@@ -121,15 +124,16 @@ def check_not_all_broken(log: ResultsLog, config: SearchConfig) -> None:
     raise RuntimeError(f"all {len(log)} children so far failed to train; this looks like "
                        f"a setup problem, not bad architectures. Errors: "
                        f"{'; '.join(errors)[:1000]}")
-  if not len(log):
-    return
-  last = max(r["step"] for r in log)
-  step = [r for r in log if r["step"] == last]
-  large = [r for r in step if r["status"] == "too_large"]
-  if len(large) * 2 > len(step):
-    error = str(large[0]["metrics"].get("error"))[:300]
+  window = min(max(2 * config.children_per_step, 20), config.max_children)
+  latest = sorted(log, key=lambda r: (r["step"], r["index"]))[-window:]
+  large = [r for r in latest if r["status"] == "too_large"]
+  # Provably dead cells (never trained either) do not break a run of rejections.
+  if (len(latest) == window and len(large) * 2 > window
+      and all(r["status"] in ("too_large", "degenerate") for r in latest)):
+    error = str(large[-1]["metrics"].get("error"))[:300]
     raise RuntimeError(
-        f"{len(large)} of the {len(step)} children of step {last + 1} are over the size caps "
-        f"({error}); raise the cap with --set=child.max_params=N (CNNs also "
-        f"--set=child.max_activation_elements=N, child.max_macs=N) or make children smaller (--lm_units, "
-        f"--start_layers), then rerun the same command to resume")
+        f"none of the latest {window} children was trained, {len(large)} of them over the "
+        f"size caps ({error}); raise the cap "
+        f"with --set=child.max_params=N (CNNs also --set=child.max_activation_elements=N, "
+        f"child.max_macs=N) or make children smaller (--lm_units, --start_layers), then "
+        f"rerun the same command to resume")

@@ -139,8 +139,12 @@ def compare(pruned_dir: str, full_dir: str) -> dict:
   return out
 
 
-def _fmt(v, digits=1):
-  return "-" if v is None else f"{v:.{digits}f}"
+def _fmt(v, digits=None):
+  """Fixed ``digits`` where given; a metric with four significant figures (a perplexity
+  of 447.7 and an accuracy of 0.4392 alike)."""
+  if v is None:
+    return "-"
+  return f"{v:.{digits}f}" if digits is not None else f"{v:.4g}"
 
 
 def main(argv):

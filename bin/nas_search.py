@@ -75,6 +75,8 @@ _T_PARAMS = flags.DEFINE_float("target_params", None, "Soft constraint (MnasNet)
                                "(params / target)^cost_exponent.")
 _T_LAT = flags.DEFINE_float("target_latency_ms", None, "Soft constraint on batch-1 inference "
                             "latency measured here: reward x (latency / target)^w.")
+_T_MACS = flags.DEFINE_float("target_macs", None, "Soft constraint on multiply-accumulates per "
+                             "image (CIFAR-10 conv children): reward x (macs / target)^w.")
 _W = flags.DEFINE_float("cost_exponent", None, "w <= 0 of the soft constraint (MnasNet: -0.07).")
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up noise.")
 _REPORT = flags.DEFINE_boolean("report", True, "Write report.html (nas_report) at the end.")

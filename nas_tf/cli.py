@@ -34,7 +34,8 @@ SEARCH_FLAG_FIELDS = {
     "runtime.intra_op_threads", "parallel_children": "runtime.parallel_children",
     "population_size": "evolution.population_size", "tournament_size": "evolution.sample_size",
     "target_params": "objective.target_params", "target_latency_ms":
-    "objective.target_latency_ms", "cost_exponent": "objective.cost_exponent",
+    "objective.target_latency_ms", "target_macs": "objective.target_macs",
+    "cost_exponent": "objective.cost_exponent",
     "max_latency_ms": "child.max_latency_ms", "pruner": "pruner.kind"}
 
 # Errors a user can cause (bad flags, paths, data, settings): one line, no traceback.

@@ -355,21 +355,24 @@ class ObjectiveConfig:
   ``reward = task_reward * prod_i (cost_i / target_i) ** cost_exponent`` over the targets
   that are set: a child at its target keeps its reward, one twice as costly loses
   ``1 - 2 ** cost_exponent`` of it (4.7% at MnasNet's -0.07), one half as costly gains as
-  much. Hard caps are ``child.max_params`` / ``child.max_latency_ms``.
+  much. Hard caps are ``child.max_params`` / ``child.max_latency_ms`` / ``child.max_macs``.
 
   Attributes:
     target_params: Target parameter count (None = parameters not in the objective).
     target_latency_ms: Target inference latency, batch 1, on the search machine (needs
       ``child.measure_latency``).
+    target_macs: Target multiply-accumulates per example (a FLOPs target; tasks whose
+      ``Task.costs`` give ``macs``: CIFAR-10's conv children).
     cost_exponent: ``w <= 0``; MnasNet's soft constraint uses -0.07.
   """
 
   target_params: Optional[float] = None
   target_latency_ms: Optional[float] = None
+  target_macs: Optional[float] = None
   cost_exponent: float = -0.07
 
   def __post_init__(self):
-    for name in ("target_params", "target_latency_ms"):
+    for name in ("target_params", "target_latency_ms", "target_macs"):
       value = getattr(self, name)
       _check(value is None or value > 0, f"objective {name} must be > 0, got {value!r}")
     _check(self.cost_exponent <= 0,
@@ -380,7 +383,8 @@ class ObjectiveConfig:
   def targets(self) -> dict:
     """``{record key of the cost: target}`` for the targets that are set."""
     return {k: v for k, v in (("num_params", self.target_params),
-                              ("latency_ms", self.target_latency_ms)) if v is not None}
+                              ("latency_ms", self.target_latency_ms),
+                              ("macs", self.target_macs)) if v is not None}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -54,6 +54,11 @@ def test_objective_config_checks_and_round_trip(tmp_path):
       objective=config_lib.ObjectiveConfig(target_params=2e5, target_latency_ms=3.0))
   assert config_lib.SearchConfig.from_json(config.to_json()) == config
   assert config.objective.targets == {"num_params": 2e5, "latency_ms": 3.0}
+  flops = config_lib.SearchConfig(**base, objective=config_lib.ObjectiveConfig(target_macs=4e7))
+  assert config_lib.SearchConfig.from_json(flops.to_json()) == flops
+  assert flops.objective.targets == {"macs": 4e7}
+  with pytest.raises(ValueError, match="target_macs must be > 0, got 0"):
+    config_lib.ObjectiveConfig(target_macs=0)
   # A search without targets writes the config.json it always wrote.
   assert "objective" not in config_lib.SearchConfig(**base).to_dict()
 
@@ -149,3 +154,27 @@ def test_search_scales_rewards_and_summary_shows_the_pareto_front(tmp_path):
   assert json.loads((pathlib.Path(config.output_dir) / "config.json").read_text())[
       "objective"]["target_params"] == 36_000
   assert not math.isnan(log.best()["reward"])
+
+
+def test_a_compute_target_scales_the_synflow_reward_by_each_childs_macs(tmp_path):
+  """target_macs: CIFAR-10 knows every conv child's multiply-accumulates without training
+  it (Task.costs), so the soft constraint works on every evaluation path; here zero-cost,
+  where a log score takes log(factor)."""
+  from nas_tf import children  # pylint: disable=g-import-not-at-top
+  config = config_lib.SearchConfig(
+      task="cifar10", data_dir=str(ROOT / "testdata" / "cifar10" / "png"),
+      output_dir=str(tmp_path / "out"), search="random", max_children=4,
+      children_per_step=1, space={"kind": "cnn", "strides": [1, 2]},
+      depth=config_lib.DepthSchedule(start=2), seed=0, evaluation="zero_cost",
+      validation_size=10, runtime=config_lib.RuntimeConfig(isolation="inline"),
+      objective=config_lib.ObjectiveConfig(target_macs=1e6, cost_exponent=-0.5))
+  search.run(config)
+  log = ResultsLog(os.path.join(config.output_dir, "results.jsonl"))
+  assert len(log) == 4
+  for r in log:
+    macs = children.estimate_cnn_macs(specs_lib.from_dict(r["spec"]), (32, 32, 3), 10)
+    assert r["macs"] == macs
+    factor = (macs / 1e6) ** -0.5
+    assert r["cost_factor"] == pytest.approx(factor)
+    assert r["reward"] == pytest.approx(r["task_reward"] + math.log(factor))
+  assert tasks.get("ptb").costs(object()) == {}  # a task without known costs: none

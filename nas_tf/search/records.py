@@ -34,10 +34,11 @@ def make_record(task, config: SearchConfig, step: int, index: int, tokens, spec,
       metrics = dict(metrics, error=why)
   reward = (task.reward(metrics, config.child) if status == "ok"
             else task.failure_reward())
+  costs = task.costs(spec)  # known without training (e.g. macs): every child has them
   objective = {}
   if config.objective.targets and status == "ok":
     # MnasNet's soft constraint on top of the task's reward; failures stay failures.
-    factor = rewards.cost_factor(metrics, config.objective.targets,
+    factor = rewards.cost_factor({**metrics, **costs}, config.objective.targets,
                                  config.objective.cost_exponent)
     objective = {"task_reward": reward, "cost_factor": factor}
     reward = task.with_cost(reward, factor, metrics)
@@ -47,7 +48,7 @@ def make_record(task, config: SearchConfig, step: int, index: int, tokens, spec,
       "reward": reward, "status": status, "cached": from_cache,
       "val_metric": task.val_metric(metrics),
       "num_params": metrics.get("num_params"), "latency_ms": metrics.get("latency_ms"),
-      "train_seconds": metrics.get("train_seconds"), **objective,
+      "train_seconds": metrics.get("train_seconds"), **costs, **objective,
       "metrics": {k: v for k, v in metrics.items() if k != "status"},
       "time": time.time(),
   }

@@ -53,6 +53,9 @@ class ZeroCostTask(Task):
   def make_space(self, space=None):
     return self.base.make_space(space)
 
+  def costs(self, spec) -> dict:
+    return self.base.costs(spec)
+
   def check_data(self, data_dir: str, bundled: bool = False) -> None:
     self.base.check_data(data_dir, bundled=bundled)
 

@@ -146,6 +146,12 @@ class Task:
       return reward / factor
     return reward * factor ** self.reward_power
 
+  def costs(self, spec) -> dict:
+    """Costs of an architecture known without training it, e.g. ``{"macs": ...}``: kept
+    in its record and available to the objective's targets. None by default."""
+    del spec
+    return {}
+
   def val_metric(self, metrics: dict) -> Optional[float]:
     value = metrics.get(self.metric)
     return None if value is None else float(value)

@@ -17,6 +17,7 @@ from absl import logging
 from nas_tf import data_sources
 from nas_tf import rewards as rewards_lib
 from nas_tf import search_space as search_space_lib
+from nas_tf import specs as specs_lib
 from nas_tf.tasks.base import SMALL_BUDGET_CONTROLLER, TrainedChildTask
 
 
@@ -194,6 +195,13 @@ class CIFAR10Task(TrainedChildTask):
 
   def default_space(self) -> dict:
     return search_space_lib.paper_space("cnn")
+
+  def costs(self, spec) -> dict:
+    """Multiply-accumulates per 32x32 image of the full network (``objective.target_macs``)."""
+    if not isinstance(spec, specs_lib.CNNSpec):
+      return {}
+    from nas_tf import children  # pylint: disable=g-import-not-at-top
+    return {"macs": children.estimate_cnn_macs(spec, (32, 32, 3), self.num_classes)}
 
   def check_spec(self, spec) -> None:
     if isinstance(spec, str):

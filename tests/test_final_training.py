@@ -59,6 +59,24 @@ def test_cifar10_final_training_writes_finite_accuracies(tmp_path):
   _check_outputs(config, "accuracy")
   assert 0 <= metrics["val_accuracy"] <= 1 and 0 <= metrics["test_accuracy"] <= 1
   assert metrics["num_params"] > 0 and len(metrics["history"]["val_accuracy"]) == 2
+  # The curve as it arrived, one row per epoch: the same values as the final history.
+  rows = json.loads((pathlib.Path(config.output_dir) / "history.json").read_text())
+  assert [r["epoch"] for r in rows] == [1, 2]
+  assert [r["val_accuracy"] for r in rows] == pytest.approx(metrics["history"]["val_accuracy"])
+  assert all(r["seconds"] > 0 for r in rows)
+
+
+def test_the_epoch_log_keeps_earlier_epochs_across_a_resume(tmp_path):
+  path = tmp_path / "history.json"
+  first = ft.EpochLog(str(path), epochs=3, steps=2)
+  first.on_epoch_begin(0)
+  first.on_epoch_end(0, {"val_accuracy": 0.25, "accuracy": 0.5})
+  resumed = ft.EpochLog(str(path), epochs=3, steps=2)  # a new process: from the file
+  resumed.on_epoch_begin(1)
+  resumed.on_epoch_end(1, {"val_accuracy": 0.5})
+  resumed.on_epoch_end(1, {"val_accuracy": 0.75})  # an epoch run again replaces its row
+  rows = json.loads(path.read_text())
+  assert [(r["epoch"], r["val_accuracy"]) for r in rows] == [(1, 0.25), (2, 0.75)]
 
 
 def test_the_hand_designed_baseline_trains_by_name_with_the_found_networks_recipe(tmp_path):

@@ -17,6 +17,7 @@ Output directory layout::
   tensorboard/                     training curves
   model.keras                      the model with the best weights
   metrics.json                     validation and test metrics, history, timings
+  history.json                     classifiers: per-epoch metrics, written as they arrive
   vocab.txt                        PTB: the vocabulary, one word per line in id order
 
 ``nas_export --trained=OUTPUT_DIR`` turns the directory into a standalone export with
@@ -451,6 +452,44 @@ def _train_final_lm(spec, data, config: FinalTrainingConfig) -> dict:
   return metrics
 
 
+class EpochLog(keras.callbacks.Callback):
+  """Progress of a long final training: a line at most every ``every`` seconds within an
+  epoch (a CIFAR-10 epoch on 2 cores takes minutes), one per epoch with the time to go,
+  and ``history.json`` rewritten after each epoch, so that a run's curve can be read
+  (and committed) while it trains. The file survives a resume: ``BackupAndRestore``
+  restores the weights and the epoch, not Keras' ``History``."""
+
+  def __init__(self, path: str, epochs: int, steps: int, every: float = 60.0):
+    super().__init__()
+    self.path, self.epochs, self.steps, self.every = pathlib.Path(path), epochs, steps, every
+    self.rows = json.loads(self.path.read_text()) if self.path.exists() else []
+    self.epoch_start = self.last = time.monotonic()
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch_start = self.last = time.monotonic()
+
+  def on_train_batch_end(self, batch, logs=None):
+    now = time.monotonic()
+    if self.every and now - self.last >= self.every:
+      self.last = now
+      logs = logs or {}
+      logging.info("epoch %d/%d step %d/%d: loss %.4f, accuracy %.4f (%.0f s into it)",
+                   len(self.rows) + 1, self.epochs, batch + 1, self.steps,
+                   float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan)),
+                   now - self.epoch_start)
+
+  def on_epoch_end(self, epoch, logs=None):
+    seconds = time.monotonic() - self.epoch_start
+    row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+           "seconds": seconds}
+    self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
+    self.path.write_text(json.dumps(self.rows, indent=1) + "\n")
+    logging.info("epoch %d/%d: val_accuracy %.4f (train %.4f), %.0f s; about %.0f min to go",
+                 epoch + 1, self.epochs, row.get("val_accuracy", math.nan),
+                 row.get("accuracy", math.nan), seconds,
+                 seconds * (self.epochs - epoch - 1) / 60)
+
+
 @_unless_finished
 def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
   """Retrains a classifier child with ``model.fit`` and writes ``metrics.json`` (§4.1).
@@ -500,7 +539,9 @@ def train_final_classifier(task, spec, config: FinalTrainingConfig) -> dict:
                                       save_best_only=True, save_weights_only=True),
       keras.callbacks.TensorBoard(os.path.join(config.output_dir, "tensorboard"),
                                   write_graph=False),
-      keras.callbacks.TerminateOnNaN()]
+      keras.callbacks.TerminateOnNaN(),
+      EpochLog(os.path.join(config.output_dir, "history.json"), config.epochs,
+               config.steps_per_epoch or steps_per_epoch)]
   if config.early_stopping_patience:
     callbacks.append(keras.callbacks.EarlyStopping(
         monitor=monitor, mode=mode, patience=config.early_stopping_patience))

@@ -187,10 +187,10 @@ def test_all_failing_first_step_is_a_setup_error(tmp_path):
 
 def test_a_run_of_too_large_children_stops_naming_the_cap(tmp_path):
   """The paper's LM size under the default cap must not silently score every child 0."""
-  cfg = _config(tmp_path, child=config_lib.ChildTrainingConfig(
+  cfg = _config(tmp_path, search="random", max_children=4, child=config_lib.ChildTrainingConfig(
       lm_units=8, batch_size=4, num_steps=5, max_params=1000, max_train_examples=200,
       max_eval_examples=200))
-  with pytest.raises(RuntimeError, match=r"none of the latest 6 children was trained, [56] "
+  with pytest.raises(RuntimeError, match=r"none of the latest 4 children was trained, [34] "
                      r"of them over the size caps \(child too large: .*"
                      r"--set=child.max_params=N"):
     search.run(cfg)

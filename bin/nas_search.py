@@ -88,19 +88,13 @@ for _name, _field in FIELDS.items():  # what each task sets when the flag is not
   flags.FLAGS[_name].help += tasks.defaults_help(_field)
 
 
-def _flag(name):
-  value = flags.FLAGS[name].value  # counts that also take 'all' (the whole split):
-  return (None if value.lower() == "all" else int(float(value))) if name.endswith(
-      "_examples") and value is not None else value
-
-
 def make_config() -> config_lib.SearchConfig:
   """Flags -> SearchConfig, once: preset (or --config) < flags given < --set."""
   from nas_tf import api  # pylint: disable=g-import-not-at-top
   replay = _CONFIG.value and config_lib.SearchConfig.from_json(pathlib.Path(
       _CONFIG.value).read_text())  # a run replayed: only the flags given here change it
-  given = {FIELDS[n]: _flag(n) for n in FIELDS if (flags.FLAGS[n].present if replay
-                                                   else flags.FLAGS[n].value is not None)}
+  given = {FIELDS[n]: cli.flag_value(n, flags.FLAGS[n].value) for n in FIELDS
+           if (flags.FLAGS[n].present if replay else flags.FLAGS[n].value is not None)}
   task = tasks.resolve(replay.task if replay else _TASK.value)
   if replay and _TASK.value and tasks.resolve(_TASK.value) is not task:
     raise ValueError(f"--config searches task {replay.task!r}, not --task={_TASK.value}")

@@ -38,6 +38,15 @@ SEARCH_FLAG_FIELDS = {
     "cost_exponent": "objective.cost_exponent",
     "max_latency_ms": "child.max_latency_ms", "pruner": "pruner.kind"}
 
+def flag_value(name: str, value):
+  """A search flag's value as its config field takes it: the example counts
+  (``--max_train_examples``, ``--max_eval_examples``) also take 'all' (None: the whole
+  split) and '1e5'."""
+  if name.endswith("_examples") and value is not None:
+    return None if str(value).lower() == "all" else int(float(value))
+  return value
+
+
 # Errors a user can cause (bad flags, paths, data, settings): one line, no traceback.
 USER_ERRORS = (ValueError, OSError, RuntimeError, KeyError)
 

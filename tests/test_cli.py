@@ -148,3 +148,10 @@ def test_the_end_of_a_search_says_what_its_statuses_mean(tmp_path):
                              "provably cannot learn"), lines
   assert "nan: training diverged" in lines[0]
   assert len(lines) == 1  # nothing trained: no retraining to suggest
+
+
+def test_example_counts_take_all_and_scientific_notation():
+  assert cli.flag_value("max_train_examples", "all") is None
+  assert cli.flag_value("max_eval_examples", "1e5") == 100_000
+  assert cli.flag_value("max_train_examples", None) is None
+  assert cli.flag_value("lm_units", 32) == 32  # other flags pass through

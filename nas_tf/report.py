@@ -348,7 +348,8 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
            "<h2>Runs</h2>", _overview(runs),
            "<h2>Best reward so far</h2>", _curves(runs)]
   fronts = 0
-  for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms, batch 1)")):
+  for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms, batch 1)"),
+                          ("macs", "multiply-accumulates per example")):
     figure = _pareto(runs, cost_key, label)
     if figure:
       fronts += 1
@@ -356,7 +357,7 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
                 f"{label}</h2>", figure]
   if not fronts:
     parts.append("<p class='note'>No Pareto front: no trained child records a parameter "
-                 "count or a latency (a table lookup records neither).</p>")
+                 "count, a latency or multiply-accumulates (a table lookup records none).</p>")
   for number, run in enumerate(runs):
     parts += [f"<h2>{html.escape(run['name'])}: rewards per controller step</h2>",
               _per_step(run)]

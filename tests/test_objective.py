@@ -178,3 +178,6 @@ def test_a_compute_target_scales_the_synflow_reward_by_each_childs_macs(tmp_path
     assert r["cost_factor"] == pytest.approx(factor)
     assert r["reward"] == pytest.approx(r["task_reward"] + math.log(factor))
   assert tasks.get("ptb").costs(object()) == {}  # a task without known costs: none
+  front = results.pareto_front(log, "macs")
+  summary = (pathlib.Path(config.output_dir) / "summary.txt").read_text()
+  assert front and ("vs multiply-accumulates" in summary) == (len(front) >= 2)

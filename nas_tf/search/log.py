@@ -124,15 +124,16 @@ def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
     at = "" if reached(r) == 1 else f"(at {reached(r):.3g}) "
     lines.append(f"{rank:>4}  {r['reward']:.5f}  {val:>9}  {params:>9}  "
                  f"{r['step'] + 1:>5}/{r['index'] + 1:<4}  {at}{r['describe']}")
-  for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms)")):
+  for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms)"),
+                          ("macs", "multiply-accumulates per example")):
     front = pareto_front(log, cost_key)
     if len(front) < 2:
       continue  # one point is no trade-off (or the cost was not measured)
     lines += ["", f"Pareto front, {metric} vs {label} (no architecture is better on both):"]
     for r in front:
       val = "-" if r["val_metric"] is None else f"{r['val_metric']:.4g}"
-      cost = (f"{int(r[cost_key]):>11,}" if cost_key == "num_params"
-              else f"{r[cost_key]:>8.3g} ms")
+      cost = (f"{r[cost_key]:>8.3g} ms" if cost_key == "latency_ms"
+              else f"{int(r[cost_key]):>11,}")
       lines.append(f"  {cost}  {metric} {val:>9}  reward {r['reward']:.5f}  "
                    f"{r['step'] + 1:>5}/{r['index'] + 1:<4}  {r['describe'][:80]}")
   atomic_write_text(os.path.join(output_dir, "summary.txt"), "\n".join(lines) + "\n")

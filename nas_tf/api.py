@@ -80,7 +80,7 @@ class SearchResult:
     if not any(r.get(cost) is not None for r in self.records if r.get("status") == "ok"):
       raise ValueError(f"no trained child of {self.output_dir} records {cost!r}; costs "
                        "recorded: " + (", ".join(sorted(
-                           c for c in ("num_params", "latency_ms")
+                           c for c in results.COSTS
                            if any(r.get(c) is not None for r in self.records))) or "none"))
     return results.pareto_front(self.records, cost)
 

@@ -38,6 +38,7 @@ SEARCH_FLAG_FIELDS = {
     "cost_exponent": "objective.cost_exponent",
     "max_latency_ms": "child.max_latency_ms", "pruner": "pruner.kind"}
 
+
 def flag_value(name: str, value):
   """A search flag's value as its config field takes it: the example counts
   (``--max_train_examples``, ``--max_eval_examples``) also take 'all' (None: the whole

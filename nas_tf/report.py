@@ -348,8 +348,7 @@ def write_report(run_dirs: Sequence[str], path: str, top: int = 5,
            "<h2>Runs</h2>", _overview(runs),
            "<h2>Best reward so far</h2>", _curves(runs)]
   fronts = 0
-  for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms, batch 1)"),
-                          ("macs", "multiply-accumulates per example")):
+  for cost_key, label in results.COSTS.items():
     figure = _pareto(runs, cost_key, label)
     if figure:
       fronts += 1

@@ -146,6 +146,12 @@ def spec_key(spec_dict: dict) -> str:
   return json.dumps(spec_dict, sort_keys=True)
 
 
+# The costs a record can carry, each with how summaries and reports name it: measured
+# (parameters, latency) or known from the spec (Task.costs: multiply-accumulates).
+COSTS = {"num_params": "parameters", "latency_ms": "latency (ms, batch 1)",
+         "macs": "multiply-accumulates per example"}
+
+
 def pareto_front(records, cost_key: str = "num_params") -> list[dict]:
   """Distinct trained architectures that no other beats on both quality and cost.
 

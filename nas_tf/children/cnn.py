@@ -169,17 +169,16 @@ def estimate_cnn_macs(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32,
   return macs + plan.final_channels * num_classes
 
 
-def _check_caps(spec, input_shape, num_classes, max_params, max_activation_elements,
-                max_macs=None):
-  if max_params is None and max_activation_elements is None and max_macs is None:
-    return
-  params, elements = estimate_cnn_cost(spec, input_shape, num_classes)
+def _check_caps(spec, input_shape, num_classes, max_params=None,
+                max_activation_elements=None, max_macs=None):
   problems = []
-  if max_params is not None and params > max_params:
-    problems.append(f"{params:,} parameters > max_params={max_params:,}")
-  if max_activation_elements is not None and elements > max_activation_elements:
-    problems.append(f"{elements:,} activation elements per example > "
-                    f"max_activation_elements={max_activation_elements:,}")
+  if max_params is not None or max_activation_elements is not None:
+    params, elements = estimate_cnn_cost(spec, input_shape, num_classes)
+    if max_params is not None and params > max_params:
+      problems.append(f"{params:,} parameters > max_params={max_params:,}")
+    if max_activation_elements is not None and elements > max_activation_elements:
+      problems.append(f"{elements:,} activation elements per example > "
+                      f"max_activation_elements={max_activation_elements:,}")
   if max_macs is not None:
     macs = estimate_cnn_macs(spec, input_shape, num_classes)
     if macs > max_macs:
@@ -247,7 +246,7 @@ def build_cnn(spec: specs.CNNSpec, input_shape: Sequence[int] = (32, 32, 3),
   """
   input_shape = _check_input_shape(input_shape)
   if max_macs is not None:
-    _check_caps(spec, input_shape, num_classes, None, None, max_macs)
+    _check_caps(spec, input_shape, num_classes, max_macs=max_macs)  # the full network
   spec = scale_widths(spec, width_multiplier)
   if image_size is not None and int(image_size) < 1:
     raise ValueError(f"image_size must be >= 1 or None, got {image_size!r}")

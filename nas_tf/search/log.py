@@ -12,7 +12,7 @@ import json
 import os
 from typing import Iterator, Optional
 
-from nas_tf.results import (TMP_PREFIX, atomic_write_text, dumps, pareto_front, rank,
+from nas_tf.results import (COSTS, TMP_PREFIX, atomic_write_text, dumps, pareto_front, rank,
                             reached, read_records, spec_key)
 
 # Every status a child's metrics can have: all depend on the spec alone (and the seed),
@@ -124,8 +124,7 @@ def write_summary(output_dir: str, log: ResultsLog, metric_label: str = "val",
     at = "" if reached(r) == 1 else f"(at {reached(r):.3g}) "
     lines.append(f"{rank:>4}  {r['reward']:.5f}  {val:>9}  {params:>9}  "
                  f"{r['step'] + 1:>5}/{r['index'] + 1:<4}  {at}{r['describe']}")
-  for cost_key, label in (("num_params", "parameters"), ("latency_ms", "latency (ms)"),
-                          ("macs", "multiply-accumulates per example")):
+  for cost_key, label in COSTS.items():
     front = pareto_front(log, cost_key)
     if len(front) < 2:
       continue  # one point is no trade-off (or the cost was not measured)

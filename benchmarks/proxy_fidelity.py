@@ -96,6 +96,10 @@ _THREADS = flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op th
 _INTERLEAVE = flags.DEFINE_boolean("interleave", False, "Train proxy then reference "
                                    "architecture by architecture instead of side by side, "
                                    "so that an interrupted run already has complete pairs.")
+_SHARD = flags.DEFINE_string("shard", None, "I/N: train only the architectures at positions "
+                             "I, I+N, I+2N, ... of the study's order, so that N processes "
+                             "(one per core) share one study's output directory without "
+                             "training the same architecture twice. The analysis covers all.")
 
 # Architectures that always join the sample: the paper's baselines.
 _BASELINES = {"ptb": ("lstm", "nascell"), "cifar10": ("plain_convnet",)}
@@ -204,6 +208,20 @@ def plan(archs, sides, done, interleave):
   if interleave:
     return [(k, i, a) for i, a in archs for k in range(len(sides)) if i not in done[k]]
   return [(k, i, a) for k in range(len(sides)) for i, a in archs if i not in done[k]]
+
+
+def shard(archs, spec):
+  """The architectures of shard ``spec`` ("I/N": positions I, I+N, ...), or all of them."""
+  if not spec:
+    return list(archs)
+  index, _, count = spec.partition("/")
+  try:
+    index, count = int(index), int(count)
+  except ValueError:
+    raise ValueError(f"--shard must be I/N with integers, got {spec!r}") from None
+  if not 0 <= index < count:
+    raise ValueError(f"--shard I/N needs 0 <= I < N, got {spec!r}")
+  return [a for n, a in enumerate(archs) if n % count == index]
 
 
 def _train_seed() -> int:
@@ -564,7 +582,7 @@ def main(argv):
         logging.warning("%s was written with another config than %s now has",
                         path.name, config_path.name)
       config_path.write_text(text)
-    run_sides(sides, archs, data, _INTERLEAVE.value)
+    run_sides(sides, shard(archs, _SHARD.value), data, _INTERLEAVE.value)
   analyze(task, archs, out_dir, _reference_name())
 
 

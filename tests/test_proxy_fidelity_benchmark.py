@@ -36,6 +36,17 @@ def test_one_side(pf):
   assert [(k, i) for k, i, _ in todo] == [(0, "a"), (0, "c")]
 
 
+def test_shards_split_the_study_without_overlap(pf):
+  archs = [(f"x{k}", k) for k in range(7)]
+  shards = [pf.shard(archs, f"{i}/3") for i in range(3)]
+  assert [i for i, _ in shards[0]] == ["x0", "x3", "x6"]
+  assert sorted(a for s in shards for a in s) == sorted(archs)
+  assert pf.shard(archs, None) == archs
+  for bad in ("3/3", "a/2", "1"):
+    with pytest.raises(ValueError, match="shard"):
+      pf.shard(archs, bad)
+
+
 def test_analysis_ranks_learners_and_ties_the_non_learners(pf, tmp_path):
   """Reference: a, b, c learn (below the unigram 687); d, e, f do not. The proxy orders
   a > b > c > e > d > f: right for the search (learners first, in order), wrong among

@@ -53,6 +53,26 @@ def test_ptb_final_training_writes_finite_perplexities(tmp_path):
   assert model.get_layer("tied_embedding") is not None  # Shared embeddings (§4.2).
 
 
+def test_a_dead_cell_is_trained_with_a_warning_that_says_so(tmp_path, monkeypatch):
+  # Base 2: both leaves multiply x W by h U + b (0 from the zero state), and so does the
+  # root: exactly 0 with no gradient at every step (specs.dead_cell_reason).
+  dead = specs_lib.RNNCellSpec(
+      nodes=(specs_lib.TreeNode("elem_mult", "identity"), specs_lib.TreeNode("elem_mult", "tanh"),
+             specs_lib.TreeNode("elem_mult", "identity")),
+      inject_node=0, inject_combination="add", inject_activation="identity", cell_index=2)
+  warnings = []
+  monkeypatch.setattr(ft.logging, "warning", lambda msg, *a: warnings.append(msg % a))
+  config = _config("ptb", tmp_path, lm_units=8, steps_per_epoch=4, epochs=1)
+  metrics = tasks.get("ptb").train_final(dead, config)
+  assert any(w.startswith("dead cell:") and "unigram" in w for w in warnings), warnings
+  assert math.isfinite(metrics["val_perplexity"])  # trained all the same, as asked
+  warnings.clear()
+  tasks.get("ptb").train_final(specs_lib.nascell_spec(), _config("ptb", tmp_path / "n",
+                                                                 lm_units=8, steps_per_epoch=4,
+                                                                 epochs=1))
+  assert not any(w.startswith("dead cell:") for w in warnings)
+
+
 def test_cifar10_final_training_writes_finite_accuracies(tmp_path):
   config = _config("cifar10", tmp_path, dropout=0.2)
   metrics = tasks.get(config.task).train_final(CNN, config)

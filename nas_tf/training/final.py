@@ -333,6 +333,14 @@ def train_final_lm(task, spec, config: FinalTrainingConfig) -> dict:
     ``history``, the rate used and restarts, timings.
   """
   data, start = _start(task, spec, config)
+  dead = (specs_lib.dead_cell_reason(spec) if isinstance(spec, specs_lib.RNNCellSpec)
+          else None)
+  if dead:
+    # A search never returns such a cell (it is not trained there); a hand-written or
+    # sampled spec can be one, and a whole run would end at the unigram model.
+    logging.warning("%s: this run will end near the unigram model's perplexity whatever "
+                    "its length; stop it (Ctrl-C) unless that is what you want to measure",
+                    dead)
   # The ids the model's embedding rows stand for: without them the trained model
   # cannot be used on text.
   data.save_vocab(os.path.join(config.output_dir, "vocab.txt"))

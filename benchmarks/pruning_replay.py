@@ -48,7 +48,8 @@ from nas_tf.search import pruners  # pylint: disable=g-import-not-at-top
 from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
 
 _RUNS = flags.DEFINE_list("runs", [], "Unpruned run directories whose trials recorded "
-                          "their validation value after every epoch.")
+                          "their validation value after every epoch, or a side of a "
+                          "proxy_fidelity.py study (its per-architecture .jsonl).")
 _TRIALS = flags.DEFINE_list("trials", ["12"], "Trials per replayed search (each a random "
                             "subset of the pool, in random order); several sizes allowed.")
 _DRAWS = flags.DEFINE_integer("draws", 2000, "Replayed searches per setting and size.")
@@ -78,31 +79,49 @@ def _records(run_dir):
   return ResultsLog(os.path.join(run_dir, "results.jsonl")).records
 
 
-def load_curves(run_dirs) -> tuple:
-  """``(curves, costs, higher_is_better)``: each distinct architecture's per-epoch
-  validation values (only trials that trained every epoch) and its CPU seconds."""
-  curves, costs, seen, direction, length = [], [], set(), None, None
-  for run_dir in run_dirs:
-    for r in _records(run_dir):
-      metrics = r.get("metrics") or {}
-      scored = metrics.get("scored_on")
-      if r.get("status") != "ok" or not scored or r.get("pruned_at") is not None:
-        continue
-      history = metrics.get(f"{scored['metric']}_history")
-      key = json.dumps(r["spec"], sort_keys=True)
+def _trials(source):
+  """``(key, history, final value, cost, higher_is_better)`` of every trial that trained
+  to the end in ``source``: a search directory, or the per-architecture JSONL of
+  ``benchmarks/proxy_fidelity.py`` (one side of a fidelity study)."""
+  if os.path.isfile(source):
+    for line in pathlib.Path(source).read_text().splitlines():
+      r = json.loads(line)
+      if r.get("status") == "ok" and r.get("val_accuracy_history"):
+        yield (r["id"], r["val_accuracy_history"], r["val_accuracy"],
+               r.get("train_cpu_seconds") or r.get("train_seconds"), True)
+    return
+  for r in _records(source):
+    metrics = r.get("metrics") or {}
+    scored = metrics.get("scored_on")
+    if r.get("status") != "ok" or not scored or r.get("pruned_at") is not None:
+      continue
+    yield (json.dumps(r["spec"], sort_keys=True),
+           metrics.get(f"{scored['metric']}_history"), r["val_metric"],
+           metrics.get("train_cpu_seconds") or r.get("train_seconds"),
+           scored["higher_is_better"])
+
+
+def load_curves(sources) -> tuple:
+  """``(curves, finals, costs, higher_is_better)``: each distinct architecture's
+  per-epoch validation values (only trials that trained every epoch), the value it was
+  ranked by (its reward's metric: the last epoch's, or the best of the last five for the
+  paper's CIFAR-10 reward) and its CPU seconds."""
+  curves, finals, costs, seen, direction = [], [], [], set(), None
+  for source in sources:
+    for key, history, final, cost, higher in _trials(source):
       if not history or key in seen:
         continue
-      if length is None:
-        length, direction = len(history), scored["higher_is_better"]
-      if len(history) != length:
+      if curves and len(history) != len(curves[0]):
         continue  # a trial cut short some other way (a failure after some epochs)
       seen.add(key)
+      direction = higher
       curves.append([float(v) for v in history])
-      costs.append(metrics.get("train_cpu_seconds") or r.get("train_seconds"))
+      finals.append(float(final))
+      costs.append(cost)
   if not curves:
-    raise ValueError(f"no trial with a full per-epoch history in {run_dirs}: replay needs "
+    raise ValueError(f"no trial with a full per-epoch history in {sources}: replay needs "
                      "unpruned runs whose metrics hold '<metric>_history'")
-  return np.array(curves), np.array(costs, float), bool(direction)
+  return np.array(curves), np.array(finals), np.array(costs, float), bool(direction)
 
 
 def fixed_fraction(pairs) -> float:
@@ -153,12 +172,13 @@ def replay(curves: np.ndarray, order, settings: dict, higher_is_better: bool,
   return trained
 
 
-def evaluate(curves, costs, higher_is_better, settings, trials, draws, fixed, seed=0):
+def evaluate(curves, finals, costs, higher_is_better, settings, trials, draws, fixed,
+             seed=0):
   """The setting's figures over ``draws`` random searches of ``trials`` trials."""
   rng = np.random.default_rng(seed)
   epochs = curves.shape[1]
   sign = -1.0 if higher_is_better else 1.0  # sign * value: lower is better
-  final = sign * curves[:, -1]
+  final = sign * finals
   speedups, kept, best_kept, regret = [], [], [], []
   for draw in range(draws):
     order = rng.permutation(len(curves))[:trials]
@@ -185,7 +205,7 @@ def evaluate(curves, costs, higher_is_better, settings, trials, draws, fixed, se
 
 def main(argv):
   del argv
-  curves, costs, higher = load_curves(_RUNS.value)
+  curves, finals, costs, higher = load_curves(_RUNS.value)
   fixed = fixed_fraction(_CALIBRATE.value)
   logging.info("%d distinct trials of %d epochs; fixed cost %.2f of a full trial",
                len(curves), curves.shape[1], fixed)
@@ -193,7 +213,7 @@ def main(argv):
   for trials in (int(t) for t in _TRIALS.value):
     for name, settings in SETTINGS:
       row = {"setting": name, **settings,
-             **evaluate(curves, costs, higher, settings, min(trials, len(curves)),
+             **evaluate(curves, finals, costs, higher, settings, min(trials, len(curves)),
                         _DRAWS.value, fixed, _SEED.value)}
       rows.append(row)
   out = {"runs": [os.path.relpath(r, _ROOT) for r in _RUNS.value],

@@ -35,16 +35,17 @@ def test_evaluate_counts_speedup_kept_and_regret(rp):
   curves = np.array([[0.5, 0.5, 0.5], [0.4, 0.4, 0.4], [0.1, 0.9, 0.95],
                      [0.45, 0.45, 0.45], [0.3, 0.3, 0.3], [0.35, 0.35, 0.35]])
   costs = np.ones(6)
-  none = rp.evaluate(curves, costs, True, {}, trials=6, draws=20, fixed=0.0)
+  none = rp.evaluate(curves, curves[:, -1], costs, True, {}, trials=6, draws=20, fixed=0.0)
   assert none["speedup_mean"] == 1.0 and none["top5_kept_mean"] == 5
   assert none["best_kept_share"] == 1.0 and none["regret_median"] == 0
-  sh = rp.evaluate(curves, costs, True, SH, trials=6, draws=200, fixed=0.0)
+  sh = rp.evaluate(curves, curves[:, -1], costs, True, SH, trials=6, draws=200, fixed=0.0)
   assert 1.0 < sh["speedup_mean"] <= 3.0   # a stopped trial costs 1 of 3 epochs
   # The best is kept only when it is among the first two (no bar yet): 2 of 6 orders.
   assert sh["best_kept_share"] == pytest.approx(1 / 3, abs=0.08)
   assert sh["regret_median"] == pytest.approx(0.95 - 0.5)
   # A fixed cost shrinks the speed-up: with all of a trial fixed, stopping saves nothing.
-  assert rp.evaluate(curves, costs, True, SH, 6, 20, fixed=1.0)["speedup_mean"] == 1.0
+  assert rp.evaluate(curves, curves[:, -1], costs, True, SH, 6, 20, fixed=1.0)[
+      "speedup_mean"] == 1.0
 
 
 def _write(path, records):
@@ -64,9 +65,16 @@ def test_curves_are_distinct_full_length_and_the_fixed_cost_is_measured(rp, tmp_
           _rec(2, 1, [0.1, 0.2, 0.3], 100.0),               # a repeat: pooled once
           _rec(3, 3, [0.2, 0.3, 0.4], 50.0, status="nan")]  # failed: left out
   _write(tmp_path / "full", full)
-  curves, costs, higher = rp.load_curves([str(tmp_path / "full")])
+  curves, finals, costs, higher = rp.load_curves([str(tmp_path / "full")])
   assert curves.tolist() == [[0.1, 0.2, 0.3], [0.2, 0.3, 0.4]] and costs.tolist() == [
-      100.0, 130.0] and higher
+      100.0, 130.0] and higher and finals.tolist() == [0.3, 0.4]
+  # A proxy_fidelity.py side: ranked by its reward's value, not the last epoch's.
+  side = tmp_path / "reference.jsonl"
+  side.write_text(json.dumps({"id": "a", "status": "ok", "val_accuracy": 0.5,
+                              "val_accuracy_history": [0.2, 0.5, 0.4]}) + "\n"
+                  + json.dumps({"id": "b", "status": "nan"}) + "\n")
+  curves, finals, _, _ = rp.load_curves([str(side)])
+  assert curves.tolist() == [[0.2, 0.5, 0.4]] and finals.tolist() == [0.5]
   # Pruned twins: stopped after 1 epoch at 40 (of 100) and 2 epochs at 91 (of 130):
   # fixed = 40 - 1 * 30 = 10 (0.1 of 100) and 91 - 2 * 39 = 13 (0.1 of 130).
   _write(tmp_path / "pruned", [_rec(0, 1, [0.1], 40.0, pruned_at=1 / 3),

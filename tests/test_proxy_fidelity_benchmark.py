@@ -196,3 +196,26 @@ def test_found_cells_come_after_the_baselines_and_leave_the_sample_unchanged(pf,
                                    "rand002"]
   assert found[2][1].describe() == good.describe()
   assert [a.describe() for _, a in found[3:]] == [a.describe() for _, a in plain[2:]]
+
+
+def test_headline_names_the_preset_and_holds_each_ranking_to_the_goal(pf, capsys):
+  def proxy(n, tau, cpu, wall=300.0):
+    return {"n": n, "kendall_tau": tau, "mean_proxy_cpu_seconds": cpu,
+            "mean_proxy_seconds": wall}
+  summary = {"task": "cifar10",
+             "proxies": {"proxy": proxy(20, 0.29, None), "proxy-fast": proxy(20, 0.62, 45.0),
+                         "proxy-slow": proxy(20, 0.7, 90.0), "proxy-tiny": proxy(3, 0.9, 5.0),
+                         "other:proxy": proxy(20, 0.99, 1.0)},
+             "zero_cost": [{"scores": "zero_cost", "score": "synflow", "against": "reference",
+                            "n": 20, "kendall_tau": 0.64, "mean_seconds": 4.0},
+                           {"scores": "zero_cost", "score": "synflow", "against": "proxy",
+                            "n": 20, "kendall_tau": 0.1, "mean_seconds": 4.0}]}
+  rows = pf.headline(summary, goal_tau=0.6, goal_seconds=60.0)
+  # Best tau first; a 3-architecture ranking last whatever its tau; another study's
+  # proxies and scores against a proxy are not rankings against this reference.
+  assert [r["ranking"] for r in rows] == ["proxy-slow", "zero_cost:synflow", "proxy-fast",
+                                          "the search preset (proxy)", "proxy-tiny"]
+  assert [r["meets_goal"] for r in rows] == [False, True, True, False, False]
+  # The preset has no CPU seconds on file: its wall seconds are used, and marked so.
+  assert rows[3]["seconds"] == 300.0 and not rows[3]["cpu"]
+  assert "| the search preset (proxy) | 20 | 0.290 | 300 wall | no |" in capsys.readouterr().out

@@ -4,7 +4,8 @@
 A live comparison of pruners (``benchmarks/pruning.py``) costs a full search per pruner
 and seed, and says how one setting did on one draw of trials. When unpruned runs have
 recorded each trial's validation value after every epoch (``<metric>_history`` in the
-trial's metrics, as ``KerasSearch`` and the CIFAR-10 task do), every other schedule can
+trial's metrics, as ``KerasSearch`` and the CIFAR-10 task do) or at every rung (a search
+with ``pruner.kind=observe``: one-epoch PTB children, at windows), every other schedule can
 be replayed on those curves instead, at no training cost: the very
 :class:`nas_tf.search.pruners.Pruner` of the library plans each trial's rungs from the
 trials before it, and the trial stops at the first rung whose bar its recorded value
@@ -48,8 +49,9 @@ from nas_tf.search import pruners  # pylint: disable=g-import-not-at-top
 from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
 
 _RUNS = flags.DEFINE_list("runs", [], "Unpruned run directories whose trials recorded "
-                          "their validation value after every epoch, or a side of a "
-                          "proxy_fidelity.py study (its per-architecture .jsonl).")
+                          "their validation value after every epoch or at every rung "
+                          "(pruner.kind=observe), or a side of a proxy_fidelity.py "
+                          "study (its per-architecture .jsonl).")
 _TRIALS = flags.DEFINE_list("trials", ["12"], "Trials per replayed search (each a random "
                             "subset of the pool, in random order); several sizes allowed.")
 _DRAWS = flags.DEFINE_integer("draws", 2000, "Replayed searches per setting and size.")
@@ -79,6 +81,32 @@ def _records(run_dir):
   return ResultsLog(os.path.join(run_dir, "results.jsonl")).records
 
 
+def rung_curve(rungs, final, max_slots=100):
+  """A run with ``pruner.kind=observe`` records values at rungs, not epochs (PTB children
+  validate at windows): as a curve of ``S`` slots, the smallest ``S`` that puts every
+  rung on a whole slot, the final value in the last and NaN where nothing was measured
+  (a setting that needs such a slot is not replayed, see :func:`replayable`)."""
+  fractions = [float(r) for r, _ in rungs]
+  slots = next((n for n in range(2, max_slots + 1)
+                if all(abs(f * n - round(f * n)) < 1e-6 for f in fractions)), None)
+  if slots is None:
+    return None
+  curve = [math.nan] * slots
+  for fraction, value in rungs:
+    curve[round(float(fraction) * slots) - 1] = math.nan if value is None else float(value)
+  curve[-1] = float(final)
+  return curve
+
+
+def replayable(curves: np.ndarray, settings: dict) -> bool:
+  """Whether every rung ``settings`` would measure falls on a slot some trial recorded."""
+  if not settings or settings.get("kind", "none") == "none":
+    return True
+  measured = np.isfinite(curves).any(axis=0)
+  plan = pruners.make(PrunerConfig(**settings), True)
+  return all(measured[e - 1] for e in plan.plan([], 0).at_steps(curves.shape[1]) if e > 0)
+
+
 def _trials(source):
   """``(key, history, final value, cost, higher_is_better)`` of every trial that trained
   to the end in ``source``: a search directory, or the per-architecture JSONL of
@@ -92,11 +120,17 @@ def _trials(source):
     return
   for r in _records(source):
     metrics = r.get("metrics") or {}
-    scored = metrics.get("scored_on")
+    # KerasSearch names its metric; the built-in tasks' children record theirs.
+    scored = metrics.get("scored_on") or next(
+        ({"metric": m, "higher_is_better": m == "val_accuracy"}
+         for m in ("val_perplexity", "val_accuracy") if m in metrics), None)
     if r.get("status") != "ok" or not scored or r.get("pruned_at") is not None:
       continue
-    yield (json.dumps(r["spec"], sort_keys=True),
-           metrics.get(f"{scored['metric']}_history"), r["val_metric"],
+    history = metrics.get(f"{scored['metric']}_history")
+    if (not history or len(history) == 1) and metrics.get("rungs"):
+      # A one-epoch child (the PTB proxy) measured within its epoch, at windows.
+      history = rung_curve(metrics["rungs"], r["val_metric"])
+    yield (json.dumps(r["spec"], sort_keys=True), history, r["val_metric"],
            metrics.get("train_cpu_seconds") or r.get("train_seconds"),
            scored["higher_is_better"])
 
@@ -212,6 +246,9 @@ def main(argv):
   rows = []
   for trials in (int(t) for t in _TRIALS.value):
     for name, settings in SETTINGS:
+      if not replayable(curves, settings):
+        logging.info("%s: its rungs were not all measured; not replayed", name)
+        continue
       row = {"setting": name, **settings,
              **evaluate(curves, finals, costs, higher, settings, min(trials, len(curves)),
                         _DRAWS.value, fixed, _SEED.value)}

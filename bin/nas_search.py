@@ -81,7 +81,8 @@ _W = flags.DEFINE_float("cost_exponent", None, "w <= 0 of the soft constraint (M
 _TF_LOGS = flags.DEFINE_boolean("tf_logs", False, "Show TensorFlow's C++ start-up noise.")
 _REPORT = flags.DEFINE_boolean("report", True, "Write report.html (nas_report) at the end.")
 _MAX_LAT = flags.DEFINE_float("max_latency_ms", None, "Hard cap: slower children not trained.")
-_PRUNER = flags.DEFINE_enum("pruner", None, config_lib.PRUNERS, "Stop hopeless children early.")
+_PRUNER = flags.DEFINE_enum("pruner", None, config_lib.PRUNERS, "Stop hopeless children "
+                            "early ('observe': record rung values, stop none).")
 FIELDS = cli.SEARCH_FLAG_FIELDS  # flag -> the config field it sets
 
 for _name, _field in FIELDS.items():  # what each task sets when the flag is not given

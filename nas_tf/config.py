@@ -19,7 +19,7 @@ EVALUATION_MODES = ("independent", "shared", "zero_cost")
 # Training-free scores of a child at initialisation (nas_tf.zero_cost), evaluation='zero_cost'.
 ZERO_COST_SCORES = ("synflow", "naswot", "grad_norm", "snip", "num_params")
 # Early stopping of hopeless children (nas_tf.search.pruners).
-PRUNERS = ("none", "median", "successive_halving", "hyperband")
+PRUNERS = ("none", "observe", "median", "successive_halving", "hyperband")
 
 
 def check_arg(condition: bool, message: str) -> None:
@@ -398,7 +398,9 @@ class PrunerConfig:
   makes the same decisions whatever the timing.
 
   Attributes:
-    kind: 'none'; 'median' (stop below the median of the earlier children's values at
+    kind: 'none'; 'observe' (validate every child at the rungs and record the values,
+      stop none: the curves `benchmarks/pruning_replay.py` replays other rules on, at
+      the cost of the rung validations); 'median' (stop below the median of the earlier children's values at
       the rung; Golovin et al. 2017's median stopping rule); 'successive_halving'
       (asynchronous successive halving, Li et al. 2020 (ASHA): go on only within the
       best ``1 / reduction_factor`` of the values at the rung, the child's own included);

@@ -80,6 +80,21 @@ def test_plans_use_each_rungs_own_values_and_only_earlier_steps():
   assert plan.bounds == (800.0, 550.0)
 
 
+def test_observe_measures_every_rung_and_stops_nobody():
+  """The replayable run: plans with the ladder's rungs and no bar, however many reports."""
+  records = [{"step": k, "metrics": {"rungs": [[1 / 9, 900.0 - k], [1 / 3, 600.0 - k]]}}
+             for k in range(12)]
+  observe = _pruner("observe", higher=False, warmup_children=0)
+  plan = observe.plan(pruners.rung_reports(records, before_step=12), child_number=12)
+  assert plan.resources == pytest.approx((1 / 9, 1 / 3)) and plan.bounds == (None, None)
+  assert plan.bracket is None and plan.continues(0, 1e9) and plan.continues(1, 1e9)
+  # It is a pruner like the others in a run's config (saved, so a resume keeps it).
+  config = config_lib.SearchConfig(task="ptb", data_dir="-", output_dir="-",
+                                   pruner=config_lib.PrunerConfig(kind="observe"))
+  assert config.to_dict()["pruner"]["kind"] == "observe"
+  assert config_lib.SearchConfig.from_dict(config.to_dict()) == config
+
+
 def test_hyperband_brackets_start_later_and_compete_only_among_themselves():
   hb = _pruner("hyperband", higher=False, warmup_children=0)
   # Two rungs (1/9, 1/3): brackets with 2, 1 and 0 rungs, sized 9 : 6 : 3 (Hyperband's

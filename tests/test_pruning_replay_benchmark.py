@@ -84,3 +84,33 @@ def test_curves_are_distinct_full_length_and_the_fixed_cost_is_measured(rp, tmp_
   assert rp.fixed_fraction([]) == 0.0
   with pytest.raises(ValueError, match="no trial with a full per-epoch history"):
     rp.load_curves([str(tmp_path / "pruned")])
+
+
+def test_observed_rungs_become_a_curve_and_only_their_rules_replay(rp, tmp_path):
+  # A one-epoch PTB child of a pruner.kind=observe search: rungs at 1/9 and 1/3 of its
+  # windows, its final value at the end: slots 1, 3 and 9 of 9.
+  curve = rp.rung_curve([[1 / 9, 900.0], [1 / 3, None]], 500.0)
+  assert len(curve) == 9 and curve[0] == 900.0 and curve[8] == 500.0
+  assert np.isnan(curve[2]) and np.isnan(curve[1])  # a NaN rung; slot 2 never measured
+  assert rp.rung_curve([[0.5, 1.0]], 2.0) == [1.0, 2.0]
+  assert rp.rung_curve([[0.3183099, 1.0]], 2.0) is None  # no whole slot below 100
+  records = [{"step": k, "index": 0, "status": "ok", "pruned_at": None, "tokens": [k],
+              "spec": {"cell": k}, "val_metric": 400.0 + k,
+              "metrics": {"val_perplexity": 400.0 + k, "val_perplexity_history": [400.0 + k],
+                          "rungs": [[1 / 9, 900.0 - k], [1 / 3, 600.0 - k]],
+                          "train_cpu_seconds": 10.0}} for k in range(4)]
+  _write(tmp_path / "observed", records)
+  curves, finals, _, higher = rp.load_curves([str(tmp_path / "observed")])
+  assert not higher and curves.shape == (4, 9) and finals.tolist() == [400.0, 401.0, 402.0,
+                                                                       403.0]
+  assert curves[1, 0] == 899.0 and curves[1, 2] == 599.0 and curves[1, 8] == 401.0
+  # Rungs at 1/9 and 1/3 (slots 1, 3) were measured; 1/2 (slot 4.5 -> 5) was not.
+  sh = {"kind": "successive_halving", "reduction_factor": 3, "warmup_children": 1}
+  assert rp.replayable(curves, {**sh, "min_resource": 1 / 9})
+  assert rp.replayable(curves, {**sh, "min_resource": 1 / 3})
+  assert not rp.replayable(curves, {**sh, "min_resource": 1 / 2})
+  assert rp.replayable(curves, {})
+  # Successive halving at 1/9, one earlier value needed: child 1 beats child 0 at the
+  # first rung (899 < 900) and its 1/3 rung (599 < 600); every later child too.
+  assert rp.replay(curves, [0, 1, 2, 3], {**sh, "min_resource": 1 / 9}, False) == [9] * 4
+  assert rp.replay(curves, [3, 2, 1, 0], {**sh, "min_resource": 1 / 9}, False) == [9, 1, 1, 1]

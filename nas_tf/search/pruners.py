@@ -19,6 +19,10 @@ there (each needs ``warmup_children`` earlier values before it decides anything)
 * Hyperband (Li et al. 2018): each child is given a bracket (a deterministic draw,
   weighted by Hyperband's bracket sizes); bracket ``b`` is successive halving from rung
   ``b`` on, among the children of that bracket only; the last bracket is never stopped.
+
+``observe`` has no bar: every child is measured at every rung and trains to the end, so
+a run records the curves on which any rule can be replayed offline
+(``benchmarks/pruning_replay.py``) before a live run spends a search on it.
 """
 
 from __future__ import annotations
@@ -108,7 +112,7 @@ class Pruner:
   def bound(self, earlier: list[float]) -> Optional[float]:
     """The worst value that goes on, given the ``earlier`` values at a rung."""
     n = len(earlier)
-    if n == 0 or n < self.config.warmup_children:
+    if self.config.kind == "observe" or n == 0 or n < self.config.warmup_children:
       return None
     best_first = sorted(earlier, reverse=self.higher_is_better)
     if self.config.kind == "median":

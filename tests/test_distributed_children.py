@@ -151,7 +151,11 @@ def test_restart_decisions_and_result_match_the_in_process_trainer():
 
 def test_a_closure_measures_the_same_rungs_and_stops_where_the_local_trainer_stops():
   """A pruner's plan inside the closure's graph: the one-machine trainer's rung values,
-  a promoted child that simply trains on, and a stop at the first rung it misses."""
+  a promoted child that simply trains on, and a stop at the first rung it misses.
+
+  Slow: seven short LSTM trainings (closure and local, three plans and a plain child),
+  each compiled anew; the pairs must share data and seed to compare digit for digit.
+  """
   from nas_tf.training.rungs import RungPlan  # pylint: disable=g-import-not-at-top
   config = _lm_config(divergence_retries=0)
   data = ptb.load_ptb(ROOT / "testdata" / "ptb")

@@ -25,11 +25,14 @@ from absl import flags
 from absl import logging
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_ROOT / "benchmarks"))
+from sharding import shard as _shard  # pylint: disable=g-import-not-at-top
+
 _RUNS = "benchmarks/results/runs"
 _DRY = flags.DEFINE_bool("dry_run", False, "Print each entry's state and command; train "
                          "nothing.")
-_SHARD = flags.DEFINE_string("shard", None, "i/n: this queue trains every n-th entry still "
-                             "to do, starting at the i-th.")
+_SHARD = flags.DEFINE_string("shard", None, "I/N: this queue trains every N-th entry still "
+                             "to do, starting at the I-th.")
 _ONLY = flags.DEFINE_list("only", [], "Entry names (folder/name) to train; all if empty.")
 _CPU = flags.DEFINE_integer("cpu", None, "Pin this queue and its trainings to one core "
                             "(one thread's timings do not depend on a neighbour).")
@@ -82,18 +85,10 @@ def state(run_dir: pathlib.Path) -> str:
 
 def pending(plan, root: pathlib.Path, shard=None, only=()):
   """The entries still to do (started ones first), this shard's share."""
-  todo = [e for e in plan if state(root / _RUNS / e[0] / e[1]) != "done"
-          and (not only or f"{e[0]}/{e[1]}" in only)]
-  todo.sort(key=lambda e: state(root / _RUNS / e[0] / e[1]) != "started")
-  if shard:
-    try:
-      i, n = (int(x) for x in shard.split("/"))
-    except ValueError:
-      raise ValueError(f"--shard must be i/n, e.g. 0/2; got {shard!r}") from None
-    if not 0 <= i < n:
-      raise ValueError(f"--shard {shard!r}: i must be in [0, n)")
-    todo = todo[i::n]
-  return todo
+  states = {e[:2]: state(root / _RUNS / e[0] / e[1]) for e in plan}
+  todo = [e for e in plan if states[e[:2]] != "done" and (not only or f"{e[0]}/{e[1]}" in only)]
+  todo.sort(key=lambda e: states[e[:2]] != "started")
+  return _shard(todo, shard)
 
 
 def command(entry, ptb_dir: str, cifar_data: str, cache_dir=None) -> list:

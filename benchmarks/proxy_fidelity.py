@@ -53,6 +53,7 @@ sys.path.insert(0, str(_ROOT / "benchmarks"))
 # The analysis half (also what the tests call through this module).
 from proxy_fidelity_analysis import (  # pylint: disable=g-import-not-at-top,unused-import
     _metric, _read, _suffix, analyze, analyze_zero_cost, headline, retest, top_k_recall)
+from sharding import shard  # pylint: disable=g-import-not-at-top
 
 _TASK = flags.DEFINE_enum("task", "ptb", ["ptb", "cifar10"], "Benchmark task.")
 _DATA = flags.DEFINE_string("data_dir", None, "Real data (PTB dir or CIFAR-10 source).")
@@ -196,20 +197,6 @@ def plan(archs, sides, done, interleave):
   if interleave:
     return [(k, i, a) for i, a in archs for k in range(len(sides)) if i not in done[k]]
   return [(k, i, a) for k in range(len(sides)) for i, a in archs if i not in done[k]]
-
-
-def shard(archs, spec):
-  """The architectures of shard ``spec`` ("I/N": positions I, I+N, ...), or all of them."""
-  if not spec:
-    return list(archs)
-  index, _, count = spec.partition("/")
-  try:
-    index, count = int(index), int(count)
-  except ValueError:
-    raise ValueError(f"--shard must be I/N with integers, got {spec!r}") from None
-  if not 0 <= index < count:
-    raise ValueError(f"--shard I/N needs 0 <= I < N, got {spec!r}")
-  return [a for n, a in enumerate(archs) if n % count == index]
 
 
 def _train_seed() -> int:

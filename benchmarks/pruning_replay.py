@@ -47,6 +47,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from nas_tf.config import PrunerConfig  # pylint: disable=g-import-not-at-top
 from nas_tf.search import pruners  # pylint: disable=g-import-not-at-top
 from nas_tf.search.log import ResultsLog  # pylint: disable=g-import-not-at-top
+from nas_tf.training.rungs import RungPlan  # pylint: disable=g-import-not-at-top
 
 _RUNS = flags.DEFINE_list("runs", [], "Unpruned run directories whose trials recorded "
                           "their validation value after every epoch or at every rung "
@@ -103,8 +104,10 @@ def replayable(curves: np.ndarray, settings: dict) -> bool:
   if not settings or settings.get("kind", "none") == "none":
     return True
   measured = np.isfinite(curves).any(axis=0)
-  plan = pruners.make(PrunerConfig(**settings), True)
-  return all(measured[e - 1] for e in plan.plan([], 0).at_steps(curves.shape[1]) if e > 0)
+  # The whole ladder: a Hyperband bracket's plan holds only the rungs from its own on.
+  rungs = pruners.ladder(PrunerConfig(**settings))
+  ladder = RungPlan(resources=tuple(rungs), bounds=(None,) * len(rungs))
+  return all(measured[e - 1] for e in ladder.at_steps(curves.shape[1]) if e > 0)
 
 
 def _trials(source):

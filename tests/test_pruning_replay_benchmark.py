@@ -110,6 +110,12 @@ def test_observed_rungs_become_a_curve_and_only_their_rules_replay(rp, tmp_path)
   assert rp.replayable(curves, {**sh, "min_resource": 1 / 3})
   assert not rp.replayable(curves, {**sh, "min_resource": 1 / 2})
   assert rp.replayable(curves, {})
+  # Hyperband is checked on its whole ladder, not on one bracket's later rungs: with the
+  # 1/9 rung unmeasured it is not replayable, whichever bracket a first child would get.
+  later_only = curves.copy()
+  later_only[:, 0] = np.nan
+  hb = {"kind": "hyperband", "min_resource": 1 / 9, "reduction_factor": 3}
+  assert rp.replayable(curves, hb) and not rp.replayable(later_only, hb)
   # Successive halving at 1/9, one earlier value needed: child 1 beats child 0 at the
   # first rung (899 < 900) and its 1/3 rung (599 < 600); every later child too.
   assert rp.replay(curves, [0, 1, 2, 3], {**sh, "min_resource": 1 / 9}, False) == [9] * 4

@@ -15,7 +15,7 @@ if (_ROOT / "nas_tf").is_dir() and str(_ROOT) not in sys.path:
   sys.path.insert(0, str(_ROOT))  # running from a checkout
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
-from nas_tf import cli, config as config_lib, search_space, tasks  # pylint: disable=g-import-not-at-top
+from nas_tf import cli, config as config_lib, config_edits, search_space, tasks  # pylint: disable=g-import-not-at-top
 
 _TASK = flags.DEFINE_string("task", None, "'ptb' (§4.2), 'cifar10' (§4.1), 'nasbench201' "
                             "(table), an installed task, FILE.py:ATTR or package.module:ATTR.")
@@ -109,7 +109,7 @@ def make_config() -> config_lib.SearchConfig:
         ("output_dir", _OUTPUT_DIR.value), ("data_dir", _DATA_DIR.value)) if v}})
   else:
     config = api.make_config(_TASK.value, _DATA_DIR.value, _OUTPUT_DIR.value, settings=given)
-  return config_lib.apply_overrides(config, _SET.value)
+  return config_edits.apply_overrides(config, _SET.value)
 
 
 def main(_):

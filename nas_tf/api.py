@@ -29,6 +29,7 @@ from typing import Any, Optional, Union
 
 from nas_tf import cli
 from nas_tf import config as config_lib
+from nas_tf import config_edits
 from nas_tf import results
 from nas_tf import search_space as search_space_lib
 from nas_tf import tasks
@@ -157,13 +158,13 @@ def make_config(task: str, data_dir: Optional[str] = None, output_dir: Optional[
     if not data_dir or not os.path.exists(data_dir):
       raise FileNotFoundError(f"give data_dir: task {task!r} has no bundled testdata here "
                               "(it comes with a source checkout)")
-  config = config_lib.with_fields(
+  config = config_edits.with_fields(
       config_lib.SearchConfig(task=task_obj.ref, data_dir=data_dir, output_dir="-"),
       {**task_obj.search_defaults(tiny=tiny),
        "space": (search_space_lib.paper_space(task_obj.space_kind) if task_obj.paper_space
                  else {})})
   config = with_given(config, {**fields, **(settings or {})})
-  return config_lib.with_fields(config, {"output_dir": output_dir or default_output_dir(
+  return config_edits.with_fields(config, {"output_dir": output_dir or default_output_dir(
       task_obj.name, config.search, config.seed, config.evaluation, tiny)})
 
 
@@ -173,7 +174,7 @@ def with_given(config: config_lib.SearchConfig,
   ``child.measure_latency`` on where a latency target or cap is given (both need it)."""
   if {"objective.target_latency_ms", "child.max_latency_ms"} & set(values):
     values = {"child.measure_latency": True, **values}  # first: the others need it
-  return config_lib.with_fields(config, values)
+  return config_edits.with_fields(config, values)
 
 
 @contextlib.contextmanager
@@ -223,7 +224,7 @@ def run_search(config: Union[config_lib.SearchConfig, str], data_dir: Optional[s
   if isinstance(config, str):
     config = make_config(config, data_dir, output_dir, settings, **fields)
   elif data_dir or output_dir or settings or fields:
-    raise TypeError("with a SearchConfig, change it with nas_tf.config.with_fields "
+    raise TypeError("with a SearchConfig, change it with nas_tf.config_edits.with_fields "
                     "rather than keyword arguments")
   from nas_tf import search  # pylint: disable=g-import-not-at-top  (TensorFlow)
   with _progress(verbose):

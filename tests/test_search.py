@@ -14,6 +14,7 @@ import launch
 import pytest
 
 from nas_tf import config as config_lib
+from nas_tf import config_edits
 from nas_tf import rewards
 from nas_tf import search
 from nas_tf import specs as specs_lib
@@ -543,7 +544,7 @@ def test_paper_recipe_flagfiles_parse_and_start(tmp_path, task):
 def test_set_reaches_every_section_the_space_and_task_options(tmp_path):
   cfg = config_lib.SearchConfig(task="cifar10", data_dir="d", output_dir=str(tmp_path),
                                 space={"kind": "cnn"})
-  cfg = config_lib.apply_overrides(cfg, [
+  cfg = config_edits.apply_overrides(cfg, [
       "controller.temperature=2", "controller.tanh_constant=2.5", "shared.train_batches=7",
       "child.max_train_examples=all", "space.num_filters=32,64", "space.filter_heights=[1,3]",
       "task_options.dataset=cifar100", "evolution.population_size=30"])
@@ -554,9 +555,9 @@ def test_set_reaches_every_section_the_space_and_task_options(tmp_path):
   assert cfg.evolution.population_size == 30
   assert search.make_space(cfg).num_filters == (32, 64)
   with pytest.raises(ValueError, match="'nope'"):
-    config_lib.apply_overrides(cfg, ["child.nope=1"])
+    config_edits.apply_overrides(cfg, ["child.nope=1"])
   with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
-    config_lib.apply_overrides(cfg, ["controller.temperature=0"])
+    config_edits.apply_overrides(cfg, ["controller.temperature=0"])
 
 
 def test_traced_checkpoint_writer_saves_each_prefix_with_its_values(tmp_path):

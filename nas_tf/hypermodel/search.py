@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 from absl import logging
 
 from nas_tf import config as config_lib
+from nas_tf import config_edits
 from nas_tf import results
 from nas_tf.hypermodel import space as space_lib
 from nas_tf.tasks.base import TrainedChildTask
@@ -377,7 +378,7 @@ class KerasSearch:
         # trials (docs/RESULTS.md §9).
         pruner=config_lib.PrunerConfig(warmup_children=3),
         runtime=config_lib.RuntimeConfig(isolation="inline"))
-    return config_lib.apply_overrides(config, [f"{k}={v}" for k, v in self.settings.items()])
+    return config_edits.apply_overrides(config, [f"{k}={v}" for k, v in self.settings.items()])
 
   def search(self, x=None, y=None, epochs: int = 1, **fit_kwargs) -> dict:
     """Runs (or resumes) the search; ``fit`` arguments as for ``model.fit``."""

@@ -194,9 +194,10 @@ def names() -> list[str]:
 def _preset_config(task: Task, tiny: bool):
   """The preset over the config's own defaults: what a run without flags gets. Built once
   per task (the binary asks for every flag's field at start-up, workers included)."""
-  from nas_tf import config as config_lib  # pylint: disable=g-import-not-at-top
-  return config_lib.with_fields(config_lib.SearchConfig(task.name, "-", "-"),
-                                task.search_defaults(tiny=tiny))
+  # pylint: disable-next=g-import-not-at-top
+  from nas_tf import config as config_lib, config_edits
+  return config_edits.with_fields(config_lib.SearchConfig(task.name, "-", "-"),
+                                  task.search_defaults(tiny=tiny))
 
 
 def final_defaults_help(field: str) -> str:

@@ -15,8 +15,8 @@ PACKAGE = ROOT / "nas_tf"
 
 LAYERS = [
     # architectures as data, configuration, files, pure maths, the evaluator protocol
-    {"specs", "search_space", "ops", "config", "rewards", "results", "fidelity", "cli",
-     "data_sources", "evaluator", "processes"},
+    {"specs", "search_space", "ops", "config", "config_edits", "rewards", "results",
+     "fidelity", "cli", "data_sources", "evaluator", "processes"},
     # networks and their data: the controller, cells, readers
     {"controller", "reinforce", "cells", "tree_rnn", "data"},
     # children: building and training them, where they run, what is done with them
